@@ -1,0 +1,183 @@
+import { registerSW } from 'virtual:pwa-register';
+import { OndeviceError, load, type InputField, type ModelInfo, type OndeviceModel, type Prediction } from '../src/index.js';
+
+const CHANNEL = 'bundles/penguins/channel.json';
+// A plausible bird to start from (Gentoo-like measurements).
+const DEFAULTS: Readonly<Record<string, string>> = {
+  island: 'Biscoe',
+  sex: 'female',
+  bill_length_mm: '46.5',
+  bill_depth_mm: '14.8',
+  flipper_length_mm: '215',
+  body_mass_g: '5000',
+};
+const UNITS: Readonly<Record<string, string>> = { bill_length_mm: 'mm', bill_depth_mm: 'mm', flipper_length_mm: 'mm', body_mass_g: 'g' };
+
+const byId = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+const form = byId<HTMLFormElement>('penguin');
+const fieldsBox = byId<HTMLDivElement>('fields');
+const predictButton = byId<HTMLButtonElement>('predict');
+const statusList = byId<HTMLDListElement>('status');
+const progress = byId<HTMLProgressElement>('download');
+const errorBox = byId<HTMLParagraphElement>('error');
+
+registerSW({ immediate: true });
+showNetwork();
+addEventListener('online', showNetwork);
+addEventListener('offline', showNetwork);
+
+void start();
+
+async function start(): Promise<void> {
+  const started = performance.now();
+  let model: OndeviceModel;
+  try {
+    model = await load(CHANNEL, {
+      onProgress: ({ loadedBytes, totalBytes }) => {
+        progress.hidden = false;
+        progress.value = totalBytes === 0 ? 1 : loadedBytes / totalBytes;
+      },
+    });
+  } catch (error) {
+    showStatus([['State', 'refused'], ['Why', describe(error)]]);
+    document.body.dataset.state = 'failed';
+    return;
+  }
+  const info = await model.info();
+  const loadMs = performance.now() - started;
+  progress.hidden = true;
+  showInfo(info, loadMs);
+  buildForm(info.inputs);
+  predictButton.disabled = false;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void predict(model);
+  });
+  await predict(model);
+  document.body.dataset.state = 'ready';
+}
+
+async function predict(model: OndeviceModel): Promise<void> {
+  const row = readForm();
+  const started = performance.now();
+  try {
+    const prediction = await model.predict(row);
+    showPrediction(prediction, performance.now() - started);
+    errorBox.hidden = true;
+  } catch (error) {
+    errorBox.hidden = false;
+    errorBox.textContent = describe(error);
+    if (error instanceof OndeviceError) errorBox.dataset.code = error.code;
+  }
+}
+
+function buildForm(inputs: readonly InputField[]): void {
+  fieldsBox.replaceChildren(
+    ...inputs.map((input) => {
+      const label = document.createElement('label');
+      const unit = UNITS[input.name];
+      label.append(`${input.name.replaceAll('_', ' ').replace(/ (mm|g)$/, '')}${unit ? ` (${unit})` : ''}`);
+      let control: HTMLInputElement | HTMLSelectElement;
+      if (input.type === 'category') {
+        control = document.createElement('select');
+        for (const category of input.categories ?? []) control.add(new Option(category, category));
+        if (input.missing === 'impute') control.add(new Option('unknown', ''));
+      } else {
+        control = document.createElement('input');
+        control.type = 'number';
+        control.step = 'any';
+        control.inputMode = 'decimal';
+        control.placeholder = input.missing === 'impute' ? 'missing' : 'required';
+      }
+      control.name = input.name;
+      control.dataset.type = input.type;
+      control.value = DEFAULTS[input.name] ?? '';
+      control.addEventListener('change', () => form.requestSubmit());
+      label.append(control);
+      return label;
+    }),
+  );
+}
+
+/** Empty means missing (null). Numbers are sent as numbers; anything else as typed, for the model to judge. */
+function readForm(): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const control of form.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input, select')) {
+    const text = control.value.trim();
+    if (text === '') row[control.name] = null;
+    else if (control.dataset.type === 'number') row[control.name] = Number.isNaN(Number(text)) ? text : Number(text);
+    else row[control.name] = text;
+  }
+  return row;
+}
+
+function showPrediction(prediction: Prediction, ms: number): void {
+  const bars = byId<HTMLDivElement>('bars');
+  if (prediction.kind !== 'classification') {
+    byId('label').textContent = prediction.value.toPrecision(6);
+    bars.replaceChildren();
+    return;
+  }
+  byId('label').textContent = prediction.label;
+  bars.replaceChildren(
+    ...Object.entries(prediction.probabilities).map(([name, p]) => {
+      const bar = document.createElement('div');
+      bar.className = 'bar';
+      bar.dataset.class = name;
+      bar.dataset.probability = String(p);
+      const track = document.createElement('div');
+      track.className = 'track';
+      const fill = document.createElement('div');
+      fill.className = 'fill';
+      fill.style.width = `${(p * 100).toFixed(2)}%`;
+      track.append(fill);
+      const value = document.createElement('output');
+      value.textContent = `${(p * 100).toFixed(1)}%`;
+      bar.append(name, track, value);
+      return bar;
+    }),
+  );
+  byId('latency').textContent = `answered in ${ms.toFixed(1)} ms (worker round trip)`;
+}
+
+function showInfo(info: ModelInfo, loadMs: number): void {
+  const { gate, runtime } = info;
+  showStatus([
+    ['State', 'serving'],
+    ['Version', `${info.name} ${info.version}`],
+    ['Runtime', `${runtime.name} (${runtime.backend}, ${runtime.threads} thread${runtime.threads === 1 ? '' : 's'})`],
+    ['Loaded from', info.source === 'cache' ? 'cache (no network)' : `network, ${(info.bundleBytes / 1024).toFixed(1)} KiB verified`],
+    ['Gate', gate.passed ? 'passed' : 'failed'],
+    ['End-to-end', `${gate.endToEnd.compared - gate.endToEnd.mismatches}/${gate.endToEnd.compared} values within ${gate.endToEnd.tolerance} (max diff ${gate.endToEnd.maxDifference.toExponential(1)})`],
+    ['Confidence set', `${gate.metric.name} ${gate.metric.value.toFixed(3)} on ${gate.metric.rows} rows, range [${gate.metric.range.join(', ')}]`],
+    ['Ready in', `${loadMs.toFixed(0)} ms`],
+    ['Content', info.contentHash.slice(0, 16)],
+  ]);
+  statusList.dataset.version = info.version;
+  statusList.dataset.source = info.source;
+  statusList.dataset.runtime = `${runtime.name}/${runtime.backend}`;
+}
+
+function showStatus(entries: readonly (readonly [string, string])[]): void {
+  statusList.replaceChildren(
+    ...entries.flatMap(([term, value]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = term;
+      const dd = document.createElement('dd');
+      dd.textContent = value;
+      dd.dataset.term = term;
+      return [dt, dd];
+    }),
+  );
+}
+
+function showNetwork(): void {
+  const badge = byId('network');
+  badge.textContent = navigator.onLine ? 'online' : 'offline — served from this device';
+  badge.classList.toggle('offline', !navigator.onLine);
+}
+
+function describe(error: unknown): string {
+  if (error instanceof OndeviceError) return `${error.message} [${error.code}]`;
+  return error instanceof Error ? error.message : String(error);
+}

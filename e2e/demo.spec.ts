@@ -1,0 +1,77 @@
+import { expect, test, type Page } from '@playwright/test';
+import { classes, e2eSet } from './fixtures.js';
+
+async function waitReady(page: Page): Promise<void> {
+  await expect(page.locator('body')).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+}
+
+async function fillRow(page: Page, row: Record<string, unknown>): Promise<void> {
+  for (const [name, value] of Object.entries(row)) {
+    const control = page.locator(`[name="${name}"]`);
+    const text = value === null ? '' : String(value);
+    if ((await control.evaluate((el) => el.tagName)) === 'SELECT') await control.selectOption(text);
+    else await control.fill(text);
+  }
+}
+
+async function readProbabilities(page: Page): Promise<Record<string, number>> {
+  return page.locator('.bar').evaluateAll((bars) =>
+    Object.fromEntries(bars.map((bar) => [(bar as HTMLElement).dataset.class!, Number((bar as HTMLElement).dataset.probability)])),
+  );
+}
+
+test('the demo shows the research probabilities for the end-to-end rows', async ({ page }) => {
+  await page.goto('/');
+  await waitReady(page);
+  await expect(page.getByTestId('status')).toContainText('onnxruntime-web (wasm');
+  await expect(page.getByTestId('status')).toContainText('penguins 1.0.0');
+
+  // Rows with missing values first: the imputation paths, through the real form.
+  for (const i of [0, 1, 8, 12, 20]) {
+    await fillRow(page, e2eSet.rows[i]!);
+    const before = await page.getByTestId('latency').textContent();
+    await page.getByRole('button', { name: 'Predict' }).click();
+    await expect(page.getByTestId('latency')).not.toHaveText(before ?? '');
+    await expect(page.getByTestId('label')).toHaveText(e2eSet.expected.label[i]!);
+    const shown = await readProbabilities(page);
+    classes.forEach((name, c) => expect(Math.abs(shown[name]! - e2eSet.expected.probabilities[i]![c]!)).toBeLessThanOrEqual(1e-5));
+  }
+});
+
+test('the demo works offline after the first visit', async ({ page, context }) => {
+  await page.goto('/');
+  await waitReady(page);
+  // The service worker has precached the app, the runtime and the bundle once it is active.
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+  });
+  await expect.poll(() => page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+
+  await context.setOffline(true);
+  await page.reload();
+  await waitReady(page);
+  await expect(page.getByTestId('network')).toContainText('offline');
+  await expect(page.getByTestId('status')).toHaveAttribute('data-source', 'cache');
+
+  await fillRow(page, e2eSet.rows[3]!);
+  await page.getByRole('button', { name: 'Predict' }).click();
+  await expect(page.getByTestId('label')).toHaveText(e2eSet.expected.label[3]!);
+  const shown = await readProbabilities(page);
+  classes.forEach((name, c) => expect(Math.abs(shown[name]! - e2eSet.expected.probabilities[3]![c]!)).toBeLessThanOrEqual(1e-5));
+});
+
+test('the demo shows a typed error for a bad value and keeps serving', async ({ page }) => {
+  await page.goto('/');
+  await waitReady(page);
+  await page.locator('[name="body_mass_g"]').fill('');
+  await page.locator('[name="body_mass_g"]').evaluate((el) => ((el as HTMLInputElement).type = 'text'));
+  await page.locator('[name="body_mass_g"]').fill('heavy');
+  await page.getByRole('button', { name: 'Predict' }).click();
+  await expect(page.getByTestId('error')).toBeVisible();
+  await expect(page.getByTestId('error')).toHaveAttribute('data-code', 'WRONG_TYPE');
+  await expect(page.getByTestId('error')).toContainText('body_mass_g');
+
+  await page.locator('[name="body_mass_g"]').fill('4000');
+  await page.getByRole('button', { name: 'Predict' }).click();
+  await expect(page.getByTestId('error')).toBeHidden();
+});

@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""Train the penguin species model and export everything `ondevice pack` needs.
+
+Research environment: Debian's python3-sklearn and python3-onnx, run with /usr/bin/python3.
+
+Writes into models/penguins/build/:
+  feature-spec.json   the fitted preprocessing (imputation, one-hot, scaling) as an ondevice feature spec
+  model.onnx          the logistic regression as an ONNX graph (no ZipMap: onnxruntime-web cannot return maps)
+  e2e-set.json        raw rows and the exact outputs this pipeline gave for them
+  confidence-set.json held-out rows with their labels
+  model-card.json     metadata, outputs, the gate's metric, range and tolerance
+
+Re-running it reproduces the same files: fixed split seed, deterministic solver, no timestamps.
+"""
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import pandas as pd
+import sklearn
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "data", "penguins.csv")
+OUT = os.path.join(HERE, "build")
+
+MODEL_NAME = "penguins"
+MODEL_VERSION = "1.0.0"
+FEATURE_SPEC_VERSION = "1.0.0"
+SEED = 42
+
+NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+CATEGORICAL = ["island", "sex"]
+TARGET = "species"
+# Accuracy on the held-out confidence set must stay inside this range for a version to serve.
+ACCURACY_RANGE = [0.95, 1.0]
+# float32 scoring against float64 research outputs: softmax of float32 logits differs by < 1e-6.
+TOLERANCE = 1e-5
+
+
+def sha256_file(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def raw_row(record):
+    """A data-frame row as the JSON an app would send: NaN becomes null, numbers stay numbers."""
+    row = {}
+    for name in CATEGORICAL + NUMERIC:
+        value = record[name]
+        if pd.isna(value):
+            row[name] = None
+        elif name in NUMERIC:
+            row[name] = float(value)
+        else:
+            row[name] = str(value)
+    return row
+
+
+def feature_spec(pipeline):
+    """The fitted ColumnTransformer as an ondevice feature spec, blocks in the transformer's output order."""
+    columns = pipeline.named_steps["features"]
+    features = []
+    for name, transformer, fields in columns.transformers_:
+        if name == "remainder":
+            continue
+        for i, field in enumerate(fields):
+            imputer = transformer.named_steps["impute"]
+            if name == "num":
+                scaler = transformer.named_steps["scale"]
+                steps = [
+                    {"op": "impute", "strategy": imputer.strategy, "value": float(imputer.statistics_[i])},
+                    {"op": "standardize", "mean": float(scaler.mean_[i]), "scale": float(scaler.scale_[i])},
+                ]
+            else:
+                encoder = transformer.named_steps["encode"]
+                steps = [
+                    {"op": "impute", "strategy": imputer.strategy, "value": str(imputer.statistics_[i])},
+                    {
+                        "op": "one_hot",
+                        "categories": [str(c) for c in encoder.categories_[i]],
+                        "unknown": "ignore" if encoder.handle_unknown == "ignore" else "error",
+                    },
+                ]
+            features.append({"field": field, "steps": steps})
+    return {
+        "format": "ondevice/feature-spec",
+        "formatVersion": 1,
+        "name": MODEL_NAME,
+        "version": FEATURE_SPEC_VERSION,
+        "fields": [{"name": f, "type": "number"} for f in NUMERIC]
+        + [{"name": f, "type": "category"} for f in CATEGORICAL],
+        "features": features,
+        "output": {"input": "features", "dtype": "float32"},
+    }
+
+
+def logistic_onnx(model, n_features):
+    """Multinomial logistic regression: softmax(X W + b) and its argmax, float32, opset 17."""
+    weights = numpy_helper.from_array(model.coef_.T.astype(np.float32), "coefficients")
+    bias = numpy_helper.from_array(model.intercept_.astype(np.float32), "intercepts")
+    nodes = [
+        helper.make_node("MatMul", ["features", "coefficients"], ["scores"]),
+        helper.make_node("Add", ["scores", "intercepts"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        helper.make_node("ArgMax", ["logits"], ["label"], axis=1, keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "penguins_logistic_regression",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", n_features])],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(model.classes_)]),
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+        ],
+        initializer=[weights, bias],
+    )
+    onnx_model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ondevice-models-penguins"
+    )
+    onnx_model.ir_version = 8
+    onnx.checker.check_model(onnx_model)
+    return onnx_model
+
+
+def write_json(name, value):
+    with open(os.path.join(OUT, name), "w") as f:
+        json.dump(value, f, indent=1)
+        f.write("\n")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    frame = pd.read_csv(DATA)
+    X = frame[NUMERIC + CATEGORICAL]
+    y = frame[TARGET]
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=SEED)
+
+    pipeline = Pipeline(
+        [
+            (
+                "features",
+                ColumnTransformer(
+                    [
+                        ("num", Pipeline([("impute", SimpleImputer(strategy="mean")), ("scale", StandardScaler())]), NUMERIC),
+                        (
+                            "cat",
+                            Pipeline(
+                                [
+                                    ("impute", SimpleImputer(strategy="most_frequent")),
+                                    ("encode", OneHotEncoder(handle_unknown="error")),
+                                ]
+                            ),
+                            CATEGORICAL,
+                        ),
+                    ],
+                    sparse_threshold=0,
+                ),
+            ),
+            ("model", LogisticRegression(C=1.0, max_iter=1000)),
+        ]
+    )
+    pipeline.fit(X_train, y_train)
+    model = pipeline.named_steps["model"]
+    classes = [str(c) for c in model.classes_]
+
+    accuracy = float(accuracy_score(y_test, pipeline.predict(X_test)))
+    if not ACCURACY_RANGE[0] <= accuracy <= ACCURACY_RANGE[1]:
+        sys.exit(f"held-out accuracy {accuracy} is outside {ACCURACY_RANGE}: refusing to export")
+
+    spec = feature_spec(pipeline)
+    n_features = sum(len(b["steps"][-1].get("categories", [None])) for b in spec["features"])
+    onnx.save(logistic_onnx(model, n_features), os.path.join(OUT, "model.onnx"))
+    write_json("feature-spec.json", spec)
+
+    # End-to-end set: every row with a missing value (the imputation paths) plus a spread of held-out rows.
+    has_missing = X.isna().any(axis=1)
+    e2e_index = list(X.index[has_missing]) + [i for i in X_test.index[::6] if not has_missing[i]]
+    e2e = X.loc[e2e_index]
+    write_json(
+        "e2e-set.json",
+        {
+            "rows": [raw_row(r) for _, r in e2e.iterrows()],
+            "expected": {
+                "features": pipeline.named_steps["features"].transform(e2e).tolist(),
+                "probabilities": pipeline.predict_proba(e2e).tolist(),
+                "label": [str(v) for v in pipeline.predict(e2e)],
+            },
+        },
+    )
+    write_json(
+        "confidence-set.json",
+        {"rows": [raw_row(r) for _, r in X_test.iterrows()], "labels": [str(v) for v in y_test]},
+    )
+    write_json(
+        "model-card.json",
+        {
+            "name": MODEL_NAME,
+            "version": MODEL_VERSION,
+            "description": "Palmer penguins species from island, sex and body measurements.",
+            "task": {"kind": "classification", "classes": classes, "probabilities": "probabilities", "label": "label"},
+            "algorithm": {
+                "name": "LogisticRegression",
+                "hyperparameters": {k: v for k, v in model.get_params().items() if isinstance(v, (int, float, str, bool))},
+            },
+            "training": {
+                "library": "scikit-learn",
+                "libraryVersion": sklearn.__version__,
+                "onnxVersion": onnx.__version__,
+                "data": {
+                    "name": "palmerpenguins",
+                    "file": "models/penguins/data/penguins.csv",
+                    "sha256": sha256_file(DATA),
+                    "rows": int(len(frame)),
+                    "trainRows": int(len(X_train)),
+                    "split": {"testSize": 0.25, "stratify": TARGET, "seed": SEED},
+                },
+            },
+            "featureSpecVersion": FEATURE_SPEC_VERSION,
+            "gate": {
+                "tolerance": TOLERANCE,
+                "metric": {"name": "accuracy", "range": ACCURACY_RANGE, "research": accuracy},
+            },
+        },
+    )
+    print(f"accuracy on {len(X_test)} held-out rows: {accuracy:.4f}; e2e rows: {len(e2e)}; features: {n_features}")
+
+
+if __name__ == "__main__":
+    main()

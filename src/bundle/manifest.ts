@@ -1,0 +1,132 @@
+import { BundleError } from '../errors/index.js';
+import { isRecord, readArray, readLiteral, readNumber, readRecord, readString, type Fail } from '../util/json.js';
+import { isSha256Hex } from './hash.js';
+
+/**
+ * `manifest.json`: one immutable version of a bundle. Every file is listed with its size and
+ * SHA-256; the channel pins the manifest's own hash, so nothing unlisted or altered is ever used.
+ */
+export interface Manifest {
+  readonly format: 'ondevice/manifest';
+  readonly formatVersion: 1;
+  readonly name: string;
+  readonly version: string;
+  /** SHA-256 over the sorted `role:sha256` lines of the files: the identity of the content. */
+  readonly contentHash: string;
+  readonly runtime: 'onnxruntime-web';
+  readonly files: Readonly<Record<FileRole, BundleFile>>;
+  /** Versions kept in sync: the model, the feature spec it was trained with, and the training data. */
+  readonly versions: { readonly model: string; readonly featureSpec: string; readonly data: string };
+  readonly task: Task;
+  readonly gate: GateSpec;
+  /** The model card: algorithm, hyperparameters, training library and data. Free-form JSON. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+export const FILE_ROLES = ['model', 'featureSpec', 'e2eSet', 'confidenceSet'] as const;
+export type FileRole = (typeof FILE_ROLES)[number];
+
+export interface BundleFile {
+  /** Relative to the manifest. */
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+export type Task = ClassificationTask | RegressionTask;
+
+export interface ClassificationTask {
+  readonly kind: 'classification';
+  readonly classes: readonly string[];
+  /** Name of the model output holding `rows x classes` probabilities. */
+  readonly probabilities: string;
+}
+
+export interface RegressionTask {
+  readonly kind: 'regression';
+  /** Name of the model output holding one value per row. */
+  readonly value: string;
+}
+
+export type MetricName = 'accuracy' | 'rmse' | 'mae' | 'r2';
+
+export interface GateSpec {
+  /** Largest allowed |browser - research| on the end-to-end set, relative above magnitude 1. */
+  readonly tolerance: number;
+  /** The confidence-set metric and the inclusive range it must fall in. */
+  readonly metric: { readonly name: MetricName; readonly range: readonly [number, number] };
+}
+
+const fail: Fail = (path, why) => {
+  throw new BundleError('INVALID_MANIFEST', `manifest: ${path} ${why}`, { path });
+};
+
+export function parseManifest(json: unknown): Manifest {
+  const root = readRecord(json, '(root)', fail);
+  readLiteral(root.format, ['ondevice/manifest'], 'format', fail);
+  readLiteral(root.formatVersion, [1], 'formatVersion', fail);
+  const contentHash = readString(root.contentHash, 'contentHash', fail);
+  if (!isSha256Hex(contentHash)) fail('contentHash', 'must be 64 lowercase hex digits');
+
+  const filesJson = readRecord(root.files, 'files', fail);
+  const files = {} as Record<FileRole, BundleFile>;
+  for (const role of FILE_ROLES) files[role] = parseFile(filesJson[role], `files.${role}`);
+  const versions = readRecord(root.versions, 'versions', fail);
+  const gate = readRecord(root.gate, 'gate', fail);
+  const metric = readRecord(gate.metric, 'gate.metric', fail);
+  const range = readArray(metric.range, 'gate.metric.range', fail).map((v, i) => readNumber(v, `gate.metric.range[${i}]`, fail));
+  if (range.length !== 2 || range[0]! > range[1]!) fail('gate.metric.range', 'must be [low, high] with low <= high');
+  const tolerance = readNumber(gate.tolerance, 'gate.tolerance', fail);
+  if (tolerance < 0) fail('gate.tolerance', 'must not be negative');
+
+  return {
+    format: 'ondevice/manifest',
+    formatVersion: 1,
+    name: readString(root.name, 'name', fail),
+    version: readString(root.version, 'version', fail),
+    contentHash,
+    runtime: readLiteral(root.runtime, ['onnxruntime-web'] as const, 'runtime', fail),
+    files,
+    versions: {
+      model: readString(versions.model, 'versions.model', fail),
+      featureSpec: readString(versions.featureSpec, 'versions.featureSpec', fail),
+      data: readString(versions.data, 'versions.data', fail),
+    },
+    task: parseTask(root.task),
+    gate: {
+      tolerance,
+      metric: {
+        name: readLiteral(metric.name, ['accuracy', 'rmse', 'mae', 'r2'] as const, 'gate.metric.name', fail),
+        range: [range[0]!, range[1]!],
+      },
+    },
+    metadata: isRecord(root.metadata) ? root.metadata : {},
+  };
+}
+
+function parseFile(value: unknown, path: string): BundleFile {
+  const file = readRecord(value, path, fail);
+  const relative = readString(file.path, `${path}.path`, fail);
+  // Files live beside the manifest: no climbing out, no absolute URLs.
+  if (!/^[A-Za-z0-9._-]+$/.test(relative) || relative.startsWith('.')) fail(`${path}.path`, 'must be a plain file name');
+  const size = readNumber(file.size, `${path}.size`, fail);
+  if (!Number.isInteger(size) || size < 0) fail(`${path}.size`, 'must be a whole number of bytes');
+  const sha256 = readString(file.sha256, `${path}.sha256`, fail);
+  if (!isSha256Hex(sha256)) fail(`${path}.sha256`, 'must be 64 lowercase hex digits');
+  return { path: relative, size, sha256 };
+}
+
+function parseTask(value: unknown): Task {
+  const task = readRecord(value, 'task', fail);
+  const kind = readLiteral(task.kind, ['classification', 'regression'] as const, 'task.kind', fail);
+  if (kind === 'regression') return { kind, value: readString(task.value, 'task.value', fail) };
+  const classes = readArray(task.classes, 'task.classes', fail).map((c, i) => readString(c, `task.classes[${i}]`, fail));
+  if (classes.length < 2) fail('task.classes', 'must name at least two classes');
+  return { kind, classes, probabilities: readString(task.probabilities, 'task.probabilities', fail) };
+}
+
+/** The content hash: independent of file names and order, so re-packing the same bytes gives the same hash. */
+export async function contentHashOf(files: Readonly<Record<FileRole, BundleFile>>, hash: (bytes: Uint8Array) => Promise<string>): Promise<string> {
+  const lines = FILE_ROLES.map((role) => `${role}:${files[role].sha256}\n`).join('');
+  return hash(new TextEncoder().encode(lines));
+}

@@ -1,0 +1,144 @@
+import { mkdir, readFile, writeFile, copyFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  FILE_ROLES,
+  contentHashOf,
+  parseChannel,
+  parseManifest,
+  sha256Hex,
+  type BundleFile,
+  type Channel,
+  type FileRole,
+  type Manifest,
+} from '../bundle/index.js';
+import { BundleError } from '../errors/index.js';
+import { parseFeatureSpec } from '../features/index.js';
+import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
+import { readRecord, readString, type Fail } from '../util/json.js';
+
+/** The files a training script writes, by role, as `pack` expects them in the model's build folder. */
+export const SOURCE_FILES: Readonly<Record<FileRole | 'modelCard', string>> = {
+  model: 'model.onnx',
+  featureSpec: 'feature-spec.json',
+  e2eSet: 'e2e-set.json',
+  confidenceSet: 'confidence-set.json',
+  modelCard: 'model-card.json',
+};
+
+export interface PackOptions {
+  /** Folder holding the training script's output (see SOURCE_FILES). */
+  readonly source: string;
+  /** Bundle folder: receives `<version>/` and `channel.json`. */
+  readonly out: string;
+  /** Make the packed version the channel's live one. Default true. */
+  readonly promote?: boolean;
+}
+
+export interface PackResult {
+  readonly manifest: Manifest;
+  readonly manifestPath: string;
+  readonly manifestSha256: string;
+  readonly channelPath: string | undefined;
+  /** False when the same version with the same content was already packed. */
+  readonly written: boolean;
+}
+
+const fail: Fail = (path, why) => {
+  throw new BundleError('INVALID_MANIFEST', `model-card.json: ${path} ${why}`, { path });
+};
+
+/**
+ * Packs a trained model into an immutable, content-addressed version: every file is checked
+ * (feature spec, sets), hashed and listed in `manifest.json`. A version folder is never
+ * overwritten with different content: a new model needs a new version.
+ */
+export async function pack(options: PackOptions): Promise<PackResult> {
+  const source = resolve(options.source);
+  const read = (name: string): Promise<Buffer> =>
+    readFile(join(source, name)).catch(() => {
+      throw new BundleError('FETCH_FAILED', `pack: ${join(source, name)} is missing; the training script should write it`, { file: name });
+    });
+  const card = readRecord(JSON.parse((await read(SOURCE_FILES.modelCard)).toString('utf8')), '(root)', fail);
+
+  const bytes = {} as Record<FileRole, Buffer>;
+  for (const role of FILE_ROLES) bytes[role] = await read(SOURCE_FILES[role]);
+  // Refuse what the browser would refuse, now rather than on users' devices.
+  const spec = parseFeatureSpec(JSON.parse(bytes.featureSpec.toString('utf8')));
+  parseEndToEndSet(JSON.parse(bytes.e2eSet.toString('utf8')));
+  parseConfidenceSet(JSON.parse(bytes.confidenceSet.toString('utf8')));
+
+  const files = {} as Record<FileRole, BundleFile>;
+  for (const role of FILE_ROLES) {
+    files[role] = { path: SOURCE_FILES[role], size: bytes[role].byteLength, sha256: await sha256Hex(bytes[role]) };
+  }
+  const version = readString(card.version, 'version', fail);
+  const training = readRecord(card.training, 'training', fail);
+  const data = readRecord(training.data, 'training.data', fail);
+  const gate = readRecord(card.gate, 'gate', fail);
+  const metric = readRecord(gate.metric, 'gate.metric', fail);
+  const { name: _name, version: _version, task, gate: _gate, featureSpecVersion, ...metadata } = card;
+  if (featureSpecVersion !== spec.version) fail('featureSpecVersion', `is ${String(featureSpecVersion)} but the feature spec is ${spec.version}`);
+
+  // Parsing what we are about to write checks it against the same rules the browser applies.
+  const manifest = parseManifest({
+    format: 'ondevice/manifest',
+    formatVersion: 1,
+    name: readString(card.name, 'name', fail),
+    version,
+    contentHash: await contentHashOf(files, sha256Hex),
+    runtime: 'onnxruntime-web',
+    files,
+    versions: {
+      model: version,
+      featureSpec: spec.version,
+      data: `${readString(data.name, 'training.data.name', fail)}@sha256:${readString(data.sha256, 'training.data.sha256', fail)}`,
+    },
+    task,
+    gate: { tolerance: gate.tolerance, metric: { name: metric.name, range: metric.range } },
+    metadata: { ...metadata, gate: { metric: metric } },
+  });
+  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+
+  const out = resolve(options.out);
+  const versionDir = join(out, version);
+  const manifestPath = join(versionDir, 'manifest.json');
+  const existing = await readFile(manifestPath).catch(() => undefined);
+  let written = false;
+  if (existing !== undefined) {
+    const packed = parseManifest(JSON.parse(existing.toString('utf8')));
+    if (packed.contentHash !== manifest.contentHash) {
+      throw new BundleError(
+        'INVALID_MANIFEST',
+        `pack: ${versionDir} already holds ${manifest.name} ${version} with other content; give the new model a new version`,
+        { version },
+      );
+    }
+  } else {
+    await mkdir(versionDir, { recursive: true });
+    try {
+      for (const role of FILE_ROLES) await copyFile(join(source, SOURCE_FILES[role]), join(versionDir, files[role].path));
+      // The manifest goes last: a version folder without one is an interrupted pack, not a version.
+      await writeFile(manifestPath, manifestText);
+    } catch (error) {
+      await rm(versionDir, { recursive: true, force: true });
+      throw error;
+    }
+    written = true;
+  }
+
+  // The bytes on disk are what clients verify, whether written now or by an earlier identical pack.
+  const manifestSha256 = await sha256Hex(await readFile(manifestPath));
+  let channelPath: string | undefined;
+  if (options.promote !== false) {
+    const channel: Channel = {
+      format: 'ondevice/channel',
+      formatVersion: 1,
+      name: manifest.name,
+      live: { version, manifest: `${version}/manifest.json`, sha256: manifestSha256 },
+    };
+    parseChannel(channel);
+    channelPath = join(out, 'channel.json');
+    await writeFile(channelPath, `${JSON.stringify(channel, null, 2)}\n`);
+  }
+  return { manifest, manifestPath, manifestSha256, channelPath, written };
+}

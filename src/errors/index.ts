@@ -1,0 +1,135 @@
+/**
+ * Typed errors shared by the main thread, the worker and the CLI.
+ *
+ * Every error has a stable `code` (for programs) and structured `details` (the field, the row, the
+ * file...). They cross the worker boundary intact: see `worker/protocol.ts`, which rebuilds the
+ * same class on the main thread instead of a flattened `Error`.
+ */
+
+export type ErrorClassName = 'OndeviceError' | 'InputError' | 'BundleError' | 'GateError' | 'ScoringError' | 'StateError';
+
+export type ErrorDetails = Readonly<Record<string, string | number | boolean | null | readonly (string | number)[]>>;
+
+export class OndeviceError extends Error {
+  readonly code: string;
+  readonly details: ErrorDetails;
+
+  constructor(code: string, message: string, details: ErrorDetails = {}) {
+    super(message);
+    this.code = code;
+    this.details = details;
+  }
+
+  /** Set per class, not read from `constructor.name`, which minifiers rename. */
+  override name: ErrorClassName = 'OndeviceError';
+}
+
+/** Input rows that do not fit the feature spec. `details.field` and `details.row` say where. */
+export type InputErrorCode =
+  | 'INVALID_BATCH'
+  | 'INVALID_ROW'
+  | 'MISSING_FIELD'
+  | 'MISSING_VALUE'
+  | 'UNEXPECTED_FIELD'
+  | 'FORBIDDEN_KEY'
+  | 'WRONG_TYPE'
+  | 'NOT_FINITE'
+  | 'VALUE_TOO_LONG'
+  | 'UNKNOWN_CATEGORY'
+  | 'BATCH_TOO_LARGE';
+
+export class InputError extends OndeviceError {
+  override name: ErrorClassName = 'InputError';
+  declare readonly code: InputErrorCode;
+  constructor(code: InputErrorCode, message: string, details: ErrorDetails) {
+    super(code, message, details);
+  }
+}
+
+/** A bundle file, manifest or channel that is malformed, unreachable or fails its hash. */
+export type BundleErrorCode =
+  | 'FETCH_FAILED'
+  | 'INVALID_CHANNEL'
+  | 'INVALID_MANIFEST'
+  | 'INVALID_FEATURE_SPEC'
+  | 'INVALID_SET'
+  | 'INTEGRITY_MISMATCH'
+  | 'SIZE_MISMATCH'
+  | 'NOT_INSTALLED'
+  | 'STORAGE_FAILED';
+
+export class BundleError extends OndeviceError {
+  override name: ErrorClassName = 'BundleError';
+  declare readonly code: BundleErrorCode;
+  constructor(code: BundleErrorCode, message: string, details: ErrorDetails = {}) {
+    super(code, message, details);
+  }
+}
+
+/** A version whose end-to-end set or confidence-set metric failed: it is never served. */
+export type GateErrorCode = 'GATE_E2E_MISMATCH' | 'GATE_METRIC_OUT_OF_RANGE';
+
+export class GateError extends OndeviceError {
+  override name: ErrorClassName = 'GateError';
+  declare readonly code: GateErrorCode;
+  constructor(code: GateErrorCode, message: string, details: ErrorDetails = {}) {
+    super(code, message, details);
+  }
+}
+
+/** The model runtime could not load the model or score it. */
+export type ScoringErrorCode = 'RUNTIME_LOAD_FAILED' | 'SCORING_FAILED';
+
+export class ScoringError extends OndeviceError {
+  override name: ErrorClassName = 'ScoringError';
+  declare readonly code: ScoringErrorCode;
+  constructor(code: ScoringErrorCode, message: string, details: ErrorDetails = {}) {
+    super(code, message, details);
+  }
+}
+
+/** Calls on a model that was disposed or never finished loading. */
+export type StateErrorCode = 'DISPOSED' | 'NOT_READY';
+
+export class StateError extends OndeviceError {
+  override name: ErrorClassName = 'StateError';
+  declare readonly code: StateErrorCode;
+  constructor(code: StateErrorCode, message: string, details: ErrorDetails = {}) {
+    super(code, message, details);
+  }
+}
+
+type ErrorConstructor = new (code: never, message: string, details: ErrorDetails) => OndeviceError;
+const errorClasses: Record<ErrorClassName, ErrorConstructor> = {
+  OndeviceError,
+  InputError,
+  BundleError,
+  GateError,
+  ScoringError,
+  StateError,
+};
+
+/** The plain shape an error takes on the wire. */
+export interface SerializedError {
+  readonly className: ErrorClassName;
+  readonly code: string;
+  readonly message: string;
+  readonly details: ErrorDetails;
+  readonly stack?: string;
+}
+
+export function serializeError(error: OndeviceError): SerializedError {
+  return { className: error.name, code: error.code, message: error.message, details: error.details, ...(error.stack ? { stack: error.stack } : {}) };
+}
+
+export function deserializeError(wire: SerializedError): OndeviceError {
+  const ErrorClass = errorClasses[wire.className] ?? OndeviceError;
+  // The subclasses narrow `code`; on the wire it is whatever the sender had.
+  const error = new ErrorClass(wire.code as never, wire.message, wire.details);
+  if (wire.stack !== undefined) error.stack = wire.stack;
+  return error;
+}
+
+export function describeUnknown(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,50 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
+
+const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+
+// The demo app. `public/` holds the icons and, after `npm run pack:models`, the packed bundles.
+export default defineConfig({
+  root: here('./demo'),
+  publicDir: here('./public'),
+  build: {
+    outDir: here('./dist/demo'),
+    emptyOutDir: true,
+    rollupOptions: {
+      input: { main: here('./demo/index.html'), harness: here('./demo/harness.html') },
+    },
+  },
+  // The worker loads onnxruntime-web lazily: code splitting needs ES module workers.
+  worker: { format: 'es' },
+  plugins: [
+    VitePWA({
+      registerType: 'autoUpdate',
+      injectRegister: false,
+      manifest: {
+        name: 'ondevice — penguin species',
+        short_name: 'ondevice',
+        description: 'A trained model predicting in your browser, offline.',
+        theme_color: '#0f3d5e',
+        background_color: '#f7f7f4',
+        display: 'standalone',
+        start_url: '.',
+        icons: [
+          { src: 'icons/icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: 'icons/icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: 'icons/icon.svg', sizes: 'any', type: 'image/svg+xml' },
+        ],
+      },
+      workbox: {
+        // The app, the runtime's .wasm and every packed bundle file: all of it works offline.
+        globPatterns: ['**/*.{html,js,css,wasm,json,onnx,png,svg,webmanifest}'],
+        maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+        navigateFallback: 'index.html',
+        navigateFallbackDenylist: [/harness\.html$/],
+        cleanupOutdatedCaches: true,
+        clientsClaim: true,
+        skipWaiting: true,
+      },
+    }),
+  ],
+});
