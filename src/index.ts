@@ -17,7 +17,7 @@ export interface LoadOptions extends WorkerLoadOptions {
  */
 export async function load(channelUrl: string | URL, options: LoadOptions = {}): Promise<OndeviceModel> {
   installErrorTransfer();
-  const worker = new Worker(new URL('./worker/entry.ts', import.meta.url), { type: 'module', name: 'ondevice' });
+  const worker = new Worker(new URL('./worker/entry.js', import.meta.url), { type: 'module', name: 'ondevice' });
   const remote = Comlink.wrap<WorkerApi>(worker);
   const { onProgress, ...workerOptions } = options;
   const url = new URL(channelUrl, globalThis.location?.href).href;

@@ -1,0 +1,74 @@
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { FILE_ROLES, contentHashOf, parseChannel, parseManifest, sha256Hex } from '../src/bundle/index.js';
+import { pack } from '../src/cli/pack.js';
+import { BundleError } from '../src/errors/index.js';
+import { PENGUINS_BUILD, caught } from './helpers.js';
+import { packToTemp } from './pack-helpers.js';
+
+describe('ondevice pack', () => {
+  it('lists every file with its size and SHA-256, the versions and the metadata', async () => {
+    const { out, result, manifestJson } = await packToTemp();
+    const manifest = parseManifest(manifestJson);
+    for (const role of FILE_ROLES) {
+      const bytes = await readFile(join(out, '1.0.0', manifest.files[role].path));
+      expect(manifest.files[role].size).toBe(bytes.byteLength);
+      expect(manifest.files[role].sha256).toBe(await sha256Hex(bytes));
+    }
+    expect(manifest.contentHash).toBe(await contentHashOf(manifest.files, sha256Hex));
+    expect(manifest.versions).toMatchObject({ model: '1.0.0', featureSpec: '1.0.0' });
+    expect(manifest.versions.data).toMatch(/^palmerpenguins@sha256:[0-9a-f]{64}$/);
+    expect(manifest.metadata).toMatchObject({ algorithm: { name: 'LogisticRegression' }, training: { library: 'scikit-learn' } });
+
+    const channel = parseChannel(JSON.parse(await readFile(result.channelPath!, 'utf8')));
+    expect(channel.live).toEqual({ version: '1.0.0', manifest: '1.0.0/manifest.json', sha256: await sha256Hex(await readFile(result.manifestPath)) });
+  });
+
+  it('is deterministic: packing the same files again changes nothing', async () => {
+    const { out, result } = await packToTemp();
+    const before = await readFile(result.manifestPath);
+    const again = await pack({ source: fileURLToPath(PENGUINS_BUILD), out });
+    expect(again.written).toBe(false);
+    expect(await readFile(again.manifestPath)).toEqual(before);
+  });
+
+  it('never overwrites a version with other content', async () => {
+    const { out } = await packToTemp();
+    const changed = await mkdtemp(join(tmpdir(), 'ondevice-src-'));
+    await cp(fileURLToPath(PENGUINS_BUILD), changed, { recursive: true });
+    const e2e = JSON.parse(await readFile(join(changed, 'e2e-set.json'), 'utf8')) as { rows: unknown[] };
+    await writeFile(join(changed, 'e2e-set.json'), JSON.stringify({ ...e2e, rows: e2e.rows }, null, 2));
+    const error = await caught(() => pack({ source: changed, out }));
+    expect(error).toBeInstanceOf(BundleError);
+    expect((error as BundleError).message).toContain('give the new model a new version');
+  });
+
+  it('refuses a build folder with an invalid feature spec, naming the problem', async () => {
+    const changed = await mkdtemp(join(tmpdir(), 'ondevice-src-'));
+    await cp(fileURLToPath(PENGUINS_BUILD), changed, { recursive: true });
+    await writeFile(join(changed, 'feature-spec.json'), JSON.stringify({ format: 'ondevice/feature-spec', formatVersion: 2 }));
+    const out = await mkdtemp(join(tmpdir(), 'ondevice-out-'));
+    const error = (await caught(() => pack({ source: changed, out }))) as BundleError;
+    expect(error.code).toBe('INVALID_FEATURE_SPEC');
+    expect(error.message).toContain('formatVersion');
+  });
+});
+
+describe('manifest and channel parsing', () => {
+  it('refuses a file path that climbs out of the version folder', async () => {
+    const { manifestJson } = await packToTemp();
+    const bad = structuredClone(manifestJson) as { files: { model: { path: string } } };
+    bad.files.model.path = '../../evil.onnx';
+    const error = (await caught(() => parseManifest(bad))) as BundleError;
+    expect(error.code).toBe('INVALID_MANIFEST');
+    expect(error.details.path).toBe('files.model.path');
+  });
+
+  it('refuses a channel without a manifest hash', async () => {
+    const error = (await caught(() => parseChannel({ format: 'ondevice/channel', formatVersion: 1, name: 'x', live: { version: '1', manifest: 'm.json' } }))) as BundleError;
+    expect(error.code).toBe('INVALID_CHANNEL');
+  });
+});
