@@ -11,16 +11,19 @@ test('predicts in a worker, matching the research probabilities to 1e-5 on every
   await openHarness(page);
   const result = await page.evaluate(
     async ({ channel, rows }) => {
-      const model = await window.ondevice.load(channel);
+      const progress: { loadedBytes: number; totalBytes: number }[] = [];
+      const model = await window.ondevice.load(channel, { onProgress: (p) => progress.push(p) });
       const batch = await model.predictBatch(rows);
       const single = [];
       for (const row of rows) single.push(await model.predict(row));
       const info = await model.info();
-      return { batch, single, info };
+      return { batch, single, info, progress };
     },
     { channel: CHANNEL, rows: e2eSet.rows },
   );
   expect(page.workers().some((w) => /entry.*\.js/.test(w.url()))).toBe(true);
+  expect(result.progress.length).toBeGreaterThanOrEqual(4);
+  expect(result.progress.at(-1)).toEqual(expect.objectContaining({ loadedBytes: result.info.bundleBytes, totalBytes: result.info.bundleBytes }));
   expect(result.info).toMatchObject({ name: 'penguins', version: '1.0.0', source: 'network', storage: 'cache', runtime: { name: 'onnxruntime-web', backend: 'wasm' } });
   expect(result.info.gate).toMatchObject({ passed: true, endToEnd: { mismatches: 0 }, metric: { name: 'accuracy', passed: true } });
 
