@@ -74,6 +74,7 @@ async function predict(model: OndeviceModel): Promise<void> {
 function buildForm(inputs: readonly InputField[]): void {
   fieldsBox.replaceChildren(
     ...inputs.map((input) => {
+      if (input.type === 'tensor') throw new Error(`the penguin form cannot edit tensor input "${input.name}"`);
       const label = document.createElement('label');
       const unit = UNITS[input.name];
       label.append(`${input.name.replaceAll('_', ' ').replace(/ (mm|g)$/, '')}${unit ? ` (${unit})` : ''}`);

@@ -138,13 +138,13 @@ test('a version that fails its gate is refused with a GateError naming the check
   manifest.gate.metric.range = [0, 0.5];
   const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
   const { sha256Hex } = await import('../src/bundle/hash.js');
-  const channel = JSON.parse(await readFile(join(out, 'channel.json'), 'utf8'));
+  const channel = JSON.parse(await readFile(join(out, 'penguins', 'channel.json'), 'utf8'));
   channel.live.sha256 = await sha256Hex(new TextEncoder().encode(manifestText));
   await context.route('**/strict-bundle/**', async (route) => {
     const name = new URL(route.request().url()).pathname.split('/strict-bundle/')[1]!;
     if (name === 'channel.json') return route.fulfill({ json: channel });
     if (name === '1.0.0/manifest.json') return route.fulfill({ body: manifestText, contentType: 'application/json' });
-    return route.fulfill({ path: join(out, name) });
+    return route.fulfill({ path: join(out, 'penguins', name) });
   });
   await openHarness(page);
   const refused = await page.evaluate(async () => {

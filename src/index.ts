@@ -2,7 +2,7 @@ import * as Comlink from 'comlink';
 import type { DownloadProgress } from './bundle/index.js';
 import { StateError } from './errors/index.js';
 import type { Prediction } from './scoring/index.js';
-import { installErrorTransfer, type OndeviceModel, type WorkerApi, type WorkerLoadOptions } from './worker/protocol.js';
+import { installErrorTransfer, type FeatureMatrix, type OndeviceModel, type WorkerApi, type WorkerLoadOptions } from './worker/protocol.js';
 
 export interface LoadOptions extends WorkerLoadOptions {
   /** Called as the bundle downloads (not called when it starts from the cache). */
@@ -34,6 +34,7 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
   return {
     predict: (row) => live<Prediction>(() => remote.predict(row)),
     predictBatch: (rows) => live<Prediction[]>(() => remote.predictBatch(rows)),
+    features: (rows) => live<FeatureMatrix>(() => remote.features(rows)),
     info: () => live(() => remote.info()),
     dispose: () =>
       (disposed ??= remote.dispose().finally(() => {
@@ -43,11 +44,11 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
   };
 }
 
-export type { OndeviceModel, ModelInfo } from './worker/protocol.js';
+export type { OndeviceModel, ModelInfo, FeatureMatrix } from './worker/protocol.js';
 export type { Prediction, ClassificationPrediction, RegressionPrediction } from './scoring/index.js';
 export type { DownloadProgress } from './bundle/index.js';
 export type { GateReport, EndToEndReport, MetricReport } from './gate/index.js';
 export type { Manifest, Task, GateSpec } from './bundle/index.js';
-export type { FeatureSpec, InputField } from './features/index.js';
+export type { FeatureSpec, InputField, NumberField, CategoryField, TensorField } from './features/index.js';
 export { OndeviceError, InputError, BundleError, GateError, ScoringError, StateError } from './errors/index.js';
 export type { ErrorDetails, InputErrorCode, BundleErrorCode, GateErrorCode, ScoringErrorCode, StateErrorCode } from './errors/index.js';

@@ -9,22 +9,28 @@ const transform = compileFeatureSpec(parseFeatureSpec(specJson));
 const good = e2e.rows[5]!;
 
 describe('feature transform', () => {
-  it('gives the research pipeline’s feature matrix (float32 of its float64), missing values included', () => {
-    const features = transform.transform(transform.toColumns(e2e.rows));
+  it('gives the research pipeline’s feature matrix exactly in float64, and its float32 cast as model input', () => {
+    const prepared = transform.prepare(e2e.rows);
+    const features = prepared.features!;
+    const modelInput = prepared.inputs.features!.data;
     expect(features).toHaveLength(e2e.rows.length * transform.width);
+    expect(modelInput).toBeInstanceOf(Float32Array);
     e2e.expected.features.forEach((row, r) =>
-      row.forEach((value, c) => expect(features[r * transform.width + c]).toBe(Math.fround(value))),
+      row.forEach((value, c) => {
+        expect(features[r * transform.width + c]).toBe(value);
+        expect(modelInput[r * transform.width + c]).toBe(Math.fround(value));
+      }),
     );
   });
 
   it('names every output column and describes the inputs', () => {
     expect(transform.width).toBe(9);
     expect(transform.names).toContain('island=Dream');
-    expect(transform.inputs.find((i) => i.name === 'sex')).toEqual({ name: 'sex', type: 'category', categories: ['female', 'male'], missing: 'impute' });
+    expect(transform.inputs.find((i) => i.name === 'sex')).toEqual({ name: 'sex', type: 'category', categories: ['female', 'male'], missing: 'impute', acceptsUnknown: false });
   });
 
   it('accepts an empty batch', () => {
-    expect(transform.transform(transform.toColumns([]))).toHaveLength(0);
+    expect(transform.prepare([]).features).toHaveLength(0);
   });
 });
 
@@ -46,7 +52,7 @@ describe('bad input gets a typed error naming the row and field', () => {
   ];
   for (const [what, row, code, field] of cases) {
     it(`${what} -> ${code}`, async () => {
-      const error = await caught(() => transform.toColumns([good, row]));
+      const error = await caught(() => transform.prepare([good, row]));
       expect(error).toBeInstanceOf(InputError);
       expect((error as InputError).code).toBe(code);
       expect((error as InputError).details.row).toBe(1);
@@ -56,7 +62,7 @@ describe('bad input gets a typed error naming the row and field', () => {
   }
 
   it('a batch that is not an array -> INVALID_BATCH', async () => {
-    expect(((await caught(() => transform.toColumns({ rows: [] }))) as InputError).code).toBe('INVALID_BATCH');
+    expect(((await caught(() => transform.prepare({ rows: [] }))) as InputError).code).toBe('INVALID_BATCH');
   });
 
   it('no prototype is polluted', () => {
@@ -66,8 +72,8 @@ describe('bad input gets a typed error naming the row and field', () => {
 
 describe('feature spec validation', () => {
   it('refuses a step that does not fit its field', async () => {
-    const bad = structuredClone(specJson) as { features: { steps: { op: string }[] }[] };
-    bad.features[0]!.steps.push({ op: 'one_hot' });
+    const bad = structuredClone(specJson) as { features: { steps: object[] }[] };
+    bad.features[0]!.steps.push({ op: 'one_hot', categories: ['a'], unknown: 'error' });
     const error = await caught(() => parseFeatureSpec(bad));
     expect(error).toBeInstanceOf(BundleError);
     expect((error as BundleError).code).toBe('INVALID_FEATURE_SPEC');

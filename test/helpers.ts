@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { FILE_ROLES, type FileRole } from '../src/bundle/index.js';
-import { SOURCE_FILES } from '../src/cli/pack.js';
+import type { BundleBytes } from '../src/bundle/index.js';
+import { MODEL_FILES, SOURCE_FILES } from '../src/cli/pack.js';
 
 export const PENGUINS_BUILD = new URL('../models/penguins/build/', import.meta.url);
 
@@ -8,11 +8,15 @@ export async function readJson<T = unknown>(url: URL): Promise<T> {
   return JSON.parse(await readFile(url, 'utf8')) as T;
 }
 
-/** The training script's outputs, by bundle role. */
-export async function penguinFiles(): Promise<Record<FileRole, Uint8Array>> {
-  const files = {} as Record<FileRole, Uint8Array>;
-  for (const role of FILE_ROLES) files[role] = new Uint8Array(await readFile(new URL(SOURCE_FILES[role], PENGUINS_BUILD)));
-  return files;
+/** The penguins training script's outputs, by bundle role. */
+export async function penguinFiles(): Promise<BundleBytes> {
+  const read = async (name: string): Promise<Uint8Array> => new Uint8Array(await readFile(new URL(name, PENGUINS_BUILD)));
+  return {
+    model: await read(MODEL_FILES['onnxruntime-web'].model!),
+    featureSpec: await read(SOURCE_FILES.featureSpec),
+    e2eSet: await read(SOURCE_FILES.e2eSet),
+    confidenceSet: await read(SOURCE_FILES.confidenceSet),
+  };
 }
 
 export interface PenguinE2E {

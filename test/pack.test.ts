@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { FILE_ROLES, contentHashOf, parseChannel, parseManifest, sha256Hex } from '../src/bundle/index.js';
+import { contentHashOf, parseChannel, parseManifest, presentRoles, sha256Hex } from '../src/bundle/index.js';
 import { pack } from '../src/cli/pack.js';
 import { BundleError } from '../src/errors/index.js';
 import { PENGUINS_BUILD, caught } from './helpers.js';
@@ -13,10 +13,11 @@ describe('ondevice pack', () => {
   it('lists every file with its size and SHA-256, the versions and the metadata', async () => {
     const { out, result, manifestJson } = await packToTemp();
     const manifest = parseManifest(manifestJson);
-    for (const role of FILE_ROLES) {
-      const bytes = await readFile(join(out, '1.0.0', manifest.files[role].path));
-      expect(manifest.files[role].size).toBe(bytes.byteLength);
-      expect(manifest.files[role].sha256).toBe(await sha256Hex(bytes));
+    expect(presentRoles(manifest.files)).toEqual(['model', 'featureSpec', 'e2eSet', 'confidenceSet']);
+    for (const role of presentRoles(manifest.files)) {
+      const bytes = await readFile(join(out, 'penguins', '1.0.0', manifest.files[role]!.path));
+      expect(manifest.files[role]!.size).toBe(bytes.byteLength);
+      expect(manifest.files[role]!.sha256).toBe(await sha256Hex(bytes));
     }
     expect(manifest.contentHash).toBe(await contentHashOf(manifest.files, sha256Hex));
     expect(manifest.versions).toMatchObject({ model: '1.0.0', featureSpec: '1.0.0' });

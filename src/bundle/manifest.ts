@@ -1,5 +1,6 @@
 import { BundleError } from '../errors/index.js';
 import { isRecord, readArray, readLiteral, readNumber, readRecord, readString, type Fail } from '../util/json.js';
+import type { RuntimeName } from '../runtimes/index.js';
 import { isSha256Hex } from './hash.js';
 
 /**
@@ -13,8 +14,9 @@ export interface Manifest {
   readonly version: string;
   /** SHA-256 over the sorted `role:sha256` lines of the files: the identity of the content. */
   readonly contentHash: string;
-  readonly runtime: 'onnxruntime-web';
-  readonly files: Readonly<Record<FileRole, BundleFile>>;
+  /** The runtime that scores the model; the library loads only that runtime's code. */
+  readonly runtime: RuntimeName;
+  readonly files: BundleFiles;
   /** Versions kept in sync: the model, the feature spec it was trained with, and the training data. */
   readonly versions: { readonly model: string; readonly featureSpec: string; readonly data: string };
   readonly task: Task;
@@ -23,8 +25,19 @@ export interface Manifest {
   readonly metadata: Readonly<Record<string, unknown>>;
 }
 
-export const FILE_ROLES = ['model', 'featureSpec', 'e2eSet', 'confidenceSet'] as const;
+export const REQUIRED_ROLES = ['model', 'featureSpec', 'e2eSet', 'confidenceSet'] as const;
+/** `weights`: a TensorFlow.js model's weights file. */
+export const OPTIONAL_ROLES = ['weights'] as const;
+export const FILE_ROLES = [...REQUIRED_ROLES, ...OPTIONAL_ROLES] as const;
 export type FileRole = (typeof FILE_ROLES)[number];
+export type RequiredRole = (typeof REQUIRED_ROLES)[number];
+
+export type BundleFiles = Readonly<Record<RequiredRole, BundleFile>> & Readonly<Partial<Record<(typeof OPTIONAL_ROLES)[number], BundleFile>>>;
+
+/** The roles a manifest lists, in a fixed order. */
+export function presentRoles(files: Partial<Record<FileRole, unknown>>): FileRole[] {
+  return FILE_ROLES.filter((role) => files[role] !== undefined);
+}
 
 export interface BundleFile {
   /** Relative to the manifest. */
@@ -46,6 +59,8 @@ export interface RegressionTask {
   readonly kind: 'regression';
   /** Name of the model output holding one value per row. */
   readonly value: string;
+  /** Applied to the model's output, e.g. `expm1` for a model trained on log1p of the target. */
+  readonly inverse?: 'expm1';
 }
 
 export type MetricName = 'accuracy' | 'rmse' | 'mae' | 'r2';
@@ -70,7 +85,11 @@ export function parseManifest(json: unknown): Manifest {
 
   const filesJson = readRecord(root.files, 'files', fail);
   const files = {} as Record<FileRole, BundleFile>;
-  for (const role of FILE_ROLES) files[role] = parseFile(filesJson[role], `files.${role}`);
+  for (const role of REQUIRED_ROLES) files[role] = parseFile(filesJson[role], `files.${role}`);
+  for (const role of OPTIONAL_ROLES) if (filesJson[role] !== undefined) files[role] = parseFile(filesJson[role], `files.${role}`);
+  for (const key of Object.keys(filesJson)) if (!(FILE_ROLES as readonly string[]).includes(key)) fail(`files.${key}`, 'is not a known file role');
+  const runtime = readLiteral(root.runtime, ['onnxruntime-web', 'tensorflow-js'] as const, 'runtime', fail);
+  if (runtime === 'tensorflow-js' && files.weights === undefined) fail('files.weights', 'is required by a TensorFlow.js model');
   const versions = readRecord(root.versions, 'versions', fail);
   const gate = readRecord(root.gate, 'gate', fail);
   const metric = readRecord(gate.metric, 'gate.metric', fail);
@@ -85,7 +104,7 @@ export function parseManifest(json: unknown): Manifest {
     name: readString(root.name, 'name', fail),
     version: readString(root.version, 'version', fail),
     contentHash,
-    runtime: readLiteral(root.runtime, ['onnxruntime-web'] as const, 'runtime', fail),
+    runtime,
     files,
     versions: {
       model: readString(versions.model, 'versions.model', fail),
@@ -119,14 +138,20 @@ function parseFile(value: unknown, path: string): BundleFile {
 function parseTask(value: unknown): Task {
   const task = readRecord(value, 'task', fail);
   const kind = readLiteral(task.kind, ['classification', 'regression'] as const, 'task.kind', fail);
-  if (kind === 'regression') return { kind, value: readString(task.value, 'task.value', fail) };
+  if (kind === 'regression') {
+    const value = readString(task.value, 'task.value', fail);
+    if (task.inverse === undefined || task.inverse === null) return { kind, value };
+    return { kind, value, inverse: readLiteral(task.inverse, ['expm1'] as const, 'task.inverse', fail) };
+  }
   const classes = readArray(task.classes, 'task.classes', fail).map((c, i) => readString(c, `task.classes[${i}]`, fail));
   if (classes.length < 2) fail('task.classes', 'must name at least two classes');
   return { kind, classes, probabilities: readString(task.probabilities, 'task.probabilities', fail) };
 }
 
 /** The content hash: independent of file names and order, so re-packing the same bytes gives the same hash. */
-export async function contentHashOf(files: Readonly<Record<FileRole, BundleFile>>, hash: (bytes: Uint8Array) => Promise<string>): Promise<string> {
-  const lines = FILE_ROLES.map((role) => `${role}:${files[role].sha256}\n`).join('');
+export async function contentHashOf(files: BundleFiles, hash: (bytes: Uint8Array) => Promise<string>): Promise<string> {
+  const lines = presentRoles(files)
+    .map((role) => `${role}:${files[role]!.sha256}\n`)
+    .join('');
   return hash(new TextEncoder().encode(lines));
 }

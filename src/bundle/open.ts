@@ -1,14 +1,17 @@
 import { BundleError, describeUnknown } from '../errors/index.js';
 import { parseChannel } from './channel.js';
 import { downloadVerified, fetchJson, parseJsonBytes, verifyHash, type ProgressListener } from './download.js';
-import { FILE_ROLES, parseManifest, type FileRole, type Manifest } from './manifest.js';
+import { parseManifest, presentRoles, type FileRole, type Manifest, type RequiredRole } from './manifest.js';
 import { hasCacheStorage, install, readInstalled, readStored, uninstall, type InstalledVersion } from './store.js';
+
+/** A version's files by role: the four required ones and, for TensorFlow.js, `weights`. */
+export type BundleBytes = Readonly<Record<RequiredRole, Uint8Array>> & Readonly<Partial<Record<FileRole, Uint8Array>>>;
 
 /** A version whose every file has been verified against its manifest, held in memory. */
 export interface OpenedBundle {
   readonly manifest: Manifest;
   readonly manifestSha256: string;
-  readonly files: Readonly<Record<FileRole, Uint8Array>>;
+  readonly files: BundleBytes;
   /** `cache`: started from Cache Storage with no network request; `network`: downloaded now. */
   readonly source: 'cache' | 'network';
   /** `cache` once the version is installed in Cache Storage; `memory` when storing failed. */
@@ -45,12 +48,13 @@ async function openInstalled(entry: InstalledVersion): Promise<OpenedBundle> {
   await verifyHash(manifestBytes, entry.manifestSha256, entry.manifestUrl);
   const manifest = parseManifest(parseJsonBytes(manifestBytes, entry.manifestUrl));
   const files = {} as Record<FileRole, Uint8Array>;
-  for (const role of FILE_ROLES) {
-    const url = new URL(manifest.files[role].path, entry.manifestUrl).href;
+  for (const role of presentRoles(manifest.files)) {
+    const file = manifest.files[role]!;
+    const url = new URL(file.path, entry.manifestUrl).href;
     const bytes = await readStored(entry, url);
     if (bytes === undefined) throw new BundleError('NOT_INSTALLED', `${url} is not in the cache`, { url });
     // Stored bytes are checked again: storage can be altered or damaged after install.
-    await verifyHash(bytes, manifest.files[role].sha256, url);
+    await verifyHash(bytes, file.sha256, url);
     files[role] = bytes;
   }
   return { manifest, manifestSha256: entry.manifestSha256, files, source: 'cache', storage: 'cache', totalBytes: totalBytes(manifest) };
@@ -73,8 +77,8 @@ async function downloadLive(channelUrl: string, options: OpenOptions): Promise<O
   let loaded = 0;
   const files = {} as Record<FileRole, Uint8Array>;
   const toStore = new Map<string, Uint8Array>([[manifestUrl, manifestBytes]]);
-  for (const role of FILE_ROLES) {
-    const file = manifest.files[role];
+  for (const role of presentRoles(manifest.files)) {
+    const file = manifest.files[role]!;
     const url = new URL(file.path, manifestUrl).href;
     options.onProgress?.({ loadedBytes: loaded, totalBytes: total, file: file.path });
     files[role] = await downloadVerified(url, file, (bytes) => {
@@ -107,5 +111,5 @@ async function downloadLive(channelUrl: string, options: OpenOptions): Promise<O
 }
 
 function totalBytes(manifest: Manifest): number {
-  return FILE_ROLES.reduce((sum, role) => sum + manifest.files[role].size, 0);
+  return presentRoles(manifest.files).reduce((sum, role) => sum + manifest.files[role]!.size, 0);
 }

@@ -2,18 +2,20 @@
 import { parseArgs } from 'node:util';
 import { relative } from 'node:path';
 import { OndeviceError } from '../errors/index.js';
-import { pack, SOURCE_FILES } from './pack.js';
+import { findBuildFolders, MODEL_FILES, pack, SOURCE_FILES } from './pack.js';
 
 const HELP = `ondevice — package trained models for the browser
 
 Usage:
-  ondevice pack <model-build-dir> --out <bundle-dir> [--no-promote]
+  ondevice pack <folder>... --out <bundles-dir> [--no-promote]
 
 Commands:
-  pack    Check, hash and copy a trained model into <bundle-dir>/<version>/ with a manifest.json,
-          and make it the live version in <bundle-dir>/channel.json (unless --no-promote).
-          <model-build-dir> holds what the training script wrote:
+  pack    For every build folder at or below each <folder> (a folder holding model-card.json):
+          check, hash and copy the trained model into <bundles-dir>/<name>/<version>/ with a
+          manifest.json, and make it the live version in <bundles-dir>/<name>/channel.json
+          (unless --no-promote). A build folder holds what the training script wrote:
             ${Object.values(SOURCE_FILES).join(', ')}
+            and the model: ${Object.entries(MODEL_FILES).map(([runtime, files]) => `${Object.values(files).join(' + ')} (${runtime})`).join(' or ')}
 
 Options:
   -h, --help    Show this help.
@@ -31,17 +33,24 @@ async function main(argv: readonly string[]): Promise<number> {
     return command === undefined && !values.help ? 2 : 0;
   }
   if (command === 'pack') {
-    if (rest.length !== 1 || values.out === undefined) {
-      process.stderr.write('ondevice pack: give one model build folder and --out <bundle-dir>\n\n' + HELP);
+    if (rest.length === 0 || values.out === undefined) {
+      process.stderr.write('ondevice pack: give at least one model folder and --out <bundles-dir>\n\n' + HELP);
       return 2;
     }
-    const result = await pack({ source: rest[0]!, out: values.out, promote: !values['no-promote'] });
-    const where = relative(process.cwd(), result.manifestPath);
-    process.stdout.write(
-      `${result.written ? 'packed' : 'already packed'} ${result.manifest.name} ${result.manifest.version} -> ${where}\n` +
-        `  content ${result.manifest.contentHash.slice(0, 16)}…, manifest sha256 ${result.manifestSha256.slice(0, 16)}…\n` +
-        (result.channelPath ? `  live in ${relative(process.cwd(), result.channelPath)}\n` : ''),
-    );
+    const folders = (await Promise.all(rest.map(findBuildFolders))).flat();
+    if (folders.length === 0) {
+      process.stderr.write(`ondevice pack: no ${SOURCE_FILES.modelCard} at or below ${rest.join(', ')}\n`);
+      return 1;
+    }
+    for (const source of folders) {
+      const result = await pack({ source, out: values.out, promote: !values['no-promote'] });
+      const where = relative(process.cwd(), result.manifestPath);
+      process.stdout.write(
+        `${result.written ? 'packed' : 'already packed'} ${result.manifest.name} ${result.manifest.version} (${result.manifest.runtime}) -> ${where}\n` +
+          `  content ${result.manifest.contentHash.slice(0, 16)}…, manifest sha256 ${result.manifestSha256.slice(0, 16)}…` +
+          (result.channelPath ? `, live in ${relative(process.cwd(), result.channelPath)}\n` : '\n'),
+      );
+    }
     return 0;
   }
   process.stderr.write(`ondevice: unknown command "${command}"\n\n${HELP}`);

@@ -1,34 +1,38 @@
-import { mkdir, readFile, writeFile, copyFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import {
-  FILE_ROLES,
-  contentHashOf,
-  parseChannel,
-  parseManifest,
-  sha256Hex,
-  type BundleFile,
-  type Channel,
-  type FileRole,
-  type Manifest,
-} from '../bundle/index.js';
+import { contentHashOf, parseChannel, presentRoles, parseManifest, sha256Hex, type BundleFile, type Channel, type FileRole, type Manifest } from '../bundle/index.js';
 import { BundleError } from '../errors/index.js';
 import { parseFeatureSpec } from '../features/index.js';
 import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
-import { readRecord, readString, type Fail } from '../util/json.js';
+import type { RuntimeName } from '../runtimes/index.js';
+import { readLiteral, readRecord, readString, type Fail } from '../util/json.js';
 
 /** The files a training script writes, by role, as `pack` expects them in the model's build folder. */
-export const SOURCE_FILES: Readonly<Record<FileRole | 'modelCard', string>> = {
-  model: 'model.onnx',
+export const SOURCE_FILES = {
   featureSpec: 'feature-spec.json',
   e2eSet: 'e2e-set.json',
   confidenceSet: 'confidence-set.json',
   modelCard: 'model-card.json',
+} as const;
+
+/** The model's own files, by runtime. */
+export const MODEL_FILES: Readonly<Record<RuntimeName, Partial<Record<FileRole, string>>>> = {
+  'onnxruntime-web': { model: 'model.onnx' },
+  'tensorflow-js': { model: 'model.json', weights: 'weights.bin' },
 };
+
+/** Every build folder (one holding a model-card.json) at or below `root`. */
+export async function findBuildFolders(root: string): Promise<string[]> {
+  const entries = await readdir(root, { withFileTypes: true });
+  if (entries.some((e) => e.isFile() && e.name === SOURCE_FILES.modelCard)) return [resolve(root)];
+  const nested = await Promise.all(entries.filter((e) => e.isDirectory() && e.name !== 'data').map((e) => findBuildFolders(join(root, e.name))));
+  return nested.flat().sort();
+}
 
 export interface PackOptions {
   /** Folder holding the training script's output (see SOURCE_FILES). */
   readonly source: string;
-  /** Bundle folder: receives `<version>/` and `channel.json`. */
+  /** Bundles folder: the bundle goes to `<out>/<name>/<version>/` and `<out>/<name>/channel.json`. */
   readonly out: string;
   /** Make the packed version the channel's live one. Default true. */
   readonly promote?: boolean;
@@ -59,24 +63,30 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       throw new BundleError('FETCH_FAILED', `pack: ${join(source, name)} is missing; the training script should write it`, { file: name });
     });
   const card = readRecord(JSON.parse((await read(SOURCE_FILES.modelCard)).toString('utf8')), '(root)', fail);
+  const runtime = card.runtime === undefined ? 'onnxruntime-web' : readLiteral(card.runtime, ['onnxruntime-web', 'tensorflow-js'] as const, 'runtime', fail);
 
+  const names: Partial<Record<FileRole, string>> = {
+    featureSpec: SOURCE_FILES.featureSpec,
+    e2eSet: SOURCE_FILES.e2eSet,
+    confidenceSet: SOURCE_FILES.confidenceSet,
+    ...MODEL_FILES[runtime],
+  };
+  const roles = presentRoles(names);
   const bytes = {} as Record<FileRole, Buffer>;
-  for (const role of FILE_ROLES) bytes[role] = await read(SOURCE_FILES[role]);
+  for (const role of roles) bytes[role] = await read(names[role]!);
   // Refuse what the browser would refuse, now rather than on users' devices.
   const spec = parseFeatureSpec(JSON.parse(bytes.featureSpec.toString('utf8')));
   parseEndToEndSet(JSON.parse(bytes.e2eSet.toString('utf8')));
   parseConfidenceSet(JSON.parse(bytes.confidenceSet.toString('utf8')));
 
   const files = {} as Record<FileRole, BundleFile>;
-  for (const role of FILE_ROLES) {
-    files[role] = { path: SOURCE_FILES[role], size: bytes[role].byteLength, sha256: await sha256Hex(bytes[role]) };
-  }
+  for (const role of roles) files[role] = { path: names[role]!, size: bytes[role].byteLength, sha256: await sha256Hex(bytes[role]) };
   const version = readString(card.version, 'version', fail);
   const training = readRecord(card.training, 'training', fail);
   const data = readRecord(training.data, 'training.data', fail);
   const gate = readRecord(card.gate, 'gate', fail);
   const metric = readRecord(gate.metric, 'gate.metric', fail);
-  const { name: _name, version: _version, task, gate: _gate, featureSpecVersion, ...metadata } = card;
+  const { name: _name, version: _version, runtime: _runtime, task, gate: _gate, featureSpecVersion, ...metadata } = card;
   if (featureSpecVersion !== spec.version) fail('featureSpecVersion', `is ${String(featureSpecVersion)} but the feature spec is ${spec.version}`);
 
   // Parsing what we are about to write checks it against the same rules the browser applies.
@@ -86,7 +96,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     name: readString(card.name, 'name', fail),
     version,
     contentHash: await contentHashOf(files, sha256Hex),
-    runtime: 'onnxruntime-web',
+    runtime,
     files,
     versions: {
       model: version,
@@ -95,11 +105,11 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     },
     task,
     gate: { tolerance: gate.tolerance, metric: { name: metric.name, range: metric.range } },
-    metadata: { ...metadata, gate: { metric: metric } },
+    metadata: { ...metadata, gate: { metric, ...(gate.toleranceReason === undefined ? {} : { toleranceReason: gate.toleranceReason }) } },
   });
   const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
 
-  const out = resolve(options.out);
+  const out = join(resolve(options.out), manifest.name);
   const versionDir = join(out, version);
   const manifestPath = join(versionDir, 'manifest.json');
   const existing = await readFile(manifestPath).catch(() => undefined);
@@ -116,7 +126,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   } else {
     await mkdir(versionDir, { recursive: true });
     try {
-      for (const role of FILE_ROLES) await copyFile(join(source, SOURCE_FILES[role]), join(versionDir, files[role].path));
+      for (const role of roles) await copyFile(join(source, names[role]!), join(versionDir, files[role].path));
       // The manifest goes last: a version folder without one is an interrupted pack, not a version.
       await writeFile(manifestPath, manifestText);
     } catch (error) {

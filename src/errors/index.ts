@@ -36,6 +36,9 @@ export type InputErrorCode =
   | 'NOT_FINITE'
   | 'VALUE_TOO_LONG'
   | 'UNKNOWN_CATEGORY'
+  | 'OUT_OF_DOMAIN'
+  | 'TENSOR_SHAPE'
+  | 'TENSOR_DTYPE'
   | 'BATCH_TOO_LARGE';
 
 export class InputError extends OndeviceError {

@@ -1,4 +1,16 @@
 export { parseFeatureSpec, DEFAULT_LIMITS } from './spec.js';
-export type { FeatureSpec, FieldSpec, FeatureBlock, FeatureStep, FeatureLimits, FieldType } from './spec.js';
-export { compileFeatureSpec } from './compile.js';
-export type { ColumnBatch, FeatureTransform, InputField } from './compile.js';
+export type {
+  FeatureSpec,
+  TabularSpec,
+  TensorSpec,
+  TensorInputSpec,
+  FieldSpec,
+  FeatureBlock,
+  FeatureStep,
+  FeatureLimits,
+  FieldType,
+  FeatureDtype,
+  TensorDtype,
+} from './spec.js';
+export { compileFeatureSpec } from './transform.js';
+export type { FeatureTransform, InputField, NumberField, CategoryField, TensorField, PreparedBatch } from './transform.js';

@@ -3,20 +3,43 @@ import { readArray, readLiteral, readNumber, readRecord, readString, type Fail }
 
 /**
  * The feature spec: a declarative, versioned description of the fitted preprocessing, written by the
- * research pipeline (see models/penguins/train.py) and executed by `compileFeatureSpec`.
+ * research pipeline (see models/README.md and models/ondevice_export/) and executed by
+ * `compileFeatureSpec`. Two kinds: tabular (raw fields -> a feature matrix) and tensor (named
+ * tensors passed straight to the model).
  */
-export interface FeatureSpec {
+export type FeatureSpec = TabularSpec | TensorSpec;
+
+interface SpecHeader {
   readonly format: 'ondevice/feature-spec';
   readonly formatVersion: 1;
   readonly name: string;
   readonly version: string;
+  readonly limits: FeatureLimits;
+}
+
+export interface TabularSpec extends SpecHeader {
+  readonly kind: 'tabular';
   /** The raw input fields a row must carry, in no particular order. */
   readonly fields: readonly FieldSpec[];
-  /** Output blocks, concatenated in this order into one float32 row per input row. */
+  /** Output blocks, concatenated in this order into one row of model input per input row. */
   readonly features: readonly FeatureBlock[];
-  /** The model input the features feed. */
-  readonly output: { readonly input: string; readonly dtype: 'float32' };
-  readonly limits: FeatureLimits;
+  /** The model input the features feed, and its element type (the transform itself runs in float64). */
+  readonly output: { readonly input: string; readonly dtype: FeatureDtype };
+}
+
+export interface TensorSpec extends SpecHeader {
+  readonly kind: 'tensor';
+  readonly tensors: readonly TensorInputSpec[];
+}
+
+export type FeatureDtype = 'float32' | 'float64';
+export type TensorDtype = 'float32' | 'float64' | 'int32';
+
+export interface TensorInputSpec {
+  readonly name: string;
+  readonly dtype: TensorDtype;
+  /** First dimension: the batch. Others: a number (fixed) or a name (dynamic, equal within a batch). */
+  readonly shape: readonly (number | string)[];
 }
 
 export interface FeatureLimits {
@@ -38,7 +61,7 @@ export interface FeatureBlock {
   readonly steps: readonly FeatureStep[];
 }
 
-export type FeatureStep = ImputeStep | StandardizeStep | OneHotStep;
+export type FeatureStep = ImputeStep | RareLabelStep | OneHotStep | OrdinalStep | Log1pStep | StandardizeStep | MinMaxStep;
 
 /** Replace a missing value (null) by a fitted constant; without it, a missing value is an error. */
 export interface ImputeStep {
@@ -47,11 +70,11 @@ export interface ImputeStep {
   readonly value: number | string;
 }
 
-/** (x - mean) / scale, as scikit-learn's StandardScaler. */
-export interface StandardizeStep {
-  readonly op: 'standardize';
-  readonly mean: number;
-  readonly scale: number;
+/** Levels outside `keep` (rare in training, or never seen) become `label`. */
+export interface RareLabelStep {
+  readonly op: 'rare_label';
+  readonly keep: readonly string[];
+  readonly label: string;
 }
 
 /** One output column per category, as scikit-learn's OneHotEncoder. */
@@ -62,17 +85,66 @@ export interface OneHotStep {
   readonly unknown: 'error' | 'ignore';
 }
 
+/** The category's index in `categories`, as scikit-learn's OrdinalEncoder. */
+export interface OrdinalStep {
+  readonly op: 'ordinal';
+  readonly categories: readonly string[];
+  /** `error`: an unseen category is refused; `value`: it encodes as `unknownValue`. */
+  readonly unknown: 'error' | 'value';
+  readonly unknownValue?: number;
+}
+
+/** log(1 + x), as FunctionTransformer(np.log1p). */
+export interface Log1pStep {
+  readonly op: 'log1p';
+}
+
+/** (x - mean) / scale, as scikit-learn's StandardScaler. */
+export interface StandardizeStep {
+  readonly op: 'standardize';
+  readonly mean: number;
+  readonly scale: number;
+}
+
+/** x * scale + min, then optionally clipped, as scikit-learn's MinMaxScaler. */
+export interface MinMaxStep {
+  readonly op: 'min_max';
+  readonly scale: number;
+  readonly min: number;
+  readonly clip?: readonly [number, number];
+}
+
+export type NumericStep = Log1pStep | StandardizeStep | MinMaxStep;
+export type EncoderStep = OneHotStep | OrdinalStep;
+
 export const DEFAULT_LIMITS: FeatureLimits = { maxStringLength: 1024, maxBatchRows: 100_000 };
 
 const fail: Fail = (path, why) => {
   throw new BundleError('INVALID_FEATURE_SPEC', `feature spec: ${path} ${why}`, { path });
 };
 
-/** Reads a feature spec from untrusted JSON, checking every step fits its field's type. */
+const NUMERIC_OPS = new Set(['log1p', 'standardize', 'min_max']);
+
+/** Reads a feature spec from untrusted JSON, checking every step fits its field and its place. */
 export function parseFeatureSpec(json: unknown): FeatureSpec {
   const root = readRecord(json, '(root)', fail);
   readLiteral(root.format, ['ondevice/feature-spec'], 'format', fail);
   readLiteral(root.formatVersion, [1], 'formatVersion', fail);
+  const limits = root.limits === undefined ? {} : readRecord(root.limits, 'limits', fail);
+  const header: SpecHeader = {
+    format: 'ondevice/feature-spec',
+    formatVersion: 1,
+    name: readString(root.name, 'name', fail),
+    version: readString(root.version, 'version', fail),
+    limits: {
+      maxStringLength: limits.maxStringLength === undefined ? DEFAULT_LIMITS.maxStringLength : readCount(limits.maxStringLength, 'limits.maxStringLength'),
+      maxBatchRows: limits.maxBatchRows === undefined ? DEFAULT_LIMITS.maxBatchRows : readCount(limits.maxBatchRows, 'limits.maxBatchRows'),
+    },
+  };
+  if (root.tensors !== undefined) {
+    if (root.fields !== undefined || root.features !== undefined) fail('tensors', 'cannot be combined with fields and features');
+    return { ...header, kind: 'tensor', tensors: parseTensors(root.tensors) };
+  }
 
   const fields = readArray(root.fields, 'fields', fail).map((value, i): FieldSpec => {
     const field = readRecord(value, `fields[${i}]`, fail);
@@ -94,66 +166,126 @@ export function parseFeatureSpec(json: unknown): FeatureSpec {
     const field = readString(block.field, `${path}.field`, fail);
     const type = types.get(field) ?? fail(`${path}.field`, `names "${field}", which is not in fields`);
     const steps = readArray(block.steps, `${path}.steps`, fail).map((step, j) => parseStep(step, type, `${path}.steps[${j}]`));
-    const encoders = steps.filter((s) => s.op === 'one_hot').length;
-    if (type === 'category' && (encoders !== 1 || steps.at(-1)?.op !== 'one_hot')) {
-      fail(`${path}.steps`, 'of a category field must end with exactly one one_hot step');
-    }
-    const imputes = steps.findIndex((s) => s.op === 'impute');
-    if (imputes > 0) fail(`${path}.steps`, 'may impute only as the first step');
-    const encoder = steps.at(-1);
-    const impute = steps[0];
-    if (encoder?.op === 'one_hot' && impute?.op === 'impute' && !encoder.categories.includes(String(impute.value))) {
-      fail(`${path}.steps[0].value`, `"${impute.value}" is not one of the encoded categories`);
-    }
+    checkStepOrder(steps, type, path);
     return { field, steps };
   });
   if (features.length === 0) fail('features', 'must not be empty');
 
   const output = readRecord(root.output, 'output', fail);
-  const limits = root.limits === undefined ? {} : readRecord(root.limits, 'limits', fail);
   return {
-    format: 'ondevice/feature-spec',
-    formatVersion: 1,
-    name: readString(root.name, 'name', fail),
-    version: readString(root.version, 'version', fail),
+    ...header,
+    kind: 'tabular',
     fields,
     features,
     output: {
       input: readString(output.input, 'output.input', fail),
-      dtype: readLiteral(output.dtype, ['float32'] as const, 'output.dtype', fail),
-    },
-    limits: {
-      maxStringLength:
-        limits.maxStringLength === undefined ? DEFAULT_LIMITS.maxStringLength : readNumber(limits.maxStringLength, 'limits.maxStringLength', fail),
-      maxBatchRows:
-        limits.maxBatchRows === undefined ? DEFAULT_LIMITS.maxBatchRows : readNumber(limits.maxBatchRows, 'limits.maxBatchRows', fail),
+      dtype: readLiteral(output.dtype, ['float32', 'float64'] as const, 'output.dtype', fail),
     },
   };
 }
 
+/**
+ * A block reads: [impute] then, for a category, [rare_label] and one encoder (one_hot last, or
+ * ordinal followed by numeric steps); for a number, numeric steps only.
+ */
+function checkStepOrder(steps: readonly FeatureStep[], type: FieldType, path: string): void {
+  let stage: 'start' | 'category' | 'numeric' | 'done' = type === 'number' ? 'numeric' : 'start';
+  for (const [j, step] of steps.entries()) {
+    const at = `${path}.steps[${j}]`;
+    if (step.op === 'impute') {
+      if (j !== 0) fail(at, 'impute may only be the first step');
+    } else if (step.op === 'rare_label') {
+      if (stage !== 'start') fail(at, 'rare_label must come before the encoder, on a category field');
+      stage = 'category';
+    } else if (step.op === 'one_hot' || step.op === 'ordinal') {
+      if (stage !== 'start' && stage !== 'category') fail(at, `${step.op} applies to category fields only, once`);
+      stage = step.op === 'one_hot' ? 'done' : 'numeric';
+    } else if (NUMERIC_OPS.has(step.op)) {
+      if (stage !== 'numeric') fail(at, `${step.op} needs a number: on a category field it must follow an ordinal encoder, and nothing may follow one_hot`);
+    }
+  }
+  if (type === 'category' && stage !== 'done' && stage !== 'numeric') fail(`${path}.steps`, 'of a category field must include one encoder (one_hot or ordinal)');
+  const impute = steps[0];
+  if (impute?.op === 'impute' && typeof impute.value !== (type === 'number' ? 'number' : 'string')) {
+    fail(`${path}.steps[0].value`, `must be a ${type === 'number' ? 'number' : 'string'} for a ${type} field`);
+  }
+  // An imputed level the encoder refuses would turn every missing value into an error.
+  const encoder = steps.find((s) => s.op === 'one_hot' || s.op === 'ordinal');
+  const grouped = steps.some((s) => s.op === 'rare_label');
+  if (impute?.op === 'impute' && encoder !== undefined && !grouped && encoder.unknown === 'error' && !encoder.categories.includes(String(impute.value))) {
+    fail(`${path}.steps[0].value`, `"${impute.value}" is not one of the encoded categories`);
+  }
+}
+
 function parseStep(value: unknown, type: FieldType, path: string): FeatureStep {
   const step = readRecord(value, path, fail);
-  const op = readLiteral(step.op, ['impute', 'standardize', 'one_hot'] as const, `${path}.op`, fail);
+  const op = readLiteral(step.op, ['impute', 'rare_label', 'one_hot', 'ordinal', 'log1p', 'standardize', 'min_max'] as const, `${path}.op`, fail);
   switch (op) {
     case 'impute': {
       const fill = type === 'number' ? readNumber(step.value, `${path}.value`, fail) : readString(step.value, `${path}.value`, fail);
       return { op, strategy: typeof step.strategy === 'string' ? step.strategy : 'constant', value: fill };
     }
+    case 'rare_label':
+      return { op, keep: readCategories(step.keep, `${path}.keep`), label: readString(step.label, `${path}.label`, fail) };
+    case 'one_hot':
+      return {
+        op,
+        categories: readCategories(step.categories, `${path}.categories`),
+        unknown: readLiteral(step.unknown, ['error', 'ignore'] as const, `${path}.unknown`, fail),
+      };
+    case 'ordinal': {
+      const unknown = readLiteral(step.unknown, ['error', 'value'] as const, `${path}.unknown`, fail);
+      const categories = readCategories(step.categories, `${path}.categories`);
+      if (unknown === 'error') return { op, categories, unknown };
+      return { op, categories, unknown, unknownValue: readNumber(step.unknownValue, `${path}.unknownValue`, fail) };
+    }
+    case 'log1p':
+      return { op };
     case 'standardize': {
-      if (type !== 'number') fail(path, 'standardize applies to number fields only');
       const scale = readNumber(step.scale, `${path}.scale`, fail);
       if (scale === 0) fail(`${path}.scale`, 'must not be zero');
       return { op, mean: readNumber(step.mean, `${path}.mean`, fail), scale };
     }
-    case 'one_hot': {
-      if (type !== 'category') fail(path, 'one_hot applies to category fields only');
-      const categories = readArray(step.categories, `${path}.categories`, fail).map((c, k) =>
-        readString(c, `${path}.categories[${k}]`, fail),
-      );
-      if (new Set(categories).size !== categories.length) fail(`${path}.categories`, 'must not repeat');
-      return { op, categories, unknown: readLiteral(step.unknown, ['error', 'ignore'] as const, `${path}.unknown`, fail) };
+    case 'min_max': {
+      const parsed = { op, scale: readNumber(step.scale, `${path}.scale`, fail), min: readNumber(step.min, `${path}.min`, fail) };
+      if (step.clip === undefined || step.clip === null) return parsed;
+      const clip = readArray(step.clip, `${path}.clip`, fail).map((v, k) => readNumber(v, `${path}.clip[${k}]`, fail));
+      if (clip.length !== 2 || clip[0]! > clip[1]!) fail(`${path}.clip`, 'must be [low, high]');
+      return { ...parsed, clip: [clip[0]!, clip[1]!] };
     }
   }
+}
+
+function readCategories(value: unknown, path: string): string[] {
+  const categories = readArray(value, path, fail).map((c, k) => readString(c, `${path}[${k}]`, fail));
+  if (new Set(categories).size !== categories.length) fail(path, 'must not repeat');
+  return categories;
+}
+
+function parseTensors(value: unknown): TensorInputSpec[] {
+  const tensors = readArray(value, 'tensors', fail).map((item, i): TensorInputSpec => {
+    const path = `tensors[${i}]`;
+    const tensor = readRecord(item, path, fail);
+    const shape = readArray(tensor.shape, `${path}.shape`, fail).map((d, k) => {
+      if (typeof d === 'string' && d.length > 0) return d;
+      const size = readNumber(d, `${path}.shape[${k}]`, fail);
+      if (!Number.isInteger(size) || size < 1) fail(`${path}.shape[${k}]`, 'must be a positive whole number or a dimension name');
+      return size;
+    });
+    if (shape.length === 0 || typeof shape[0] !== 'string') fail(`${path}.shape`, 'must start with a named batch dimension');
+    const name = readString(tensor.name, `${path}.name`, fail);
+    if (isForbiddenKey(name)) fail(`${path}.name`, `may not be "${name}"`);
+    return { name, dtype: readLiteral(tensor.dtype, ['float32', 'float64', 'int32'] as const, `${path}.dtype`, fail), shape };
+  });
+  if (tensors.length === 0) fail('tensors', 'must not be empty');
+  if (new Set(tensors.map((t) => t.name)).size !== tensors.length) fail('tensors', 'names must not repeat');
+  return tensors;
+}
+
+function readCount(value: unknown, path: string): number {
+  const count = readNumber(value, path, fail);
+  if (!Number.isInteger(count) || count < 1) fail(path, 'must be a positive whole number');
+  return count;
 }
 
 /** Keys that would reach an object's prototype chain if copied naively. */

@@ -80,9 +80,12 @@ async function checkEndToEnd(scorer: Scorer, tolerance: number, e2e: EndToEndSet
   };
 
   const width = scorer.transform.width;
-  e2e.expected.features?.forEach((expected, row) => {
-    expected.forEach((value, column) => compare(row, `feature ${scorer.transform.names[column] ?? column}`, batch.features[row * width + column] ?? Number.NaN, value));
-  });
+  const features = batch.features;
+  if (features !== undefined) {
+    e2e.expected.features?.forEach((expected, row) => {
+      expected.forEach((value, column) => compare(row, `feature ${scorer.transform.names[column] ?? column}`, features[row * width + column] ?? Number.NaN, value));
+    });
+  }
   predictions.forEach((prediction, row) => {
     if (prediction.kind === 'classification') {
       e2e.expected.probabilities?.[row]?.forEach((value, c) => {

@@ -1,8 +1,8 @@
-import type { FileRole, Manifest } from '../bundle/index.js';
+import type { BundleBytes, Manifest, RequiredRole } from '../bundle/index.js';
 import { parseJsonBytes } from '../bundle/download.js';
 import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
 import { assertGatePassed, parseConfidenceSet, parseEndToEndSet, runGate, type GateReport } from '../gate/index.js';
-import { createOnnxRuntime, type OnnxOptions } from '../runtimes/index.js';
+import { createRuntime, type RuntimeOptions } from '../runtimes/index.js';
 import { createScorer, type Scorer } from '../scoring/index.js';
 
 export interface GatedModel {
@@ -16,14 +16,14 @@ export interface GatedModel {
  * Throws `GateError` (after releasing the runtime) when the version must not serve.
  * The same code runs in the browser's worker and in the Node CLI, so both reach the same verdict.
  */
-export async function prepareModel(manifest: Manifest, files: Readonly<Record<FileRole, Uint8Array>>, runtimeOptions: OnnxOptions = {}): Promise<GatedModel> {
-  const name = (role: FileRole): string => manifest.files[role].path;
+export async function prepareModel(manifest: Manifest, files: BundleBytes, runtimeOptions: RuntimeOptions = {}): Promise<GatedModel> {
+  const name = (role: RequiredRole): string => manifest.files[role].path;
   const transform = compileFeatureSpec(parseFeatureSpec(parseJsonBytes(files.featureSpec, name('featureSpec'))));
   const e2e = parseEndToEndSet(parseJsonBytes(files.e2eSet, name('e2eSet')));
   const confidence = parseConfidenceSet(parseJsonBytes(files.confidenceSet, name('confidenceSet')));
 
   const started = performance.now();
-  const runtime = await createOnnxRuntime(files.model, runtimeOptions);
+  const runtime = await createRuntime(manifest.runtime, files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights }, runtimeOptions);
   const runtimeReady = performance.now();
   try {
     const scorer = createScorer(transform, runtime, manifest.task);

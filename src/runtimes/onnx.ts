@@ -23,6 +23,8 @@ export async function createOnnxRuntime(model: Uint8Array, options: OnnxOptions 
   ort.env.logLevel = 'error';
 
   let session: import('onnxruntime-web/wasm').InferenceSession;
+  // onnxruntime-web runs one call at a time per session: concurrent predict() calls queue here.
+  let queue: Promise<unknown> = Promise.resolve();
   try {
     session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
   } catch (error) {
@@ -37,10 +39,12 @@ export async function createOnnxRuntime(model: Uint8Array, options: OnnxOptions 
     outputNames: session.outputNames,
     async run(inputs) {
       const feeds: Record<string, import('onnxruntime-web/wasm').Tensor> = {};
-      for (const [name, input] of Object.entries(inputs)) feeds[name] = new ort.Tensor('float32', input.data, [...input.dims]);
+      for (const [name, input] of Object.entries(inputs)) feeds[name] = new ort.Tensor(input.data, [...input.dims]);
       let results: import('onnxruntime-web/wasm').InferenceSession.OnnxValueMapType;
       try {
-        results = await session.run(feeds);
+        const run = queue.then(() => session.run(feeds));
+        queue = run.catch(() => undefined);
+        results = await run;
       } catch (error) {
         throw new ScoringError('SCORING_FAILED', `onnxruntime-web failed to score: ${describeUnknown(error)}`, { runtime: 'onnxruntime-web' });
       }

@@ -1,7 +1,6 @@
-/** What every model runtime offers: named float32 inputs in, named numeric outputs out. */
+/** What every model runtime offers: named numeric tensors in, named numeric tensors out. */
 export interface Runtime {
-  /** e.g. `onnxruntime-web`. */
-  readonly name: string;
+  readonly name: RuntimeName;
   /** The execution provider or backend in use, e.g. `wasm`. */
   readonly backend: string;
   /** Threads the runtime scores with. */
@@ -13,7 +12,7 @@ export interface Runtime {
 }
 
 export interface InputTensor {
-  readonly data: Float32Array;
+  readonly data: Float32Array | Float64Array | Int32Array;
   readonly dims: readonly number[];
 }
 
@@ -22,3 +21,5 @@ export interface OutputTensor {
   readonly data: Float32Array | Float64Array | Int32Array;
   readonly dims: readonly number[];
 }
+
+export type RuntimeName = 'onnxruntime-web' | 'tensorflow-js';

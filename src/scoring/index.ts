@@ -18,10 +18,11 @@ export interface RegressionPrediction {
 
 export type Prediction = ClassificationPrediction | RegressionPrediction;
 
-/** One batch scored: the model input it was given and the model's raw outputs. */
+/** One batch scored: the features it was given (tabular models) and the model's raw outputs. */
 export interface ScoredBatch {
   readonly rows: number;
-  readonly features: Float32Array;
+  /** `rows x width` float64 features, as the feature spec computed them (tabular models). */
+  readonly features?: Float64Array;
   readonly outputs: Readonly<Record<string, OutputTensor>>;
 }
 
@@ -29,16 +30,20 @@ export interface Scorer {
   readonly transform: FeatureTransform;
   readonly runtime: Runtime;
   readonly task: Task;
-  /** Validates raw rows, extracts features column by column and runs the model once for the batch. */
+  /** Validates raw rows, builds the model inputs (features column by column, or tensors) and runs the model once. */
   score(rows: unknown): Promise<ScoredBatch>;
   /** Reads the task's outputs of a scored batch as one prediction per row. */
   predictions(batch: ScoredBatch): Prediction[];
 }
 
 export function createScorer(transform: FeatureTransform, runtime: Runtime, task: Task): Scorer {
-  const input = transform.spec.output.input;
-  if (!runtime.inputNames.includes(input)) {
-    throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no input "${input}" (it has ${runtime.inputNames.join(', ')})`, { input });
+  const feeds = transform.spec.kind === 'tabular' ? [transform.spec.output.input] : transform.spec.tensors.map((t) => t.name);
+  // A single-input model is fed by position (TensorFlow.js names inputs after layers); several by name.
+  const rename = new Map(feeds.length === 1 && runtime.inputNames.length === 1 ? [[feeds[0]!, runtime.inputNames[0]!]] : feeds.map((f) => [f, f]));
+  for (const [feed, input] of rename) {
+    if (!runtime.inputNames.includes(input)) {
+      throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no input "${feed}" (it has ${runtime.inputNames.join(', ')})`, { input: feed });
+    }
   }
   const needed = task.kind === 'classification' ? task.probabilities : task.value;
   if (!runtime.outputNames.includes(needed)) {
@@ -50,15 +55,15 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
     runtime,
     task,
     async score(rows) {
-      const columns = transform.toColumns(rows);
-      const features = transform.transform(columns);
-      if (columns.rows === 0) return { rows: 0, features, outputs: {} };
-      const outputs = await runtime.run({ [input]: { data: features, dims: [columns.rows, transform.width] } });
-      return { rows: columns.rows, features, outputs };
+      const prepared = transform.prepare(rows);
+      const base = prepared.features === undefined ? { rows: prepared.rows } : { rows: prepared.rows, features: prepared.features };
+      if (prepared.rows === 0) return { ...base, outputs: {} };
+      const inputs = Object.fromEntries(Object.entries(prepared.inputs).map(([name, tensor]) => [rename.get(name) ?? name, tensor]));
+      return { ...base, outputs: await runtime.run(inputs) };
     },
     predictions(batch) {
       if (batch.rows === 0) return [];
-      return task.kind === 'classification' ? classify(batch, task.probabilities, task.classes) : regress(batch, task.value);
+      return task.kind === 'classification' ? classify(batch, task.probabilities, task.classes) : regress(batch, task.value, task.inverse);
     },
   };
 }
@@ -82,10 +87,10 @@ function classify(batch: ScoredBatch, output: string, classes: readonly string[]
   return predictions;
 }
 
-function regress(batch: ScoredBatch, output: string): RegressionPrediction[] {
+function regress(batch: ScoredBatch, output: string, inverse: 'expm1' | undefined): RegressionPrediction[] {
   const { data } = batch.outputs[output]!;
   if (data.length !== batch.rows) {
     throw new ScoringError('SCORING_FAILED', `output "${output}" has ${data.length} values for ${batch.rows} rows`, { output });
   }
-  return Array.from(data, (value) => ({ kind: 'regression', value }));
+  return Array.from(data, (value) => ({ kind: 'regression', value: inverse === 'expm1' ? Math.expm1(value) : value }));
 }

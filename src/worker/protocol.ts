@@ -14,9 +14,22 @@ export interface OndeviceModel {
   predict(row: Readonly<Record<string, unknown>>): Promise<Prediction>;
   /** Scores many rows in one model run. A bad row rejects the whole batch, naming the row. */
   predictBatch(rows: readonly Readonly<Record<string, unknown>>[]): Promise<Prediction[]>;
+  /**
+   * The feature matrix the model would be given for these rows (tabular models): float64, as the
+   * feature spec computes it, before the cast to the model's input type. For checking parity with
+   * the research pipeline's `transform()`.
+   */
+  features(rows: readonly Readonly<Record<string, unknown>>[]): Promise<FeatureMatrix>;
   info(): Promise<ModelInfo>;
   /** Releases the runtime; with `load()`, also ends the worker. Later calls fail with `StateError`. */
   dispose(): Promise<void>;
+}
+
+export interface FeatureMatrix {
+  readonly rows: number;
+  readonly names: readonly string[];
+  /** `rows x names.length`, row-major. Empty for tensor models. */
+  readonly values: Float64Array;
 }
 
 export interface WorkerLoadOptions {
@@ -49,11 +62,12 @@ export interface ModelInfo {
 }
 
 /** What the worker exposes over comlink. */
-export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch'> {
+export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'features'> {
   load(channelUrl: string, options: WorkerLoadOptions, onProgress?: (progress: DownloadProgress) => void): Promise<ModelInfo>;
   // The worker receives whatever the app sent: validation happens there.
   predict(row: unknown): Promise<Prediction>;
   predictBatch(rows: unknown): Promise<Prediction[]>;
+  features(rows: unknown): Promise<FeatureMatrix>;
 }
 
 interface ThrownWrapper {

@@ -1,8 +1,9 @@
+import * as Comlink from 'comlink';
 import { openBundle, type DownloadProgress } from '../bundle/index.js';
 import { StateError } from '../errors/index.js';
 import { prepareModel } from '../model/index.js';
 import type { Prediction, Scorer } from '../scoring/index.js';
-import type { ModelInfo, WorkerApi, WorkerLoadOptions } from './protocol.js';
+import type { FeatureMatrix, ModelInfo, WorkerApi, WorkerLoadOptions } from './protocol.js';
 
 /** The model behind the worker boundary; usable in the same thread too (no worker needed in tests). */
 export class ModelService implements WorkerApi {
@@ -48,6 +49,14 @@ export class ModelService implements WorkerApi {
   async predictBatch(rows: unknown): Promise<Prediction[]> {
     const scorer = this.#ready();
     return scorer.predictions(await scorer.score(rows));
+  }
+
+  async features(rows: unknown): Promise<FeatureMatrix> {
+    const { transform } = this.#ready();
+    const prepared = transform.prepare(rows);
+    const values = prepared.features ?? new Float64Array(0);
+    // Transferred, not copied, to the main thread.
+    return Comlink.transfer({ rows: prepared.rows, names: transform.names, values }, [values.buffer]);
   }
 
   async info(): Promise<ModelInfo> {

@@ -1,0 +1,54 @@
+import type { InputTensor } from '../runtimes/index.js';
+import { compileTabular } from './tabular.js';
+import { compileTensor } from './tensor.js';
+import type { FeatureSpec, TensorDtype } from './spec.js';
+
+/** A raw input as an app sees it: what to send, and what happens to null. */
+export type InputField = NumberField | CategoryField | TensorField;
+
+export interface NumberField {
+  readonly name: string;
+  readonly type: 'number';
+  /** `impute`: null is replaced by the fitted value; `error`: null is refused. */
+  readonly missing: 'impute' | 'error';
+}
+
+export interface CategoryField {
+  readonly name: string;
+  readonly type: 'category';
+  /** The categories the model accepts by name. */
+  readonly categories: readonly string[];
+  readonly missing: 'impute' | 'error';
+  /** Whether other categories are accepted too (grouped as rare, or ignored). */
+  readonly acceptsUnknown: boolean;
+}
+
+export interface TensorField {
+  readonly name: string;
+  readonly type: 'tensor';
+  readonly dtype: TensorDtype;
+  readonly shape: readonly (number | string)[];
+}
+
+/** Rows validated and turned into the model's inputs. */
+export interface PreparedBatch {
+  readonly rows: number;
+  /** Tabular specs: `rows x width` features in float64, before the cast to the model's dtype. */
+  readonly features?: Float64Array;
+  readonly inputs: Readonly<Record<string, InputTensor>>;
+}
+
+export interface FeatureTransform {
+  readonly spec: FeatureSpec;
+  readonly inputs: readonly InputField[];
+  /** Feature columns per row (tabular; 0 for tensor specs). */
+  readonly width: number;
+  /** One name per feature column, e.g. `bill_length_mm` or `island=Dream`. */
+  readonly names: readonly string[];
+  /** Validates raw rows (untrusted input) and builds the model inputs; throws `InputError` naming the row and field. */
+  prepare(rows: unknown): PreparedBatch;
+}
+
+export function compileFeatureSpec(spec: FeatureSpec): FeatureTransform {
+  return spec.kind === 'tabular' ? compileTabular(spec) : compileTensor(spec);
+}
