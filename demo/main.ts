@@ -1,4 +1,5 @@
 import { registerSW } from 'virtual:pwa-register';
+import { startDigits } from './digits.js';
 import { OndeviceError, load, type InputField, type ModelInfo, type OndeviceModel, type Prediction } from '../src/index.js';
 
 const CHANNEL = 'bundles/penguins/channel.json';
@@ -27,6 +28,7 @@ addEventListener('online', showNetwork);
 addEventListener('offline', showNetwork);
 
 void start();
+void startDigits(byId('digits'));
 
 async function start(): Promise<void> {
   const started = performance.now();

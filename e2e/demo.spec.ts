@@ -75,3 +75,24 @@ test('the demo shows a typed error for a bad value and keeps serving', async ({ 
   await page.getByRole('button', { name: 'Predict' }).click();
   await expect(page.getByTestId('error')).toBeHidden();
 });
+
+test('a digit drawn on the canvas is scored as an 8x8 tensor, with probabilities for every digit', async ({ page }) => {
+  await page.goto('/');
+  const panel = page.getByTestId('digits');
+  await expect(panel).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+  await expect(panel).toContainText('digits 1.0.0');
+  const canvas = page.getByTestId('digit-canvas');
+  await canvas.scrollIntoViewIfNeeded();
+  const box = (await canvas.boundingBox())!;
+  // A "7": a bar across the top, then a stroke down to the lower left.
+  await page.mouse.move(box.x + box.width * 0.25, box.y + box.height * 0.2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.75, box.y + box.height * 0.2, { steps: 10 });
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.85, { steps: 10 });
+  await page.mouse.up();
+  await expect(panel).toHaveAttribute('data-predictions', '1');
+  const probabilities = await panel.locator('.bar').evaluateAll((bars) => bars.map((bar) => Number((bar as HTMLElement).dataset.probability)));
+  expect(probabilities).toHaveLength(10);
+  expect(Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
+  await expect(page.getByTestId('digit-label')).toHaveText('7');
+});
