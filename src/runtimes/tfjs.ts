@@ -26,25 +26,28 @@ export async function createTfjsRuntime(modelJson: Uint8Array, weights: Uint8Arr
     throw new ScoringError('RUNTIME_LOAD_FAILED', `TensorFlow.js could not load the model: ${describeUnknown(error)}`, { runtime: 'tensorflow-js' });
   }
 
+  // Named after their layers: a Sequential model reports no inputNames/outputNames of its own.
+  const inputNames = model.inputs.map((input) => input.sourceLayer.name);
+  const outputNames = model.outputs.map((output) => output.sourceLayer.name);
   return {
     name: 'tensorflow-js',
     backend: tf.getBackend(),
     threads: 1,
-    inputNames: model.inputNames,
-    outputNames: model.outputNames,
+    inputNames,
+    outputNames,
     async run(inputs) {
       const outputs: Record<string, OutputTensor> = {};
       try {
         // tidy() disposes every intermediate tensor; only the outputs' data leave it.
         const results = tf.tidy(() => {
-          const feeds = model.inputNames.map((name) => {
+          const feeds = inputNames.map((name) => {
             const input = inputs[name]!;
             return tf.tensor(input.data instanceof Float64Array ? Float32Array.from(input.data) : input.data, [...input.dims]);
           });
           const predicted = model.predict(feeds.length === 1 ? feeds[0]! : feeds);
           return (Array.isArray(predicted) ? predicted : [predicted]).map((t) => ({ data: t.dataSync() as Float32Array | Int32Array, dims: t.shape }));
         });
-        results.forEach((result, i) => (outputs[model.outputNames[i]!] = { data: result.data.slice(), dims: result.dims }));
+        results.forEach((result, i) => (outputs[outputNames[i]!] = { data: result.data.slice(), dims: result.dims }));
       } catch (error) {
         throw new ScoringError('SCORING_FAILED', `TensorFlow.js failed to score: ${describeUnknown(error)}`, { runtime: 'tensorflow-js' });
       }
