@@ -36,8 +36,9 @@ export default defineConfig({
         ],
       },
       workbox: {
-        // The app, the runtime's .wasm and every packed bundle file: all of it works offline.
-        globPatterns: ['**/*.{html,js,css,wasm,json,onnx,png,svg,webmanifest}'],
+        // The app, the runtime's .wasm and the bundles the demo loads: all of it works offline. (The other
+        // packed bundles are served for the browser tests, not precached for every visitor.)
+        globPatterns: ['**/*.{html,js,css,wasm,png,svg,webmanifest}', 'bundles/{penguins,digits}/**/*'],
         maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
         navigateFallback: 'index.html',
         navigateFallbackDenylist: [/harness\.html$/],

@@ -6,6 +6,7 @@ Research environment: Debian's python3-sklearn and python3-onnx, run with /usr/b
 Writes into models/penguins/build/:
   feature-spec.json   the fitted preprocessing (imputation, one-hot, scaling) as an ondevice feature spec
   model.onnx          the logistic regression as an ONNX graph (no ZipMap: onnxruntime-web cannot return maps)
+Both come from the project's exporter, models/ondevice_export/.
   e2e-set.json        raw rows and the exact outputs this pipeline gave for them
   confidence-set.json held-out rows with their labels
   model-card.json     metadata, outputs, the gate's metric, range and tolerance
@@ -22,7 +23,6 @@ import numpy as np
 import onnx
 import pandas as pd
 import sklearn
-from onnx import TensorProto, helper, numpy_helper
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -32,6 +32,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from ondevice_export import feature_spec, to_onnx  # noqa: E402  (the project's exporter, beside this folder)
+
 DATA = os.path.join(HERE, "data", "penguins.csv")
 OUT = os.path.join(HERE, "build")
 
@@ -66,72 +69,6 @@ def raw_row(record):
         else:
             row[name] = str(value)
     return row
-
-
-def feature_spec(pipeline):
-    """The fitted ColumnTransformer as an ondevice feature spec, blocks in the transformer's output order."""
-    columns = pipeline.named_steps["features"]
-    features = []
-    for name, transformer, fields in columns.transformers_:
-        if name == "remainder":
-            continue
-        for i, field in enumerate(fields):
-            imputer = transformer.named_steps["impute"]
-            if name == "num":
-                scaler = transformer.named_steps["scale"]
-                steps = [
-                    {"op": "impute", "strategy": imputer.strategy, "value": float(imputer.statistics_[i])},
-                    {"op": "standardize", "mean": float(scaler.mean_[i]), "scale": float(scaler.scale_[i])},
-                ]
-            else:
-                encoder = transformer.named_steps["encode"]
-                steps = [
-                    {"op": "impute", "strategy": imputer.strategy, "value": str(imputer.statistics_[i])},
-                    {
-                        "op": "one_hot",
-                        "categories": [str(c) for c in encoder.categories_[i]],
-                        "unknown": "ignore" if encoder.handle_unknown == "ignore" else "error",
-                    },
-                ]
-            features.append({"field": field, "steps": steps})
-    return {
-        "format": "ondevice/feature-spec",
-        "formatVersion": 1,
-        "name": MODEL_NAME,
-        "version": FEATURE_SPEC_VERSION,
-        "fields": [{"name": f, "type": "number"} for f in NUMERIC]
-        + [{"name": f, "type": "category"} for f in CATEGORICAL],
-        "features": features,
-        "output": {"input": "features", "dtype": "float32"},
-    }
-
-
-def logistic_onnx(model, n_features):
-    """Multinomial logistic regression: softmax(X W + b) and its argmax, float32, opset 17."""
-    weights = numpy_helper.from_array(model.coef_.T.astype(np.float32), "coefficients")
-    bias = numpy_helper.from_array(model.intercept_.astype(np.float32), "intercepts")
-    nodes = [
-        helper.make_node("MatMul", ["features", "coefficients"], ["scores"]),
-        helper.make_node("Add", ["scores", "intercepts"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-        helper.make_node("ArgMax", ["logits"], ["label"], axis=1, keepdims=0),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "penguins_logistic_regression",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", n_features])],
-        [
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(model.classes_)]),
-            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
-        ],
-        initializer=[weights, bias],
-    )
-    onnx_model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ondevice-models-penguins"
-    )
-    onnx_model.ir_version = 8
-    onnx.checker.check_model(onnx_model)
-    return onnx_model
 
 
 def write_json(name, value):
@@ -179,9 +116,10 @@ def main():
     if not ACCURACY_RANGE[0] <= accuracy <= ACCURACY_RANGE[1]:
         sys.exit(f"held-out accuracy {accuracy} is outside {ACCURACY_RANGE}: refusing to export")
 
-    spec = feature_spec(pipeline)
-    n_features = sum(len(b["steps"][-1].get("categories", [None])) for b in spec["features"])
-    onnx.save(logistic_onnx(model, n_features), os.path.join(OUT, "model.onnx"))
+    # float32 model input: the ONNX graph runs in float32, like most browser models.
+    spec = feature_spec(pipeline, MODEL_NAME, FEATURE_SPEC_VERSION, dtype="float32", fields={**{f: "number" for f in NUMERIC}, **{f: "category" for f in CATEGORICAL}})
+    n_features = pipeline.named_steps["features"].transform(X_train.head(1)).shape[1]
+    onnx.save(to_onnx(model, n_features, input_dtype=np.float32, graph_name="penguins_logistic_regression"), os.path.join(OUT, "model.onnx"))
     write_json("feature-spec.json", spec)
 
     # End-to-end set: every row with a missing value (the imputation paths) plus a spread of held-out rows.

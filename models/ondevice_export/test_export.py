@@ -1,0 +1,333 @@
+"""Tests for ondevice_export: /usr/bin/python3 -m unittest discover -s models/ondevice_export
+
+The ONNX graphs are checked numerically with the project's real runtime (onnxruntime-web, WASM) in
+Node when node and node_modules/onnxruntime-web are present; that test is skipped otherwise.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import onnx  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor  # noqa: E402
+from sklearn.ensemble import (GradientBoostingClassifier, GradientBoostingRegressor, HistGradientBoostingRegressor,  # noqa: E402
+                              RandomForestClassifier, RandomForestRegressor)
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge  # noqa: E402
+from sklearn.neighbors import KNeighborsRegressor  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.preprocessing import (FunctionTransformer, MinMaxScaler, OneHotEncoder, OrdinalEncoder,  # noqa: E402
+                                   PolynomialFeatures, QuantileTransformer, StandardScaler)
+from sklearn.svm import SVR  # noqa: E402
+
+from ondevice_export import (RareLabelGrouper, TargetOrderedEncoder, UnsupportedEstimator, UnsupportedStep,  # noqa: E402
+                             append_expm1, feature_spec, tfjs_layers_model, to_onnx)
+
+ORT = os.path.join(REPO, "node_modules", "onnxruntime-web", "dist", "ort.wasm.bundle.min.mjs")
+
+
+def frame(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame({
+        "area": rng.lognormal(7, 0.5, n),
+        "rooms": rng.integers(1, 9, n).astype(float),
+        "year": rng.integers(1900, 2011, n).astype(float),
+        "town": rng.choice(["North", "South", "East", "West", "Tiny"], n, p=[0.4, 0.3, 0.2, 0.095, 0.005]),
+        "kind": rng.choice(["House", "Flat", "Barn"], n),
+    })
+    for column in ("area", "year", "town", "kind"):
+        data.loc[rng.random(n) < 0.1, column] = np.nan
+    y = data["area"].fillna(1000) * 50 + data["rooms"] * 1000 + rng.normal(0, 100, n)
+    return data, y.to_numpy()
+
+
+def full_transformer():
+    return ColumnTransformer([
+        ("log", Pipeline([("impute", SimpleImputer(strategy="median")), ("log", FunctionTransformer(np.log1p)),
+                          ("scale", StandardScaler())]), ["area"]),
+        ("rooms", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value=3)), ("scale", MinMaxScaler())]), ["rooms"]),
+        ("year", Pipeline([("impute", SimpleImputer(strategy="mean")), ("scale", MinMaxScaler(clip=True))]), ["year"]),
+        ("town", Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("rare", RareLabelGrouper(0.02)),
+                           ("encode", TargetOrderedEncoder("use_encoded_value", -1)), ("scale", StandardScaler())]), ["town"]),
+        ("town_ordinal", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="Missing")),
+                                   ("encode", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))]), ["town"]),
+        ("kind", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
+                           ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]), ["kind"]),
+        ("raw", "passthrough", ["rooms"]),
+    ], remainder="drop", sparse_threshold=0)
+
+
+def apply_spec(spec, rows):
+    """A plain reading of models/README.md's ops, to hold the spec to what scikit-learn computes."""
+    out = []
+    for row in rows:
+        values = []
+        for block in spec["features"]:
+            v = row[block["field"]]
+            for step in block["steps"]:
+                op = step["op"]
+                if op == "impute":
+                    v = step["value"] if v is None else v
+                elif v is None:
+                    raise ValueError(f"missing {block['field']}")
+                elif op == "rare_label":
+                    v = v if v in step["keep"] else step["label"]
+                elif op == "one_hot":
+                    if v not in step["categories"] and step["unknown"] == "error":
+                        raise ValueError(f"unknown {v}")
+                    v = [1.0 if v == c else 0.0 for c in step["categories"]]
+                elif op == "ordinal":
+                    if v in step["categories"]:
+                        v = float(step["categories"].index(v))
+                    elif step["unknown"] == "value":
+                        v = step["unknownValue"]
+                    else:
+                        raise ValueError(f"unknown {v}")
+                elif op == "log1p":
+                    v = np.log1p(v)
+                elif op == "standardize":
+                    v = (v - step["mean"]) / step["scale"]
+                elif op == "min_max":
+                    v = v * step["scale"] + step["min"]
+                    if "clip" in step:
+                        v = min(max(v, step["clip"][0]), step["clip"][1])
+            values += v if isinstance(v, list) else [v]
+        out.append(values)
+    return np.asarray(out, dtype=np.float64)
+
+
+def rows_of(data):
+    return [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in data.to_dict("records")]
+
+
+class FeatureSpecTest(unittest.TestCase):
+    def test_spec_reproduces_the_transformer_exactly(self):
+        data, y = frame()
+        transformer = full_transformer().fit(data, y)
+        spec = feature_spec(transformer, "test", "1.0.0", dtype="float64")
+        fresh, _ = frame(200, seed=1)
+        fresh.loc[0, "town"] = "Atlantis"  # unseen: grouped as Rare
+        fresh.loc[1, "kind"] = "Castle"  # unseen: all-zero one-hot
+        fresh.loc[2, "year"] = 2050.0  # clipped
+        expected = transformer.transform(fresh)
+        np.testing.assert_array_equal(apply_spec(spec, rows_of(fresh)), expected)
+        self.assertEqual([f["name"] for f in spec["fields"]], ["area", "rooms", "year", "town", "kind"])
+        self.assertEqual({f["type"] for f in spec["fields"] if f["name"] in ("town", "kind")}, {"category"})
+        self.assertEqual(spec["output"], {"input": "features", "dtype": "float64"})
+
+    def test_emitted_op_shapes(self):
+        data, y = frame()
+        spec = feature_spec(Pipeline([("features", full_transformer()), ("model", Ridge())]).fit(data, y), "t", "1")
+        ops = {(b["field"], s["op"]): s for b in spec["features"] for s in b["steps"]}
+        self.assertEqual(set(ops["town", "rare_label"]), {"op", "keep", "label"})
+        self.assertNotIn("Tiny", ops["town", "rare_label"]["keep"])
+        self.assertEqual(ops["year", "min_max"]["clip"], [0.0, 1.0])
+        self.assertNotIn("clip", ops["rooms", "min_max"])
+        self.assertEqual(ops["kind", "one_hot"]["unknown"], "ignore")
+        ordinal = [s for b in spec["features"] for s in b["steps"] if s["op"] == "ordinal"]
+        self.assertTrue(all(s["unknown"] == "value" and s["unknownValue"] == -1.0 for s in ordinal))
+        self.assertEqual(ops["rooms", "impute"]["value"], 3.0)
+
+    def refused(self, step, column_names=("area",), message=None):
+        data, y = frame()
+        transformer = ColumnTransformer([("x", step, list(column_names))], sparse_threshold=0).fit(data, y)
+        with self.assertRaises(UnsupportedStep) as caught:
+            feature_spec(transformer, "t", "1")
+        text = str(caught.exception)
+        self.assertIn(f"column '{column_names[0]}'", text)
+        if message:
+            self.assertIn(message, text)
+        return text
+
+    def test_unsupported_steps_are_refused_by_name(self):
+        impute = ("impute", SimpleImputer(strategy="median"))
+        self.refused(Pipeline([impute, ("q", QuantileTransformer(n_quantiles=10))]), message="QuantileTransformer")
+        self.refused(Pipeline([impute, ("p", PolynomialFeatures())]), message="PolynomialFeatures")
+        self.refused(SimpleImputer(add_indicator=True), message="add_indicator=True")
+        self.refused(Pipeline([impute, ("f", FunctionTransformer(np.sqrt))]), message="sqrt")
+        self.refused(Pipeline([impute, ("s", StandardScaler()), ("i", SimpleImputer())]), message="first step")
+        cat = ("impute", SimpleImputer(strategy="most_frequent"))
+        self.refused(Pipeline([cat, ("e", OneHotEncoder(drop="first", sparse_output=False))]), ["kind"], "drop")
+        self.refused(Pipeline([cat, ("e", OneHotEncoder(min_frequency=5, sparse_output=False))]), ["kind"], "min_frequency")
+        self.refused(Pipeline([cat, ("e", OneHotEncoder(sparse_output=False)), ("s", StandardScaler())]), ["kind"], "after OneHotEncoder")
+        self.refused(Pipeline([cat, ("e", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan))]), ["kind"], "unknown_value")
+        self.refused(Pipeline([cat, ("r", RareLabelGrouper())]), ["kind"], "encoder")
+        self.refused(OrdinalEncoder(), ["kind"], "categories must be strings")  # NaN became a category
+
+    def test_remainder_and_sparse_output_are_refused(self):
+        data, y = frame()
+        numbers = Pipeline([("impute", SimpleImputer()), ("s", StandardScaler())])
+        with self.assertRaisesRegex(UnsupportedStep, "remainder"):
+            feature_spec(ColumnTransformer([("n", numbers, ["area"])], remainder=StandardScaler(), sparse_threshold=0)
+                         .fit(data[["area", "rooms"]], y), "t", "1")
+        cats = Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("e", OneHotEncoder())])
+        with self.assertRaisesRegex(UnsupportedStep, "sparse"):
+            feature_spec(ColumnTransformer([("c", cats, ["kind"])], sparse_threshold=1.0).fit(data, y), "t", "1")
+
+    def test_declared_field_types_are_checked(self):
+        data, y = frame()
+        transformer = ColumnTransformer([("raw", "passthrough", ["rooms"])]).fit(data, y)
+        with self.assertRaisesRegex(UnsupportedStep, "declared a category"):
+            feature_spec(transformer, "t", "1", fields={"rooms": "category"})
+
+
+class TransformerTest(unittest.TestCase):
+    def test_rare_label_grouper(self):
+        X = pd.DataFrame({"c": ["a"] * 97 + ["b", "b", None]})
+        grouper = RareLabelGrouper(min_frequency=0.05, label="Other").fit(X)
+        self.assertEqual(grouper.keep_, [["a"]])
+        out = grouper.transform(pd.DataFrame({"c": ["a", "b", "z", None]}))[:, 0].tolist()
+        self.assertEqual(out, ["a", "Other", "Other", None])
+        self.assertEqual(RareLabelGrouper(min_frequency=2).fit(X).keep_, [["a", "b"]])
+        with self.assertRaisesRegex(ValueError, "already has a level"):
+            RareLabelGrouper(label="a").fit(X)
+
+    def test_target_ordered_encoder(self):
+        X = pd.DataFrame({"c": ["lo", "hi", "mid", "hi", "lo"]})
+        encoder = TargetOrderedEncoder().fit(X, [1, 9, 5, 11, 2])
+        self.assertEqual(list(encoder.categories_[0]), ["lo", "mid", "hi"])
+        self.assertEqual(encoder.transform(pd.DataFrame({"c": ["hi", "lo"]}))[:, 0].tolist(), [2.0, 0.0])
+        with self.assertRaisesRegex(ValueError, "unknown category 'new'"):
+            encoder.transform(pd.DataFrame({"c": ["new"]}))
+        lenient = TargetOrderedEncoder("use_encoded_value", unknown_value=-1).fit(X, [1, 9, 5, 11, 2])
+        self.assertEqual(lenient.transform(pd.DataFrame({"c": ["new"]}))[0, 0], -1.0)
+        with self.assertRaisesRegex(ValueError, "impute them first"):
+            encoder.transform(pd.DataFrame({"c": [None]}))
+        with self.assertRaisesRegex(ValueError, "also the code"):
+            TargetOrderedEncoder("use_encoded_value", unknown_value=1).fit(X, [1, 9, 5, 11, 2])
+
+
+def regression_data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    y = np.exp(10 + X[:, 0] / 2 + np.sin(X[:, 1]) / 3 + rng.normal(size=n) / 20)
+    return X, y
+
+
+class ToOnnxTest(unittest.TestCase):
+    def test_unsupported_estimators_are_refused_by_name(self):
+        X, y = regression_data()
+        for estimator in (SVR(), KNeighborsRegressor(), HistGradientBoostingRegressor(max_iter=5)):
+            with self.assertRaisesRegex(UnsupportedEstimator, type(estimator).__name__):
+                to_onnx(estimator.fit(X, y), 5)
+        with self.assertRaisesRegex(UnsupportedEstimator, "log1p"):
+            to_onnx(TransformedTargetRegressor(Ridge(), func=np.log, inverse_func=np.exp).fit(X, y), 5)
+        with self.assertRaisesRegex(UnsupportedEstimator, "init"):
+            to_onnx(GradientBoostingRegressor(n_estimators=3, init=LinearRegression()).fit(X, y), 5)
+        with self.assertRaisesRegex(UnsupportedEstimator, "not 4"):
+            to_onnx(Ridge().fit(X, y), 4)
+
+    def test_graph_interface(self):
+        X, y = regression_data()
+        model = to_onnx(TransformedTargetRegressor(RandomForestRegressor(n_estimators=3, random_state=0), func=np.log1p,
+                                                   inverse_func=np.expm1).fit(X, y), 5, output_name="price")
+        self.assertEqual(model.ir_version, 8)
+        self.assertEqual({(o.domain, o.version) for o in model.opset_import}, {("", 17), ("ai.onnx.ml", 3)})
+        self.assertEqual([i.name for i in model.graph.input], ["features"])
+        self.assertEqual([(o.name, o.type.tensor_type.elem_type) for o in model.graph.output], [("price", onnx.TensorProto.DOUBLE)])
+        self.assertFalse(any(n.op_type == "ZipMap" for n in model.graph.node))
+        clf = to_onnx(LogisticRegression().fit(X, y > np.median(y)), 5, input_dtype=np.float32)
+        self.assertEqual([o.name for o in clf.graph.output], ["probabilities", "label"])
+
+    def test_append_expm1_and_tfjs_layers(self):
+        X, y = regression_data()
+        log_model = to_onnx(Ridge().fit(X, np.log1p(y)), 5, output_name="log_value")
+        model = append_expm1(log_model, output_name="value")
+        self.assertEqual([o.name for o in model.graph.output], ["value"])
+        self.assertEqual([n.op_type for n in model.graph.node][-3:], ["Cast", "Exp", "Sub"])
+        layers = [("hidden", np.ones((5, 3)), np.zeros(3), "relu"), ("out", np.ones((3, 1)), np.zeros(1), "linear")]
+        manifest, weights = tfjs_layers_model(layers)
+        self.assertEqual(manifest["format"], "layers-model")
+        self.assertEqual(manifest["weightsManifest"][0]["paths"], ["weights.bin"])
+        self.assertEqual(len(weights), 4 * (15 + 3 + 3 + 1))
+        with self.assertRaisesRegex(ValueError, "do not follow"):
+            tfjs_layers_model([("out", np.ones((4, 1)), np.zeros(1), "linear")] + layers)
+
+    @unittest.skipUnless(shutil.which("node") and os.path.exists(ORT), "needs node and node_modules/onnxruntime-web")
+    def test_onnxruntime_web_matches_the_trainers(self):
+        X, y = regression_data()
+        Xt, _ = regression_data(200, seed=1)
+        classes = np.digitize(X[:, 0] + X[:, 2], [-0.5, 0.5])
+        log_y = np.log1p(y)  # float32 graphs of values in the 10^4 would measure float32, not the export
+        estimators = {
+            "linear": (LinearRegression().fit(X, log_y), "value"),
+            "lasso": (Lasso(alpha=0.01).fit(X, log_y), "value"),
+            "elastic": (ElasticNet(alpha=0.01).fit(X, log_y), "value"),
+            "logistic-binary": (LogisticRegression().fit(X, classes > 0), "probabilities"),
+            "logistic-multi": (LogisticRegression().fit(X, classes), "probabilities"),
+            "logistic-ovr": (LogisticRegression(multi_class="ovr").fit(X, classes), "probabilities"),
+            "forest": (RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y), "value"),
+            "forest-classes": (RandomForestClassifier(n_estimators=10, random_state=0).fit(X, classes), "probabilities"),
+            "boosting": (GradientBoostingRegressor(n_estimators=30, random_state=0).fit(X, y), "value"),
+            "boosting-binary": (GradientBoostingClassifier(n_estimators=20, random_state=0).fit(X, classes > 0), "probabilities"),
+            "boosting-classes": (GradientBoostingClassifier(n_estimators=20, random_state=0).fit(X, classes), "probabilities"),
+            "log-target": (TransformedTargetRegressor(GradientBoostingRegressor(n_estimators=30, random_state=0),
+                                                      func=np.log1p, inverse_func=np.expm1).fit(X, y), "value"),
+        }
+        try:
+            import xgboost
+        except ImportError:
+            xgboost = None
+        if xgboost is not None:
+            common = dict(n_estimators=30, max_depth=3, n_jobs=1, random_state=0)
+            estimators["xgboost"] = (xgboost.XGBRegressor(**common).fit(X, log_y), "value")
+            estimators["xgboost-binary"] = (xgboost.XGBClassifier(**common).fit(X, classes > 0), "probabilities")
+            estimators["xgboost-classes"] = (xgboost.XGBClassifier(**common).fit(X, classes), "probabilities")
+        with tempfile.TemporaryDirectory() as tmp:
+            cases = []
+            for name, (estimator, output) in estimators.items():
+                for dtype in ("float64", "float32"):
+                    path = os.path.join(tmp, f"{name}-{dtype}.onnx")
+                    onnx.save(to_onnx(estimator, 5, input_dtype=dtype), path)
+                    expected = estimator.predict(Xt) if output == "value" else estimator.predict_proba(Xt)
+                    cases.append({"name": f"{name}-{dtype}", "model": path, "dtype": dtype, "output": output,
+                                  "features": Xt.tolist(), "expected": np.ravel(expected).tolist()})
+            with open(os.path.join(tmp, "cases.json"), "w") as f:
+                json.dump(cases, f)
+            script = NODE_CHECK.replace("ORT_PATH", json.dumps(ORT))
+            result = subprocess.run(["node", "--input-type=module", "-e", script, os.path.join(tmp, "cases.json")],
+                                    capture_output=True, text=True, timeout=300, cwd=REPO)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            differences = json.loads(result.stdout)
+        for case in cases:
+            name = case["name"]
+            # float64 graphs: exact up to summation order and the tree operator's float32 output.
+            limit = 1e-6 if name.endswith("float64") else 1e-5
+            self.assertLessEqual(differences[name], limit, name)
+        if xgboost is not None:
+            self.assertEqual(differences["xgboost-float32"], 0.0, "XGBoost's float32 sums are repeated exactly")
+
+
+NODE_CHECK = """
+import { readFileSync } from 'node:fs';
+const ort = await import(ORT_PATH);
+ort.env.wasm.numThreads = 1;
+ort.env.logLevel = 'error';
+const out = {};
+for (const c of JSON.parse(readFileSync(process.argv[1], 'utf8'))) {
+  const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(c.model)));
+  const flat = c.features.flat();
+  const data = c.dtype === 'float64' ? Float64Array.from(flat) : Float32Array.from(flat);
+  const result = await session.run({ features: new ort.Tensor(c.dtype, data, [c.features.length, c.features[0].length]) });
+  const got = result[c.output].data;
+  let worst = got.length === c.expected.length ? 0 : Infinity;
+  c.expected.forEach((e, i) => { worst = Math.max(worst, Math.abs(got[i] - e) / Math.max(1, Math.abs(e))); });
+  out[c.name] = Number.isNaN(worst) ? Infinity : worst;
+  await session.release();
+}
+console.log(JSON.stringify(out));
+"""
+
+
+if __name__ == "__main__":
+    unittest.main()
