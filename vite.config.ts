@@ -22,7 +22,7 @@ export default defineConfig({
       registerType: 'autoUpdate',
       injectRegister: false,
       manifest: {
-        name: 'ondevice — penguin species',
+        name: 'ondevice — models in your browser',
         short_name: 'ondevice',
         description: 'A trained model predicting in your browser, offline.',
         theme_color: '#0f3d5e',
