@@ -24,8 +24,14 @@ describe('ondevice pack', () => {
     expect(manifest.versions.data).toMatch(/^palmerpenguins@sha256:[0-9a-f]{64}$/);
     expect(manifest.metadata).toMatchObject({ algorithm: { name: 'LogisticRegression' }, training: { library: 'scikit-learn' } });
 
+    expect(manifest.metadata.features.map((f) => f.name)).toEqual(['bill_length_mm', 'bill_depth_mm', 'flipper_length_mm', 'body_mass_g', 'island', 'sex']);
+    expect(manifest.metadata.outputs).toEqual([expect.objectContaining({ name: 'probabilities', type: 'float[N, 3]' })]);
+    expect(manifest.metadata.build).toEqual({ by: expect.any(String), at: expect.any(String) });
+
     const channel = parseChannel(JSON.parse(await readFile(result.channelPath!, 'utf8')));
-    expect(channel.live).toEqual({ version: '1.0.0', manifest: '1.0.0/manifest.json', sha256: await sha256Hex(await readFile(result.manifestPath)) });
+    expect(channel.sequence).toBe(1);
+    expect(channel.live).toMatchObject({ version: '1.0.0', manifest: '1.0.0/manifest.json', sha256: await sha256Hex(await readFile(result.manifestPath)) });
+    expect(channel.live.approval).toMatchObject({ by: manifest.metadata.build.by });
   });
 
   it('is deterministic: packing the same files again changes nothing', async () => {
@@ -69,7 +75,9 @@ describe('manifest and channel parsing', () => {
   });
 
   it('refuses a channel without a manifest hash', async () => {
-    const error = (await caught(() => parseChannel({ format: 'ondevice/channel', formatVersion: 1, name: 'x', live: { version: '1', manifest: 'm.json' } }))) as BundleError;
+    const error = (await caught(() =>
+      parseChannel({ format: 'ondevice/channel', formatVersion: 2, name: 'x', sequence: 1, issuedAt: '2026-01-01T00:00:00Z', live: { version: '1', manifest: 'm.json' } }),
+    )) as BundleError;
     expect(error.code).toBe('INVALID_CHANNEL');
   });
 });

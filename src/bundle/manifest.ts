@@ -2,6 +2,7 @@ import { BundleError } from '../errors/index.js';
 import { isRecord, readArray, readLiteral, readNumber, readRecord, readString, type Fail } from '../util/json.js';
 import type { RuntimeName } from '../runtimes/index.js';
 import { isSha256Hex } from './hash.js';
+import { isVersion } from './version.js';
 
 /**
  * `manifest.json`: one immutable version of a bundle. Every file is listed with its size and
@@ -9,7 +10,7 @@ import { isSha256Hex } from './hash.js';
  */
 export interface Manifest {
   readonly format: 'ondevice/manifest';
-  readonly formatVersion: 1;
+  readonly formatVersion: 2;
   readonly name: string;
   readonly version: string;
   /** SHA-256 over the sorted `role:sha256` lines of the files: the identity of the content. */
@@ -21,8 +22,27 @@ export interface Manifest {
   readonly versions: { readonly model: string; readonly featureSpec: string; readonly data: string };
   readonly task: Task;
   readonly gate: GateSpec;
-  /** The model card: algorithm, hyperparameters, training library and data. Free-form JSON. */
-  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly metadata: ModelMetadata;
+}
+
+/** What practice asks every model version to carry (Burkov, Machine Learning Engineering, 8.5.3). */
+export interface ModelMetadata {
+  readonly description: string;
+  readonly algorithm: { readonly name: string; readonly hyperparameters: Readonly<Record<string, unknown>> };
+  readonly training: {
+    readonly library: string;
+    readonly libraryVersion: string;
+    /** Where the training data came from and which version (its SHA-256). */
+    readonly data: Readonly<Record<string, unknown>> & { readonly name: string; readonly sha256: string };
+  };
+  /** The raw inputs a row must carry. */
+  readonly features: readonly { readonly name: string; readonly type: string }[];
+  /** The model outputs the library reads, their types and how to read them. */
+  readonly outputs: readonly { readonly name: string; readonly type: string; readonly meaning: string }[];
+  /** Who packed this version and when. (Who approved its deployment is in the channel.) */
+  readonly build: { readonly by: string; readonly at: string };
+  /** Anything else the model card says (e.g. the research metric, why this tolerance). */
+  readonly [key: string]: unknown;
 }
 
 export const REQUIRED_ROLES = ['model', 'featureSpec', 'e2eSet', 'confidenceSet'] as const;
@@ -79,7 +99,9 @@ const fail: Fail = (path, why) => {
 export function parseManifest(json: unknown): Manifest {
   const root = readRecord(json, '(root)', fail);
   readLiteral(root.format, ['ondevice/manifest'], 'format', fail);
-  readLiteral(root.formatVersion, [1], 'formatVersion', fail);
+  readLiteral(root.formatVersion, [2], 'formatVersion', fail);
+  const version = readString(root.version, 'version', fail);
+  if (!isVersion(version)) fail('version', `"${version}" is not a version like 1.2.0`);
   const contentHash = readString(root.contentHash, 'contentHash', fail);
   if (!isSha256Hex(contentHash)) fail('contentHash', 'must be 64 lowercase hex digits');
 
@@ -100,9 +122,9 @@ export function parseManifest(json: unknown): Manifest {
 
   return {
     format: 'ondevice/manifest',
-    formatVersion: 1,
+    formatVersion: 2,
     name: readString(root.name, 'name', fail),
-    version: readString(root.version, 'version', fail),
+    version,
     contentHash,
     runtime,
     files,
@@ -119,7 +141,37 @@ export function parseManifest(json: unknown): Manifest {
         range: [range[0]!, range[1]!],
       },
     },
-    metadata: isRecord(root.metadata) ? root.metadata : {},
+    metadata: parseMetadata(root.metadata),
+  };
+}
+
+function parseMetadata(value: unknown): ModelMetadata {
+  const metadata = readRecord(value, 'metadata', fail);
+  const algorithm = readRecord(metadata.algorithm, 'metadata.algorithm', fail);
+  const training = readRecord(metadata.training, 'metadata.training', fail);
+  const data = readRecord(training.data, 'metadata.training.data', fail);
+  const build = readRecord(metadata.build, 'metadata.build', fail);
+  const list = (key: 'features' | 'outputs', fields: readonly string[]) =>
+    readArray(metadata[key], `metadata.${key}`, fail).map((item, i) => {
+      const entry = readRecord(item, `metadata.${key}[${i}]`, fail);
+      return Object.fromEntries(fields.map((f) => [f, readString(entry[f], `metadata.${key}[${i}].${f}`, fail)]));
+    });
+  return {
+    ...metadata,
+    description: readString(metadata.description, 'metadata.description', fail),
+    algorithm: {
+      name: readString(algorithm.name, 'metadata.algorithm.name', fail),
+      hyperparameters: isRecord(algorithm.hyperparameters) ? algorithm.hyperparameters : {},
+    },
+    training: {
+      ...training,
+      library: readString(training.library, 'metadata.training.library', fail),
+      libraryVersion: readString(training.libraryVersion, 'metadata.training.libraryVersion', fail),
+      data: { ...data, name: readString(data.name, 'metadata.training.data.name', fail), sha256: readString(data.sha256, 'metadata.training.data.sha256', fail) },
+    },
+    features: list('features', ['name', 'type']) as unknown as ModelMetadata['features'],
+    outputs: list('outputs', ['name', 'type', 'meaning']) as unknown as ModelMetadata['outputs'],
+    build: { by: readString(build.by, 'metadata.build.by', fail), at: readString(build.at, 'metadata.build.at', fail) },
   };
 }
 

@@ -1,6 +1,7 @@
 import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { contentHashOf, parseChannel, presentRoles, parseManifest, sha256Hex, type BundleFile, type Channel, type FileRole, type Manifest } from '../bundle/index.js';
+import { compareVersions, contentHashOf, parseChannel, presentRoles, parseManifest, sha256Hex, type BundleFile, type Channel, type FileRole, type Manifest } from '../bundle/index.js';
 import { BundleError } from '../errors/index.js';
 import { parseFeatureSpec } from '../features/index.js';
 import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
@@ -36,6 +37,12 @@ export interface PackOptions {
   readonly out: string;
   /** Make the packed version the channel's live one. Default true. */
   readonly promote?: boolean;
+  /** Who packs (manifest `metadata.build.by`). Default: $ONDEVICE_BUILT_BY, else the OS user. */
+  readonly builtBy?: string;
+  /** When (ISO 8601). Default: now. */
+  readonly builtAt?: string;
+  /** With `promote`: who approves the deployment and why (channel `live.approval`). Default: the builder, "packed and promoted". */
+  readonly approval?: { readonly by: string; readonly reason: string };
 }
 
 export interface PackResult {
@@ -50,6 +57,17 @@ export interface PackResult {
 const fail: Fail = (path, why) => {
   throw new BundleError('INVALID_MANIFEST', `model-card.json: ${path} ${why}`, { path });
 };
+
+/** The outputs the library reads, with their types and how to read them (manifest metadata). */
+function describeOutputs(task: unknown): { name: string; type: string; meaning: string }[] {
+  const t = readRecord(task, 'task', fail);
+  if (t.kind === 'classification') {
+    const classes = Array.isArray(t.classes) ? t.classes.map(String) : [];
+    return [{ name: readString(t.probabilities, 'task.probabilities', fail), type: `float[N, ${classes.length}]`, meaning: `probability of each class, in the order ${classes.join(', ')}; the label is the most probable` }];
+  }
+  const inverse = t.inverse === 'expm1' ? ', then expm1 (the model predicts log1p of the target)' : '';
+  return [{ name: readString(t.value, 'task.value', fail), type: 'float[N, 1]', meaning: `the predicted target${inverse}` }];
+}
 
 /**
  * Packs a trained model into an immutable, content-addressed version: every file is checked
@@ -88,11 +106,13 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const metric = readRecord(gate.metric, 'gate.metric', fail);
   const { name: _name, version: _version, runtime: _runtime, task, gate: _gate, featureSpecVersion, ...metadata } = card;
   if (featureSpecVersion !== spec.version) fail('featureSpecVersion', `is ${String(featureSpecVersion)} but the feature spec is ${spec.version}`);
+  const builtBy = options.builtBy ?? process.env.ONDEVICE_BUILT_BY ?? userInfo().username;
+  const builtAt = options.builtAt ?? new Date().toISOString();
 
   // Parsing what we are about to write checks it against the same rules the browser applies.
   const manifest = parseManifest({
     format: 'ondevice/manifest',
-    formatVersion: 1,
+    formatVersion: 2,
     name: readString(card.name, 'name', fail),
     version,
     contentHash: await contentHashOf(files, sha256Hex),
@@ -105,7 +125,13 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     },
     task,
     gate: { tolerance: gate.tolerance, metric: { name: metric.name, range: metric.range } },
-    metadata: { ...metadata, gate: { metric, ...(gate.toleranceReason === undefined ? {} : { toleranceReason: gate.toleranceReason }) } },
+    metadata: {
+      ...metadata,
+      features: spec.kind === 'tabular' ? spec.fields.map((f) => ({ name: f.name, type: f.type })) : spec.tensors.map((t) => ({ name: t.name, type: `${t.dtype}[${t.shape.join(', ')}]` })),
+      outputs: describeOutputs(task),
+      gate: { metric, ...(gate.toleranceReason === undefined ? {} : { toleranceReason: gate.toleranceReason }) },
+      build: { by: builtBy, at: builtAt },
+    },
   });
   const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
 
@@ -140,14 +166,30 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const manifestSha256 = await sha256Hex(await readFile(manifestPath));
   let channelPath: string | undefined;
   if (options.promote !== false) {
+    channelPath = join(out, 'channel.json');
+    const previous = await readFile(channelPath).then(
+      (text) => parseChannel(JSON.parse(text.toString('utf8'))),
+      () => undefined,
+    );
+    if (previous !== undefined && compareVersions(version, previous.live.version) < 0) {
+      throw new BundleError('ROLLBACK_REFUSED', `pack: ${manifest.name} ${previous.live.version} is live; promoting the older ${version} is a rollback (ondevice rollback)`, {
+        version,
+      });
+    }
     const channel: Channel = {
       format: 'ondevice/channel',
-      formatVersion: 1,
+      formatVersion: 2,
       name: manifest.name,
-      live: { version, manifest: `${version}/manifest.json`, sha256: manifestSha256 },
+      sequence: (previous?.sequence ?? 0) + 1,
+      issuedAt: builtAt,
+      live: {
+        version,
+        manifest: `${version}/manifest.json`,
+        sha256: manifestSha256,
+        approval: { by: options.approval?.by ?? builtBy, reason: options.approval?.reason ?? 'packed and promoted by ondevice pack', at: builtAt },
+      },
     };
     parseChannel(channel);
-    channelPath = join(out, 'channel.json');
     await writeFile(channelPath, `${JSON.stringify(channel, null, 2)}\n`);
   }
   return { manifest, manifestPath, manifestSha256, channelPath, written };

@@ -59,7 +59,10 @@ export type BundleErrorCode =
   | 'INTEGRITY_MISMATCH'
   | 'SIZE_MISMATCH'
   | 'NOT_INSTALLED'
-  | 'STORAGE_FAILED';
+  | 'STORAGE_FAILED'
+  | 'SIGNATURE_INVALID'
+  | 'ROLLBACK_REFUSED'
+  | 'CHANNEL_REPLAYED';
 
 export class BundleError extends OndeviceError {
   override name: ErrorClassName = 'BundleError';
