@@ -23,5 +23,8 @@ export type Harness = HarnessApi;
 declare global {
   interface Window {
     ondevice: HarnessApi;
+    /** A model kept between page.evaluate calls, and the deployment events it sent. */
+    model?: Awaited<ReturnType<HarnessApi['load']>>;
+    events?: { type: string; version?: string; code?: string }[];
   }
 }

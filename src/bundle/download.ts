@@ -36,31 +36,45 @@ export function parseJsonBytes(bytes: Uint8Array, url: string): unknown {
   }
 }
 
+/** How many times a cut download is resumed (HTTP range request) before it fails. */
+const RESUME_ATTEMPTS = 3;
+
 /**
  * Streams one file into a buffer of the announced size, reporting progress per chunk, and refuses it
- * unless its size and SHA-256 match the manifest. Nothing unverified leaves this function.
+ * unless its size and SHA-256 match the manifest. Nothing unverified leaves this function. A
+ * connection cut part-way is resumed from the last byte received with a range request, when the
+ * server accepts ranges; otherwise (or after a few tries) the download fails and nothing is kept.
  */
 export async function downloadVerified(
   url: string,
   expected: { readonly size: number; readonly sha256: string },
   onChunk: (bytes: number) => void,
 ): Promise<Uint8Array> {
-  const response = await fetchOk(url);
   const buffer = new Uint8Array(expected.size);
-  let received = 0;
-  const reader = response.body?.getReader();
-  if (reader === undefined) throw new BundleError('FETCH_FAILED', `${url} has no body`, { url });
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (received + value.byteLength > expected.size) {
-      await reader.cancel();
-      throw new BundleError('SIZE_MISMATCH', `${url} is larger than the ${expected.size} bytes its manifest lists`, { url, expected: expected.size });
+  // Kept outside the read, so a cut connection still tells how far it got.
+  const progress = { received: 0 };
+  let response = await fetchOk(url);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await readInto(response, buffer, progress, url, onChunk);
+      break;
+    } catch (error) {
+      const { received } = progress;
+      if (error instanceof BundleError) throw error;
+      const resumable = response.headers.get('accept-ranges') === 'bytes' || response.status === 206;
+      if (!resumable || attempt >= RESUME_ATTEMPTS) {
+        throw new BundleError('FETCH_FAILED', `download of ${url} was cut after ${received} of ${expected.size} bytes: ${describeUnknown(error)}`, {
+          url,
+          received,
+          expected: expected.size,
+        });
+      }
+      response = await fetchOk(url, { headers: { range: `bytes=${received}-` } });
+      // A server that ignores the range sends the whole file again: start over rather than mix.
+      if (response.status !== 206 || !response.headers.get('content-range')?.startsWith(`bytes ${received}-`)) progress.received = 0;
     }
-    buffer.set(value, received);
-    received += value.byteLength;
-    onChunk(value.byteLength);
   }
+  const { received } = progress;
   if (received !== expected.size) {
     throw new BundleError('SIZE_MISMATCH', `${url} has ${received} bytes; its manifest lists ${expected.size}`, {
       url,
@@ -70,6 +84,23 @@ export async function downloadVerified(
   }
   await verifyHash(buffer, expected.sha256, url);
   return buffer;
+}
+
+/** Appends the response body to `buffer` from `progress.received`, advancing it chunk by chunk. */
+async function readInto(response: Response, buffer: Uint8Array, progress: { received: number }, url: string, onChunk: (bytes: number) => void): Promise<void> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) throw new BundleError('FETCH_FAILED', `${url} has no body`, { url });
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    if (progress.received + value.byteLength > buffer.byteLength) {
+      await reader.cancel();
+      throw new BundleError('SIZE_MISMATCH', `${url} is larger than the ${buffer.byteLength} bytes its manifest lists`, { url, expected: buffer.byteLength });
+    }
+    buffer.set(value, progress.received);
+    progress.received += value.byteLength;
+    onChunk(value.byteLength);
+  }
 }
 
 export async function verifyHash(bytes: Uint8Array, sha256: string, url: string): Promise<void> {

@@ -1,5 +1,7 @@
-export { openBundle } from './open.js';
-export type { OpenedBundle, OpenOptions, BundleBytes } from './open.js';
+export { fetchChannel, fetchVersion, openStored, expectedFromChannel } from './remote.js';
+export type { BundleBytes, VerifiedVersion, TrustOptions, FetchedChannel, ExpectedVersion } from './remote.js';
+export { readRecord, writeRecord, storeFiles, deleteFiles, emptyRecord, hasCacheStorage } from './store.js';
+export type { ChannelRecord, StoredVersion, VersionStatus } from './store.js';
 export type { DownloadProgress, ProgressListener } from './download.js';
 export { parseManifest, contentHashOf, presentRoles, FILE_ROLES, REQUIRED_ROLES } from './manifest.js';
 export type { Manifest, ModelMetadata, BundleFile, BundleFiles, FileRole, RequiredRole, Task, ClassificationTask, RegressionTask, GateSpec, MetricName } from './manifest.js';

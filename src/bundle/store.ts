@@ -1,68 +1,89 @@
 import { BundleError, describeUnknown } from '../errors/index.js';
 
 /**
- * Installed versions in Cache Storage. Each version's files live in a cache named after the
- * manifest's hash; an index entry per channel names the installed version and is written last, so a
- * version is installed only once every one of its files is stored.
+ * Installed versions in Cache Storage. Each version's files live in a cache named after its
+ * manifest's hash; one record per channel says which versions are installed, which one is the last
+ * known good, and the newest channel and version ever accepted (so nothing older is taken later).
+ * The record is written only after a version's files are all stored: a version is never half-installed.
  */
 
-const INDEX_CACHE = 'ondevice-index-v1';
+const RECORDS_CACHE = 'ondevice-channels-v2';
 const filesCacheName = (manifestSha256: string): string => `ondevice-files-v1-${manifestSha256}`;
 
-export interface InstalledVersion {
-  readonly channelUrl: string;
+export type VersionStatus = 'installed' | 'good' | 'rejected';
+
+export interface StoredVersion {
   readonly name: string;
   readonly version: string;
   readonly manifestUrl: string;
   readonly manifestSha256: string;
+  readonly status: VersionStatus;
+  /** Why it was rejected. */
+  readonly reason?: string;
   readonly installedAt: string;
+  /** Whether its files are in Cache Storage (rejected versions keep only this record). */
+  readonly stored: boolean;
+}
+
+export interface ChannelRecord {
+  readonly channelUrl: string;
+  /** Highest channel `sequence` accepted: a lower one is a replayed or frozen channel. */
+  readonly sequence: number;
+  /** Lowest version a non-rollback channel may name: the newest ever activated, or an accepted rollback's. */
+  readonly floorVersion: string | undefined;
+  /** manifestSha256 of the last known good version, served first on the next start. */
+  readonly active: string | undefined;
+  readonly versions: readonly StoredVersion[];
 }
 
 export function hasCacheStorage(): boolean {
   return typeof caches !== 'undefined';
 }
 
-export async function readInstalled(channelUrl: string): Promise<InstalledVersion | undefined> {
+export function emptyRecord(channelUrl: string): ChannelRecord {
+  return { channelUrl, sequence: 0, floorVersion: undefined, active: undefined, versions: [] };
+}
+
+export async function readRecord(channelUrl: string): Promise<ChannelRecord | undefined> {
   if (!hasCacheStorage()) return undefined;
-  const response = await (await caches.open(INDEX_CACHE)).match(channelUrl);
+  const response = await (await caches.open(RECORDS_CACHE)).match(channelUrl);
   if (response === undefined) return undefined;
   try {
-    const entry = (await response.json()) as InstalledVersion;
-    return entry.channelUrl === channelUrl && typeof entry.manifestSha256 === 'string' ? entry : undefined;
+    const record = (await response.json()) as ChannelRecord;
+    return record.channelUrl === channelUrl && Array.isArray(record.versions) ? record : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Stores every file, then the index entry. On any failure the half-written version is removed. */
-export async function install(entry: InstalledVersion, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
+export async function writeRecord(record: ChannelRecord): Promise<void> {
+  if (!hasCacheStorage()) return;
+  const records = await caches.open(RECORDS_CACHE);
+  await records.put(record.channelUrl, new Response(JSON.stringify(record), { headers: { 'content-type': 'application/json' } }));
+}
+
+/** Stores every file of a verified version. On any failure (a full quota, say) what was written is removed. */
+export async function storeFiles(manifestSha256: string, files: ReadonlyMap<string, Uint8Array>, label: string): Promise<void> {
   if (!hasCacheStorage()) throw new BundleError('STORAGE_FAILED', 'Cache Storage is not available here', {});
-  const name = filesCacheName(entry.manifestSha256);
+  const name = filesCacheName(manifestSha256);
   try {
     const cache = await caches.open(name);
     for (const [url, bytes] of files) {
       await cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-length': String(bytes.byteLength) } }));
     }
-    const index = await caches.open(INDEX_CACHE);
-    await index.put(entry.channelUrl, new Response(JSON.stringify(entry), { headers: { 'content-type': 'application/json' } }));
   } catch (error) {
     await caches.delete(name).catch(() => false);
-    throw new BundleError('STORAGE_FAILED', `could not store ${entry.name} ${entry.version}: ${describeUnknown(error)}`, {
-      version: entry.version,
-    });
+    throw new BundleError('STORAGE_FAILED', `could not store ${label}: ${describeUnknown(error)}`, { version: label });
   }
 }
 
-/** The stored bytes of one file of an installed version, or undefined if it is gone. */
-export async function readStored(entry: InstalledVersion, url: string): Promise<Uint8Array | undefined> {
-  const response = await (await caches.open(filesCacheName(entry.manifestSha256))).match(url);
+/** The stored bytes of one file of a version, or undefined if it is gone. */
+export async function readStored(manifestSha256: string, url: string): Promise<Uint8Array | undefined> {
+  if (!hasCacheStorage()) return undefined;
+  const response = await (await caches.open(filesCacheName(manifestSha256))).match(url);
   return response === undefined ? undefined : new Uint8Array(await response.arrayBuffer());
 }
 
-/** Forgets an installed version whose stored files are missing or corrupt. */
-export async function uninstall(entry: InstalledVersion): Promise<void> {
-  const index = await caches.open(INDEX_CACHE);
-  const current = await readInstalled(entry.channelUrl);
-  if (current?.manifestSha256 === entry.manifestSha256) await index.delete(entry.channelUrl);
-  await caches.delete(filesCacheName(entry.manifestSha256));
+export async function deleteFiles(manifestSha256: string): Promise<void> {
+  if (hasCacheStorage()) await caches.delete(filesCacheName(manifestSha256));
 }

@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink';
-import type { DownloadProgress, Manifest, Task } from '../bundle/index.js';
+import type { DownloadProgress, Manifest, ModelMetadata, Task } from '../bundle/index.js';
 import { OndeviceError, deserializeError, serializeError, type SerializedError } from '../errors/index.js';
 import type { InputField } from '../features/index.js';
 import type { GateReport } from '../gate/index.js';
@@ -21,8 +21,16 @@ export interface OndeviceModel {
    */
   features(rows: readonly Readonly<Record<string, unknown>>[]): Promise<FeatureMatrix>;
   info(): Promise<ModelInfo>;
+  /**
+   * Checks the channel now. A newer version is downloaded, verified, stored and gated, then swapped
+   * in for new calls (calls in flight finish on the old one). Never throws: the current version keeps
+   * serving whatever happens, and the result (and events) say what did.
+   */
+  update(): Promise<UpdateResult>;
   /** Releases the runtime; with `load()`, also ends the worker. Later calls fail with `StateError`. */
   dispose(): Promise<void>;
+  /** Listens to deployment events; returns a function that stops listening. */
+  on<T extends DeploymentEventType>(type: T, listener: (event: Extract<DeploymentEvent, { type: T }>) => void): () => void;
 }
 
 export interface FeatureMatrix {
@@ -35,6 +43,39 @@ export interface FeatureMatrix {
 export interface WorkerLoadOptions {
   /** onnxruntime-web WASM threads. Default: up to 4 when cross-origin isolated, else 1. */
   readonly threads?: number;
+  /**
+   * Ed25519 public keys (raw 32 bytes, base64url, as `ondevice keygen` writes them). When given, a
+   * channel or manifest without a valid signature by one of them is refused. Default: none.
+   */
+  readonly publicKeys?: readonly string[];
+  /** Check the channel in the background after starting from the cache. Default true. */
+  readonly checkForUpdates?: boolean;
+  /** Also check every this many milliseconds. Default: never. */
+  readonly updateIntervalMs?: number;
+  /** Versions whose files are kept in Cache Storage (the serving one included). Default 2. */
+  readonly keepVersions?: number;
+  /** Set by `load()`: whether the browser granted persistent storage (when asked to request it). */
+  readonly persisted?: boolean;
+}
+
+/** What the worker tells the app about deployments. */
+export type DeploymentEvent =
+  | { readonly type: 'update-available'; readonly version: string }
+  | { readonly type: 'installed'; readonly version: string }
+  | { readonly type: 'activated'; readonly version: string; readonly previous?: string }
+  | { readonly type: 'rejected'; readonly version?: string; readonly reason: string; readonly code: string }
+  | { readonly type: 'stale'; readonly expires: string };
+
+export type DeploymentEventType = DeploymentEvent['type'];
+
+export interface UpdateResult {
+  /** `failed`: the channel could not be fetched or was refused (replayed, older, bad signature). */
+  readonly status: 'up-to-date' | 'activated' | 'rejected' | 'failed';
+  readonly version?: string;
+  readonly reason?: string;
+  readonly code?: string;
+  /** The channel is past its expiry date. */
+  readonly stale: boolean;
 }
 
 export interface ModelInfo {
@@ -58,12 +99,23 @@ export interface ModelInfo {
   readonly gate: GateReport;
   /** Milliseconds spent in the worker: bundle (fetch or cache + verify), runtime start, gate. */
   readonly timings: { readonly bundleMs: number; readonly runtimeMs: number; readonly gateMs: number; readonly totalMs: number };
-  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly metadata: ModelMetadata;
+  /** Whether the browser granted persistent storage, when `load()` was asked to request it. */
+  readonly persisted?: boolean;
+  /** The newest channel sequence accepted, and whether the channel is past its expiry. */
+  readonly channel: { readonly sequence: number; readonly stale: boolean };
+  /** Versions this device knows for the channel. */
+  readonly installed: readonly { readonly version: string; readonly status: 'installed' | 'good' | 'rejected'; readonly stored: boolean; readonly reason?: string }[];
 }
 
 /** What the worker exposes over comlink. */
-export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'features'> {
-  load(channelUrl: string, options: WorkerLoadOptions, onProgress?: (progress: DownloadProgress) => void): Promise<ModelInfo>;
+export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'features' | 'on'> {
+  load(
+    channelUrl: string,
+    options: WorkerLoadOptions,
+    onProgress?: (progress: DownloadProgress) => void,
+    onEvent?: (event: DeploymentEvent) => void,
+  ): Promise<ModelInfo>;
   // The worker receives whatever the app sent: validation happens there.
   predict(row: unknown): Promise<Prediction>;
   predictBatch(rows: unknown): Promise<Prediction[]>;

@@ -1,44 +1,27 @@
 import * as Comlink from 'comlink';
-import { openBundle, type DownloadProgress } from '../bundle/index.js';
+import type { DownloadProgress } from '../bundle/index.js';
 import { StateError } from '../errors/index.js';
-import { prepareModel } from '../model/index.js';
-import type { Prediction, Scorer } from '../scoring/index.js';
-import type { FeatureMatrix, ModelInfo, WorkerApi, WorkerLoadOptions } from './protocol.js';
+import type { Prediction } from '../scoring/index.js';
+import { Deployment } from './deployment.js';
+import type { DeploymentEvent, FeatureMatrix, ModelInfo, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
 
 /** The model behind the worker boundary; usable in the same thread too (no worker needed in tests). */
 export class ModelService implements WorkerApi {
-  #scorer: Scorer | undefined;
-  #info: ModelInfo | undefined;
+  #deployment: Deployment | undefined;
   #disposed = false;
 
-  async load(channelUrl: string, options: WorkerLoadOptions = {}, onProgress?: (progress: DownloadProgress) => void): Promise<ModelInfo> {
+  async load(
+    channelUrl: string,
+    options: WorkerLoadOptions = {},
+    onProgress?: (progress: DownloadProgress) => void,
+    onEvent?: (event: DeploymentEvent) => void,
+  ): Promise<ModelInfo> {
     this.#assertUsable();
-    const started = performance.now();
-    const bundle = await openBundle(channelUrl, onProgress ? { onProgress } : {});
-    const bundleReady = performance.now();
-    const model = await prepareModel(bundle.manifest, bundle.files, options.threads === undefined ? {} : { threads: options.threads });
-    const { manifest } = bundle;
-    const { runtime, transform } = model.scorer;
-    this.#scorer = model.scorer;
-    this.#info = {
-      name: manifest.name,
-      version: manifest.version,
-      versions: manifest.versions,
-      contentHash: manifest.contentHash,
-      manifestSha256: bundle.manifestSha256,
-      task: manifest.task,
-      inputs: transform.inputs,
-      featureNames: transform.names,
-      runtime: { name: runtime.name, backend: runtime.backend, threads: runtime.threads },
-      source: bundle.source,
-      storage: bundle.storage,
-      ...(bundle.storageError === undefined ? {} : { storageError: bundle.storageError }),
-      bundleBytes: bundle.totalBytes,
-      gate: model.gate,
-      timings: { bundleMs: bundleReady - started, ...model.timings, totalMs: performance.now() - started },
-      metadata: manifest.metadata,
-    };
-    return this.#info;
+    if (this.#deployment !== undefined) throw new StateError('NOT_READY', 'this worker already serves a model');
+    const deployment = new Deployment(channelUrl, options, (event) => onEvent?.(event), onProgress);
+    await deployment.start();
+    this.#deployment = deployment;
+    return deployment.info();
   }
 
   async predict(row: unknown): Promise<Prediction> {
@@ -47,37 +30,49 @@ export class ModelService implements WorkerApi {
   }
 
   async predictBatch(rows: unknown): Promise<Prediction[]> {
-    const scorer = this.#ready();
-    return scorer.predictions(await scorer.score(rows));
+    // The version serving when the call starts answers it, even if an update swaps in meanwhile.
+    const { scorer, release } = this.#ready().acquire();
+    try {
+      return scorer.predictions(await scorer.score(rows));
+    } finally {
+      release();
+    }
   }
 
   async features(rows: unknown): Promise<FeatureMatrix> {
-    const { transform } = this.#ready();
-    const prepared = transform.prepare(rows);
-    const values = prepared.features ?? new Float64Array(0);
-    // Transferred, not copied, to the main thread.
-    return Comlink.transfer({ rows: prepared.rows, names: transform.names, values }, [values.buffer]);
+    const { scorer, release } = this.#ready().acquire();
+    try {
+      const prepared = scorer.transform.prepare(rows);
+      const values = prepared.features ?? new Float64Array(0);
+      // Transferred, not copied, to the main thread.
+      return Comlink.transfer({ rows: prepared.rows, names: scorer.transform.names, values }, [values.buffer]);
+    } finally {
+      release();
+    }
   }
 
   async info(): Promise<ModelInfo> {
-    this.#ready();
-    return this.#info!;
+    return this.#ready().info();
+  }
+
+  async update(): Promise<UpdateResult> {
+    return this.#ready().update();
   }
 
   async dispose(): Promise<void> {
     this.#disposed = true;
-    const scorer = this.#scorer;
-    this.#scorer = undefined;
-    await scorer?.runtime.dispose();
+    const deployment = this.#deployment;
+    this.#deployment = undefined;
+    await deployment?.dispose();
   }
 
-  #ready(): Scorer {
+  #ready(): Deployment {
     this.#assertUsable();
-    if (this.#scorer === undefined) throw new StateError('NOT_READY', 'no model is loaded yet', {});
-    return this.#scorer;
+    if (this.#deployment === undefined) throw new StateError('NOT_READY', 'no model is loaded yet');
+    return this.#deployment;
   }
 
   #assertUsable(): void {
-    if (this.#disposed) throw new StateError('DISPOSED', 'this model was disposed', {});
+    if (this.#disposed) throw new StateError('DISPOSED', 'this model was disposed');
   }
 }
