@@ -25,13 +25,19 @@ interface LoadResult {
   version?: string;
   source?: string;
   storage?: string;
+  persisted?: boolean;
   name?: string;
   code?: string;
   message?: string;
 }
 
 /** Loads the channel in the page (kept as window.model) and reports the outcome, never throwing. */
-async function loadModel(page: Page, server: BundleServer, channelUrl: string, options: { publicKeys?: string[]; checkForUpdates?: boolean; keepVersions?: number } = {}): Promise<LoadResult> {
+async function loadModel(
+  page: Page,
+  server: BundleServer,
+  channelUrl: string,
+  options: { publicKeys?: string[]; checkForUpdates?: boolean; keepVersions?: number; persistStorage?: boolean } = {},
+): Promise<LoadResult> {
   if (!page.url().startsWith(server.origin)) {
     await page.goto(`${server.origin}/harness.html`);
     await page.waitForFunction(() => document.body.dataset.ready === 'true');
@@ -46,7 +52,7 @@ async function loadModel(page: Page, server: BundleServer, channelUrl: string, o
           model.on(type, (event) => window.events!.push(event as { type: string; version?: string; code?: string }));
         }
         const info = await model.info();
-        return { ok: true, version: info.version, source: info.source, storage: info.storage };
+        return { ok: true, version: info.version, source: info.source, storage: info.storage, ...(info.persisted === undefined ? {} : { persisted: info.persisted }) };
       } catch (error) {
         const e = error as { name: string; code: string; message: string };
         return { ok: false, name: e.name, code: e.code, message: e.message };
@@ -228,7 +234,7 @@ test('an unsigned rollback is refused; an expired channel is reported stale', as
   await deployment.writeChannel({ sequence: 3, live: { version: '1.0.0' }, rollback: { from: '1.1.0', reason: 'unsigned' } }, '1.0.0');
   expect(await update(page)).toMatchObject({ status: 'failed', code: 'ROLLBACK_REFUSED', serving: '1.1.0' });
 
-  await deployment.writeChannel({ sequence: 4, expires: '2020-01-01T00:00:00Z', rollback: undefined, live: { version: '1.1.0' } }, '1.1.0');
+  await deployment.writeChannel({ sequence: 4, expires: '2020-01-01T00:00:00Z', rollback: null, live: { version: '1.1.0' } }, '1.1.0');
   const stale = await update(page);
   expect(stale).toMatchObject({ status: 'up-to-date', stale: true });
   expect(stale.events).toContain('stale');
@@ -237,7 +243,10 @@ test('an unsigned rollback is refused; an expired channel is reported stale', as
 
 test('old versions are evicted beyond keepVersions; a full quota serves from memory', async ({ page, deployment, server, channelUrl }) => {
   await deployment.publish('1.0.0');
-  expect(await loadModel(page, server, channelUrl, { keepVersions: 2 })).toMatchObject({ ok: true });
+  const first = await loadModel(page, server, channelUrl, { keepVersions: 2, persistStorage: true });
+  expect(first).toMatchObject({ ok: true });
+  // Whether the browser grants it is the browser's call; that it was asked and answered is ours.
+  expect(typeof first.persisted).toBe('boolean');
   for (const version of ['1.1.0', '1.2.0', '1.3.0']) {
     await deployment.publish(version);
     expect(await update(page)).toMatchObject({ status: 'activated', version });

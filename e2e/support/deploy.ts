@@ -47,14 +47,17 @@ export class Deployment {
   }
 
   /** Writes a channel by hand (rollbacks, replays, mixed releases), with the manifest hash of `manifestOf`'s manifest unless given. */
-  async writeChannel(changes: Partial<Omit<Channel, 'live'>> & { live?: Partial<Channel['live']> }, manifestOf?: string): Promise<void> {
+  /** `rollback: null` removes an earlier rollback entry. */
+  async writeChannel(changes: Partial<Omit<Channel, 'live' | 'rollback'>> & { live?: Partial<Channel['live']>; rollback?: Channel['rollback'] | null }, manifestOf?: string): Promise<void> {
     const current = await this.channel();
     const live = { ...current.live, ...changes.live };
     if (manifestOf !== undefined) {
       live.manifest = `${manifestOf}/manifest.json`;
       live.sha256 = await sha256Hex(await readFile(join(this.bundleDir, manifestOf, 'manifest.json')));
     }
-    await writeFile(join(this.bundleDir, 'channel.json'), `${JSON.stringify({ ...current, ...changes, live }, null, 2)}\n`);
+    const { rollback, ...rest } = { ...current, ...changes, live };
+    const channel = rollback === null || rollback === undefined ? rest : { ...rest, rollback };
+    await writeFile(join(this.bundleDir, 'channel.json'), `${JSON.stringify(channel, null, 2)}\n`);
   }
 
   /** Detached Ed25519 signatures for the channel and every manifest, as `ondevice sign` writes them. */
