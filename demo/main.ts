@@ -49,6 +49,7 @@ async function start(): Promise<void> {
   const loadMs = performance.now() - started;
   progress.hidden = true;
   showInfo(info, loadMs);
+  watchUpdates(model);
   buildForm(info.inputs);
   predictButton.disabled = false;
   form.addEventListener('submit', (event) => {
@@ -153,7 +154,7 @@ function showInfo(info: ModelInfo, loadMs: number): void {
     ['Gate', gate.passed ? 'passed' : 'failed'],
     ['End-to-end', `${gate.endToEnd.compared - gate.endToEnd.mismatches}/${gate.endToEnd.compared} values within ${gate.endToEnd.tolerance} (max diff ${gate.endToEnd.maxDifference.toExponential(1)})`],
     ['Confidence set', `${gate.metric.name} ${gate.metric.value.toFixed(3)} on ${gate.metric.rows} rows, range [${gate.metric.range.join(', ')}]`],
-    ['Ready in', `${loadMs.toFixed(0)} ms`],
+    ...(Number.isNaN(loadMs) ? [] : [['Ready in', `${loadMs.toFixed(0)} ms`] as const]),
     ['Content', info.contentHash.slice(0, 16)],
   ]);
   statusList.dataset.version = info.version;
@@ -172,6 +173,29 @@ function showStatus(entries: readonly (readonly [string, string])[]): void {
       return [dt, dd];
     }),
   );
+}
+
+/** A new version is checked in the background after a start from cache; the button checks now. */
+function watchUpdates(model: OndeviceModel): void {
+  const button = byId<HTMLButtonElement>('check-update');
+  const status = byId('update-status');
+  const say = (text: string): void => void (status.textContent = text);
+  model.on('update-available', ({ version }) => say(`downloading ${version}…`));
+  model.on('installed', ({ version }) => say(`${version} installed, checking it against its test sets…`));
+  model.on('activated', async ({ version }) => {
+    say(`now serving ${version}`);
+    showInfo(await model.info(), Number.NaN);
+  });
+  model.on('rejected', ({ version, code }) => say(`${version} refused (${code}); the current version keeps serving`));
+  model.on('stale', ({ expires }) => say(`the channel expired on ${expires}`));
+  button.disabled = false;
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    const result = await model.update();
+    if (result.status === 'up-to-date') say(`up to date (${result.version})`);
+    if (result.status === 'failed') say(navigator.onLine ? `check failed: ${result.reason ?? ''}` : 'offline: serving the installed version');
+    button.disabled = false;
+  });
 }
 
 function showNetwork(): void {

@@ -324,7 +324,8 @@ export class Deployment {
   }
 
   #failed(version: string | undefined, error: unknown): UpdateResult {
-    this.#emit({ type: 'rejected', ...(version === undefined ? {} : { version }), reason: describeUnknown(error), code: codeOf(error) });
+    // A channel that could not be fetched (offline, say) rejects nothing: only the result says so.
+    if (version !== undefined) this.#emit({ type: 'rejected', version, reason: describeUnknown(error), code: codeOf(error) });
     return { status: 'failed', ...(version === undefined ? {} : { version }), reason: describeUnknown(error), code: codeOf(error), stale: this.#stale };
   }
 

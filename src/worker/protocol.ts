@@ -63,7 +63,7 @@ export type DeploymentEvent =
   | { readonly type: 'update-available'; readonly version: string }
   | { readonly type: 'installed'; readonly version: string }
   | { readonly type: 'activated'; readonly version: string; readonly previous?: string }
-  | { readonly type: 'rejected'; readonly version?: string; readonly reason: string; readonly code: string }
+  | { readonly type: 'rejected'; readonly version: string; readonly reason: string; readonly code: string }
   | { readonly type: 'stale'; readonly expires: string };
 
 export type DeploymentEventType = DeploymentEvent['type'];
