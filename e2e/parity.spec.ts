@@ -1,4 +1,6 @@
 import { expect, test } from '@playwright/test';
+import { fileURLToPath } from 'node:url';
+import { toVerifyJson, verifyBundle } from '../src/cli/verify.js';
 import { buildFolders, compareParity } from '../test/parity.js';
 import { openHarness } from './fixtures.js';
 
@@ -27,6 +29,9 @@ for (const { name, confidence, parity } of folders) {
       { channel: `bundles/${name}/channel.json`, rows: confidence.rows },
     );
     expect(result.info.gate.passed).toBe(true);
+    // `ondevice verify` reaches the same verdict with the same numbers, to the last bit.
+    const cli = toVerifyJson(await verifyBundle({ bundle: fileURLToPath(new URL(`../dist/demo/bundles/${name}/`, import.meta.url)) }));
+    expect(cli).toEqual({ name, version: result.info.version, manifestSha256: result.info.manifestSha256, gate: result.info.gate });
     const classes = result.info.task.kind === 'classification' ? result.info.task.classes : undefined;
     const report = compareParity(parity.features === null ? undefined : result.features, result.width, result.predictions, classes, parity);
     if (report.maxFeatureDifference !== null) expect(report.maxFeatureDifference).toBeLessThanOrEqual(1e-6);

@@ -1,67 +1,55 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { relative } from 'node:path';
-import { OndeviceError } from '../errors/index.js';
-import { findBuildFolders, MODEL_FILES, pack, SOURCE_FILES } from './pack.js';
+import { describeFailure, processIO, runCommand, type Command } from './command.js';
+import { diffCommand } from './diff.js';
+import { keygenCommand } from './keygen.js';
+import { packCommand } from './pack.js';
+import { promoteCommand } from './promote.js';
+import { rollbackCommand } from './rollback.js';
+import { scoreCommand } from './score.js';
+import { signCommand } from './sign.js';
+import { verifyCommand } from './verify.js';
 
-const HELP = `ondevice — package trained models for the browser
+/** In the order of a model's life: pack, sign, check, compare, release, go back, use. */
+const COMMANDS: readonly Command[] = [packCommand, keygenCommand, signCommand, verifyCommand, diffCommand, promoteCommand, rollbackCommand, scoreCommand];
+
+const HELP = `ondevice — package trained models for the browser, and release them
 
 Usage:
-  ondevice pack <folder>... --out <bundles-dir> [--no-promote]
+  ${COMMANDS.map((c) => c.usage).join('\n  ')}
 
 Commands:
-  pack    For every build folder at or below each <folder> (a folder holding model-card.json):
-          check, hash and copy the trained model into <bundles-dir>/<name>/<version>/ with a
-          manifest.json, and make it the live version in <bundles-dir>/<name>/channel.json
-          (unless --no-promote). A build folder holds what the training script wrote:
-            ${Object.values(SOURCE_FILES).join(', ')}
-            and the model: ${Object.entries(MODEL_FILES).map(([runtime, files]) => `${Object.values(files).join(' + ')} (${runtime})`).join(' or ')}
+${COMMANDS.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join('\n')}
 
-Options:
-  -h, --help    Show this help.
+Run "ondevice <command> --help" for what a command does and its options.
+Exit status: 0 done, 1 the work failed (the message names what and why, with its error code), 2 the
+command line is wrong.
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: { out: { type: 'string', short: 'o' }, 'no-promote': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-  });
-  const [command, ...rest] = positionals;
-  if (values.help || command === undefined) {
-    process.stdout.write(HELP);
-    return command === undefined && !values.help ? 2 : 0;
+  const [name, ...rest] = argv;
+  const io = processIO();
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? process.stderr : process.stdout).write(HELP);
+    return name === undefined ? 2 : 0;
   }
-  if (command === 'pack') {
-    if (rest.length === 0 || values.out === undefined) {
-      process.stderr.write('ondevice pack: give at least one model folder and --out <bundles-dir>\n\n' + HELP);
-      return 2;
-    }
-    const folders = (await Promise.all(rest.map(findBuildFolders))).flat();
-    if (folders.length === 0) {
-      process.stderr.write(`ondevice pack: no ${SOURCE_FILES.modelCard} at or below ${rest.join(', ')}\n`);
-      return 1;
-    }
-    for (const source of folders) {
-      const result = await pack({ source, out: values.out, promote: !values['no-promote'] });
-      const where = relative(process.cwd(), result.manifestPath);
-      process.stdout.write(
-        `${result.written ? 'packed' : 'already packed'} ${result.manifest.name} ${result.manifest.version} (${result.manifest.runtime}) -> ${where}\n` +
-          `  content ${result.manifest.contentHash.slice(0, 16)}…, manifest sha256 ${result.manifestSha256.slice(0, 16)}…` +
-          (result.channelPath ? `, live in ${relative(process.cwd(), result.channelPath)}\n` : '\n'),
-      );
-    }
-    return 0;
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    process.stderr.write(`ondevice: unknown command "${name}"; the commands are ${COMMANDS.map((c) => c.name).join(', ')} (ondevice --help)\n`);
+    return 2;
   }
-  process.stderr.write(`ondevice: unknown command "${command}"\n\n${HELP}`);
-  return 2;
+  return runCommand(command, rest, io);
 }
+
+// A reader that goes away (ondevice verify … | head) is not a failure of the command.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+});
 
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (error: unknown) => {
-    if (error instanceof OndeviceError) process.stderr.write(`ondevice: ${error.message} [${error.code}]\n`);
-    else process.stderr.write(`ondevice: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(describeFailure(error));
     process.exitCode = 1;
   },
 );

@@ -1,12 +1,15 @@
 import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { compareVersions, contentHashOf, parseChannel, presentRoles, parseManifest, sha256Hex, type BundleFile, type Channel, type FileRole, type Manifest } from '../bundle/index.js';
+import { compareVersions, contentHashOf, presentRoles, parseManifest, sha256Hex, type BundleFile, type FileRole, type Manifest } from '../bundle/index.js';
 import { BundleError } from '../errors/index.js';
 import { parseFeatureSpec } from '../features/index.js';
 import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
 import type { RuntimeName } from '../runtimes/index.js';
 import { readLiteral, readRecord, readString, type Fail } from '../util/json.js';
+import { describeSignatureChange, nextChannel, readChannelFile, writeChannelFile } from './channel-file.js';
+import { parseCommandArgs, UsageError, type Command } from './command.js';
+import { isDirectory, shown } from './files.js';
 
 /** The files a training script writes, by role, as `pack` expects them in the model's build folder. */
 export const SOURCE_FILES = {
@@ -52,6 +55,8 @@ export interface PackResult {
   readonly channelPath: string | undefined;
   /** False when the same version with the same content was already packed. */
   readonly written: boolean;
+  /** Set when promoting removed a channel.json.sig that no longer matched: says so, for the user. */
+  readonly signatureNote?: string | undefined;
 }
 
 const fail: Fail = (path, why) => {
@@ -165,32 +170,69 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   // The bytes on disk are what clients verify, whether written now or by an earlier identical pack.
   const manifestSha256 = await sha256Hex(await readFile(manifestPath));
   let channelPath: string | undefined;
+  let signatureNote: string | undefined;
   if (options.promote !== false) {
-    channelPath = join(out, 'channel.json');
-    const previous = await readFile(channelPath).then(
-      (text) => parseChannel(JSON.parse(text.toString('utf8'))),
-      () => undefined,
-    );
+    const previous = await readChannelFile(out);
     if (previous !== undefined && compareVersions(version, previous.live.version) < 0) {
       throw new BundleError('ROLLBACK_REFUSED', `pack: ${manifest.name} ${previous.live.version} is live; promoting the older ${version} is a rollback (ondevice rollback)`, {
         version,
       });
     }
-    const channel: Channel = {
-      format: 'ondevice/channel',
-      formatVersion: 2,
+    const channel = nextChannel(previous, {
       name: manifest.name,
-      sequence: (previous?.sequence ?? 0) + 1,
-      issuedAt: builtAt,
-      live: {
-        version,
-        manifest: `${version}/manifest.json`,
-        sha256: manifestSha256,
-        approval: { by: options.approval?.by ?? builtBy, reason: options.approval?.reason ?? 'packed and promoted by ondevice pack', at: builtAt },
-      },
-    };
-    parseChannel(channel);
-    await writeFile(channelPath, `${JSON.stringify(channel, null, 2)}\n`);
+      version,
+      manifestSha256,
+      approval: { by: options.approval?.by ?? builtBy, reason: options.approval?.reason ?? 'packed and promoted by ondevice pack' },
+      at: builtAt,
+    });
+    // Shared with promote: a signature over the old channel is removed, never left stale.
+    const written = await writeChannelFile(out, channel);
+    channelPath = written.path;
+    signatureNote = describeSignatureChange(written);
   }
-  return { manifest, manifestPath, manifestSha256, channelPath, written };
+  return { manifest, manifestPath, manifestSha256, channelPath, written, signatureNote };
 }
+
+export const packCommand: Command = {
+  name: 'pack',
+  summary: 'turn build folders into versioned, hash-verified bundles',
+  usage: 'ondevice pack <folder>... --out <bundles-dir> [--no-promote]',
+  help: `For every build folder at or below each <folder> (a folder holding model-card.json): check, hash
+and copy the trained model into <bundles-dir>/<name>/<version>/ with a manifest.json, and make it
+the live version in <bundles-dir>/<name>/channel.json (unless --no-promote). A build folder holds
+what the training script wrote:
+  ${Object.values(SOURCE_FILES).join(', ')}
+  and the model: ${Object.entries(MODEL_FILES)
+    .map(([runtime, files]) => `${Object.values(files).join(' + ')} (${runtime})`)
+    .join(' or ')}
+A version is immutable: packing other content under an existing version is refused.
+
+  --out <dir>       The bundles folder (e.g. public/bundles).
+  --no-promote      Pack only; make the version live later with ondevice promote.`,
+  async run(argv, io) {
+    const args = parseCommandArgs(packCommand, argv, { out: { type: 'string', short: 'o' }, 'no-promote': { type: 'boolean' } }, io, {
+      min: 1,
+      max: Number.POSITIVE_INFINITY,
+      names: 'at least one model folder',
+    });
+    if (args === undefined) return 0;
+    if (args.values.out === undefined) throw new UsageError('--out <bundles-dir> is required: where the bundles go');
+    const out = args.values.out;
+    for (const folder of args.positionals) {
+      if (!(await isDirectory(folder))) throw new BundleError('FETCH_FAILED', `${folder} is not a folder; give the model folders to pack (e.g. models)`, { url: folder });
+    }
+    const folders = (await Promise.all(args.positionals.map(findBuildFolders))).flat();
+    if (folders.length === 0) throw new BundleError('FETCH_FAILED', `no ${SOURCE_FILES.modelCard} at or below ${args.positionals.join(', ')}`, {});
+    for (const source of folders) {
+      const result = await pack({ source, out, promote: args.values['no-promote'] !== true });
+      const where = shown(result.manifestPath);
+      io.stdout.write(
+        `${result.written ? 'packed' : 'already packed'} ${result.manifest.name} ${result.manifest.version} (${result.manifest.runtime}) -> ${where}\n` +
+          `  content ${result.manifest.contentHash.slice(0, 16)}…, manifest sha256 ${result.manifestSha256.slice(0, 16)}…` +
+          (result.channelPath ? `, live in ${shown(result.channelPath)}\n` : '\n') +
+          (result.signatureNote === undefined ? '' : `  ${result.signatureNote}\n`),
+      );
+    }
+    return 0;
+  },
+};
