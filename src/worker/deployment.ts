@@ -20,6 +20,7 @@ import {
 } from '../bundle/index.js';
 import { BundleError, OndeviceError, StateError, describeUnknown } from '../errors/index.js';
 import { prepareModel, type GatedModel } from '../model/index.js';
+import type { RuntimeOptions } from '../runtimes/index.js';
 import type { Scorer } from '../scoring/index.js';
 import type { DeploymentEvent, ModelInfo, UpdateResult, WorkerLoadOptions } from './protocol.js';
 
@@ -231,7 +232,9 @@ export class Deployment {
 
   async #prepare(version: VerifiedVersion, started: number, source: 'cache' | 'network', storageError?: string): Promise<{ lease: Lease; model: GatedModel }> {
     const bundleReady = performance.now();
-    const model = await prepareModel(version.manifest, version.files, this.#options.threads === undefined ? {} : { threads: this.#options.threads });
+    const { threads, backends } = this.#options;
+    const runtimeOptions = { ...(threads === undefined ? {} : { threads }), ...(backends === undefined ? {} : { backends }) };
+    const model = await prepareModel(version.manifest, version.files, runtimeOptions as RuntimeOptions);
     const { manifest } = version;
     const { runtime, transform } = model.scorer;
     const info: ModelInfo = {
@@ -243,7 +246,7 @@ export class Deployment {
       task: manifest.task,
       inputs: transform.inputs,
       featureNames: transform.names,
-      runtime: { name: runtime.name, backend: runtime.backend, threads: runtime.threads },
+      runtime: { name: runtime.name, backend: runtime.backend, threads: runtime.threads, fallbacks: fallbacksOf(runtime) },
       source,
       storage: storageError === undefined ? 'cache' : 'memory',
       ...(storageError === undefined ? {} : { storageError }),
@@ -365,6 +368,10 @@ export class Deployment {
     const every = this.#options.updateIntervalMs;
     if (every !== undefined && every > 0 && this.#timer === undefined) this.#timer = setInterval(() => void this.update(), every);
   }
+}
+
+function fallbacksOf(runtime: object): readonly { backend: string; reason: string }[] {
+  return 'fallbacks' in runtime && Array.isArray(runtime.fallbacks) ? (runtime.fallbacks as { backend: string; reason: string }[]) : [];
 }
 
 function expectedOf(version: VerifiedVersion): ExpectedVersion {

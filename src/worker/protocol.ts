@@ -44,6 +44,12 @@ export interface WorkerLoadOptions {
   /** onnxruntime-web WASM threads. Default: up to 4 when cross-origin isolated, else 1. */
   readonly threads?: number;
   /**
+   * Backends to try, in order, for the bundle's runtime (e.g. `['webgpu', 'wasm']`); one that fails
+   * falls back to the next and `info().runtime.fallbacks` says why. Default `auto`: chosen by model
+   * size and what the device offers.
+   */
+  readonly backends?: 'auto' | readonly string[];
+  /**
    * Ed25519 public keys (raw 32 bytes, base64url, as `ondevice keygen` writes them). When given, a
    * channel or manifest without a valid signature by one of them is refused. Default: none.
    */
@@ -89,7 +95,13 @@ export interface ModelInfo {
   readonly inputs: readonly InputField[];
   /** One name per model input column, e.g. `island=Dream`. */
   readonly featureNames: readonly string[];
-  readonly runtime: { readonly name: string; readonly backend: string; readonly threads: number };
+  readonly runtime: {
+    readonly name: string;
+    readonly backend: string;
+    readonly threads: number;
+    /** Backends tried before this one, and why each failed. */
+    readonly fallbacks: readonly { readonly backend: string; readonly reason: string }[];
+  };
   /** Where this load found the bundle: `cache` means no network request at all. */
   readonly source: 'cache' | 'network';
   /** `memory` when the bundle could not be stored (it still serves, but will download again). */
