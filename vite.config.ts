@@ -4,8 +4,16 @@ import { VitePWA } from 'vite-plugin-pwa';
 
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
+/**
+ * Cross-origin isolation, so onnxruntime-web may use threads (SharedArrayBuffer). A site serving the
+ * demo (or an app using ondevice) sets the same two headers; without them the model runs on one thread.
+ */
+const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 // The demo app. `public/` holds the icons and, after `npm run pack:models`, the packed bundles.
 export default defineConfig({
+  server: { headers: isolation },
+  preview: { headers: isolation },
   root: here('./demo'),
   publicDir: here('./public'),
   build: {

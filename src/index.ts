@@ -1,9 +1,12 @@
 import * as Comlink from 'comlink';
 import type { DownloadProgress } from './bundle/index.js';
 import { StateError } from './errors/index.js';
-import type { Prediction } from './scoring/index.js';
+import { MicroBatcher, type BatchingOptions } from './client/batcher.js';
+import { PredictionCache, cacheKey, type CacheOptions } from './client/cache.js';
+import type { ColumnarPrediction, Prediction } from './scoring/index.js';
 import {
   installErrorTransfer,
+  type ColumnarInput,
   type DeploymentEvent,
   type FeatureMatrix,
   type OndeviceModel,
@@ -13,6 +16,10 @@ import {
 } from './worker/protocol.js';
 
 export interface LoadOptions extends Omit<WorkerLoadOptions, 'persisted'> {
+  /** Micro-batching of concurrent `predict()` calls; `false` sends each call on its own. Default: on, window 0 ms, 1024 rows. */
+  readonly batching?: BatchingOptions | false;
+  /** A main-thread cache of predictions for repeated rows (LRU). Default: off. */
+  readonly cache?: CacheOptions | false;
   /** Called as a bundle downloads (at the first load, and for updates; not when starting from the cache). */
   readonly onProgress?: (progress: DownloadProgress) => void;
   /** Ask the browser for persistent storage (`navigator.storage.persist()`), so it does not evict the model under pressure. Default false. */
@@ -29,7 +36,7 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
   installErrorTransfer();
   const worker = new Worker(new URL('./worker/entry.js', import.meta.url), { type: 'module', name: 'ondevice' });
   const remote = Comlink.wrap<WorkerApi>(worker);
-  const { onProgress, persistStorage, ...workerOptions } = options;
+  const { onProgress, persistStorage, batching, cache: cacheOptions, ...workerOptions } = options;
   const url = new URL(channelUrl, globalThis.location?.href).href;
   // persist() exists on the page's StorageManager only, not in workers.
   const persisted = persistStorage === true ? await navigator.storage?.persist?.().catch(() => false) : undefined;
@@ -46,13 +53,26 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
     worker.terminate();
     throw error;
   }
+  const batcher = batching === false ? undefined : new MicroBatcher((rows) => remote.predictEach(rows), batching);
+  const cache = cacheOptions === false || cacheOptions === undefined ? undefined : new PredictionCache(cacheOptions);
+  // A new version answers differently: what the old one said is forgotten.
+  if (cache !== undefined) listeners.set('activated', new Set([() => cache.clear()]));
+  const predictOne = async (row: Readonly<Record<string, unknown>>): Promise<Prediction> => {
+    const key = cache === undefined ? undefined : cacheKey(row);
+    const cached = key === undefined ? undefined : cache!.get(key);
+    if (cached !== undefined) return cached;
+    const prediction = await (batcher === undefined ? remote.predict(row) : batcher.add(row));
+    if (key !== undefined) cache!.set(key, prediction);
+    return prediction;
+  };
   let disposed: Promise<void> | undefined;
   // After dispose the proxy is released; answer with the library's own error, not comlink's.
   const live = <T>(call: () => Promise<T>): Promise<T> =>
     disposed === undefined ? call() : Promise.reject(new StateError('DISPOSED', 'this model was disposed', {}));
   return {
-    predict: (row) => live<Prediction>(() => remote.predict(row)),
+    predict: (row) => live(() => predictOne(row)),
     predictBatch: (rows) => live<Prediction[]>(() => remote.predictBatch(rows)),
+    predictColumns: (columns) => live<ColumnarPrediction>(() => remote.predictColumns(Comlink.transfer(columns, transferables(columns)))),
     features: (rows) => live<FeatureMatrix>(() => remote.features(rows)),
     info: () => live(() => remote.info()),
     update: () => live<UpdateResult>(() => remote.update()),
@@ -71,7 +91,19 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
   };
 }
 
-export type { OndeviceModel, ModelInfo, FeatureMatrix, DeploymentEvent, DeploymentEventType, UpdateResult } from './worker/protocol.js';
+/** The buffers of the typed arrays among the columns, each once: moved to the worker, not copied. */
+function transferables(columns: ColumnarInput): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const column of Object.values(columns)) {
+    if (ArrayBuffer.isView(column) && column.buffer instanceof ArrayBuffer) buffers.add(column.buffer);
+  }
+  return [...buffers];
+}
+
+export type { BatchingOptions } from './client/batcher.js';
+export type { CacheOptions } from './client/cache.js';
+export type { ColumnarPrediction } from './scoring/index.js';
+export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, DeploymentEvent, DeploymentEventType, UpdateResult } from './worker/protocol.js';
 export type { Prediction, ClassificationPrediction, RegressionPrediction } from './scoring/index.js';
 export type { DownloadProgress } from './bundle/index.js';
 export type { GateReport, EndToEndReport, MetricReport } from './gate/index.js';

@@ -136,3 +136,24 @@ describe('tensor inputs', () => {
     expect(mismatch.message).toContain('"length"');
   });
 });
+
+describe('columnar input', () => {
+  it('gives the same features as row objects; NaN in a typed array is missing; errors name the row and field', async () => {
+    const rows = [row(99, 7, 'RM', 'Gable'), row(null, 20, 'C', 'Mansard'), row(0, 3, null, 'Flat')];
+    const columns = {
+      area: Float64Array.from([99, Number.NaN, 0]),
+      age: new Float32Array([7, 20, 3]),
+      zone: ['RM', 'C', null],
+      roof: ['Gable', 'Mansard', 'Flat'],
+    };
+    expect(tabular.prepareColumns(columns).features).toEqual(tabular.prepare(rows).features);
+    const bad = (await caught(() => tabular.prepareColumns({ ...columns, age: [7, 'old', 3] }))) as InputError;
+    expect(bad).toMatchObject({ code: 'WRONG_TYPE', details: { row: 1, field: 'age' } });
+    const uneven = (await caught(() => tabular.prepareColumns({ ...columns, roof: ['Flat'] }))) as InputError;
+    expect(uneven).toMatchObject({ code: 'INVALID_BATCH', details: { field: 'roof' } });
+    const missing = (await caught(() => tabular.prepareColumns({ area: columns.area, age: columns.age, zone: columns.zone }))) as InputError;
+    expect(missing).toMatchObject({ code: 'MISSING_FIELD', details: { field: 'roof' } });
+    const typedCategory = (await caught(() => tabular.prepareColumns({ ...columns, zone: new Float64Array(3) }))) as InputError;
+    expect(typedCategory).toMatchObject({ code: 'WRONG_TYPE', details: { field: 'zone' } });
+  });
+});

@@ -4,10 +4,12 @@ import { isForbiddenKey } from './spec.js';
 /** Checks shared by every kind of spec: a batch is an array of plain objects with exactly the known keys. */
 export function readBatch(rows: unknown, maxRows: number): readonly unknown[] {
   if (!Array.isArray(rows)) throw new InputError('INVALID_BATCH', `expected an array of rows, got ${describeType(rows)}`, {});
-  if (rows.length > maxRows) {
-    throw new InputError('BATCH_TOO_LARGE', `a batch may hold at most ${maxRows} rows, got ${rows.length}`, { rows: rows.length, limit: maxRows });
-  }
+  checkBatchSize(rows.length, maxRows);
   return rows;
+}
+
+export function checkBatchSize(rows: number, maxRows: number): void {
+  if (rows > maxRows) throw new InputError('BATCH_TOO_LARGE', `a batch may hold at most ${maxRows} rows, got ${rows}`, { rows, limit: maxRows });
 }
 
 export function readRow(row: unknown, r: number, known: ReadonlySet<string>): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import { InputError } from '../errors/index.js';
 import type { FeatureTransform, InputField, PreparedBatch } from './transform.js';
-import { describeType, preview, readBatch, readRow } from './rows.js';
+import { checkBatchSize, describeType, preview, readBatch, readRow } from './rows.js';
 import type { EncoderStep, FeatureBlock, FieldSpec, NumericStep, TabularSpec } from './spec.js';
 
 /*
@@ -57,6 +57,18 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
   const width = blocks.reduce((sum, b) => sum + b.width, 0);
   const known = new Set(spec.fields.map((f) => f.name));
 
+  const transform = (batch: ColumnBatch, valueAt: (row: number, field: string) => unknown): PreparedBatch => {
+    const features = new Float64Array(batch.rows * width);
+    let offset = 0;
+    for (const block of blocks) {
+      block.write(batch, features, offset, width);
+      offset += block.width;
+    }
+    checkFinite(features, width, blocks, valueAt);
+    const data = spec.output.dtype === 'float32' ? Float32Array.from(features) : features;
+    return { rows: batch.rows, features, inputs: { [spec.output.input]: { data, dims: [batch.rows, width] } } };
+  };
+
   const inputs = [...plans.values()].map(({ field, dictionary, refusals, refuseMissing }): InputField => {
     const missing = (field.type === 'number' ? refuseMissing : refusals[MISSING + OFFSET] !== ACCEPTED) ? 'error' : 'impute';
     if (field.type === 'number') return { name: field.name, type: 'number', missing };
@@ -70,16 +82,12 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     width,
     names: blocks.flatMap((b) => b.names),
     prepare(rows: unknown): PreparedBatch {
-      const batch = toColumns(rows, spec, plans, known);
-      const features = new Float64Array(batch.rows * width);
-      let offset = 0;
-      for (const block of blocks) {
-        block.write(batch, features, offset, width);
-        offset += block.width;
-      }
-      checkFinite(features, width, blocks, rows as readonly Record<string, unknown>[]);
-      const data = spec.output.dtype === 'float32' ? Float32Array.from(features) : features;
-      return { rows: batch.rows, features, inputs: { [spec.output.input]: { data, dims: [batch.rows, width] } } };
+      const list = rows as readonly Record<string, unknown>[];
+      return transform(toColumns(rows, spec, plans, known), (row, field) => list[row]?.[field]);
+    },
+    prepareColumns(columns: unknown): PreparedBatch {
+      const record = columns as Record<string, ArrayLike<unknown>>;
+      return transform(fromColumnar(columns, spec, plans, known), (row, field) => record[field]?.[row]);
     },
   };
 }
@@ -221,43 +229,101 @@ function compileNumeric(steps: readonly NumericStep[]): (x: number) => number {
   }, (x) => x);
 }
 
-function toColumns(rows: unknown, spec: TabularSpec, plans: ReadonlyMap<string, FieldPlan>, known: ReadonlySet<string>): ColumnBatch {
-  const list = readBatch(rows, spec.limits.maxBatchRows);
-  const n = list.length;
+function emptyColumns(spec: TabularSpec, n: number): { numbers: Map<string, Float64Array>; categories: Map<string, Int32Array> } {
   const numbers = new Map<string, Float64Array>();
   const categories = new Map<string, Int32Array>();
   for (const field of spec.fields) {
     if (field.type === 'number') numbers.set(field.name, new Float64Array(n));
     else categories.set(field.name, new Int32Array(n));
   }
+  return { numbers, categories };
+}
 
+function toColumns(rows: unknown, spec: TabularSpec, plans: ReadonlyMap<string, FieldPlan>, known: ReadonlySet<string>): ColumnBatch {
+  const list = readBatch(rows, spec.limits.maxBatchRows);
+  const n = list.length;
+  const { numbers, categories } = emptyColumns(spec, n);
   for (let r = 0; r < n; r++) {
     const record = readRow(list[r], r, known);
     for (const plan of plans.values()) {
       const name = plan.field.name;
-      const value = record[name];
-      const isMissing = value === null || value === undefined;
-      if (plan.field.type === 'number') {
-        if (isMissing && plan.refuseMissing) throw missingValue(r, name);
-        numbers.get(name)![r] = isMissing ? Number.NaN : readNumberValue(value, r, name);
-        continue;
-      }
-      const code = isMissing ? MISSING : readCategoryValue(value, r, name, plan, spec.limits.maxStringLength);
-      const refusal = plan.refusals[code + OFFSET];
-      if (refusal === REFUSE_MISSING) throw missingValue(r, name);
-      if (refusal === REFUSE_UNKNOWN) {
-        const expected = [...plan.dictionary.keys()].filter((c) => plan.refusals[plan.dictionary.get(c)! + OFFSET] === ACCEPTED);
-        throw new InputError('UNKNOWN_CATEGORY', `row ${r}: field "${name}" has unknown category "${preview(String(value))}"; expected one of ${expected.join(', ')}`, {
-          row: r,
-          field: name,
-          value: preview(String(value)),
-          expected,
-        });
-      }
-      categories.get(name)![r] = code;
+      if (plan.field.type === 'number') numbers.get(name)![r] = encodeNumber(record[name], r, plan);
+      else categories.get(name)![r] = encodeCategory(record[name], r, plan, spec.limits.maxStringLength);
     }
   }
   return { rows: n, numbers, categories };
+}
+
+/**
+ * Columnar input: `{ field: Float64Array | Float32Array | Int32Array | (number | null)[] }` for
+ * numbers (NaN in a typed array means missing) and `(string | null)[]` for categories, all of one
+ * length. Typed arrays are read in place, without a row object per row.
+ */
+function fromColumnar(columns: unknown, spec: TabularSpec, plans: ReadonlyMap<string, FieldPlan>, known: ReadonlySet<string>): ColumnBatch {
+  const record = readColumnarObject(columns, known);
+  const lengths = [...known].map((name) => [name, lengthOf(record[name], name)] as const);
+  const n = lengths[0]?.[1] ?? 0;
+  const uneven = lengths.find(([, length]) => length !== n);
+  if (uneven) {
+    throw new InputError('INVALID_BATCH', `column "${uneven[0]}" has ${uneven[1]} values but "${lengths[0]![0]}" has ${n}`, { field: uneven[0] });
+  }
+  checkBatchSize(n, spec.limits.maxBatchRows);
+  const { numbers, categories } = emptyColumns(spec, n);
+  for (const plan of plans.values()) {
+    const name = plan.field.name;
+    const column = record[name] as ArrayLike<unknown>;
+    const typed = ArrayBuffer.isView(column);
+    if (plan.field.type === 'number') {
+      const out = numbers.get(name)!;
+      for (let r = 0; r < n; r++) {
+        const value = column[r];
+        out[r] = encodeNumber(typed && Number.isNaN(value) ? null : value, r, plan);
+      }
+    } else {
+      if (typed) throw new InputError('WRONG_TYPE', `column "${name}" must be an array of strings (or null), got ${describeType(column)}`, { field: name, expected: 'string' });
+      const out = categories.get(name)!;
+      for (let r = 0; r < n; r++) out[r] = encodeCategory(column[r], r, plan, spec.limits.maxStringLength);
+    }
+  }
+  return { rows: n, numbers, categories };
+}
+
+function readColumnarObject(columns: unknown, known: ReadonlySet<string>): Record<string, unknown> {
+  if (typeof columns !== 'object' || columns === null || Array.isArray(columns) || ArrayBuffer.isView(columns)) {
+    throw new InputError('INVALID_BATCH', `expected columns ({ field: values }), got ${describeType(columns)}`, {});
+  }
+  return readRow(columns, 0, known);
+}
+
+function lengthOf(column: unknown, field: string): number {
+  if (Array.isArray(column) || (ArrayBuffer.isView(column) && !(column instanceof DataView))) return (column as ArrayLike<unknown>).length;
+  throw new InputError('WRONG_TYPE', `column "${field}" must be an array or a typed array, got ${describeType(column)}`, { field });
+}
+
+function encodeNumber(value: unknown, row: number, plan: FieldPlan): number {
+  const name = plan.field.name;
+  if (value === null || value === undefined) {
+    if (plan.refuseMissing) throw missingValue(row, name);
+    return Number.NaN;
+  }
+  return readNumberValue(value, row, name);
+}
+
+function encodeCategory(value: unknown, row: number, plan: FieldPlan, maxLength: number): number {
+  const name = plan.field.name;
+  const code = value === null || value === undefined ? MISSING : readCategoryValue(value, row, name, plan, maxLength);
+  const refusal = plan.refusals[code + OFFSET];
+  if (refusal === REFUSE_MISSING) throw missingValue(row, name);
+  if (refusal === REFUSE_UNKNOWN) {
+    const expected = [...plan.dictionary.keys()].filter((c) => plan.refusals[plan.dictionary.get(c)! + OFFSET] === ACCEPTED);
+    throw new InputError('UNKNOWN_CATEGORY', `row ${row}: field "${name}" has unknown category "${preview(String(value))}"; expected one of ${expected.join(', ')}`, {
+      row,
+      field: name,
+      value: preview(String(value)),
+      expected,
+    });
+  }
+  return code;
 }
 
 function missingValue(row: number, field: string): InputError {
@@ -290,13 +356,13 @@ function readCategoryValue(value: unknown, row: number, field: string, plan: Fie
 }
 
 /** A value the transform cannot take (log1p of -5, say) gives NaN or Infinity: refused, naming the row and field. */
-function checkFinite(features: Float64Array, width: number, blocks: readonly CompiledBlock[], raw: readonly Record<string, unknown>[]): void {
+function checkFinite(features: Float64Array, width: number, blocks: readonly CompiledBlock[], valueAt: (row: number, field: string) => unknown): void {
   for (let i = 0; i < features.length; i++) {
     if (Number.isFinite(features[i]!)) continue;
     const row = Math.floor(i / width);
     let column = i % width;
     const block = blocks.find((b) => (column -= b.width) < 0)!;
-    throw new InputError('OUT_OF_DOMAIN', `row ${row}: field "${block.field}" = ${String(raw[row]?.[block.field])} is outside what the feature spec can transform`, {
+    throw new InputError('OUT_OF_DOMAIN', `row ${row}: field "${block.field}" = ${String(valueAt(row, block.field))} is outside what the feature spec can transform`, {
       row,
       field: block.field,
     });

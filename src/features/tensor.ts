@@ -24,6 +24,9 @@ export function compileTensor(spec: TensorSpec): FeatureTransform {
     inputs: spec.tensors.map((t) => ({ name: t.name, type: 'tensor', dtype: t.dtype, shape: t.shape })),
     width: 0,
     names: [],
+    prepareColumns(): PreparedBatch {
+      throw new InputError('INVALID_BATCH', 'a tensor model takes rows of tensors ({ input: data }), not columns', {});
+    },
     prepare(rows: unknown): PreparedBatch {
       const list = readBatch(rows, spec.limits.maxBatchRows);
       const examples = list.map((row, r) => readRow(row, r, known));

@@ -47,6 +47,11 @@ export interface FeatureTransform {
   readonly names: readonly string[];
   /** Validates raw rows (untrusted input) and builds the model inputs; throws `InputError` naming the row and field. */
   prepare(rows: unknown): PreparedBatch;
+  /**
+   * The same from columns: `{ field: typed array or array }`, one value per row (tabular models;
+   * NaN in a numeric typed array means missing). Typed arrays are read in place.
+   */
+  prepareColumns(columns: unknown): PreparedBatch;
 }
 
 export function compileFeatureSpec(spec: FeatureSpec): FeatureTransform {

@@ -1,6 +1,6 @@
 import type { Task } from '../bundle/index.js';
 import { ScoringError } from '../errors/index.js';
-import type { FeatureTransform } from '../features/index.js';
+import type { FeatureTransform, PreparedBatch } from '../features/index.js';
 import type { OutputTensor, Runtime } from '../runtimes/index.js';
 
 export interface ClassificationPrediction {
@@ -26,14 +26,30 @@ export interface ScoredBatch {
   readonly outputs: Readonly<Record<string, OutputTensor>>;
 }
 
+/** Predictions for a whole batch as typed arrays: what crosses the worker boundary without a copy. */
+export type ColumnarPrediction =
+  | {
+      readonly kind: 'classification';
+      readonly rows: number;
+      readonly classes: readonly string[];
+      readonly labels: readonly string[];
+      /** `rows x classes`, row-major. */
+      readonly probabilities: Float32Array;
+    }
+  | { readonly kind: 'regression'; readonly rows: number; readonly values: Float64Array };
+
 export interface Scorer {
   readonly transform: FeatureTransform;
   readonly runtime: Runtime;
   readonly task: Task;
   /** Validates raw rows, builds the model inputs (features column by column, or tensors) and runs the model once. */
   score(rows: unknown): Promise<ScoredBatch>;
+  /** The same from columns (`FeatureTransform.prepareColumns`). */
+  scoreColumns(columns: unknown): Promise<ScoredBatch>;
   /** Reads the task's outputs of a scored batch as one prediction per row. */
   predictions(batch: ScoredBatch): Prediction[];
+  /** Reads them as typed arrays, with no object per row. */
+  columnar(batch: ScoredBatch): ColumnarPrediction;
 }
 
 export function createScorer(transform: FeatureTransform, runtime: Runtime, task: Task): Scorer {
@@ -50,16 +66,33 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
     throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no output "${needed}" (it has ${runtime.outputNames.join(', ')})`, { output: needed });
   }
 
+  const run = async (prepared: PreparedBatch): Promise<ScoredBatch> => {
+    const base = prepared.features === undefined ? { rows: prepared.rows } : { rows: prepared.rows, features: prepared.features };
+    if (prepared.rows === 0) return { ...base, outputs: {} };
+    const inputs = Object.fromEntries(Object.entries(prepared.inputs).map(([name, tensor]) => [rename.get(name) ?? name, tensor]));
+    return { ...base, outputs: await runtime.run(inputs) };
+  };
+
   return {
     transform,
     runtime,
     task,
-    async score(rows) {
-      const prepared = transform.prepare(rows);
-      const base = prepared.features === undefined ? { rows: prepared.rows } : { rows: prepared.rows, features: prepared.features };
-      if (prepared.rows === 0) return { ...base, outputs: {} };
-      const inputs = Object.fromEntries(Object.entries(prepared.inputs).map(([name, tensor]) => [rename.get(name) ?? name, tensor]));
-      return { ...base, outputs: await runtime.run(inputs) };
+    score: (rows) => run(transform.prepare(rows)),
+    scoreColumns: (columns) => run(transform.prepareColumns(columns)),
+    columnar(batch) {
+      if (task.kind === 'regression') {
+        const predictions = batch.rows === 0 ? [] : regress(batch, task.value, task.inverse);
+        return { kind: 'regression', rows: batch.rows, values: Float64Array.from(predictions, (p) => p.value) };
+      }
+      const k = task.classes.length;
+      const probabilities = batch.rows === 0 ? new Float32Array(0) : Float32Array.from(checkedProbabilities(batch, task.probabilities, k));
+      const labels: string[] = [];
+      for (let r = 0; r < batch.rows; r++) {
+        let best = 0;
+        for (let c = 1; c < k; c++) if (probabilities[r * k + c]! > probabilities[r * k + best]!) best = c;
+        labels.push(task.classes[best]!);
+      }
+      return { kind: 'classification', rows: batch.rows, classes: task.classes, labels, probabilities };
     },
     predictions(batch) {
       if (batch.rows === 0) return [];
@@ -68,11 +101,16 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
   };
 }
 
-function classify(batch: ScoredBatch, output: string, classes: readonly string[]): ClassificationPrediction[] {
+function checkedProbabilities(batch: ScoredBatch, output: string, classes: number): ArrayLike<number> {
   const { data, dims } = batch.outputs[output]!;
-  if (dims.length !== 2 || dims[0] !== batch.rows || dims[1] !== classes.length) {
-    throw new ScoringError('SCORING_FAILED', `output "${output}" has shape [${dims.join(', ')}]; expected [${batch.rows}, ${classes.length}]`, { output });
+  if (dims.length !== 2 || dims[0] !== batch.rows || dims[1] !== classes) {
+    throw new ScoringError('SCORING_FAILED', `output "${output}" has shape [${dims.join(', ')}]; expected [${batch.rows}, ${classes}]`, { output });
   }
+  return data;
+}
+
+function classify(batch: ScoredBatch, output: string, classes: readonly string[]): ClassificationPrediction[] {
+  const data = checkedProbabilities(batch, output, classes.length);
   const predictions: ClassificationPrediction[] = [];
   for (let r = 0; r < batch.rows; r++) {
     const probabilities: Record<string, number> = {};

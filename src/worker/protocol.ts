@@ -3,7 +3,7 @@ import type { DownloadProgress, Manifest, ModelMetadata, Task } from '../bundle/
 import { OndeviceError, deserializeError, serializeError, type SerializedError } from '../errors/index.js';
 import type { InputField } from '../features/index.js';
 import type { GateReport } from '../gate/index.js';
-import type { Prediction } from '../scoring/index.js';
+import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
 
 /**
  * The contract between the main thread and the worker. Both `ModelService` (in the worker, or in the
@@ -14,6 +14,12 @@ export interface OndeviceModel {
   predict(row: Readonly<Record<string, unknown>>): Promise<Prediction>;
   /** Scores many rows in one model run. A bad row rejects the whole batch, naming the row. */
   predictBatch(rows: readonly Readonly<Record<string, unknown>>[]): Promise<Prediction[]>;
+  /**
+   * Scores columns (`{ field: typed array | array }`, one value per row; NaN in a numeric typed
+   * array means missing) in one run. Typed arrays are transferred to the worker, not copied: the
+   * caller's arrays are detached afterwards. The result's typed arrays are transferred back.
+   */
+  predictColumns(columns: ColumnarInput): Promise<ColumnarPrediction>;
   /**
    * The feature matrix the model would be given for these rows (tabular models): float64, as the
    * feature spec computes it, before the cast to the model's input type. For checking parity with
@@ -116,12 +122,21 @@ export interface ModelInfo {
   readonly persisted?: boolean;
   /** The newest channel sequence accepted, and whether the channel is past its expiry. */
   readonly channel: { readonly sequence: number; readonly stale: boolean };
+  /** Model runs and rows scored by this worker since load, and its JS heap in use (where the browser tells). */
+  readonly stats?: { readonly runs: number; readonly rows: number; readonly heapBytes: number | undefined };
   /** Versions this device knows for the channel. */
   readonly installed: readonly { readonly version: string; readonly status: 'installed' | 'good' | 'rejected'; readonly stored: boolean; readonly reason?: string }[];
 }
 
+export type ColumnarInput = Readonly<
+  Record<string, Float64Array | Float32Array | Int32Array | readonly (number | null)[] | readonly (string | null)[]>
+>;
+
+/** One row's outcome in a micro-batch: each call gets its own answer or its own error. */
+export type RowResult = { readonly ok: true; readonly prediction: Prediction } | { readonly ok: false; readonly error: SerializedError };
+
 /** What the worker exposes over comlink. */
-export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'features' | 'on'> {
+export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'predictColumns' | 'features' | 'on'> {
   load(
     channelUrl: string,
     options: WorkerLoadOptions,
@@ -131,6 +146,9 @@ export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch
   // The worker receives whatever the app sent: validation happens there.
   predict(row: unknown): Promise<Prediction>;
   predictBatch(rows: unknown): Promise<Prediction[]>;
+  /** Micro-batches: scores rows together, answering each on its own (a bad row fails only itself). */
+  predictEach(rows: unknown): Promise<RowResult[]>;
+  predictColumns(columns: unknown): Promise<ColumnarPrediction>;
   features(rows: unknown): Promise<FeatureMatrix>;
 }
 

@@ -1,14 +1,16 @@
 import * as Comlink from 'comlink';
 import type { DownloadProgress } from '../bundle/index.js';
-import { StateError } from '../errors/index.js';
-import type { Prediction } from '../scoring/index.js';
+import { InputError, StateError, serializeError } from '../errors/index.js';
+import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
 import { Deployment } from './deployment.js';
-import type { DeploymentEvent, FeatureMatrix, ModelInfo, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
+import type { DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
 
 /** The model behind the worker boundary; usable in the same thread too (no worker needed in tests). */
 export class ModelService implements WorkerApi {
   #deployment: Deployment | undefined;
   #disposed = false;
+  /** Model runs and rows scored since load: what micro-batching saves shows here. */
+  readonly #stats = { runs: 0, rows: 0 };
 
   async load(
     channelUrl: string,
@@ -33,7 +35,42 @@ export class ModelService implements WorkerApi {
     // The version serving when the call starts answers it, even if an update swaps in meanwhile.
     const { scorer, release } = this.#ready().acquire();
     try {
-      return scorer.predictions(await scorer.score(rows));
+      return scorer.predictions(await this.#count(scorer.score(rows)));
+    } finally {
+      release();
+    }
+  }
+
+  async predictEach(rows: unknown): Promise<RowResult[]> {
+    if (!Array.isArray(rows)) throw new InputError('INVALID_BATCH', 'expected an array of rows', {});
+    const { scorer, release } = this.#ready().acquire();
+    try {
+      const results = new Array<RowResult>(rows.length);
+      let pending = rows.map((_, i) => i);
+      // Score all; a bad row is answered with its own error and the rest scored again without it.
+      while (pending.length > 0) {
+        try {
+          const predictions = scorer.predictions(await this.#count(scorer.score(pending.map((i) => rows[i]))));
+          pending.forEach((i, k) => (results[i] = { ok: true, prediction: predictions[k]! }));
+          pending = [];
+        } catch (error) {
+          const row = error instanceof InputError ? error.details.row : undefined;
+          if (typeof row !== 'number' || pending[row] === undefined) throw error;
+          results[pending[row]!] = { ok: false, error: serializeError(asFirstRow(error as InputError, row)) };
+          pending = pending.filter((_, k) => k !== row);
+        }
+      }
+      return results;
+    } finally {
+      release();
+    }
+  }
+
+  async predictColumns(columns: unknown): Promise<ColumnarPrediction> {
+    const { scorer, release } = this.#ready().acquire();
+    try {
+      const result = scorer.columnar(await this.#count(scorer.scoreColumns(columns)));
+      return Comlink.transfer(result, [result.kind === 'classification' ? result.probabilities.buffer : result.values.buffer]);
     } finally {
       release();
     }
@@ -52,7 +89,14 @@ export class ModelService implements WorkerApi {
   }
 
   async info(): Promise<ModelInfo> {
-    return this.#ready().info();
+    return { ...this.#ready().info(), stats: { ...this.#stats, heapBytes: heapBytes() } };
+  }
+
+  async #count<T extends { rows: number }>(scored: Promise<T>): Promise<T> {
+    const batch = await scored;
+    this.#stats.runs++;
+    this.#stats.rows += batch.rows;
+    return batch;
   }
 
   async update(): Promise<UpdateResult> {
@@ -75,4 +119,16 @@ export class ModelService implements WorkerApi {
   #assertUsable(): void {
     if (this.#disposed) throw new StateError('DISPOSED', 'this model was disposed');
   }
+}
+
+/** A row's error as its own call sees it: row 0 of a batch of one. */
+function asFirstRow(error: InputError, row: number): InputError {
+  const message = error.message.startsWith(`row ${row}: `) ? `row 0: ${error.message.slice(`row ${row}: `.length)}` : error.message;
+  return new InputError(error.code, message, { ...error.details, row: 0 });
+}
+
+/** The worker's JS heap in use, where the browser says (Chromium's non-standard performance.memory). */
+function heapBytes(): number | undefined {
+  const memory = (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory;
+  return memory?.usedJSHeapSize;
 }
