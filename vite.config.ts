@@ -47,6 +47,8 @@ export default defineConfig({
         // The app, the runtime's .wasm and the bundles the demo loads: all of it works offline. (The other
         // packed bundles are served for the browser tests, not precached for every visitor.)
         globPatterns: ['**/*.{html,js,css,wasm,png,svg,webmanifest}', 'bundles/{penguins,digits}/**/*'],
+        // onnxruntime-web's WebGPU build (27 MB) is fetched only by devices that choose WebGPU.
+        globIgnores: ['**/ort.webgpu.bundle*', '**/ort-wasm-simd-threaded.asyncify*', '**/ort-wasm-simd-threaded.jsep*'],
         maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
         navigateFallback: 'index.html',
         navigateFallbackDenylist: [/harness\.html$/],

@@ -9,7 +9,7 @@ test.use({ serviceWorkers: 'block' });
 
 const folders = await buildFolders();
 
-for (const { name, confidence, parity } of folders) {
+for (const { name, confidence, parity, card } of folders) {
   test(`${name}: gate passes in Chromium; features and predictions match the research pipeline on the whole confidence set`, async ({ page, context }) => {
     const assets: string[] = [];
     await context.route('**/assets/**', (route) => {
@@ -18,15 +18,18 @@ for (const { name, confidence, parity } of folders) {
     });
     await openHarness(page);
     const result = await page.evaluate(
-      async ({ channel, rows }) => {
-        const model = await window.ondevice.load(channel);
+      async ({ channel, rows, runtime }) => {
+        // One thread and TensorFlow.js on its CPU backend: the configuration `ondevice verify` runs in
+        // Node, so the two must agree to the last bit (threads sum trees in another order; TF.js WASM
+        // rounds differently, within the gate's tolerance).
+        const model = await window.ondevice.load(channel, { threads: 1, backends: runtime === 'tensorflow-js' ? ['cpu'] : 'auto' });
         const info = await model.info();
         const matrix = await model.features(rows);
         const predictions = await model.predictBatch(rows);
         await model.dispose();
         return { info, width: matrix.names.length, features: Array.from(matrix.values), predictions };
       },
-      { channel: `bundles/${name}/channel.json`, rows: confidence.rows },
+      { channel: `bundles/${name}/channel.json`, rows: confidence.rows, runtime: card.runtime },
     );
     expect(result.info.gate.passed).toBe(true);
     // `ondevice verify` reaches the same verdict with the same numbers, to the last bit.

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
 import { CHANNEL, e2eSet, openHarness } from './fixtures.js';
+import { workerHeap } from './support/heap.js';
 
 test.use({ serviceWorkers: 'block' });
 
@@ -87,33 +88,34 @@ test('the prediction cache answers a repeated row on the main thread, without a 
   expect(outcome).toEqual({ same: true, extraRuns: 0, frozen: true });
 });
 
-test('memory stays flat over a million predictions (onnxruntime-web and TensorFlow.js)', async ({ page }) => {
-  test.setTimeout(120_000);
+test('memory stays flat over a million predictions: worker heap (onnxruntime-web, TensorFlow.js) and TF.js tensors', async ({ page, browser }) => {
+  test.setTimeout(240_000);
   await openHarness(page);
-  const outcome = await page.evaluate(
-    async ({ rows }) => {
-      const results: Record<string, { heap: (number | undefined)[]; rows: number }> = {};
-      for (const name of ['house-prices-mlp-onnx', 'house-prices-mlp-tfjs']) {
-        const model = await window.ondevice.load(`bundles/${name}/channel.json`, { checkForUpdates: false });
-        const batch = Array.from({ length: 10_000 }, (_, i) => rows[i % rows.length]!);
-        const heap: (number | undefined)[] = [];
-        for (let round = 0; round < 100; round++) {
-          await model.predictBatch(batch);
-          if (round % 25 === 0 || round === 99) heap.push((await model.info()).stats!.heapBytes);
-        }
-        results[name] = { heap, rows: (await model.info()).stats!.rows };
-        await model.dispose();
+  const seen = new Set<string>();
+  for (const name of ['house-prices-mlp-onnx', 'house-prices-mlp-tfjs']) {
+    await page.evaluate(async (name) => {
+      window.model = await window.ondevice.load(`bundles/${name}/channel.json`, { checkForUpdates: false });
+    }, name);
+    const heap = await workerHeap(browser, seen);
+    const heaps: number[] = [];
+    const tensors: (number | undefined)[] = [];
+    for (let quarter = 0; quarter < 5; quarter++) {
+      // 250,000 predictions per quarter (25 batches of 10,000 rows); the first quarter warms up.
+      if (quarter > 0) {
+        await page.evaluate(async (rows) => {
+          const batch = Array.from({ length: 10_000 }, (_, i) => rows[i % rows.length]!);
+          for (let i = 0; i < 25; i++) await window.model!.predictBatch(batch);
+        }, housePrices.rows);
       }
-      return results;
-    },
-    { rows: housePrices.rows },
-  );
-  for (const [name, { heap, rows }] of Object.entries(outcome)) {
-    expect(rows, name).toBeGreaterThanOrEqual(1_000_000);
-    console.log(`${name}: worker heap over 1M predictions (MB): ${heap.map((h) => (h === undefined ? '?' : (h / 1e6).toFixed(1))).join(' -> ')}`);
-    if (heap.every((h) => h !== undefined)) {
-      // After the first quarter (warm-up), the heap may not keep growing: at most 16 MB above it.
-      expect(heap.at(-1)! - heap[1]!, name).toBeLessThan(16e6);
+      heaps.push(await heap());
+      tensors.push(await page.evaluate(async () => (await window.model!.info()).stats!.tensors));
     }
+    const rows = await page.evaluate(async () => (await window.model!.info()).stats!.rows);
+    await page.evaluate(() => window.model!.dispose());
+    console.log(`${name}: worker heap (MB) ${heaps.map((h) => (h / 1e6).toFixed(1)).join(' -> ')}; TF.js tensors ${tensors.join(' -> ')}`);
+    expect(rows, name).toBe(1_000_000);
+    // After the first 250,000 (warm-up), at most 8 MB more: a leak of even 8 bytes a prediction would exceed it.
+    expect(heaps.at(-1)! - heaps[1]!, name).toBeLessThan(8e6);
+    if (name.endsWith('tfjs')) expect(new Set(tensors).size, `${name} tensors ${tensors.join(',')}`).toBe(1);
   }
 });

@@ -27,16 +27,21 @@ export interface ParityReport {
 export const MODELS_DIR = new URL('../models/', import.meta.url).pathname;
 
 /** Every committed build folder, with what the tests need from it. */
-export async function buildFolders(): Promise<{ folder: string; name: string; confidence: ConfidenceFile; parity: ParityFile }[]> {
+export async function buildFolders(): Promise<{ folder: string; name: string; card: { name: string; runtime?: string }; confidence: ConfidenceFile; parity: ParityFile }[]> {
   const folders = await findBuildFolders(MODELS_DIR);
   return Promise.all(
     folders.map(async (folder) => ({
       folder,
-      name: (JSON.parse(await readFile(join(folder, 'model-card.json'), 'utf8')) as { name: string }).name,
+      ...(await readCard(folder)),
       confidence: JSON.parse(await readFile(join(folder, 'confidence-set.json'), 'utf8')) as ConfidenceFile,
       parity: JSON.parse(await readFile(join(folder, 'parity.json'), 'utf8')) as ParityFile,
     })),
   );
+}
+
+async function readCard(folder: string): Promise<{ name: string; card: { name: string; runtime?: string } }> {
+  const card = JSON.parse(await readFile(join(folder, 'model-card.json'), 'utf8')) as { name: string; runtime?: string };
+  return { name: card.name, card };
 }
 
 /** A packed version folder read back as the browser would hold it. */

@@ -21,8 +21,9 @@ async function savedModel(): Promise<{ modelJson: Uint8Array; weights: Uint8Arra
 describe('TensorFlow.js runtime', () => {
   it('loads a layers model from bundle bytes and scores a batch, behind the Runtime interface', async () => {
     const { modelJson, weights } = await savedModel();
-    const runtime = await createRuntime('tensorflow-js', { model: modelJson, weights });
-    expect(runtime).toMatchObject({ name: 'tensorflow-js', backend: 'cpu', outputNames: ['out'] });
+    // The CPU backend, named: `auto` would try wasm first, which Node cannot fetch (test/runtimes.test.ts covers that).
+    const runtime = await createRuntime('tensorflow-js', { model: modelJson, weights }, { backends: ['cpu'] });
+    expect(runtime).toMatchObject({ name: 'tensorflow-js', backend: 'cpu', outputNames: ['out'], fallbacks: [] });
     const outputs = await runtime.run({ [runtime.inputNames[0]!]: { data: new Float32Array([1, 2, 3, 0, 0, 0]), dims: [2, 3] } });
     // hidden = relu([1+3, 2+3-1]) = [4, 4] -> 0.5*4 + 0.25*4 + 1 = 4; zeros -> relu([0, -1]) = [0, 0] -> 1
     expect([...outputs.out!.data]).toEqual([4, 1]);
@@ -35,7 +36,7 @@ describe('TensorFlow.js runtime', () => {
 
   it('feeds a single-input model by position and applies the task’s inverse (expm1) to regression outputs', async () => {
     const { modelJson, weights } = await savedModel();
-    const runtime = await createRuntime('tensorflow-js', { model: modelJson, weights });
+    const runtime = await createRuntime('tensorflow-js', { model: modelJson, weights }, { backends: ['cpu'] });
     const spec = parseFeatureSpec({
       format: 'ondevice/feature-spec',
       formatVersion: 1,

@@ -1,39 +1,81 @@
 import { ScoringError, describeUnknown } from '../errors/index.js';
-import type { InputTensor, OutputTensor, Runtime } from './runtime.js';
+import { webGpuUnavailable } from './device.js';
+import type { LoadedRuntime, OutputTensor, RuntimeFiles, RuntimeOptions, RuntimeProvider } from './runtime.js';
 
-export interface OnnxOptions {
-  /** Threads for the WASM backend. Default: up to 4 when the page is cross-origin isolated, else 1 (threads need SharedArrayBuffer). */
-  readonly threads?: number;
+/** The WASM and WebGPU builds share one API (and one `types.d.ts`); each has its own `env` and WASM module. */
+type Ort = typeof import('onnxruntime-web/wasm');
+type OrtBackend = 'webgpu' | 'wasm';
+
+/**
+ * Under `auto`, WebGPU is tried first only for a model file of at least this many bytes (4 MiB).
+ * Below it WASM wins: the tabular models this library ships (bytes to a few hundred KB, a few
+ * thousand multiply-adds per row) finish on the CPU in less time than WebGPU spends on dispatching
+ * kernels and reading results back, and the WebGPU build is a second, larger download.
+ */
+export const WEBGPU_MIN_MODEL_BYTES = 4 * 1024 * 1024;
+
+/** onnxruntime-web, loaded only when a bundle asks for it: `wasm`, or `webgpu` with its own build. */
+export const onnxProvider: RuntimeProvider = {
+  name: 'onnxruntime-web',
+  backends: { webgpu: loadWebGpu, wasm: loadWasm },
+  async auto(files) {
+    // Size first: a small model never even asks for a GPU adapter.
+    if (files.model.byteLength < WEBGPU_MIN_MODEL_BYTES) return ['wasm'];
+    return (await webGpuUnavailable()) === undefined ? ['webgpu', 'wasm'] : ['wasm'];
+  },
+};
+
+async function loadWasm(files: RuntimeFiles, options: RuntimeOptions): Promise<LoadedRuntime> {
+  const ort = await importBuild('wasm', () => import('onnxruntime-web/wasm'));
+  return createSession(ort, 'wasm', files.model, options);
 }
 
-/** onnxruntime-web on its WASM backend, loaded only when a bundle asks for it. */
-export async function createOnnxRuntime(model: Uint8Array, options: OnnxOptions = {}): Promise<Runtime> {
-  let ort: typeof import('onnxruntime-web/wasm');
+async function loadWebGpu(files: RuntimeFiles, options: RuntimeOptions): Promise<LoadedRuntime> {
+  // Checked before the import: a device without WebGPU never downloads the WebGPU build.
+  const unavailable = await webGpuUnavailable();
+  if (unavailable !== undefined) throw new Error(unavailable);
+  // The WebGPU build (its JS and a WASM binary about twice the size of the plain WASM build's) is a
+  // separate chunk, fetched only here.
+  const ort: Ort = await importBuild('webgpu', () => import('onnxruntime-web/webgpu'));
+  return createSession(ort, 'webgpu', files.model, options);
+}
+
+async function importBuild(backend: OrtBackend, load: () => Promise<Ort>): Promise<Ort> {
   try {
-    ort = await import('onnxruntime-web/wasm');
+    return await load();
   } catch (error) {
-    throw new ScoringError('RUNTIME_LOAD_FAILED', `could not load onnxruntime-web: ${describeUnknown(error)}`, { runtime: 'onnxruntime-web' });
+    throw new Error(`could not load onnxruntime-web's ${backend} build: ${describeUnknown(error)}`);
   }
+}
+
+async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, options: RuntimeOptions): Promise<LoadedRuntime> {
   const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
   const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency : 1;
-  const threads = options.threads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
-  ort.env.wasm.numThreads = threads;
+  // Threads only where SharedArrayBuffer exists: asking for more elsewhere makes onnxruntime-web warn.
+  ort.env.wasm.numThreads = options.threads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
   // Already in a worker: a second proxy worker would only add a hop.
   ort.env.wasm.proxy = false;
   ort.env.logLevel = 'error';
 
   let session: import('onnxruntime-web/wasm').InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(model, {
+      executionProviders: [backend],
+      graphOptimizationLevel: 'all',
+      // Outputs are copied back to the CPU (WebGPU's would otherwise stay in GPU buffers).
+      preferredOutputLocation: 'cpu',
+    });
+  } catch (error) {
+    throw new Error(`onnxruntime-web could not create a ${backend} session: ${describeUnknown(error)}`);
+  }
+  // The module clamps the value it was started with: report what it really uses.
+  const threads = ort.env.wasm.numThreads ?? 1;
+
   // onnxruntime-web runs one call at a time per session: concurrent predict() calls queue here.
   let queue: Promise<unknown> = Promise.resolve();
-  try {
-    session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-  } catch (error) {
-    throw new ScoringError('RUNTIME_LOAD_FAILED', `onnxruntime-web could not load the model: ${describeUnknown(error)}`, { runtime: 'onnxruntime-web' });
-  }
-
   return {
     name: 'onnxruntime-web',
-    backend: 'wasm',
+    backend,
     threads,
     inputNames: session.inputNames,
     outputNames: session.outputNames,
@@ -46,13 +88,18 @@ export async function createOnnxRuntime(model: Uint8Array, options: OnnxOptions 
         queue = run.catch(() => undefined);
         results = await run;
       } catch (error) {
-        throw new ScoringError('SCORING_FAILED', `onnxruntime-web failed to score: ${describeUnknown(error)}`, { runtime: 'onnxruntime-web' });
+        throw new ScoringError('SCORING_FAILED', `onnxruntime-web (${backend}) failed to score: ${describeUnknown(error)}`, { runtime: 'onnxruntime-web' });
       }
       const outputs: Record<string, OutputTensor> = {};
-      for (const [name, tensor] of Object.entries(results)) {
-        outputs[name] = { data: toNumeric(tensor.data, name), dims: tensor.dims };
-        // Output tensors own WASM-side or copied memory; release it now, not at garbage collection.
-        tensor.dispose();
+      try {
+        for (const [name, tensor] of Object.entries(results)) {
+          // CPU data by default; a tensor left on the GPU is downloaded rather than misread.
+          const data = tensor.location === 'cpu' || tensor.location === 'cpu-pinned' ? tensor.data : await downloaded(tensor, name);
+          outputs[name] = { data: toNumeric(data, name), dims: tensor.dims };
+        }
+      } finally {
+        // Output tensors own WASM-side, GPU or copied memory; release it now, not at garbage collection.
+        for (const tensor of Object.values(results)) tensor.dispose();
       }
       return outputs;
     },
@@ -62,9 +109,16 @@ export async function createOnnxRuntime(model: Uint8Array, options: OnnxOptions 
   };
 }
 
+async function downloaded(tensor: import('onnxruntime-web/wasm').Tensor, name: string): Promise<unknown> {
+  try {
+    return await tensor.getData();
+  } catch (error) {
+    throw new ScoringError('SCORING_FAILED', `could not read output "${name}" back from the ${tensor.location}: ${describeUnknown(error)}`, { output: name });
+  }
+}
+
 function toNumeric(data: unknown, name: string): OutputTensor['data'] {
   if (data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array) return data.slice();
   if (data instanceof BigInt64Array) return Float64Array.from(data, Number);
   throw new ScoringError('SCORING_FAILED', `model output "${name}" has a type this library does not read`, { output: name });
 }
-

@@ -7,7 +7,11 @@ export interface Runtime {
   readonly threads: number;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** Each backend tried before this one, in order, and why it failed. Empty when the first one loaded. */
+  readonly fallbacks: readonly BackendFailure[];
   run(inputs: Readonly<Record<string, InputTensor>>): Promise<Record<string, OutputTensor>>;
+  /** Tensors the runtime holds right now, where it keeps count (TensorFlow.js): a leak shows here. */
+  liveTensors?(): number;
   dispose(): Promise<void>;
 }
 
@@ -23,3 +27,53 @@ export interface OutputTensor {
 }
 
 export type RuntimeName = 'onnxruntime-web' | 'tensorflow-js';
+
+/**
+ * A backend (execution provider) name. onnxruntime-web has `webgpu` and `wasm`; TensorFlow.js knows
+ * `webgpu`, `webgl`, `wasm` and `cpu` (this build ships `wasm` and `cpu`). Asking a runtime for one
+ * it does not have is a recorded failure, not an exception: the next backend is tried.
+ */
+export type Backend = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+
+export interface BackendFailure {
+  readonly backend: string;
+  readonly reason: string;
+}
+
+export interface RuntimeFiles {
+  /** `model.onnx`, or a TensorFlow.js `model.json`. */
+  readonly model: Uint8Array;
+  /** TensorFlow.js weights. */
+  readonly weights?: Uint8Array;
+}
+
+export interface RuntimeOptions {
+  /**
+   * Threads for onnxruntime-web's WASM code (the `wasm` backend, and the CPU side of `webgpu`).
+   * Default: up to 4 when the page is cross-origin isolated, else 1 (threads need SharedArrayBuffer).
+   * Takes effect when the first session of a build is created in the worker: onnxruntime-web starts its
+   * WASM module once. TensorFlow.js always scores on one thread.
+   */
+  readonly threads?: number;
+  /**
+   * Backends to try, in order; the first that loads the model serves, and the ones before it are
+   * listed in `Runtime.fallbacks` with the reason each failed. Default `'auto'`:
+   * - onnxruntime-web: `['webgpu', 'wasm']` when WebGPU has an adapter and the model file is at least
+   *   4 MiB (`WEBGPU_MIN_MODEL_BYTES`), else `['wasm']`;
+   * - TensorFlow.js: `['wasm', 'cpu']`.
+   * Takes effect each time a version's runtime is created (first load and every update).
+   */
+  readonly backends?: 'auto' | readonly Backend[];
+}
+
+/** A runtime's model loaded on one backend; the registry adds `fallbacks`. */
+export type LoadedRuntime = Omit<Runtime, 'fallbacks'>;
+
+/** One runtime's entry in the registry (`index.ts`): its backends and its `auto` policy. */
+export interface RuntimeProvider {
+  readonly name: RuntimeName;
+  /** Loads the model on one backend, or throws why it cannot. */
+  readonly backends: Readonly<Partial<Record<Backend, (files: RuntimeFiles, options: RuntimeOptions) => Promise<LoadedRuntime>>>>;
+  /** The backends `'auto'` tries, in order, for these files on this device. */
+  auto(files: RuntimeFiles): Promise<readonly Backend[]>;
+}

@@ -233,8 +233,8 @@ export class Deployment {
   async #prepare(version: VerifiedVersion, started: number, source: 'cache' | 'network', storageError?: string): Promise<{ lease: Lease; model: GatedModel }> {
     const bundleReady = performance.now();
     const { threads, backends } = this.#options;
-    const runtimeOptions = { ...(threads === undefined ? {} : { threads }), ...(backends === undefined ? {} : { backends }) };
-    const model = await prepareModel(version.manifest, version.files, runtimeOptions as RuntimeOptions);
+    const runtimeOptions: RuntimeOptions = { ...(threads === undefined ? {} : { threads }), ...(backends === undefined ? {} : { backends }) };
+    const model = await prepareModel(version.manifest, version.files, runtimeOptions);
     const { manifest } = version;
     const { runtime, transform } = model.scorer;
     const info: ModelInfo = {
@@ -246,7 +246,7 @@ export class Deployment {
       task: manifest.task,
       inputs: transform.inputs,
       featureNames: transform.names,
-      runtime: { name: runtime.name, backend: runtime.backend, threads: runtime.threads, fallbacks: fallbacksOf(runtime) },
+      runtime: { name: runtime.name, backend: runtime.backend, threads: runtime.threads, fallbacks: runtime.fallbacks },
       source,
       storage: storageError === undefined ? 'cache' : 'memory',
       ...(storageError === undefined ? {} : { storageError }),
@@ -368,10 +368,6 @@ export class Deployment {
     const every = this.#options.updateIntervalMs;
     if (every !== undefined && every > 0 && this.#timer === undefined) this.#timer = setInterval(() => void this.update(), every);
   }
-}
-
-function fallbacksOf(runtime: object): readonly { backend: string; reason: string }[] {
-  return 'fallbacks' in runtime && Array.isArray(runtime.fallbacks) ? (runtime.fallbacks as { backend: string; reason: string }[]) : [];
 }
 
 function expectedOf(version: VerifiedVersion): ExpectedVersion {

@@ -3,6 +3,7 @@ import type { DownloadProgress, Manifest, ModelMetadata, Task } from '../bundle/
 import { OndeviceError, deserializeError, serializeError, type SerializedError } from '../errors/index.js';
 import type { InputField } from '../features/index.js';
 import type { GateReport } from '../gate/index.js';
+import type { Backend } from '../runtimes/index.js';
 import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
 
 /**
@@ -54,7 +55,7 @@ export interface WorkerLoadOptions {
    * falls back to the next and `info().runtime.fallbacks` says why. Default `auto`: chosen by model
    * size and what the device offers.
    */
-  readonly backends?: 'auto' | readonly string[];
+  readonly backends?: 'auto' | readonly Backend[];
   /**
    * Ed25519 public keys (raw 32 bytes, base64url, as `ondevice keygen` writes them). When given, a
    * channel or manifest without a valid signature by one of them is refused. Default: none.
@@ -122,8 +123,8 @@ export interface ModelInfo {
   readonly persisted?: boolean;
   /** The newest channel sequence accepted, and whether the channel is past its expiry. */
   readonly channel: { readonly sequence: number; readonly stale: boolean };
-  /** Model runs and rows scored by this worker since load, and its JS heap in use (where the browser tells). */
-  readonly stats?: { readonly runs: number; readonly rows: number; readonly heapBytes: number | undefined };
+  /** Model runs and rows scored by this worker since load; live tensors where the runtime counts them (TensorFlow.js). */
+  readonly stats?: { readonly runs: number; readonly rows: number; readonly tensors?: number };
   /** Versions this device knows for the channel. */
   readonly installed: readonly { readonly version: string; readonly status: 'installed' | 'good' | 'rejected'; readonly stored: boolean; readonly reason?: string }[];
 }

@@ -89,7 +89,11 @@ export class ModelService implements WorkerApi {
   }
 
   async info(): Promise<ModelInfo> {
-    return { ...this.#ready().info(), stats: { ...this.#stats, heapBytes: heapBytes() } };
+    const deployment = this.#ready();
+    const { scorer, release } = deployment.acquire();
+    const tensors = scorer.runtime.liveTensors?.();
+    release();
+    return { ...deployment.info(), stats: { ...this.#stats, ...(tensors === undefined ? {} : { tensors }) } };
   }
 
   async #count<T extends { rows: number }>(scored: Promise<T>): Promise<T> {
@@ -125,10 +129,4 @@ export class ModelService implements WorkerApi {
 function asFirstRow(error: InputError, row: number): InputError {
   const message = error.message.startsWith(`row ${row}: `) ? `row 0: ${error.message.slice(`row ${row}: `.length)}` : error.message;
   return new InputError(error.code, message, { ...error.details, row: 0 });
-}
-
-/** The worker's JS heap in use, where the browser says (Chromium's non-standard performance.memory). */
-function heapBytes(): number | undefined {
-  const memory = (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory;
-  return memory?.usedJSHeapSize;
 }
