@@ -55,8 +55,8 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
   }
   const batcher = batching === false ? undefined : new MicroBatcher((rows) => remote.predictEach(rows), batching);
   const cache = cacheOptions === false || cacheOptions === undefined ? undefined : new PredictionCache(cacheOptions);
-  // A new version answers differently: what the old one said is forgotten.
-  if (cache !== undefined) listeners.set('activated', new Set([() => cache.clear()]));
+  // A new version (or a new rollout) answers differently: what was said before is forgotten.
+  if (cache !== undefined) for (const type of ['activated', 'rollout']) listeners.set(type, new Set([() => cache.clear()]));
   const predictOne = async (row: Readonly<Record<string, unknown>>): Promise<Prediction> => {
     const key = cache === undefined ? undefined : cacheKey(row);
     const cached = key === undefined ? undefined : cache!.get(key);
@@ -76,6 +76,7 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
     features: (rows) => live<FeatureMatrix>(() => remote.features(rows)),
     info: () => live(() => remote.info()),
     update: () => live<UpdateResult>(() => remote.update()),
+    reportOutcome: (id, reward) => live(() => remote.reportOutcome(id, reward)),
     on(type, listener) {
       const set = listeners.get(type) ?? new Set();
       listeners.set(type, set);
@@ -104,7 +105,8 @@ export type { Backend } from './runtimes/index.js';
 export type { BatchingOptions } from './client/batcher.js';
 export type { CacheOptions } from './client/cache.js';
 export type { ColumnarPrediction } from './scoring/index.js';
-export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, DeploymentEvent, DeploymentEventType, UpdateResult } from './worker/protocol.js';
+export type { RolloutPolicy, StrategyName } from './rollout/index.js';
+export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, RolloutInfo, ShadowStats, DeploymentEvent, DeploymentEventType, UpdateResult } from './worker/protocol.js';
 export type { Prediction, ClassificationPrediction, RegressionPrediction } from './scoring/index.js';
 export type { DownloadProgress } from './bundle/index.js';
 export type { GateReport, EndToEndReport, MetricReport } from './gate/index.js';

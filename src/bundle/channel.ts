@@ -1,5 +1,6 @@
 import { BundleError } from '../errors/index.js';
-import { isRecord, readLiteral, readNumber, readRecord, readString, type Fail } from '../util/json.js';
+import { parseRolloutPolicy, type RolloutPolicy } from '../rollout/policy.js';
+import { isRecord, readArray, readLiteral, readNumber, readRecord, readString, type Fail } from '../util/json.js';
 import { isSha256Hex } from './hash.js';
 import { isVersion } from './version.js';
 
@@ -17,6 +18,10 @@ export interface Channel {
   /** After this instant the channel is stale: clients report it (and keep serving). */
   readonly expires?: string;
   readonly live: ChannelEntry;
+  /** Versions offered beside the live one, for the rollout to use. Default none. */
+  readonly candidates: readonly ChannelEntry[];
+  /** How calls are shared between the live version and the candidates. Default `single`. */
+  readonly rollout: RolloutPolicy;
   /** Present when `live` is deliberately older than the version it replaces. */
   readonly rollback?: { readonly from: string; readonly reason: string };
 }
@@ -45,13 +50,12 @@ export function parseChannel(json: unknown): Channel {
   readLiteral(root.format, ['ondevice/channel'], 'format', fail);
   readLiteral(root.formatVersion, [2], 'formatVersion', fail);
   const live = readRecord(root.live, 'live', fail);
-  const sha256 = readString(live.sha256, 'live.sha256', fail);
-  if (!isSha256Hex(sha256)) fail('live.sha256', 'must be 64 lowercase hex digits');
   const version = readString(live.version, 'live.version', fail);
-  if (!isVersion(version)) fail('live.version', `"${version}" is not a version like 1.2.0`);
   const sequence = readNumber(root.sequence, 'sequence', fail);
   if (!Number.isInteger(sequence) || sequence < 1) fail('sequence', 'must be a positive whole number');
-  const approval = readRecord(live.approval, 'live.approval', fail);
+  const candidates = (root.candidates === undefined ? [] : readArray(root.candidates, 'candidates', fail)).map((value, i) => readEntry(value, `candidates[${i}]`));
+  const offered = [version, ...candidates.map((c) => c.version)];
+  if (new Set(offered).size !== offered.length) fail('candidates', 'must not repeat a version (the live one included)');
   const channel: Channel = {
     format: 'ondevice/channel',
     formatVersion: 2,
@@ -59,22 +63,34 @@ export function parseChannel(json: unknown): Channel {
     sequence,
     issuedAt: readInstant(root.issuedAt, 'issuedAt'),
     ...(root.expires === undefined ? {} : { expires: readInstant(root.expires, 'expires') }),
-    live: {
-      version,
-      manifest: readString(live.manifest, 'live.manifest', fail),
-      sha256,
-      approval: {
-        by: readString(approval.by, 'live.approval.by', fail),
-        reason: readString(approval.reason, 'live.approval.reason', fail),
-        at: readInstant(approval.at, 'live.approval.at'),
-      },
-    },
+    live: readEntry(live, 'live'),
+    candidates,
+    rollout: parseRolloutPolicy(root.rollout, version, offered),
   };
   if (root.rollback === undefined) return channel;
   const rollback = isRecord(root.rollback) ? root.rollback : fail('rollback', 'must be an object');
   return {
     ...channel,
     rollback: { from: readString(rollback.from, 'rollback.from', fail), reason: readString(rollback.reason, 'rollback.reason', fail) },
+  };
+}
+
+function readEntry(value: unknown, path: string): ChannelEntry {
+  const entry = readRecord(value, path, fail);
+  const sha256 = readString(entry.sha256, `${path}.sha256`, fail);
+  if (!isSha256Hex(sha256)) fail(`${path}.sha256`, 'must be 64 lowercase hex digits');
+  const version = readString(entry.version, `${path}.version`, fail);
+  if (!isVersion(version)) fail(`${path}.version`, `"${version}" is not a version like 1.2.0`);
+  const approval = readRecord(entry.approval, `${path}.approval`, fail);
+  return {
+    version,
+    manifest: readString(entry.manifest, `${path}.manifest`, fail),
+    sha256,
+    approval: {
+      by: readString(approval.by, `${path}.approval.by`, fail),
+      reason: readString(approval.reason, `${path}.approval.reason`, fail),
+      at: readInstant(approval.at, `${path}.approval.at`),
+    },
   };
 }
 

@@ -1,4 +1,6 @@
 import { BundleError, describeUnknown } from '../errors/index.js';
+import type { RolloutPolicy } from '../rollout/policy.js';
+import type { ExpectedVersion } from './remote.js';
 
 /**
  * Installed versions in Cache Storage. Each version's files live in a cache named after its
@@ -34,6 +36,10 @@ export interface ChannelRecord {
   /** manifestSha256 of the last known good version, served first on the next start. */
   readonly active: string | undefined;
   readonly versions: readonly StoredVersion[];
+  /** The rollout last in force and the candidate versions it used. */
+  readonly rollout?: { readonly policy: RolloutPolicy; readonly candidates: readonly ExpectedVersion[] };
+  /** A bandit's successes and failures per version, across reloads. */
+  readonly bandit?: Readonly<Record<string, { readonly successes: number; readonly failures: number }>>;
 }
 
 export function hasCacheStorage(): boolean {

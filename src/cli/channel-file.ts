@@ -45,6 +45,9 @@ export function nextChannel(previous: Channel | undefined, change: ChannelChange
       sha256: change.manifestSha256,
       approval: { by: change.approval.by, reason: change.approval.reason, at },
     },
+    // A promotion or rollback ends any rollout: the new live version serves everyone.
+    candidates: [],
+    rollout: { strategy: 'single' },
     ...(change.rollbackReason === undefined || previous === undefined ? {} : { rollback: { from: previous.live.version, reason: change.rollbackReason } }),
   };
   // What we write must pass the parser the browser runs.

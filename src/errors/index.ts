@@ -39,6 +39,7 @@ export type InputErrorCode =
   | 'OUT_OF_DOMAIN'
   | 'TENSOR_SHAPE'
   | 'TENSOR_DTYPE'
+  | 'UNKNOWN_PREDICTION'
   | 'BATCH_TOO_LARGE';
 
 export class InputError extends OndeviceError {

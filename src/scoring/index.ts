@@ -5,6 +5,10 @@ import type { OutputTensor, Runtime } from '../runtimes/index.js';
 
 export interface ClassificationPrediction {
   readonly kind: 'classification';
+  /** The model version that made it (set by the worker). */
+  readonly version?: string;
+  /** Its id, for `reportOutcome` (set by the worker). */
+  readonly id?: string;
   /** The most probable class. */
   readonly label: string;
   /** Probability per class, in the order of the model's classes. */
@@ -13,6 +17,8 @@ export interface ClassificationPrediction {
 
 export interface RegressionPrediction {
   readonly kind: 'regression';
+  readonly version?: string;
+  readonly id?: string;
   readonly value: number;
 }
 

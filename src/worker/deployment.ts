@@ -22,7 +22,19 @@ import { BundleError, OndeviceError, StateError, describeUnknown } from '../erro
 import { prepareModel, type GatedModel } from '../model/index.js';
 import type { RuntimeOptions } from '../runtimes/index.js';
 import type { Scorer } from '../scoring/index.js';
-import type { DeploymentEvent, ModelInfo, UpdateResult, WorkerLoadOptions } from './protocol.js';
+import {
+  BanditStrategy,
+  CanaryStrategy,
+  RolloutStrategy,
+  ShadowStrategy,
+  SingleStrategy,
+  createStrategy,
+  seededRandom,
+  type ArmCounts,
+  type RolloutPolicy,
+  type Route,
+} from '../rollout/index.js';
+import type { DeploymentEvent, ModelInfo, RolloutInfo, UpdateResult, WorkerLoadOptions } from './protocol.js';
 
 /** A version serving calls; retired once replaced, released once its last in-flight call is done. */
 interface Lease {
@@ -50,6 +62,15 @@ export class Deployment {
   #updating: Promise<UpdateResult> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #stale = false;
+  /** Candidate versions ready to serve beside the live one, by version. */
+  #candidates = new Map<string, Lease>();
+  #strategy: RolloutStrategy = new SingleStrategy('');
+  #policy: RolloutPolicy = { strategy: 'single' };
+  /** Why the channel's rollout is not in force, when a version it needs could not be made ready. */
+  #rolloutNote: string | undefined;
+  #banditCounts: ArmCounts = {};
+  #saveTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #random: () => number;
 
   constructor(channelUrl: string, options: WorkerLoadOptions, emit: (event: DeploymentEvent) => void, onProgress?: (progress: DownloadProgress) => void) {
     this.#channelUrl = channelUrl;
@@ -57,6 +78,7 @@ export class Deployment {
     this.#emit = emit;
     this.#onProgress = onProgress;
     this.#record = emptyRecord(channelUrl);
+    this.#random = seededRandom(options.rolloutSeed ?? crypto.getRandomValues(new Uint32Array(1))[0]!);
   }
 
   /** Serves the last known good version if one is installed, else installs the live one; throws if neither can serve. */
@@ -70,6 +92,7 @@ export class Deployment {
       if (model === undefined) continue;
       this.#activate(model.lease);
       await this.#markActive(opened.version, undefined);
+      await this.#restoreRollout();
       if (this.#options.checkForUpdates !== false) void this.update();
       this.#schedule();
       return;
@@ -85,6 +108,7 @@ export class Deployment {
     });
     this.#activate(lease);
     await this.#markActive(version, channel);
+    await this.#applyRollout(channel);
     this.#schedule();
   }
 
@@ -94,13 +118,31 @@ export class Deployment {
     return this.#updating;
   }
 
-  /** The current version for one call; `release` when the call is done. */
-  acquire(): { scorer: Scorer; release: () => void } {
-    const lease = this.#lease;
+  /** Which version answers the next call, and which scores it in the shadow (the rollout's choice). */
+  route(): Route {
+    const route = this.#strategy.route();
+    const known = (version: string | undefined): boolean => version !== undefined && (version === this.#lease?.info.version || this.#candidates.has(version));
+    const version = known(route.version) ? route.version : this.#lease!.info.version;
+    return route.shadow !== undefined && known(route.shadow) ? { version, shadow: route.shadow } : { version };
+  }
+
+  /** A reward the app reported for a prediction `version` made; bandit counts are saved soon after. */
+  report(version: string, reward: number): void {
+    this.#strategy.report(version, reward);
+    if (this.#strategy instanceof BanditStrategy) {
+      this.#banditCounts = this.#strategy.counts();
+      this.#saveSoon();
+    }
+  }
+
+  /** The version for one call (the live one unless a candidate is named); `release` when the call is done. */
+  acquire(version?: string): { scorer: Scorer; version: string; release: () => void } {
+    const lease = (version === undefined ? undefined : this.#candidates.get(version)) ?? this.#lease;
     if (lease === undefined) throw new StateError('NOT_READY', 'no model is serving');
     lease.inFlight++;
     return {
       scorer: lease.scorer,
+      version: lease.info.version,
       release: () => {
         lease.inFlight--;
         if (lease.retired && lease.inFlight === 0) void lease.scorer.runtime.dispose();
@@ -114,12 +156,15 @@ export class Deployment {
     return {
       ...lease.info,
       channel: { sequence: this.#record.sequence, stale: this.#stale },
+      rollout: this.#rolloutInfo(),
       installed: this.#record.versions.map(({ version, status, stored, reason }) => ({ version, status, stored, ...(reason === undefined ? {} : { reason }) })),
     };
   }
 
   async dispose(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    for (const lease of this.#candidates.values()) this.#retire(lease);
+    this.#candidates.clear();
     const lease = this.#lease;
     this.#lease = undefined;
     if (lease !== undefined) {
@@ -136,12 +181,19 @@ export class Deployment {
     } catch (error) {
       return this.#failed(undefined, error);
     }
-    const live = channel.live;
     try {
       this.#checkChannel(channel, signedBy);
     } catch (error) {
-      return this.#failed(live.version, error);
+      return this.#failed(channel.live.version, error);
     }
+    const result = await this.#updateLive(channel);
+    // The rollout follows the channel whatever became of its live version (a pulled candidate stops now).
+    await this.#applyRollout(channel);
+    return { ...result, strategy: this.#strategy.name };
+  }
+
+  async #updateLive(channel: Channel): Promise<Omit<UpdateResult, 'strategy'>> {
+    const live = channel.live;
     if (live.sha256 === this.#record.active) {
       await this.#save({ ...this.#record, sequence: Math.max(this.#record.sequence, channel.sequence) });
       return { status: 'up-to-date', version: live.version, stale: this.#stale };
@@ -175,6 +227,128 @@ export class Deployment {
     this.#emit({ type: 'activated', version: live.version, ...(previous === undefined ? {} : { previous }) });
     await this.#evict();
     return { status: 'activated', version: live.version, stale: this.#stale };
+  }
+
+  /**
+   * Makes the versions the channel's rollout needs ready (stored, verified, gated) and puts the
+   * rollout in force; what it no longer names is released. A version that cannot be made ready
+   * leaves the live version serving everyone, and says why.
+   */
+  async #applyRollout(channel: Channel): Promise<void> {
+    const live = this.#lease!.info.version;
+    const policy = channel.rollout;
+    const entries = new Map(channel.candidates.map((c) => [c.version, expectedFromChannel(this.#channelUrl, { ...channel, live: c })]));
+    let note: string | undefined;
+    const ready = new Map<string, Lease>();
+    for (const version of await this.#neededVersions(policy, live, channel.name)) {
+      const expected = entries.get(version);
+      const lease = expected === undefined ? undefined : await this.#candidateLease(expected).catch((error: unknown) => ((note = describeUnknown(error)), undefined));
+      if (lease === undefined) {
+        note ??= `${version} is not offered by the channel`;
+        break;
+      }
+      ready.set(version, lease);
+    }
+    const inForce: RolloutPolicy = note === undefined ? policy : { strategy: 'single' };
+    this.#useRollout(inForce, ready, channel.name, note);
+    await this.#save({ ...this.#record, rollout: { policy, candidates: [...entries.values()].filter((e) => ready.has(e.version)) } });
+  }
+
+  /** At start, the rollout last in force, from stored versions only: offline works, the next check refreshes it. */
+  async #restoreRollout(): Promise<void> {
+    const saved = this.#record.rollout;
+    if (saved === undefined || this.#lease === undefined) return;
+    const ready = new Map<string, Lease>();
+    let note: string | undefined;
+    for (const version of await this.#neededVersions(saved.policy, this.#lease.info.version, this.#lease.info.name)) {
+      const entry = this.#record.versions.find((v) => v.version === version && v.stored && v.status !== 'rejected');
+      const opened = entry === undefined ? undefined : await openStored(entry).catch(() => undefined);
+      const prepared = opened === undefined ? undefined : await this.#prepare(opened, performance.now(), 'cache').catch(() => undefined);
+      if (prepared === undefined) {
+        note = `${version} is not stored on this device yet`;
+        break;
+      }
+      ready.set(version, prepared.lease);
+    }
+    this.#useRollout(note === undefined ? saved.policy : { strategy: 'single' }, ready, this.#lease.info.name, note);
+  }
+
+  /** The versions besides the live one this device needs: a canary only its own assignment. */
+  async #neededVersions(policy: RolloutPolicy, live: string, bundle: string): Promise<string[]> {
+    if (policy.strategy === 'single') return [];
+    if (policy.strategy === 'canary') {
+      const canary = new CanaryStrategy(live, policy.candidate, policy.share, await this.#userId(), bundle);
+      return canary.assigned === live ? [] : [canary.assigned];
+    }
+    const versions = policy.strategy === 'shadow' ? [policy.candidate] : policy.arms;
+    return versions.filter((v) => v !== live);
+  }
+
+  async #candidateLease(expected: ExpectedVersion): Promise<Lease> {
+    const current = this.#candidates.get(expected.version);
+    if (current !== undefined && current.info.manifestSha256 === expected.manifestSha256) return current;
+    const known = this.#record.versions.find((v) => v.manifestSha256 === expected.manifestSha256);
+    if (known?.status === 'rejected') throw new BundleError('INVALID_MANIFEST', `${expected.version} was rejected earlier: ${known.reason ?? ''}`, { version: expected.version });
+    const started = performance.now();
+    const version = known?.stored ? await openStored(known).catch(() => fetchVersion(expected, this.#trust())) : await fetchVersion(expected, this.#trust());
+    const storageError = await this.#store(version);
+    try {
+      return (await this.#prepare(version, started, 'network', storageError)).lease;
+    } catch (error) {
+      await this.#reject(expectedOf(version), error);
+      throw error;
+    }
+  }
+
+  #useRollout(policy: RolloutPolicy, ready: Map<string, Lease>, bundle: string, note: string | undefined): void {
+    const live = this.#lease!.info.version;
+    for (const [version, lease] of this.#candidates) if (ready.get(version) !== lease) this.#retire(lease);
+    this.#candidates = ready;
+    const before = JSON.stringify({ strategy: this.#strategy.name, assigned: this.#assignment() });
+    this.#policy = policy;
+    this.#rolloutNote = note;
+    this.#strategy = createStrategy(policy, { live, userId: this.#userIdValue ?? '', bundle, random: this.#random, counts: this.#record.bandit ?? {} });
+    if (this.#strategy instanceof BanditStrategy) this.#banditCounts = this.#strategy.counts();
+    const after = { strategy: this.#strategy.name, assigned: this.#assignment() };
+    if (JSON.stringify(after) !== before) {
+      this.#emit({ type: 'rollout', strategy: after.strategy, ...(after.assigned === undefined ? {} : { version: after.assigned }), ...(note === undefined ? {} : { reason: note }) });
+    }
+  }
+
+  #assignment(): string | undefined {
+    const strategy = this.#strategy;
+    if (strategy instanceof CanaryStrategy) return strategy.assigned;
+    return strategy instanceof BanditStrategy ? undefined : this.#lease?.info.version;
+  }
+
+  #rolloutInfo(): RolloutInfo {
+    const strategy = this.#strategy;
+    const base = { strategy: strategy.name, policy: this.#policy, ...(this.#rolloutNote === undefined ? {} : { note: this.#rolloutNote }) };
+    if (strategy instanceof CanaryStrategy) return { ...base, candidate: strategy.candidate, share: strategy.share, bucket: strategy.bucket, assigned: strategy.assigned };
+    if (strategy instanceof ShadowStrategy) return { ...base, candidate: strategy.candidate };
+    if (strategy instanceof BanditStrategy) return { ...base, arms: this.#banditCounts };
+    return base;
+  }
+
+  #userIdValue: string | undefined;
+
+  /** The app's user id, else an id this device keeps for itself (so a canary stays put across reloads). */
+  async #userId(): Promise<string> {
+    this.#userIdValue ??= this.#options.userId ?? (await deviceId());
+    return this.#userIdValue;
+  }
+
+  #retire(lease: Lease): void {
+    lease.retired = true;
+    if (lease.inFlight === 0) void lease.scorer.runtime.dispose();
+  }
+
+  #saveSoon(): void {
+    // A bandit hears many rewards a second: its counts are written at most once a second.
+    this.#saveTimer ??= setTimeout(() => {
+      this.#saveTimer = undefined;
+      void this.#save({ ...this.#record, bandit: this.#banditCounts });
+    }, 1000);
   }
 
   /** Refuses a replayed channel and an older version that is not a signed, explicit rollback; notes expiry. */
@@ -256,6 +430,7 @@ export class Deployment {
       timings: { bundleMs: bundleReady - started, ...model.timings, totalMs: performance.now() - started },
       metadata: manifest.metadata,
       channel: { sequence: this.#record.sequence, stale: this.#stale },
+      rollout: { strategy: 'single', policy: { strategy: 'single' } },
       installed: [],
     };
     return { lease: { scorer: model.scorer, info, inFlight: 0, retired: false }, model };
@@ -368,6 +543,20 @@ export class Deployment {
     const every = this.#options.updateIntervalMs;
     if (every !== undefined && every > 0 && this.#timer === undefined) this.#timer = setInterval(() => void this.update(), every);
   }
+}
+
+const DEVICE_CACHE = 'ondevice-device-v1';
+const DEVICE_KEY = 'https://ondevice.invalid/device-id';
+
+/** A random id kept in Cache Storage: this device's identity for canary buckets when the app gives none. */
+async function deviceId(): Promise<string> {
+  if (typeof caches === 'undefined') return crypto.randomUUID();
+  const cache = await caches.open(DEVICE_CACHE);
+  const stored = await cache.match(DEVICE_KEY);
+  if (stored !== undefined) return stored.text();
+  const id = crypto.randomUUID();
+  await cache.put(DEVICE_KEY, new Response(id)).catch(() => undefined);
+  return id;
 }
 
 function expectedOf(version: VerifiedVersion): ExpectedVersion {

@@ -3,6 +3,7 @@ import type { DownloadProgress, Manifest, ModelMetadata, Task } from '../bundle/
 import { OndeviceError, deserializeError, serializeError, type SerializedError } from '../errors/index.js';
 import type { InputField } from '../features/index.js';
 import type { GateReport } from '../gate/index.js';
+import type { RolloutPolicy, StrategyName } from '../rollout/index.js';
 import type { Backend } from '../runtimes/index.js';
 import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
 
@@ -34,6 +35,11 @@ export interface OndeviceModel {
    * serving whatever happens, and the result (and events) say what did.
    */
   update(): Promise<UpdateResult>;
+  /**
+   * Reports how a prediction turned out (`prediction.id`; reward 1 a success, 0 a failure, or in
+   * between): a bandit rollout learns from it. Ids are remembered for the last 100,000 predictions.
+   */
+  reportOutcome(id: string, reward: number): Promise<void>;
   /** Releases the runtime; with `load()`, also ends the worker. Later calls fail with `StateError`. */
   dispose(): Promise<void>;
   /** Listens to deployment events; returns a function that stops listening. */
@@ -63,6 +69,10 @@ export interface WorkerLoadOptions {
   readonly publicKeys?: readonly string[];
   /** Check the channel in the background after starting from the cache. Default true. */
   readonly checkForUpdates?: boolean;
+  /** The user the canary buckets (any stable id). Default: a random id kept on this device. */
+  readonly userId?: string;
+  /** Seed for the rollout's random choices (shadow sampling, bandit draws), to replay them. Default: random. */
+  readonly rolloutSeed?: number;
   /** Also check every this many milliseconds. Default: never. */
   readonly updateIntervalMs?: number;
   /** Versions whose files are kept in Cache Storage (the serving one included). Default 2. */
@@ -77,7 +87,36 @@ export type DeploymentEvent =
   | { readonly type: 'installed'; readonly version: string }
   | { readonly type: 'activated'; readonly version: string; readonly previous?: string }
   | { readonly type: 'rejected'; readonly version: string; readonly reason: string; readonly code: string }
-  | { readonly type: 'stale'; readonly expires: string };
+  | { readonly type: 'stale'; readonly expires: string }
+  /** The rollout in force changed: its strategy, the version this user is assigned (canary, single), and why it is not the channel's (when a version could not be made ready). */
+  | { readonly type: 'rollout'; readonly strategy: StrategyName; readonly version?: string; readonly reason?: string };
+
+/** The rollout in force on this device. */
+export interface RolloutInfo {
+  readonly strategy: StrategyName;
+  /** What the channel asked for (it differs from `strategy` when a version could not be made ready: see `note`). */
+  readonly policy: RolloutPolicy;
+  readonly note?: string;
+  readonly candidate?: string;
+  /** Canary: the share of users on the candidate, this user's bucket in [0, 1), and the version assigned. */
+  readonly share?: number;
+  readonly bucket?: number;
+  readonly assigned?: string;
+  /** Bandit: successes and failures reported per version. */
+  readonly arms?: Readonly<Record<string, { readonly successes: number; readonly failures: number }>>;
+  /** Shadow: how the candidate compares with the live answers. */
+  readonly shadow?: ShadowStats;
+}
+
+export interface ShadowStats {
+  readonly comparisons: number;
+  /** Share of compared rows where both gave the same label (classification) or agreed within the candidate's tolerance (regression). */
+  readonly agreement: number;
+  /** Mean absolute difference of the probabilities (classification) or values (regression). */
+  readonly meanAbsoluteDifference: number;
+  /** Candidate's mean scoring time per call, milliseconds. */
+  readonly candidateMeanMs: number;
+}
 
 export type DeploymentEventType = DeploymentEvent['type'];
 
@@ -89,6 +128,8 @@ export interface UpdateResult {
   readonly code?: string;
   /** The channel is past its expiry date. */
   readonly stale: boolean;
+  /** The rollout strategy in force after the check. */
+  readonly strategy?: StrategyName;
 }
 
 export interface ModelInfo {
@@ -125,6 +166,7 @@ export interface ModelInfo {
   readonly channel: { readonly sequence: number; readonly stale: boolean };
   /** Model runs and rows scored by this worker since load; live tensors where the runtime counts them (TensorFlow.js). */
   readonly stats?: { readonly runs: number; readonly rows: number; readonly tensors?: number };
+  readonly rollout: RolloutInfo;
   /** Versions this device knows for the channel. */
   readonly installed: readonly { readonly version: string; readonly status: 'installed' | 'good' | 'rejected'; readonly stored: boolean; readonly reason?: string }[];
 }

@@ -3,7 +3,7 @@ import type { DownloadProgress } from '../bundle/index.js';
 import { InputError, StateError, serializeError } from '../errors/index.js';
 import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
 import { Deployment } from './deployment.js';
-import type { DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
+import type { DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, ShadowStats, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
 
 /** The model behind the worker boundary; usable in the same thread too (no worker needed in tests). */
 export class ModelService implements WorkerApi {
@@ -11,6 +11,9 @@ export class ModelService implements WorkerApi {
   #disposed = false;
   /** Model runs and rows scored since load: what micro-batching saves shows here. */
   readonly #stats = { runs: 0, rows: 0 };
+  readonly #outcomes = new Map<string, string>();
+  #lastId = 0;
+  readonly #shadow = new ShadowRecorder();
 
   async load(
     channelUrl: string,
@@ -32,42 +35,103 @@ export class ModelService implements WorkerApi {
   }
 
   async predictBatch(rows: unknown): Promise<Prediction[]> {
-    // The version serving when the call starts answers it, even if an update swaps in meanwhile.
-    const { scorer, release } = this.#ready().acquire();
-    try {
-      return scorer.predictions(await this.#count(scorer.score(rows)));
-    } finally {
-      release();
-    }
+    // One call, one routing decision; the version serving when the call starts answers it, even if
+    // an update swaps in meanwhile.
+    const deployment = this.#ready();
+    const route = deployment.route();
+    const predictions = await this.#score(route.version, rows);
+    if (route.shadow !== undefined) this.#shadowLater(route.shadow, rows, predictions);
+    return predictions;
   }
 
   async predictEach(rows: unknown): Promise<RowResult[]> {
     if (!Array.isArray(rows)) throw new InputError('INVALID_BATCH', 'expected an array of rows', {});
-    const { scorer, release } = this.#ready().acquire();
-    try {
-      const results = new Array<RowResult>(rows.length);
-      let pending = rows.map((_, i) => i);
-      // Score all; a bad row is answered with its own error and the rest scored again without it.
-      while (pending.length > 0) {
-        try {
-          const predictions = scorer.predictions(await this.#count(scorer.score(pending.map((i) => rows[i]))));
-          pending.forEach((i, k) => (results[i] = { ok: true, prediction: predictions[k]! }));
-          pending = [];
-        } catch (error) {
-          const row = error instanceof InputError ? error.details.row : undefined;
-          if (typeof row !== 'number' || pending[row] === undefined) throw error;
-          results[pending[row]!] = { ok: false, error: serializeError(asFirstRow(error as InputError, row)) };
-          pending = pending.filter((_, k) => k !== row);
-        }
+    const deployment = this.#ready();
+    // Each call is routed on its own (a bandit may send them to different versions); rows going to
+    // the same version are scored together.
+    const routes = rows.map(() => deployment.route());
+    const results = new Array<RowResult>(rows.length);
+    const groups = new Map<string, number[]>();
+    routes.forEach((route, i) => groups.set(route.version, [...(groups.get(route.version) ?? []), i]));
+    for (const [version, indices] of groups) {
+      const answered = await this.#scoreEach(version, indices.map((i) => rows[i]));
+      answered.forEach((result, k) => (results[indices[k]!] = result));
+    }
+    const shadowed = routes.map((route, i) => (route.shadow !== undefined && results[i]!.ok ? i : -1)).filter((i) => i >= 0);
+    if (shadowed.length > 0) {
+      const shadow = routes[shadowed[0]!]!.shadow!;
+      this.#shadowLater(shadow, shadowed.map((i) => rows[i]), shadowed.map((i) => (results[i] as { prediction: Prediction }).prediction));
+    }
+    return results;
+  }
+
+  /** Scores rows with one version, answering each row on its own: a bad row gets its own error and the rest are scored again without it. */
+  async #scoreEach(version: string, rows: readonly unknown[]): Promise<RowResult[]> {
+    const results = new Array<RowResult>(rows.length);
+    let pending = rows.map((_, i) => i);
+    while (pending.length > 0) {
+      try {
+        const predictions = await this.#score(version, pending.map((i) => rows[i]));
+        pending.forEach((i, k) => (results[i] = { ok: true, prediction: predictions[k]! }));
+        pending = [];
+      } catch (error) {
+        const row = error instanceof InputError ? error.details.row : undefined;
+        if (typeof row !== 'number' || pending[row] === undefined) throw error;
+        results[pending[row]!] = { ok: false, error: serializeError(asFirstRow(error as InputError, row)) };
+        pending = pending.filter((_, k) => k !== row);
       }
-      return results;
+    }
+    return results;
+  }
+
+  async #score(version: string, rows: unknown): Promise<Prediction[]> {
+    const { scorer, version: answered, release } = this.#ready().acquire(version);
+    try {
+      const predictions = scorer.predictions(await this.#count(scorer.score(rows)));
+      return predictions.map((prediction) => ({ ...prediction, version: answered, id: this.#remember(answered) }));
     } finally {
       release();
     }
   }
 
+  async reportOutcome(id: string, reward: number): Promise<void> {
+    const version = this.#outcomes.get(id);
+    if (version === undefined) throw new InputError('UNKNOWN_PREDICTION', `no recent prediction has id "${String(id).slice(0, 40)}"`, { field: 'id' });
+    if (typeof reward !== 'number' || !Number.isFinite(reward)) throw new InputError('NOT_FINITE', 'the reward must be a finite number (1 success, 0 failure)', { field: 'reward' });
+    this.#outcomes.delete(id);
+    this.#ready().report(version, reward);
+  }
+
+  /** Remembers which version made a prediction, for its outcome; the oldest are forgotten past a bound. */
+  #remember(version: string): string {
+    const id = String(++this.#lastId);
+    this.#outcomes.set(id, version);
+    if (this.#outcomes.size > MAX_REMEMBERED) this.#outcomes.delete(this.#outcomes.keys().next().value!);
+    return id;
+  }
+
+  /** The candidate scores the same rows after the live answer has gone: it never slows it. */
+  #shadowLater(version: string, rows: unknown, live: readonly Prediction[]): void {
+    setTimeout(() => {
+      const started = performance.now();
+      let acquired: ReturnType<Deployment['acquire']>;
+      try {
+        acquired = this.#ready().acquire(version);
+      } catch {
+        return;
+      }
+      const { scorer, version: used, release } = acquired;
+      if (used !== version) return release();
+      scorer
+        .score(rows)
+        .then((batch) => this.#shadow.record(live, scorer.predictions(batch), performance.now() - started))
+        .catch(() => undefined)
+        .finally(release);
+    }, 0);
+  }
+
   async predictColumns(columns: unknown): Promise<ColumnarPrediction> {
-    const { scorer, release } = this.#ready().acquire();
+    const { scorer, release } = this.#ready().acquire(this.#ready().route().version);
     try {
       const result = scorer.columnar(await this.#count(scorer.scoreColumns(columns)));
       return Comlink.transfer(result, [result.kind === 'classification' ? result.probabilities.buffer : result.values.buffer]);
@@ -93,7 +157,9 @@ export class ModelService implements WorkerApi {
     const { scorer, release } = deployment.acquire();
     const tensors = scorer.runtime.liveTensors?.();
     release();
-    return { ...deployment.info(), stats: { ...this.#stats, ...(tensors === undefined ? {} : { tensors }) } };
+    const info = deployment.info();
+    const rollout = info.rollout.strategy === 'shadow' ? { ...info.rollout, shadow: this.#shadow.stats() } : info.rollout;
+    return { ...info, rollout, stats: { ...this.#stats, ...(tensors === undefined ? {} : { tensors }) } };
   }
 
   async #count<T extends { rows: number }>(scored: Promise<T>): Promise<T> {
@@ -122,6 +188,46 @@ export class ModelService implements WorkerApi {
 
   #assertUsable(): void {
     if (this.#disposed) throw new StateError('DISPOSED', 'this model was disposed');
+  }
+}
+
+const MAX_REMEMBERED = 100_000;
+
+/** How the shadow candidate compares with the live answers. */
+class ShadowRecorder {
+  #comparisons = 0;
+  #agreements = 0;
+  #absoluteDifference = 0;
+  #calls = 0;
+  #ms = 0;
+
+  record(live: readonly Prediction[], shadow: readonly Prediction[], ms: number): void {
+    this.#calls++;
+    this.#ms += ms;
+    live.forEach((a, i) => {
+      const b = shadow[i];
+      if (b === undefined) return;
+      this.#comparisons++;
+      if (a.kind === 'classification' && b.kind === 'classification') {
+        if (a.label === b.label) this.#agreements++;
+        const classes = Object.keys(a.probabilities);
+        this.#absoluteDifference += classes.reduce((sum, c) => sum + Math.abs(a.probabilities[c]! - (b.probabilities[c] ?? 0)), 0) / classes.length;
+      } else if (a.kind === 'regression' && b.kind === 'regression') {
+        // Regression answers agree within 1% of the live value.
+        if (Math.abs(a.value - b.value) <= 0.01 * Math.max(1, Math.abs(a.value))) this.#agreements++;
+        this.#absoluteDifference += Math.abs(a.value - b.value);
+      }
+    });
+  }
+
+  stats(): ShadowStats {
+    const n = this.#comparisons;
+    return {
+      comparisons: n,
+      agreement: n === 0 ? 0 : this.#agreements / n,
+      meanAbsoluteDifference: n === 0 ? 0 : this.#absoluteDifference / n,
+      candidateMeanMs: this.#calls === 0 ? 0 : this.#ms / this.#calls,
+    };
   }
 }
 
