@@ -32,14 +32,14 @@ export class Deployment {
   }
 
   /** Packs the penguins model as `version` and makes it live; `gateRange` changes its accuracy range (to make a version fail its gate). */
-  async publish(version: string, options: { gateRange?: [number, number] } = {}): Promise<void> {
+  async publish(version: string, options: { gateRange?: [number, number]; promote?: boolean } = {}): Promise<void> {
     const source = await mkdtemp(join(tmpdir(), 'ondevice-src-'));
     await cp(PENGUINS, source, { recursive: true });
     const card = JSON.parse(await readFile(join(source, 'model-card.json'), 'utf8'));
     card.version = version;
     if (options.gateRange) card.gate.metric.range = options.gateRange;
     await writeFile(join(source, 'model-card.json'), JSON.stringify(card));
-    await pack({ source, out: this.dir, builtBy: 'tests', approval: { by: 'tests', reason: `publish ${version}` } });
+    await pack({ source, out: this.dir, builtBy: 'tests', approval: { by: 'tests', reason: `publish ${version}` }, promote: options.promote ?? true });
   }
 
   async channel(): Promise<Channel> {
@@ -58,6 +58,12 @@ export class Deployment {
     const { rollback, ...rest } = { ...current, ...changes, live };
     const channel = rollback === null || rollback === undefined ? rest : { ...rest, rollback };
     await writeFile(join(this.bundleDir, 'channel.json'), `${JSON.stringify(channel, null, 2)}\n`);
+  }
+
+  /** A channel entry for a packed version, to offer it as a candidate. */
+  async entry(version: string): Promise<Channel['live']> {
+    const sha256 = await sha256Hex(await readFile(join(this.bundleDir, version, 'manifest.json')));
+    return { version, manifest: `${version}/manifest.json`, sha256, approval: { by: 'tests', reason: `offer ${version}`, at: new Date().toISOString() } };
   }
 
   /** Detached Ed25519 signatures for the channel and every manifest, as `ondevice sign` writes them. */

@@ -17,3 +17,8 @@ export function bucketOf(userId: string, salt: string): number {
   hash ^= hash >>> 16;
   return (hash >>> 0) / 2 ** 32;
 }
+
+/** The bucket a canary of `bundle` puts `userId` in: below the canary's share, the user gets the candidate. */
+export function canaryBucket(userId: string, bundle: string): number {
+  return bucketOf(userId, `canary:${bundle}`);
+}

@@ -1,4 +1,4 @@
-import { bucketOf } from './bucket.js';
+import { canaryBucket } from './bucket.js';
 import { RolloutStrategy, type Route } from './strategy.js';
 
 /** A stable share of users gets the candidate: this user's bucket decides, the same on every load. */
@@ -16,7 +16,7 @@ export class CanaryStrategy extends RolloutStrategy {
     salt: string,
   ) {
     super();
-    this.bucket = bucketOf(userId, `canary:${salt}`);
+    this.bucket = canaryBucket(userId, salt);
     this.assigned = this.bucket < share ? candidate : live;
   }
 
