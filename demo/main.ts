@@ -156,10 +156,30 @@ function showInfo(info: ModelInfo, loadMs: number): void {
     ['Confidence set', `${gate.metric.name} ${gate.metric.value.toFixed(3)} on ${gate.metric.rows} rows, range [${gate.metric.range.join(', ')}]`],
     ...(Number.isNaN(loadMs) ? [] : [['Ready in', `${loadMs.toFixed(0)} ms`] as const]),
     ['Content', info.contentHash.slice(0, 16)],
+    ['Rollout', describeRollout(info)],
   ]);
   statusList.dataset.version = info.version;
   statusList.dataset.source = info.source;
   statusList.dataset.runtime = `${runtime.name}/${runtime.backend}`;
+}
+
+/** The strategy in force, this user's bucket and assignment, and how a shadow candidate compares. */
+function describeRollout(info: ModelInfo): string {
+  const rollout = info.rollout;
+  switch (rollout.strategy) {
+    case 'canary':
+      return `canary: ${((rollout.share ?? 0) * 100).toFixed(0)}% of users on ${rollout.candidate}; your bucket ${(rollout.bucket ?? 0).toFixed(3)} -> ${rollout.assigned}`;
+    case 'shadow': {
+      const shadow = rollout.shadow;
+      return shadow === undefined || shadow.comparisons === 0
+        ? `shadow: ${rollout.candidate} scores beside ${info.version}, no comparisons yet`
+        : `shadow: ${rollout.candidate} agrees on ${(shadow.agreement * 100).toFixed(1)}% of ${shadow.comparisons} rows (mean |diff| ${shadow.meanAbsoluteDifference.toExponential(1)})`;
+    }
+    case 'bandit':
+      return `bandit over ${Object.entries(rollout.arms ?? {}).map(([v, a]) => `${v} (${a.successes.toFixed(0)}/${(a.successes + a.failures).toFixed(0)})`).join(', ')}`;
+    default:
+      return `single: everyone on ${info.version}${rollout.note ? ` (${rollout.note})` : ''}`;
+  }
 }
 
 function showStatus(entries: readonly (readonly [string, string])[]): void {
@@ -188,6 +208,7 @@ function watchUpdates(model: OndeviceModel): void {
   });
   model.on('rejected', ({ version, code }) => say(`${version} refused (${code}); the current version keeps serving`));
   model.on('stale', ({ expires }) => say(`the channel expired on ${expires}`));
+  model.on('rollout', async () => showInfo(await model.info(), Number.NaN));
   button.disabled = false;
   button.addEventListener('click', async () => {
     button.disabled = true;
