@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { parseChannel, signatureUrlOf, type Approval, type Channel, type SignatureFile } from '../bundle/index.js';
+import { parseChannel, signatureUrlOf, type Approval, type Channel, type ChannelEntry, type SignatureFile } from '../bundle/index.js';
 import { exists, jsonText, parseJsonFile, readBytes, writeFileAtomic } from './files.js';
 import { readSignatureFile, removeSignatureFile, signBytes, type SigningKey } from './keys.js';
 
@@ -29,6 +29,16 @@ export interface ChannelChange {
   readonly rollbackReason?: string;
 }
 
+/** A version as a channel names it (live or candidate): pinned by its manifest's SHA-256, with who approved it, why and when. */
+export function channelEntryOf(version: string, manifestSha256: string, approval: Omit<Approval, 'at'>, at: string): ChannelEntry {
+  return { version, manifest: manifestRefOf(version), sha256: manifestSha256, approval: { by: approval.by, reason: approval.reason, at } };
+}
+
+/** `expires`, counted from the channel's `issuedAt`; nothing when no lifetime was asked for. */
+export function expiryOf(at: string, expiresInDays: number | undefined): { expires?: string } {
+  return expiresInDays === undefined ? {} : { expires: new Date(Date.parse(at) + expiresInDays * 86_400_000).toISOString() };
+}
+
 /** The channel that follows `previous`: one more in sequence, so clients can refuse a replayed older one. */
 export function nextChannel(previous: Channel | undefined, change: ChannelChange): Channel {
   const at = change.at ?? new Date().toISOString();
@@ -38,13 +48,8 @@ export function nextChannel(previous: Channel | undefined, change: ChannelChange
     name: change.name,
     sequence: (previous?.sequence ?? 0) + 1,
     issuedAt: at,
-    ...(change.expiresInDays === undefined ? {} : { expires: new Date(Date.parse(at) + change.expiresInDays * 86_400_000).toISOString() }),
-    live: {
-      version: change.version,
-      manifest: manifestRefOf(change.version),
-      sha256: change.manifestSha256,
-      approval: { by: change.approval.by, reason: change.approval.reason, at },
-    },
+    ...expiryOf(at, change.expiresInDays),
+    live: channelEntryOf(change.version, change.manifestSha256, change.approval, at),
     // A promotion or rollback ends any rollout: the new live version serves everyone.
     candidates: [],
     rollout: { strategy: 'single' },

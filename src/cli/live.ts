@@ -84,6 +84,14 @@ export function describeLive(result: SetLiveResult): string {
     `  approved by ${channel.live.approval.by} at ${channel.live.approval.at}: "${channel.live.approval.reason}"\n` +
     (channel.expires === undefined ? '' : `  expires at ${channel.expires}\n`) +
     (channel.rollback === undefined ? '' : `  rollback from ${channel.rollback.from}\n`) +
+    endedRollout(previous) +
     (result.signatureNote === undefined ? '' : `  ${result.signatureNote}\n`)
   );
+}
+
+/** nextChannel ends any rollout; say so, since devices on a candidate move back to the live version. */
+function endedRollout(previous: Channel | undefined): string {
+  if (previous === undefined || (previous.rollout.strategy === 'single' && previous.candidates.length === 0)) return '';
+  const pulled = previous.candidates.map((c) => c.version);
+  return `  ended the ${previous.rollout.strategy} rollout${pulled.length === 0 ? '' : ` (candidates pulled: ${pulled.join(', ')})`}: everyone gets the live version\n`;
 }

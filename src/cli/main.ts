@@ -5,12 +5,13 @@ import { keygenCommand } from './keygen.js';
 import { packCommand } from './pack.js';
 import { promoteCommand } from './promote.js';
 import { rollbackCommand } from './rollback.js';
+import { rolloutCommand } from './rollout-command.js';
 import { scoreCommand } from './score.js';
 import { signCommand } from './sign.js';
 import { verifyCommand } from './verify.js';
 
-/** In the order of a model's life: pack, sign, check, compare, release, go back, use. */
-const COMMANDS: readonly Command[] = [packCommand, keygenCommand, signCommand, verifyCommand, diffCommand, promoteCommand, rollbackCommand, scoreCommand];
+/** In the order of a model's life: pack, sign, check, compare, try on some users, release, go back, use. */
+const COMMANDS: readonly Command[] = [packCommand, keygenCommand, signCommand, verifyCommand, diffCommand, rolloutCommand, promoteCommand, rollbackCommand, scoreCommand];
 
 const HELP = `ondevice — package trained models for the browser, and release them
 

@@ -15,6 +15,10 @@ manifest's SHA-256, and the approval (who, why, when). The version must already 
 manifest valid and every file matching its hash; it must be the live version or newer (going back
 is ondevice rollback). Run ondevice verify on it first: this command does not run the gate.
 
+Promoting ends any rollout (ondevice rollout): the channel is left with no candidates and the
+single strategy, so <version> serves everyone, a candidate being promoted included. Devices pick
+it up at their next channel check, or at once when the app calls update().
+
 A signature over the old channel.json no longer matches: with --key the new channel is signed,
 without it channel.json.sig is removed (and you are told), never left stale.
 
