@@ -1,3 +1,4 @@
+import { renderBars } from './bars.js';
 import { load, OndeviceError, type OndeviceModel, type Prediction } from '../src/index.js';
 
 /**
@@ -131,22 +132,5 @@ function drawPreview(canvas: HTMLCanvasElement, image: Float32Array | undefined)
 function showDigits(prediction: Prediction, label: HTMLElement, bars: HTMLElement): void {
   if (prediction.kind !== 'classification') return;
   label.textContent = prediction.label;
-  bars.replaceChildren(
-    ...Object.entries(prediction.probabilities).map(([digit, p]) => {
-      const bar = document.createElement('div');
-      bar.className = 'bar';
-      bar.dataset.class = digit;
-      bar.dataset.probability = String(p);
-      const track = document.createElement('div');
-      track.className = 'track';
-      const fill = document.createElement('div');
-      fill.className = 'fill';
-      fill.style.width = `${(p * 100).toFixed(2)}%`;
-      track.append(fill);
-      const value = document.createElement('output');
-      value.textContent = `${(p * 100).toFixed(1)}%`;
-      bar.append(digit, track, value);
-      return bar;
-    }),
-  );
+  renderBars(bars, prediction.probabilities);
 }

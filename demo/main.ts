@@ -1,4 +1,5 @@
 import { registerSW } from 'virtual:pwa-register';
+import { renderBars } from './bars.js';
 import { startDigits } from './digits.js';
 import { OndeviceError, load, type InputField, type ModelInfo, type OndeviceModel, type Prediction } from '../src/index.js';
 
@@ -123,24 +124,7 @@ function showPrediction(prediction: Prediction, ms: number): void {
     return;
   }
   byId('label').textContent = prediction.label;
-  bars.replaceChildren(
-    ...Object.entries(prediction.probabilities).map(([name, p]) => {
-      const bar = document.createElement('div');
-      bar.className = 'bar';
-      bar.dataset.class = name;
-      bar.dataset.probability = String(p);
-      const track = document.createElement('div');
-      track.className = 'track';
-      const fill = document.createElement('div');
-      fill.className = 'fill';
-      fill.style.width = `${(p * 100).toFixed(2)}%`;
-      track.append(fill);
-      const value = document.createElement('output');
-      value.textContent = `${(p * 100).toFixed(1)}%`;
-      bar.append(name, track, value);
-      return bar;
-    }),
-  );
+  renderBars(bars, prediction.probabilities);
   byId('latency').textContent = `answered in ${ms.toFixed(1)} ms (worker round trip)`;
 }
 

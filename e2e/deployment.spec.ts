@@ -1,21 +1,9 @@
-import { fileURLToPath } from 'node:url';
-import { expect, test as base, type Page } from '@playwright/test';
-import { Deployment, newKey } from './support/deploy.js';
-import { startBundleServer, type BundleServer } from './support/server.js';
+import { expect, type Page } from '@playwright/test';
+import { test } from './support/deployment-test.js';
+import { newKey } from './support/deploy.js';
+import type { BundleServer } from './support/server.js';
 import { e2eSet } from './fixtures.js';
 
-const APP = fileURLToPath(new URL('../dist/demo/', import.meta.url));
-
-/** Each test: its own deployment folder, served with faults by its own server, and a fresh browser context. */
-const test = base.extend<{ deployment: Deployment; server: BundleServer; channelUrl: string }>({
-  deployment: async ({}, use) => use(await Deployment.create()),
-  server: async ({ deployment }, use) => {
-    const server = await startBundleServer(APP, deployment.dir);
-    await use(server);
-    await server.close();
-  },
-  channelUrl: async ({ server }, use) => use(`${server.origin}/deploy/penguins/channel.json`),
-});
 test.use({ serviceWorkers: 'block' });
 
 const row = e2eSet.rows[3]!;

@@ -1,13 +1,9 @@
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseChannel, parseSignatureFile, sha256Hex, verifySigned, type Channel } from '../src/bundle/index.js';
-import { runCommand, type CliIO, type Command } from '../src/cli/command.js';
 import { keygen } from '../src/cli/keygen.js';
 import { pack } from '../src/cli/pack.js';
 import { promoteCommand } from '../src/cli/promote.js';
@@ -16,43 +12,11 @@ import { rollout, rolloutCommand } from '../src/cli/rollout-command.js';
 import { signBundle } from '../src/cli/sign.js';
 import { verifyCommand } from '../src/cli/verify.js';
 import { BundleError } from '../src/errors/index.js';
+import { run, spawnCli } from './cli-helpers.js';
 import { caught, PENGUINS_BUILD } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const temp = (prefix: string): Promise<string> => mkdtemp(join(tmpdir(), `ondevice-rollout-${prefix}-`));
 
-interface Ran {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command in this process, as main.ts does, with its output captured. */
-async function run(command: Command, args: readonly string[]): Promise<Ran> {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const sink = (into: Buffer[]): Writable =>
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        into.push(Buffer.from(chunk));
-        done();
-      },
-    });
-  const io: CliIO = { stdout: sink(out), stderr: sink(err), stderrIsTTY: false };
-  const code = await runCommand(command, args, io);
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-}
-
-/** The real command line, in a child process: `node --import tsx src/cli/main.ts ...`. */
-async function spawnCli(args: readonly string[]): Promise<Ran> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 const readChannel = async (bundleDir: string): Promise<Channel> => parseChannel(JSON.parse(await readFile(join(bundleDir, 'channel.json'), 'utf8')));
 const manifestSha = async (bundleDir: string, version: string): Promise<string> => sha256Hex(new Uint8Array(await readFile(join(bundleDir, version, 'manifest.json'))));

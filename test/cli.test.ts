@@ -1,19 +1,15 @@
-import { execFile } from 'node:child_process';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { cp, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { keyIdOf, parseChannel, parseSignatureFile, sha256Hex, verifySigned, type Channel } from '../src/bundle/index.js';
-import { runCommand, type CliIO, type Command } from '../src/cli/command.js';
 import { diffCommand, diffVersions } from '../src/cli/diff.js';
 import { keygen, keygenCommand } from '../src/cli/keygen.js';
-import { findBuildFolders, pack, packCommand } from '../src/cli/pack.js';
+import { pack, packCommand } from '../src/cli/pack.js';
 import { promote, promoteCommand } from '../src/cli/promote.js';
 import { rollbackCommand } from '../src/cli/rollback.js';
 import { scoreCommand, scoreCsv } from '../src/cli/score.js';
@@ -22,45 +18,13 @@ import { verifyCommand } from '../src/cli/verify.js';
 import { BundleError, InputError } from '../src/errors/index.js';
 import { prepareModel } from '../src/model/index.js';
 import type { Prediction } from '../src/scoring/index.js';
+import { run, spawnCli } from './cli-helpers.js';
 import { caught, PENGUINS_BUILD } from './helpers.js';
 import { MODELS_DIR, readPackedVersion } from './parity.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HOUSE_BUILD = join(MODELS_DIR, 'house-prices/build');
 const temp = (prefix: string): Promise<string> => mkdtemp(join(tmpdir(), `ondevice-cli-${prefix}-`));
 
-interface Ran {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command in this process, as main.ts does, with its output captured. */
-async function run(command: Command, args: readonly string[]): Promise<Ran> {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const sink = (into: Buffer[]): Writable =>
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        into.push(Buffer.from(chunk));
-        done();
-      },
-    });
-  const io: CliIO = { stdout: sink(out), stderr: sink(err), stderrIsTTY: false };
-  const code = await runCommand(command, args, io);
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-}
-
-/** The real command line, in a child process: `node --import tsx src/cli/main.ts ...`. */
-async function spawnCli(args: readonly string[]): Promise<Ran> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 async function copyBundle(from: string, name: string): Promise<string> {
   const to = join(await temp('copy'), name);
