@@ -11,7 +11,8 @@ export class ModelService implements WorkerApi {
   #disposed = false;
   /** Model runs and rows scored since load: what micro-batching saves shows here. */
   readonly #stats = { runs: 0, rows: 0 };
-  readonly #outcomes = new Map<string, string>();
+  /** Which version made each recent prediction, in a ring indexed by id: O(1) to remember and to forget. */
+  readonly #outcomes = new Array<string | undefined>(MAX_REMEMBERED);
   #lastId = 0;
   readonly #shadow = new ShadowRecorder();
 
@@ -95,19 +96,21 @@ export class ModelService implements WorkerApi {
   }
 
   async reportOutcome(id: string, reward: number): Promise<void> {
-    const version = this.#outcomes.get(id);
+    const n = typeof id === 'string' && /^[1-9][0-9]{0,15}$/.test(id) ? Number(id) : Number.NaN;
+    const recent = n <= this.#lastId && n > this.#lastId - MAX_REMEMBERED;
+    const version = recent ? this.#outcomes[n % MAX_REMEMBERED] : undefined;
     if (version === undefined) throw new InputError('UNKNOWN_PREDICTION', `no recent prediction has id "${String(id).slice(0, 40)}"`, { field: 'id' });
     if (typeof reward !== 'number' || !Number.isFinite(reward)) throw new InputError('NOT_FINITE', 'the reward must be a finite number (1 success, 0 failure)', { field: 'reward' });
-    this.#outcomes.delete(id);
+    // An outcome counts once.
+    this.#outcomes[n % MAX_REMEMBERED] = undefined;
     this.#ready().report(version, reward);
   }
 
-  /** Remembers which version made a prediction, for its outcome; the oldest are forgotten past a bound. */
+  /** Remembers which version made a prediction, for its outcome; past the bound the oldest is overwritten. */
   #remember(version: string): string {
-    const id = String(++this.#lastId);
-    this.#outcomes.set(id, version);
-    if (this.#outcomes.size > MAX_REMEMBERED) this.#outcomes.delete(this.#outcomes.keys().next().value!);
-    return id;
+    const id = ++this.#lastId;
+    this.#outcomes[id % MAX_REMEMBERED] = version;
+    return String(id);
   }
 
   /** The candidate scores the same rows after the live answer has gone: it never slows it. */
