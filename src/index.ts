@@ -107,7 +107,7 @@ export type { CacheOptions } from './client/cache.js';
 export type { ColumnarPrediction } from './scoring/index.js';
 export type { RolloutPolicy, StrategyName } from './rollout/index.js';
 /** A user's stable place in [0, 1) for a bundle's canary (the worker's own function): below the share, the candidate. */
-export { canaryBucket } from './rollout/bucket.js';
+export { canaryBucket } from './rollout/index.js';
 export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, RolloutInfo, ShadowStats, DeploymentEvent, DeploymentEventType, UpdateResult } from './worker/protocol.js';
 export type { Prediction, ClassificationPrediction, RegressionPrediction } from './scoring/index.js';
 export type { DownloadProgress } from './bundle/index.js';

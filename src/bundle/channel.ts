@@ -1,5 +1,5 @@
 import { BundleError } from '../errors/index.js';
-import { parseRolloutPolicy, type RolloutPolicy } from '../rollout/policy.js';
+import { parseRolloutPolicy, type RolloutPolicy } from '../rollout/index.js';
 import { isRecord, readArray, readLiteral, readNumber, readRecord, readString, type Fail } from '../util/json.js';
 import { isSha256Hex } from './hash.js';
 import { isVersion } from './version.js';

@@ -3,6 +3,7 @@ export type { BundleBytes, VerifiedVersion, TrustOptions, FetchedChannel, Expect
 export { readRecord, writeRecord, storeFiles, deleteFiles, emptyRecord, hasCacheStorage } from './store.js';
 export type { ChannelRecord, StoredVersion, VersionStatus } from './store.js';
 export type { DownloadProgress, ProgressListener } from './download.js';
+export { parseJsonBytes } from './download.js';
 export { parseManifest, contentHashOf, presentRoles, FILE_ROLES, REQUIRED_ROLES } from './manifest.js';
 export type { Manifest, ModelMetadata, BundleFile, BundleFiles, FileRole, RequiredRole, Task, ClassificationTask, RegressionTask, GateSpec, MetricName } from './manifest.js';
 export { parseChannel } from './channel.js';

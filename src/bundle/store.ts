@@ -1,5 +1,5 @@
 import { BundleError, describeUnknown } from '../errors/index.js';
-import type { RolloutPolicy } from '../rollout/policy.js';
+import type { RolloutPolicy } from '../rollout/index.js';
 import type { ExpectedVersion } from './remote.js';
 
 /**

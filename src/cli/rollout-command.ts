@@ -1,6 +1,6 @@
 import { parseChannel, type Channel, type ChannelEntry, type Manifest } from '../bundle/index.js';
 import { BundleError } from '../errors/index.js';
-import type { RolloutPolicy, StrategyName } from '../rollout/policy.js';
+import type { RolloutPolicy, StrategyName } from '../rollout/index.js';
 import { CHANNEL_FILE, channelEntryOf, channelPathOf, describeSignatureChange, expiryOf, readChannelFile, writeChannelFile, type ChannelWritten } from './channel-file.js';
 import { parseCommandArgs, readDays, required, UsageError, type Command } from './command.js';
 import { shown } from './files.js';

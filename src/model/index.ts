@@ -1,5 +1,5 @@
 import type { BundleBytes, Manifest, RequiredRole } from '../bundle/index.js';
-import { parseJsonBytes } from '../bundle/download.js';
+import { parseJsonBytes } from '../bundle/index.js';
 import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
 import { assertGatePassed, parseConfidenceSet, parseEndToEndSet, runGate, type GateReport } from '../gate/index.js';
 import { createRuntime, type RuntimeOptions } from '../runtimes/index.js';

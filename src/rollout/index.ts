@@ -8,7 +8,7 @@ import type { RolloutStrategy } from './strategy.js';
 
 export { parseRolloutPolicy } from './policy.js';
 export type { RolloutPolicy, StrategyName } from './policy.js';
-export { bucketOf } from './bucket.js';
+export { bucketOf, canaryBucket } from './bucket.js';
 export { seededRandom, sampleBeta } from './random.js';
 export { RolloutStrategy } from './strategy.js';
 export type { Route } from './strategy.js';
