@@ -39,7 +39,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncod
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from ondevice_export import RareLabelGrouper, TargetOrderedEncoder, append_expm1, feature_spec, to_onnx, write_tfjs_layers_model  # noqa: E402
+from ondevice_export import RareLabelGrouper, TargetOrderedEncoder, append_expm1, feature_spec, json_row, to_onnx, write_tfjs_layers_model  # noqa: E402
 
 DATA = os.path.join(HERE, "data", "ames.csv")
 BUILD = os.path.join(HERE, "build")
@@ -243,17 +243,8 @@ def mlp_tfjs_layers(model):
 
 
 def raw_row(record):
-    """A data-frame row as the JSON an app would send: NaN becomes null, numbers stay numbers."""
-    row = {}
-    for name in NUMBERS + CATEGORIES:
-        value = record[name]
-        if pd.isna(value):
-            row[name] = None
-        elif name in NUMBERS:
-            row[name] = float(value)
-        else:
-            row[name] = str(value)
-    return row
+    """A data-frame row as the JSON an app would send."""
+    return json_row(record, {**{f: "number" for f in NUMBERS}, **{f: "category" for f in CATEGORIES}})
 
 
 def e2e_rows(X_test, features):

@@ -39,10 +39,14 @@ tfjs_layers_model(layers, input_name="features", generated_by=..., converted_by=
 write_tfjs_layers_model(directory, layers, **options) -> dict
     Dense layers [(name, kernel [in, out], bias [out], activation)] as a TF.js layers model.json + weights.bin.
 
+json_row(record, fields) -> dict
+    A data-frame row as the JSON an app sends (null for missing), for the end-to-end and confidence sets.
+
 RareLabelGrouper(min_frequency=0.01, label="Rare"), TargetOrderedEncoder(handle_unknown="error", unknown_value=None)
     The two scikit-learn transformers behind the rare_label and ordinal ops (see transformers.py).
 """
 from .onnx_export import UnsupportedEstimator, append_expm1, to_onnx
+from .rows import json_row
 from .spec import UnsupportedStep, feature_spec
 from .tfjs import tfjs_layers_model, write_tfjs_layers_model
 from .transformers import RareLabelGrouper, TargetOrderedEncoder
@@ -54,6 +58,7 @@ __all__ = [
     "UnsupportedStep",
     "append_expm1",
     "feature_spec",
+    "json_row",
     "tfjs_layers_model",
     "to_onnx",
     "write_tfjs_layers_model",

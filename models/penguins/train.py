@@ -33,7 +33,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from ondevice_export import feature_spec, to_onnx  # noqa: E402  (the project's exporter, beside this folder)
+from ondevice_export import feature_spec, json_row, to_onnx  # noqa: E402  (the project's exporter, beside this folder)
 
 DATA = os.path.join(HERE, "data", "penguins.csv")
 OUT = os.path.join(HERE, "build")
@@ -58,17 +58,8 @@ def sha256_file(path):
 
 
 def raw_row(record):
-    """A data-frame row as the JSON an app would send: NaN becomes null, numbers stay numbers."""
-    row = {}
-    for name in CATEGORICAL + NUMERIC:
-        value = record[name]
-        if pd.isna(value):
-            row[name] = None
-        elif name in NUMERIC:
-            row[name] = float(value)
-        else:
-            row[name] = str(value)
-    return row
+    """A data-frame row as the JSON an app would send."""
+    return json_row(record, {**{f: "category" for f in CATEGORICAL}, **{f: "number" for f in NUMERIC}})
 
 
 def write_json(name, value):

@@ -6,6 +6,14 @@ import { shown } from './files.js';
 import { loadSigningKey } from './keys.js';
 import { locateBundle, readLocalVersion } from './local-bundle.js';
 
+/** The flags promote and rollback share, for parseCommandArgs. */
+export const LIVE_FLAGS = {
+  by: { type: 'string' },
+  reason: { type: 'string' },
+  'expires-in': { type: 'string' },
+  key: { type: 'string', short: 'k' },
+} as const;
+
 export interface SetLiveOptions {
   /** The bundle folder (`<bundles>/<name>/`) or its channel.json. */
   readonly bundle: string;

@@ -1,5 +1,5 @@
 import { parseCommandArgs, readDays, required, type Command } from './command.js';
-import { describeLive, setLive, type SetLiveOptions, type SetLiveResult } from './live.js';
+import { LIVE_FLAGS, describeLive, setLive, type SetLiveOptions, type SetLiveResult } from './live.js';
 
 /** Makes a packed version live: it must be the live version or newer (older is a rollback). */
 export function promote(options: SetLiveOptions): Promise<SetLiveResult> {
@@ -32,7 +32,7 @@ without it channel.json.sig is removed (and you are told), never left stale.
     const args = parseCommandArgs(
       promoteCommand,
       argv,
-      { by: { type: 'string' }, reason: { type: 'string' }, 'expires-in': { type: 'string' }, key: { type: 'string', short: 'k' } },
+      LIVE_FLAGS,
       io,
       { min: 2, max: 2, names: 'a bundle folder and a version' },
     );

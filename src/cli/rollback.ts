@@ -1,5 +1,5 @@
 import { parseCommandArgs, readDays, required, type Command } from './command.js';
-import { describeLive, setLive, type SetLiveOptions, type SetLiveResult } from './live.js';
+import { LIVE_FLAGS, describeLive, setLive, type SetLiveOptions, type SetLiveResult } from './live.js';
 
 /**
  * Makes an older version live, recorded as a rollback from the current one. Always signed: a
@@ -31,7 +31,7 @@ rolling back from.
     const args = parseCommandArgs(
       rollbackCommand,
       argv,
-      { by: { type: 'string' }, reason: { type: 'string' }, 'expires-in': { type: 'string' }, key: { type: 'string', short: 'k' } },
+      LIVE_FLAGS,
       io,
       { min: 2, max: 2, names: 'a bundle folder and a version' },
     );
