@@ -12,5 +12,5 @@ export type {
   FeatureDtype,
   TensorDtype,
 } from './spec.js';
-export { compileFeatureSpec } from './transform.js';
-export type { FeatureTransform, InputField, NumberField, CategoryField, TensorField, PreparedBatch } from './transform.js';
+export { compileFeatureSpec, MISSING_CODE, UNKNOWN_CODE } from './transform.js';
+export type { FeatureTransform, InputField, NumberField, CategoryField, TensorField, PreparedBatch, RawColumns, FieldColumns } from './transform.js';

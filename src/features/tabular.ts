@@ -1,5 +1,5 @@
 import { InputError } from '../errors/index.js';
-import type { FeatureTransform, InputField, PreparedBatch } from './transform.js';
+import { MISSING_CODE, UNKNOWN_CODE, type FeatureTransform, type FieldColumns, type InputField, type PreparedBatch } from './transform.js';
 import { checkBatchSize, describeType, preview, readBatch, readRow } from './rows.js';
 import type { EncoderStep, FeatureBlock, FieldSpec, NumericStep, TabularSpec } from './spec.js';
 
@@ -8,8 +8,8 @@ import type { EncoderStep, FeatureBlock, FieldSpec, NumericStep, TabularSpec } f
  * of that field names). Two codes sit below the dictionary: missing (null) and unknown (a level no
  * step names). Each block turns codes into outputs through a table, indexed by code + OFFSET.
  */
-const MISSING = -1;
-const UNKNOWN = -2;
+const MISSING = MISSING_CODE;
+const UNKNOWN = UNKNOWN_CODE;
 const OFFSET = 2;
 
 /** Why a code is refused by a block: 0 it is not, else the error it gets. */
@@ -66,7 +66,8 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     }
     checkFinite(features, width, blocks, valueAt);
     const data = spec.output.dtype === 'float32' ? Float32Array.from(features) : features;
-    return { rows: batch.rows, features, inputs: { [spec.output.input]: { data, dims: [batch.rows, width] } } };
+    const raw = { numbers: batch.numbers, categories: batch.categories };
+    return { rows: batch.rows, features, raw, inputs: { [spec.output.input]: { data, dims: [batch.rows, width] } } };
   };
 
   const inputs = [...plans.values()].map(({ field, dictionary, refusals, refuseMissing }): InputField => {
@@ -76,11 +77,21 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     return { name: field.name, type: 'category', categories, missing, acceptsUnknown: refusals[UNKNOWN + OFFSET] === ACCEPTED };
   });
 
+  const fieldColumns: FieldColumns[] = spec.fields.map((field) => ({ field: field.name, columns: [] as number[] }));
+  let start = 0;
+  for (const block of blocks) {
+    const entry = fieldColumns.find((f) => f.field === block.field)!;
+    for (let k = 0; k < block.width; k++) (entry.columns as number[]).push(start + k);
+    start += block.width;
+  }
+
   return {
     spec,
     inputs,
     width,
     names: blocks.flatMap((b) => b.names),
+    fieldColumns,
+    levels: new Map(spec.fields.filter((f) => f.type === 'category').map((f) => [f.name, [...dictionaries.get(f.name)!.keys()]])),
     prepare(rows: unknown): PreparedBatch {
       const list = rows as readonly Record<string, unknown>[];
       return transform(toColumns(rows, spec, plans, known), (row, field) => list[row]?.[field]);

@@ -24,6 +24,8 @@ export function compileTensor(spec: TensorSpec): FeatureTransform {
     inputs: spec.tensors.map((t) => ({ name: t.name, type: 'tensor', dtype: t.dtype, shape: t.shape })),
     width: 0,
     names: [],
+    fieldColumns: [],
+    levels: new Map(),
     prepareColumns(): PreparedBatch {
       throw new InputError('INVALID_BATCH', 'a tensor model takes rows of tensors ({ input: data }), not columns', {});
     },

@@ -35,7 +35,28 @@ export interface PreparedBatch {
   readonly rows: number;
   /** Tabular specs: `rows x width` features in float64, before the cast to the model's dtype. */
   readonly features?: Float64Array;
+  /** Tabular specs: the validated raw values, column by column (what drift monitoring reads). */
+  readonly raw?: RawColumns;
   readonly inputs: Readonly<Record<string, InputTensor>>;
+}
+
+/**
+ * Raw values as validated: numbers as float64 (NaN = missing), categories as codes into the
+ * field's `levels` (`MISSING_CODE` for null, `UNKNOWN_CODE` for a level no step of the spec names).
+ */
+export interface RawColumns {
+  readonly numbers: ReadonlyMap<string, Float64Array>;
+  readonly categories: ReadonlyMap<string, Int32Array>;
+}
+
+export const MISSING_CODE = -1;
+export const UNKNOWN_CODE = -2;
+
+/** Where a raw field's feature columns sit in a row of the feature matrix. */
+export interface FieldColumns {
+  readonly field: string;
+  /** Its columns, ascending (a field may feed several blocks). */
+  readonly columns: readonly number[];
 }
 
 export interface FeatureTransform {
@@ -45,6 +66,10 @@ export interface FeatureTransform {
   readonly width: number;
   /** One name per feature column, e.g. `bill_length_mm` or `island=Dream`. */
   readonly names: readonly string[];
+  /** Tabular: the feature columns each raw field feeds, in field order (empty for tensor specs). */
+  readonly fieldColumns: readonly FieldColumns[];
+  /** Tabular: per category field, its levels in code order (`RawColumns` codes index them). */
+  readonly levels: ReadonlyMap<string, readonly string[]>;
   /** Validates raw rows (untrusted input) and builds the model inputs; throws `InputError` naming the row and field. */
   prepare(rows: unknown): PreparedBatch;
   /**

@@ -1,6 +1,6 @@
 import type { Task } from '../bundle/index.js';
 import { ScoringError } from '../errors/index.js';
-import type { FeatureTransform, PreparedBatch } from '../features/index.js';
+import type { FeatureTransform, PreparedBatch, RawColumns } from '../features/index.js';
 import type { OutputTensor, Runtime } from '../runtimes/index.js';
 
 export interface ClassificationPrediction {
@@ -29,6 +29,8 @@ export interface ScoredBatch {
   readonly rows: number;
   /** `rows x width` float64 features, as the feature spec computed them (tabular models). */
   readonly features?: Float64Array;
+  /** The validated raw values (tabular models), for monitoring. */
+  readonly raw?: RawColumns;
   readonly outputs: Readonly<Record<string, OutputTensor>>;
 }
 
@@ -52,6 +54,11 @@ export interface Scorer {
   score(rows: unknown): Promise<ScoredBatch>;
   /** The same from columns (`FeatureTransform.prepareColumns`). */
   scoreColumns(columns: unknown): Promise<ScoredBatch>;
+  /**
+   * Runs the model on a ready `rows x width` float64 feature matrix (tabular models), cast to the
+   * model's input type as `score` does: for explanations, which mix the columns of several rows.
+   */
+  scoreFeatures(features: Float64Array, rows: number): Promise<ScoredBatch>;
   /** Reads the task's outputs of a scored batch as one prediction per row. */
   predictions(batch: ScoredBatch): Prediction[];
   /** Reads them as typed arrays, with no object per row. */
@@ -73,7 +80,11 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
   }
 
   const run = async (prepared: PreparedBatch): Promise<ScoredBatch> => {
-    const base = prepared.features === undefined ? { rows: prepared.rows } : { rows: prepared.rows, features: prepared.features };
+    const base = {
+      rows: prepared.rows,
+      ...(prepared.features === undefined ? {} : { features: prepared.features }),
+      ...(prepared.raw === undefined ? {} : { raw: prepared.raw }),
+    };
     if (prepared.rows === 0) return { ...base, outputs: {} };
     const inputs = Object.fromEntries(Object.entries(prepared.inputs).map(([name, tensor]) => [rename.get(name) ?? name, tensor]));
     return { ...base, outputs: await runtime.run(inputs) };
@@ -85,6 +96,15 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
     task,
     score: (rows) => run(transform.prepare(rows)),
     scoreColumns: (columns) => run(transform.prepareColumns(columns)),
+    scoreFeatures(features, rows) {
+      const spec = transform.spec;
+      if (spec.kind !== 'tabular') throw new ScoringError('SCORING_FAILED', 'a tensor model has no feature matrix to score', {});
+      if (features.length !== rows * transform.width) {
+        throw new ScoringError('SCORING_FAILED', `a feature matrix of ${features.length} values is not ${rows} rows of ${transform.width}`, {});
+      }
+      const data = spec.output.dtype === 'float32' ? Float32Array.from(features) : features;
+      return run({ rows, features, inputs: { [spec.output.input]: { data, dims: [rows, transform.width] } } });
+    },
     columnar(batch) {
       if (task.kind === 'regression') {
         const predictions = batch.rows === 0 ? [] : regress(batch, task.value, task.inverse);
