@@ -40,7 +40,9 @@ export type InputErrorCode =
   | 'TENSOR_SHAPE'
   | 'TENSOR_DTYPE'
   | 'UNKNOWN_PREDICTION'
-  | 'BATCH_TOO_LARGE';
+  | 'BATCH_TOO_LARGE'
+  /** An option out of its range (e.g. `samples: -1`), or a telemetry endpoint that is not a URL. */
+  | 'INVALID_OPTION';
 
 export class InputError extends OndeviceError {
   override name: ErrorClassName = 'InputError';
@@ -57,6 +59,8 @@ export type BundleErrorCode =
   | 'INVALID_MANIFEST'
   | 'INVALID_FEATURE_SPEC'
   | 'INVALID_SET'
+  /** `reference.json`, the training distribution drift is measured against. */
+  | 'INVALID_REFERENCE'
   | 'INTEGRITY_MISMATCH'
   | 'SIZE_MISMATCH'
   | 'NOT_INSTALLED'
@@ -95,8 +99,12 @@ export class ScoringError extends OndeviceError {
   }
 }
 
-/** Calls on a model that was disposed or never finished loading. */
-export type StateErrorCode = 'DISPOSED' | 'NOT_READY';
+/**
+ * Calls on a model that was disposed or never finished loading; a long task cancelled by its
+ * `AbortSignal` (`CANCELLED`); what the model cannot do (`UNSUPPORTED`: e.g. explaining a tensor
+ * model, or drift without reference statistics in the bundle).
+ */
+export type StateErrorCode = 'DISPOSED' | 'NOT_READY' | 'CANCELLED' | 'UNSUPPORTED';
 
 export class StateError extends OndeviceError {
   override name: ErrorClassName = 'StateError';
