@@ -1,5 +1,6 @@
 import { InputError } from '../errors/index.js';
-import { MISSING_CODE, UNKNOWN_CODE, type FeatureTransform, type FieldColumns, type InputField, type PreparedBatch } from './transform.js';
+import { MISSING_CODE, UNKNOWN_CODE } from './codes.js';
+import type { FeatureTransform, FieldColumns, InputField, PreparedBatch } from './transform.js';
 import { checkBatchSize, describeType, preview, readBatch, readRow } from './rows.js';
 import type { EncoderStep, FeatureBlock, FieldSpec, NumericStep, TabularSpec } from './spec.js';
 

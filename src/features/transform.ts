@@ -49,8 +49,7 @@ export interface RawColumns {
   readonly categories: ReadonlyMap<string, Int32Array>;
 }
 
-export const MISSING_CODE = -1;
-export const UNKNOWN_CODE = -2;
+export { MISSING_CODE, UNKNOWN_CODE } from './codes.js';
 
 /** Where a raw field's feature columns sit in a row of the feature matrix. */
 export interface FieldColumns {
