@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,7 @@ describe('ondevice pack', () => {
   it('lists every file with its size and SHA-256, the versions and the metadata', async () => {
     const { out, result, manifestJson } = await packToTemp();
     const manifest = parseManifest(manifestJson);
-    expect(presentRoles(manifest.files)).toEqual(['model', 'featureSpec', 'e2eSet', 'confidenceSet']);
+    expect(presentRoles(manifest.files)).toEqual(['model', 'featureSpec', 'e2eSet', 'confidenceSet', 'reference']);
     for (const role of presentRoles(manifest.files)) {
       const bytes = await readFile(join(out, 'penguins', '1.0.0', manifest.files[role]!.path));
       expect(manifest.files[role]!.size).toBe(bytes.byteLength);
@@ -62,7 +62,58 @@ describe('ondevice pack', () => {
     expect(error.code).toBe('INVALID_FEATURE_SPEC');
     expect(error.message).toContain('formatVersion');
   });
+
+  it('packs reference.json as the optional reference role, hashed like every file', async () => {
+    const { out, manifestJson } = await packToTemp();
+    const manifest = parseManifest(manifestJson);
+    const source = await readFile(new URL('reference.json', PENGUINS_BUILD));
+    expect(manifest.files.reference).toEqual({ path: 'reference.json', size: source.byteLength, sha256: await sha256Hex(source) });
+    expect(await readFile(join(out, 'penguins', '1.0.0', 'reference.json'))).toEqual(source);
+  });
+
+  it('packs a build folder without reference.json, without the role', async () => {
+    const changed = await copyOfPenguins();
+    await rm(join(changed, 'reference.json'));
+    const out = await mkdtemp(join(tmpdir(), 'ondevice-out-'));
+    const manifest = (await pack({ source: changed, out })).manifest;
+    expect(presentRoles(manifest.files)).toEqual(['model', 'featureSpec', 'e2eSet', 'confidenceSet']);
+    expect(manifest.files.reference).toBeUndefined();
+  });
+
+  it('refuses a malformed reference.json with INVALID_REFERENCE, naming the file and the place in it', async () => {
+    const reference = JSON.parse(await readFile(new URL('reference.json', PENGUINS_BUILD), 'utf8')) as { featureMeans: number[]; fields: { name: string }[]; output: { levels: string[] } };
+    const cases: [string, (changed: string) => Promise<void>, string][] = [
+      ['featureMeans', (dir) => writeReference(dir, { ...reference, featureMeans: reference.featureMeans.slice(1) }), 'but the feature spec makes 9 columns'],
+      ['fields[0].frequencies', (dir) => writeReference(dir, { ...reference, fields: [{ ...reference.fields[0], frequencies: [0.5] }, ...reference.fields.slice(1)] }), 'must sum to 1'],
+      ['fields', (dir) => writeReference(dir, { ...reference, fields: [...reference.fields].reverse() }), "the feature spec's fields are bill_length_mm (number)"],
+      ['output.levels', (dir) => writeReference(dir, { ...reference, output: { ...reference.output, levels: ['Gentoo', 'Adelie', 'Chinstrap'] } }), 'the classes are Adelie, Chinstrap, Gentoo'],
+      ['(root)', (dir) => writeFile(join(dir, 'reference.json'), '{"format": '), 'is not JSON'],
+    ];
+    for (const [path, spoil, why] of cases) {
+      const changed = await copyOfPenguins();
+      await spoil(changed);
+      const out = await mkdtemp(join(tmpdir(), 'ondevice-out-'));
+      const error = (await caught(() => pack({ source: changed, out }))) as BundleError;
+      expect(error, path).toBeInstanceOf(BundleError);
+      expect(error.code, path).toBe('INVALID_REFERENCE');
+      expect(error.details.path, path).toBe(path);
+      expect(error.details.file, path).toContain(join(changed, 'reference.json'));
+      expect(error.message, path).toContain(join(changed, 'reference.json'));
+      expect(error.message, path).toContain(why);
+      expect(await readdir(out), path).toEqual([]);
+    }
+  });
 });
+
+async function copyOfPenguins(): Promise<string> {
+  const changed = await mkdtemp(join(tmpdir(), 'ondevice-src-'));
+  await cp(fileURLToPath(PENGUINS_BUILD), changed, { recursive: true });
+  return changed;
+}
+
+async function writeReference(dir: string, reference: unknown): Promise<void> {
+  await writeFile(join(dir, 'reference.json'), JSON.stringify(reference));
+}
 
 describe('manifest and channel parsing', () => {
   it('refuses a file path that climbs out of the version folder', async () => {

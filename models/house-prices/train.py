@@ -11,7 +11,9 @@ mlp-onnx (PyTorch, exported to ONNX) and mlp-tfjs (the same network as a TensorF
   model.onnx | model.json + weights.bin
   e2e-set.json        raw rows (missing values, rare and unseen categories, out-of-range years) and what this pipeline gave
   confidence-set.json the held-out 25% with their prices
-  parity.json         research features and predictions for every confidence row (tests only)
+  parity.json         research features and predictions for every confidence row (tests only); for ridge also
+                      "linear": its coefficients and exact per-field attributions of the first 20 rows
+  reference.json      the training distribution (fields, predicted prices, feature means) for drift and explanations
   model-card.json     metadata, the gate's metric, range and tolerance
 
 Deterministic: fixed seeds, single-threaded training, no timestamps; a re-run rewrites identical bytes.
@@ -39,7 +41,8 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncod
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from ondevice_export import RareLabelGrouper, TargetOrderedEncoder, append_expm1, feature_spec, json_row, to_onnx, write_tfjs_layers_model  # noqa: E402
+from ondevice_export import (RareLabelGrouper, TargetOrderedEncoder, append_expm1, feature_columns, feature_spec, is_additive,  # noqa: E402
+                             json_row, reference_stats, to_onnx, write_tfjs_layers_model)
 
 DATA = os.path.join(HERE, "data", "ames.csv")
 BUILD = os.path.join(HERE, "build")
@@ -71,6 +74,7 @@ INJECT_MISSING = ["Lot_Frontage", "Total_Bsmt_SF", "Garage_Area", "Mas_Vnr_Area"
                   "MS_Zoning", "Exterior_1st", "Garage_Finish", "Bldg_Type"]
 RARE_FREQUENCY = 0.01
 UNKNOWN_CODE = -1  # an ordinal category unseen at fit time (and not grouped as Rare)
+LINEAR_ROWS = 20  # confidence rows whose exact linear attributions the ridge parity file carries
 
 # Held-out r2 (in dollars) a version must reach to serve: a few hundredths under what each variant reaches now.
 R2_FLOOR = {"ridge": 0.82, "random-forest": 0.87, "gradient-boosting": 0.88, "xgboost": 0.89, "mlp-onnx": 0.85, "mlp-tfjs": 0.85}
@@ -293,6 +297,33 @@ def write_rows_json(directory, name, value):
         f.write(encode(value, 0) + "\n")
 
 
+def linear_parity(spec, regressor, feature_means, Z):
+    """A linear model's exact explanation of the rows Z, in the space it predicts (log1p price): per raw
+    field, the sum over its feature columns of coef * (x - training mean); they add up, with the base
+    value (the output at the training means), to the model's output."""
+    coefficients = np.asarray(regressor.coef_, dtype=np.float64).ravel()
+    intercept = float(regressor.intercept_)
+    means = np.asarray(feature_means, dtype=np.float64)
+    fields = [f["name"] for f in spec["fields"]]
+    columns = np.array(feature_columns(spec))
+    contributions = coefficients * (Z - means)
+    attributions = [[float(row[columns == field].sum()) for field in fields] for row in contributions]
+    outputs = [float(v) for v in regressor.predict(Z)]
+    base = float(intercept + coefficients @ means)
+    for r, (row, output) in enumerate(zip(attributions, outputs)):
+        if abs(base + sum(row) - output) > 1e-9:
+            sys.exit(f"linear attributions of row {r} sum to {base + sum(row)}, not the model's {output}")
+    return {
+        "fields": fields,
+        "coefficients": [float(c) for c in coefficients],
+        "intercept": intercept,
+        "featureMeans": [float(m) for m in means],
+        "baseValue": base,
+        "attributions": attributions,
+        "outputs": outputs,
+    }
+
+
 def model_card(variant, description, runtime, task, algorithm, training_library, metric_value, split):
     card = {
         "name": f"{NAME}-{variant}",
@@ -340,7 +371,8 @@ def main():
     confidence = {"rows": [raw_row(r) for _, r in X_test.iterrows()], "targets": [float(v) for v in y_test]}
     e2e_raw = [raw_row(r) for _, r in e2e.iterrows()]
 
-    def export(variant, runtime, dtype, task, algorithm, library, predict, write_model, description):
+    def export(variant, runtime, dtype, task, algorithm, library, predict, write_model, description, additive=False, linear=None):
+        """linear: the fitted linear regressor (log1p space), for the exact attributions in parity.json."""
         out = os.path.join(BUILD, variant)
         os.makedirs(out, exist_ok=True)
         predictions = predict(Z_test)
@@ -349,13 +381,19 @@ def main():
         if r2 < R2_FLOOR[variant]:
             sys.exit(f"{variant}: held-out r2 {r2} is under {R2_FLOOR[variant]}: refusing to export")
         model_files = write_model(out)
-        write_json(out, "feature-spec.json", feature_spec(features, NAME, FEATURE_SPEC_VERSION, dtype=dtype))
+        spec = feature_spec(features, NAME, FEATURE_SPEC_VERSION, dtype=dtype)
+        write_json(out, "feature-spec.json", spec)
+        reference = reference_stats(X_train, spec, Z_train, predict(Z_train), task, additive)
+        write_json(out, "reference.json", reference)
         write_rows_json(out, "e2e-set.json", {
             "rows": e2e_raw,
             "expected": {"features": Z_e2e.tolist(), "value": [float(v) for v in predict(Z_e2e)]},
         })
         write_rows_json(out, "confidence-set.json", confidence)
-        write_rows_json(out, "parity.json", {"features": Z_test.tolist(), "predictions": [float(v) for v in predictions]})
+        parity = {"features": Z_test.tolist(), "predictions": [float(v) for v in predictions]}
+        if linear is not None:
+            parity["linear"] = linear_parity(spec, linear, reference["featureMeans"], Z_test[:LINEAR_ROWS])
+        write_rows_json(out, "parity.json", parity)
         write_json(out, "model-card.json", model_card(variant, description, runtime, task, algorithm, library, r2, split))
         size = sum(os.path.getsize(os.path.join(out, f)) for f in model_files)
         print(f"{variant:18s} r2 {r2:.4f}  rmse {rmse:9.1f}  {'+'.join(model_files)} {size / 1024:.0f} KiB")
@@ -378,6 +416,7 @@ def main():
             {"library": "xgboost", "libraryVersion": xgboost.__version__} if is_xgb else sklearn_library,
             estimator.predict, write_onnx,
             f"Ames house sale price in dollars from {len(NUMBERS) + len(CATEGORIES)} house and sale fields: {algorithm} on log1p(price).",
+            additive=is_additive(estimator), linear=inner if variant == "ridge" else None,
         )
 
     mlp, target_scaling = train_mlp(Z_train, y_train.to_numpy())

@@ -4,7 +4,7 @@ Use from a training script (Debian's /usr/bin/python3; numpy, scikit-learn, onnx
 convert an XGBoost model):
 
     sys.path.insert(0, "<repo>/models")
-    from ondevice_export import RareLabelGrouper, TargetOrderedEncoder, feature_spec, to_onnx
+    from ondevice_export import RareLabelGrouper, TargetOrderedEncoder, feature_spec, reference_stats, to_onnx
 
 API
 
@@ -42,23 +42,41 @@ write_tfjs_layers_model(directory, layers, **options) -> dict
 json_row(record, fields) -> dict
     A data-frame row as the JSON an app sends (null for missing), for the end-to-end and confidence sets.
 
+reference_stats(X_train, fields, transformed, predictions, task, additive, thresholds=None) -> dict
+    The training distribution as reference.json (models/README.md): per raw field (in `fields` order: the
+    feature spec, its "fields" list or {name: type}) decile bins of a number (edges + frequencies) or the
+    shares of a category's levels (top 49 + "(other)" past 50), and its missing share; the distribution
+    of `predictions` on X_train (class labels, or the regression's final value); the column means of
+    `transformed` (the feature matrix of X_train); `additive`; drift thresholds (DEFAULT_THRESHOLDS,
+    overridable). Deterministic.
+feature_columns(spec) -> list[str]
+    The raw field behind each feature column of a tabular feature spec (one_hot: one per category).
+is_additive(estimator) -> bool
+    Whether the output before the task's inverse is linear in the feature columns: LinearRegression,
+    Ridge, Lasso, ElasticNet (bare, in a TransformedTargetRegressor, or ending a Pipeline).
+
 RareLabelGrouper(min_frequency=0.01, label="Rare"), TargetOrderedEncoder(handle_unknown="error", unknown_value=None)
     The two scikit-learn transformers behind the rare_label and ordinal ops (see transformers.py).
 """
 from .onnx_export import UnsupportedEstimator, append_expm1, to_onnx
+from .reference import DEFAULT_THRESHOLDS, feature_columns, is_additive, reference_stats
 from .rows import json_row
 from .spec import UnsupportedStep, feature_spec
 from .tfjs import tfjs_layers_model, write_tfjs_layers_model
 from .transformers import RareLabelGrouper, TargetOrderedEncoder
 
 __all__ = [
+    "DEFAULT_THRESHOLDS",
     "RareLabelGrouper",
     "TargetOrderedEncoder",
     "UnsupportedEstimator",
     "UnsupportedStep",
     "append_expm1",
+    "feature_columns",
     "feature_spec",
+    "is_additive",
     "json_row",
+    "reference_stats",
     "tfjs_layers_model",
     "to_onnx",
     "write_tfjs_layers_model",

@@ -30,8 +30,9 @@ from sklearn.preprocessing import (FunctionTransformer, MinMaxScaler, OneHotEnco
                                    PolynomialFeatures, QuantileTransformer, StandardScaler)
 from sklearn.svm import SVR  # noqa: E402
 
-from ondevice_export import (RareLabelGrouper, TargetOrderedEncoder, UnsupportedEstimator, UnsupportedStep,  # noqa: E402
-                             append_expm1, feature_spec, tfjs_layers_model, to_onnx)
+from ondevice_export import (DEFAULT_THRESHOLDS, RareLabelGrouper, TargetOrderedEncoder, UnsupportedEstimator,  # noqa: E402
+                             UnsupportedStep, append_expm1, feature_columns, feature_spec, is_additive, reference_stats,
+                             tfjs_layers_model, to_onnx)
 
 ORT = os.path.join(REPO, "node_modules", "onnxruntime-web", "dist", "ort.wasm.bundle.min.mjs")
 
@@ -306,6 +307,125 @@ class ToOnnxTest(unittest.TestCase):
             self.assertLessEqual(differences[name], limit, name)
         if xgboost is not None:
             self.assertEqual(differences["xgboost-float32"], 0.0, "XGBoost's float32 sums are repeated exactly")
+
+
+class ReferenceTest(unittest.TestCase):
+    def fitted(self):
+        data, y = frame()
+        pipeline = Pipeline([("features", full_transformer()), ("model", Ridge())]).fit(data, y)
+        spec = feature_spec(pipeline, "t", "1.0.0", dtype="float64")
+        Z = pipeline.named_steps["features"].transform(data)
+        return data, pipeline, spec, Z
+
+    def test_fields_output_and_feature_means(self):
+        data, pipeline, spec, Z = self.fitted()
+        predictions = pipeline.predict(data)
+        reference = reference_stats(data, spec, Z, predictions, {"kind": "regression", "value": "v"}, is_additive(pipeline))
+        self.assertEqual(list(reference), ["format", "formatVersion", "rows", "fields", "output", "featureMeans", "additive", "thresholds"])
+        self.assertEqual((reference["format"], reference["formatVersion"], reference["rows"]), ("ondevice/reference", 1, 300))
+        self.assertEqual([f["name"] for f in reference["fields"]], [f["name"] for f in spec["fields"]])
+        self.assertEqual([f["type"] for f in reference["fields"]], [f["type"] for f in spec["fields"]])
+        for field, summary in zip(spec["fields"], reference["fields"]):
+            column = data[field["name"]]
+            present = column.dropna()
+            self.assertEqual(summary["missing"], column.isna().sum() / len(column), field["name"])
+            self.assertAlmostEqual(sum(summary["frequencies"]), 1.0, places=12)
+            if field["type"] == "number":
+                edges = summary["edges"]
+                self.assertEqual(edges, sorted(set(edges)))
+                self.assertEqual(edges, list(np.unique(np.quantile(present.to_numpy(float), np.arange(1, 10) / 10))))
+                self.assertEqual(len(summary["frequencies"]), len(edges) + 1)
+                bins = np.searchsorted(edges, present.to_numpy(float), side="left")
+                self.assertEqual(summary["frequencies"], [float(np.mean(bins == i)) for i in range(len(edges) + 1)])
+            else:
+                counts = present.astype(str).value_counts()
+                self.assertEqual(summary["levels"], sorted(counts.index, key=lambda level: (-counts[level], level)))
+                self.assertEqual(summary["frequencies"], [counts[level] / len(present) for level in summary["levels"]])
+        self.assertEqual(reference["output"]["type"], "number")
+        self.assertEqual(len(reference["output"]["frequencies"]), len(reference["output"]["edges"]) + 1)
+        self.assertEqual(reference["featureMeans"], [float(m) for m in Z.mean(axis=0)])
+        self.assertEqual(len(reference["featureMeans"]), len(feature_columns(spec)))
+        self.assertTrue(reference["additive"])
+        self.assertEqual(reference["thresholds"], DEFAULT_THRESHOLDS)
+
+    def test_deterministic_json(self):
+        data, pipeline, spec, Z = self.fitted()
+        args = (data, spec, Z, pipeline.predict(data), {"kind": "regression"}, False)
+        first = json.dumps(reference_stats(*args), indent=1)
+        self.assertEqual(first, json.dumps(reference_stats(*args), indent=1))
+        self.assertEqual(json.loads(first), reference_stats(*args))  # floats survive the round trip exactly
+
+    def test_bins_count_edges_strictly_below(self):
+        rows = pd.DataFrame({"x": [1.0] * 50 + [2.0] * 49 + [None]})
+        reference = reference_stats(rows, {"x": "number"}, np.zeros((100, 1)), ["a"] * 100, {"kind": "classification", "classes": ["a", "b"]}, False)
+        field = reference["fields"][0]
+        # Deciles 0.1..0.5 are 1 and 0.6..0.9 are 2: the repeats are dropped; 1 is in bin 0, 2 in bin 1, nothing above 2.
+        self.assertEqual(field["edges"], [1.0, 2.0])
+        self.assertEqual(field["frequencies"], [50 / 99, 49 / 99, 0.0])
+        self.assertEqual(field["missing"], 0.01)
+        self.assertEqual(reference["output"], {"type": "category", "levels": ["a", "b"], "frequencies": [1.0, 0.0]})
+
+    def test_categories_are_ranked_and_capped(self):
+        levels = [f"L{i:02d}" for i in range(60)]
+        values = [level for i, level in enumerate(levels) for _ in range(60 - i)] + ["L59", None, float("nan")]
+        rows = pd.DataFrame({"c": values})
+        n = len(values)
+        reference = reference_stats(rows, [{"name": "c", "type": "category"}], np.zeros((n, 1)), [0.0] * n, {"kind": "regression"}, False)
+        field = reference["fields"][0]
+        self.assertEqual(len(field["levels"]), 50)
+        self.assertEqual(field["levels"][:49], levels[:49])
+        self.assertEqual(field["levels"][49], "(other)")
+        present = n - 2
+        self.assertEqual(field["frequencies"][0], 60 / present)
+        self.assertEqual(field["frequencies"][49], (sum(60 - i for i in range(49, 60)) + 1) / present)
+        self.assertAlmostEqual(sum(field["frequencies"]), 1.0, places=12)
+        self.assertEqual(field["missing"], 2 / n)
+        # Ties are broken by name; numbers in a category field are levels as json_row sends them.
+        tied = reference_stats(pd.DataFrame({"c": ["b", "a", 3, "b", "a"]}), {"c": "category"}, np.zeros((5, 1)), [1.0] * 5,
+                               {"kind": "regression"}, False)
+        self.assertEqual(tied["fields"][0]["levels"], ["a", "b", "3"])
+        # Regression output: a constant prediction has one edge and everything in its first bin.
+        self.assertEqual(tied["output"], {"type": "number", "edges": [1.0], "frequencies": [1.0, 0.0]})
+
+    def test_additive_and_feature_columns(self):
+        X, y = regression_data()
+        for estimator in (LinearRegression(), Ridge(), Lasso(alpha=0.01), ElasticNet(alpha=0.01),
+                          TransformedTargetRegressor(Ridge(), func=np.log1p, inverse_func=np.expm1)):
+            self.assertTrue(is_additive(estimator.fit(X, y)), type(estimator).__name__)
+        self.assertTrue(is_additive(Pipeline([("scale", StandardScaler()), ("model", Ridge())])))
+        for estimator in (LogisticRegression(), RandomForestRegressor(n_estimators=2),
+                          TransformedTargetRegressor(GradientBoostingRegressor(n_estimators=2), func=np.log1p, inverse_func=np.expm1)):
+            self.assertFalse(is_additive(estimator))
+        _, _, spec, Z = self.fitted()
+        columns = feature_columns(spec)
+        self.assertEqual(len(columns), Z.shape[1])
+        kinds = [block for block in spec["features"] if block["field"] == "kind"][0]["steps"][-1]["categories"]
+        self.assertEqual(columns, ["area", "rooms", "year", "town", "town"] + ["kind"] * len(kinds) + ["rooms"])
+
+    def test_bad_inputs_are_refused(self):
+        data, pipeline, spec, Z = self.fitted()
+        predictions = pipeline.predict(data)
+        regression = {"kind": "regression"}
+        with self.assertRaisesRegex(ValueError, "feature spec makes"):
+            reference_stats(data, spec, Z[:, 1:], predictions, regression, False)
+        with self.assertRaisesRegex(ValueError, "one row per training row"):
+            reference_stats(data, spec, Z[1:], predictions, regression, False)
+        with self.assertRaisesRegex(ValueError, "predictions has 299"):
+            reference_stats(data, spec, Z, predictions[1:], regression, False)
+        with self.assertRaisesRegex(ValueError, "not one of the task's classes"):
+            reference_stats(data, spec, Z, ["x"] * 300, {"kind": "classification", "classes": ["a", "b"]}, False)
+        with self.assertRaisesRegex(ValueError, "no non-missing"):
+            reference_stats(pd.DataFrame({"x": [None, np.nan]}), {"x": "number"}, np.zeros((2, 1)), [1.0, 1.0], regression, False)
+        with self.assertRaisesRegex(ValueError, "non-finite"):
+            reference_stats(pd.DataFrame({"x": [1.0, np.inf]}), {"x": "number"}, np.zeros((2, 1)), [1.0, 1.0], regression, False)
+        with self.assertRaisesRegex(ValueError, "unknown threshold"):
+            reference_stats(data, spec, Z, predictions, regression, False, thresholds={"drift": 1})
+        with self.assertRaisesRegex(ValueError, "minRows"):
+            reference_stats(data, spec, Z, predictions, regression, False, thresholds={"minRows": 0.5})
+        with self.assertRaisesRegex(ValueError, "additive"):
+            reference_stats(data, spec, Z, predictions, regression, 1)
+        self.assertEqual(reference_stats(data, spec, Z, predictions, regression, False, thresholds={"psi": 0.25, "minRows": 50})["thresholds"],
+                         {**DEFAULT_THRESHOLDS, "psi": 0.25, "minRows": 50})
 
 
 NODE_CHECK = """

@@ -11,6 +11,7 @@ Both come from the project's exporter, models/ondevice_export/.
   confidence-set.json held-out rows with their labels
   model-card.json     metadata, outputs, the gate's metric, range and tolerance
   parity.json         research features and probabilities for every confidence row (tests only, not packed)
+  reference.json      the training distribution (fields, predicted classes, feature means) for drift and explanations
 
 Re-running it reproduces the same files: fixed split seed, deterministic solver, no timestamps.
 """
@@ -33,7 +34,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from ondevice_export import feature_spec, json_row, to_onnx  # noqa: E402  (the project's exporter, beside this folder)
+from ondevice_export import feature_spec, is_additive, json_row, reference_stats, to_onnx  # noqa: E402  (the project's exporter, beside this folder)
 
 DATA = os.path.join(HERE, "data", "penguins.csv")
 OUT = os.path.join(HERE, "build")
@@ -112,6 +113,14 @@ def main():
     n_features = pipeline.named_steps["features"].transform(X_train.head(1)).shape[1]
     onnx.save(to_onnx(model, n_features, input_dtype=np.float32, graph_name="penguins_logistic_regression"), os.path.join(OUT, "model.onnx"))
     write_json("feature-spec.json", spec)
+    # What the model was trained on: the browser measures drift against it.
+    task = {"kind": "classification", "classes": classes, "probabilities": "probabilities", "label": "label"}
+    write_json(
+        "reference.json",
+        reference_stats(
+            X_train, spec, pipeline.named_steps["features"].transform(X_train), pipeline.predict(X_train), task, is_additive(model)
+        ),
+    )
 
     # End-to-end set: every row with a missing value (the imputation paths) plus a spread of held-out rows.
     has_missing = X.isna().any(axis=1)
@@ -147,7 +156,7 @@ def main():
             "version": MODEL_VERSION,
             "description": "Palmer penguins species from island, sex and body measurements.",
             "runtime": "onnxruntime-web",
-            "task": {"kind": "classification", "classes": classes, "probabilities": "probabilities", "label": "label"},
+            "task": task,
             "algorithm": {
                 "name": "LogisticRegression",
                 "hyperparameters": {k: v for k, v in model.get_params().items() if isinstance(v, (int, float, str, bool))},

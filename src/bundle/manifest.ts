@@ -46,8 +46,8 @@ export interface ModelMetadata {
 }
 
 export const REQUIRED_ROLES = ['model', 'featureSpec', 'e2eSet', 'confidenceSet'] as const;
-/** `weights`: a TensorFlow.js model's weights file. */
-export const OPTIONAL_ROLES = ['weights'] as const;
+/** `weights`: a TensorFlow.js model's weights file; `reference`: the training distribution (`reference.json`, src/monitor). */
+export const OPTIONAL_ROLES = ['weights', 'reference'] as const;
 export const FILE_ROLES = [...REQUIRED_ROLES, ...OPTIONAL_ROLES] as const;
 export type FileRole = (typeof FILE_ROLES)[number];
 export type RequiredRole = (typeof REQUIRED_ROLES)[number];

@@ -5,7 +5,7 @@ import { parseManifest, presentRoles, type FileRole, type Manifest, type Require
 import { parseSignatureFile, signatureUrlOf, verifySigned } from './signature.js';
 import { readStored, type StoredVersion } from './store.js';
 
-/** A version's files by role: the four required ones and, for TensorFlow.js, `weights`. */
+/** A version's files by role: the four required ones, `weights` for TensorFlow.js, and `reference` when the bundle ships one. */
 export type BundleBytes = Readonly<Record<RequiredRole, Uint8Array>> & Readonly<Partial<Record<FileRole, Uint8Array>>>;
 
 /** A version whose every file has been verified against its manifest, held in memory. */

@@ -3,13 +3,14 @@ import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { compareVersions, contentHashOf, presentRoles, parseManifest, sha256Hex, type BundleFile, type FileRole, type Manifest } from '../bundle/index.js';
 import { BundleError } from '../errors/index.js';
-import { parseFeatureSpec } from '../features/index.js';
+import { compileFeatureSpec, parseFeatureSpec, type FeatureSpec } from '../features/index.js';
 import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
+import { parseReference, type Reference } from '../monitor/reference.js';
 import type { RuntimeName } from '../runtimes/index.js';
-import { readLiteral, readRecord, readString, type Fail } from '../util/json.js';
+import { isRecord, readLiteral, readRecord, readString, type Fail } from '../util/json.js';
 import { describeSignatureChange, nextChannel, readChannelFile, writeChannelFile } from './channel-file.js';
 import { parseCommandArgs, UsageError, type Command } from './command.js';
-import { isDirectory, shown } from './files.js';
+import { exists, isDirectory, shown } from './files.js';
 
 /** The files a training script writes, by role, as `pack` expects them in the model's build folder. */
 export const SOURCE_FILES = {
@@ -17,7 +18,12 @@ export const SOURCE_FILES = {
   e2eSet: 'e2e-set.json',
   confidenceSet: 'confidence-set.json',
   modelCard: 'model-card.json',
+  /** Optional (tabular models): the training distribution, packed when the build folder has it. */
+  reference: 'reference.json',
 } as const;
+
+/** Source files a build folder may lack. */
+const OPTIONAL_SOURCES: ReadonlySet<string> = new Set([SOURCE_FILES.reference]);
 
 /** The model's own files, by runtime. */
 export const MODEL_FILES: Readonly<Record<RuntimeName, Partial<Record<FileRole, string>>>> = {
@@ -75,6 +81,44 @@ function describeOutputs(task: unknown): { name: string; type: string; meaning: 
 }
 
 /**
+ * `reference.json` as the browser reads it (`parseReference`, its feature means one per feature
+ * column), and describing this model: the feature spec's fields in order, and an output of the
+ * task's kind (the classes, in order, for a classifier). Refused with `INVALID_REFERENCE` naming the
+ * file (`details.file`) and the place in it (`details.path`).
+ */
+function checkReference(bytes: Buffer, spec: FeatureSpec, task: unknown, file: string): void {
+  const refuse = (path: string, why: string): never => {
+    throw new BundleError('INVALID_REFERENCE', `${shown(file)}: reference: ${path} ${why}`, { path, file: shown(file) });
+  };
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    return refuse('(root)', `is not JSON: ${(error as Error).message}`);
+  }
+  if (spec.kind !== 'tabular') return refuse('(root)', 'describes raw fields, and a tensor model has none: leave reference.json out');
+  const width = compileFeatureSpec(spec).width;
+  let reference: Reference;
+  try {
+    reference = parseReference(json, width);
+  } catch (error) {
+    if (error instanceof BundleError) throw new BundleError(error.code, `${shown(file)}: ${error.message}`, { ...error.details, file: shown(file) });
+    throw error;
+  }
+  const described = (fields: readonly { readonly name: string; readonly type: string }[]): string => fields.map((f) => `${f.name} (${f.type})`).join(', ');
+  if (described(reference.fields) !== described(spec.fields)) {
+    refuse('fields', `are ${described(reference.fields)}; the feature spec's fields are ${described(spec.fields)}`);
+  }
+  const kind = isRecord(task) ? task.kind : undefined;
+  const expected = kind === 'classification' ? 'category' : kind === 'regression' ? 'number' : undefined;
+  if (expected !== undefined && reference.output.type !== expected) refuse('output.type', `is ${reference.output.type}; a ${String(kind)} model's output is a ${expected}`);
+  if (kind === 'classification' && isRecord(task) && Array.isArray(task.classes) && reference.output.type === 'category') {
+    const classes = task.classes.map(String);
+    if (JSON.stringify(reference.output.levels) !== JSON.stringify(classes)) refuse('output.levels', `are ${reference.output.levels.join(', ')}; the classes are ${classes.join(', ')}`);
+  }
+}
+
+/**
  * Packs a trained model into an immutable, content-addressed version: every file is checked
  * (feature spec, sets), hashed and listed in `manifest.json`. A version folder is never
  * overwritten with different content: a new model needs a new version.
@@ -93,6 +137,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     e2eSet: SOURCE_FILES.e2eSet,
     confidenceSet: SOURCE_FILES.confidenceSet,
     ...MODEL_FILES[runtime],
+    ...((await exists(join(source, SOURCE_FILES.reference))) ? { reference: SOURCE_FILES.reference } : {}),
   };
   const roles = presentRoles(names);
   const bytes = {} as Record<FileRole, Buffer>;
@@ -101,6 +146,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const spec = parseFeatureSpec(JSON.parse(bytes.featureSpec.toString('utf8')));
   parseEndToEndSet(JSON.parse(bytes.e2eSet.toString('utf8')));
   parseConfidenceSet(JSON.parse(bytes.confidenceSet.toString('utf8')));
+  if (bytes.reference !== undefined) checkReference(bytes.reference, spec, card.task, join(source, SOURCE_FILES.reference));
 
   const files = {} as Record<FileRole, BundleFile>;
   for (const role of roles) files[role] = { path: names[role]!, size: bytes[role].byteLength, sha256: await sha256Hex(bytes[role]) };
@@ -201,7 +247,9 @@ export const packCommand: Command = {
 and copy the trained model into <bundles-dir>/<name>/<version>/ with a manifest.json, and make it
 the live version in <bundles-dir>/<name>/channel.json (unless --no-promote). A build folder holds
 what the training script wrote:
-  ${Object.values(SOURCE_FILES).join(', ')}
+  ${Object.values(SOURCE_FILES)
+    .map((name) => (OPTIONAL_SOURCES.has(name) ? `${name} (optional)` : name))
+    .join(', ')}
   and the model: ${Object.entries(MODEL_FILES)
     .map(([runtime, files]) => `${Object.values(files).join(' + ')} (${runtime})`)
     .join(' or ')}
