@@ -10,6 +10,8 @@ import {
   type DeploymentEvent,
   type FeatureMatrix,
   type OndeviceModel,
+  type TaskOptions,
+  type TaskProgress,
   type UpdateResult,
   type WorkerApi,
   type WorkerLoadOptions,
@@ -77,6 +79,12 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
     info: () => live(() => remote.info()),
     update: () => live<UpdateResult>(() => remote.update()),
     reportOutcome: (id, reward) => live(() => remote.reportOutcome(id, reward)),
+    monitor: (version) => live(() => remote.monitor(version)),
+    telemetry: () => live(() => remote.telemetry()),
+    flushTelemetry: () => live(() => remote.flushTelemetry()),
+    explain: (row, options = {}) => live(() => runTask(remote, options, (plain, id, progress) => remote.explain(row, plain, id, progress))),
+    importance: (options = {}) => live(() => runTask(remote, options, (plain, id, progress) => remote.importance(plain, id, progress))),
+    partialDependence: (field, options = {}) => live(() => runTask(remote, options, (plain, id, progress) => remote.partialDependence(field, plain, id, progress))),
     on(type, listener) {
       const set = listeners.get(type) ?? new Set();
       listeners.set(type, set);
@@ -90,6 +98,29 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
         worker.terminate();
       })),
   };
+}
+
+let lastTaskId = 0;
+
+/**
+ * A long task in the worker: its progress callback goes as a comlink proxy, and its signal stays
+ * here (it cannot be cloned): aborting it asks the worker to cancel the task by its id.
+ */
+async function runTask<O extends TaskOptions, T>(
+  remote: Comlink.Remote<WorkerApi>,
+  options: O,
+  call: (plain: Omit<O, 'signal' | 'onProgress'>, id: string, onProgress: ((progress: TaskProgress) => void) | undefined) => Promise<T>,
+): Promise<T> {
+  const { signal, onProgress, ...plain } = options;
+  if (signal?.aborted) throw new StateError('CANCELLED', 'the task was cancelled before it started', {});
+  const id = String(++lastTaskId);
+  const abort = (): void => void remote.cancel(id).catch(() => undefined);
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    return await call(plain, id, onProgress === undefined ? undefined : Comlink.proxy(onProgress));
+  } finally {
+    signal?.removeEventListener('abort', abort);
+  }
 }
 
 /** The buffers of the typed arrays among the columns, each once: moved to the worker, not copied. */
@@ -108,7 +139,9 @@ export type { ColumnarPrediction } from './scoring/index.js';
 export type { RolloutPolicy, StrategyName } from './rollout/index.js';
 /** A user's stable place in [0, 1) for a bundle's canary (the worker's own function): below the share, the candidate. */
 export { canaryBucket } from './rollout/index.js';
-export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, RolloutInfo, ShadowStats, DeploymentEvent, DeploymentEventType, UpdateResult } from './worker/protocol.js';
+export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, RolloutInfo, ShadowStats, DeploymentEvent, DeploymentEventType, UpdateResult, TaskOptions, TaskProgress } from './worker/protocol.js';
+export type { MonitorOptions, MonitorReport, TelemetryOptions, LatencySummary, DriftEvent, DriftReport, FeatureDrift, OutputDrift, DriftBin, OutboxStatus } from './monitor/index.js';
+export type { Explanation, ExplainOptions, PermutationImportance, ImportanceOptions, PartialDependence, PartialDependenceOptions } from './explain/index.js';
 export type { Prediction, ClassificationPrediction, RegressionPrediction } from './scoring/index.js';
 export type { DownloadProgress } from './bundle/index.js';
 export type { GateReport, EndToEndReport, MetricReport } from './gate/index.js';

@@ -1,4 +1,4 @@
-import type { GateSpec } from '../bundle/index.js';
+import type { GateSpec, MetricName } from '../bundle/index.js';
 import { GateError } from '../errors/index.js';
 import type { Scorer } from '../scoring/index.js';
 import { classificationMetric, regressionMetric, withinTolerance } from './metrics.js';
@@ -24,7 +24,7 @@ export interface EndToEndReport {
 
 export interface MetricReport {
   readonly passed: boolean;
-  readonly name: string;
+  readonly name: MetricName;
   readonly value: number;
   readonly range: readonly [number, number];
   readonly rows: number;

@@ -22,6 +22,8 @@ import { BundleError, OndeviceError, StateError, describeUnknown } from '../erro
 import { prepareModel, type GatedModel } from '../model/index.js';
 import type { RuntimeOptions } from '../runtimes/index.js';
 import type { Scorer } from '../scoring/index.js';
+import type { ConfidenceSet } from '../gate/index.js';
+import type { Reference } from '../monitor/index.js';
 import {
   BanditStrategy,
   CanaryStrategy,
@@ -39,12 +41,24 @@ import type { DeploymentEvent, ModelInfo, RolloutInfo, UpdateResult, WorkerLoadO
 /** A version serving calls; retired once replaced, released once its last in-flight call is done. */
 interface Lease {
   readonly scorer: Scorer;
+  /** What explanations and drift monitoring need of the version. */
+  readonly confidence: ConfidenceSet;
+  readonly reference: Reference | undefined;
   readonly info: ModelInfo;
   inFlight: number;
   retired: boolean;
 }
 
 const DEFAULT_KEEP_VERSIONS = 2;
+
+/** A version held for one call; `release` when the call is done. */
+export interface AcquiredVersion {
+  readonly scorer: Scorer;
+  readonly version: string;
+  readonly confidence: ConfidenceSet;
+  readonly reference: Reference | undefined;
+  readonly release: () => void;
+}
 
 /**
  * Which version serves, and how a new one replaces it: last known good first (offline if need be),
@@ -136,13 +150,15 @@ export class Deployment {
   }
 
   /** The version for one call (the live one unless a candidate is named); `release` when the call is done. */
-  acquire(version?: string): { scorer: Scorer; version: string; release: () => void } {
+  acquire(version?: string): AcquiredVersion {
     const lease = (version === undefined ? undefined : this.#candidates.get(version)) ?? this.#lease;
     if (lease === undefined) throw new StateError('NOT_READY', 'no model is serving');
     lease.inFlight++;
     return {
       scorer: lease.scorer,
       version: lease.info.version,
+      confidence: lease.confidence,
+      reference: lease.reference,
       release: () => {
         lease.inFlight--;
         if (lease.retired && lease.inFlight === 0) void lease.scorer.runtime.dispose();
@@ -433,7 +449,7 @@ export class Deployment {
       rollout: { strategy: 'single', policy: { strategy: 'single' } },
       installed: [],
     };
-    return { lease: { scorer: model.scorer, info, inFlight: 0, retired: false }, model };
+    return { lease: { scorer: model.scorer, confidence: model.confidence, reference: model.reference, info, inFlight: 0, retired: false }, model };
   }
 
   /** New calls go to the new version at once; the old one is released when its last call returns. */

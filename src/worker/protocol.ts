@@ -6,6 +6,8 @@ import type { GateReport } from '../gate/index.js';
 import type { RolloutPolicy, StrategyName } from '../rollout/index.js';
 import type { Backend } from '../runtimes/index.js';
 import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
+import type { DriftEvent, MonitorOptions, MonitorReport, OutboxStatus, TelemetryOptions } from '../monitor/index.js';
+import type { ExplainOptions, Explanation, ImportanceOptions, PartialDependence, PartialDependenceOptions, PermutationImportance } from '../explain/index.js';
 
 /**
  * The contract between the main thread and the worker. Both `ModelService` (in the worker, or in the
@@ -40,10 +42,41 @@ export interface OndeviceModel {
    * between): a bandit rollout learns from it. Ids are remembered for the last 100,000 predictions.
    */
   reportOutcome(id: string, reward: number): Promise<void>;
+  /**
+   * Drift of live inputs and outputs against the training distribution the bundle ships (counts
+   * persist across reloads), rows refused per error code, and scoring latency, for the live version
+   * (or `version`).
+   */
+  monitor(version?: string): Promise<MonitorReport>;
+  /**
+   * Per-field attributions of one prediction in the raw feature space: exact for linear models,
+   * sampled Shapley values with a stated error bound otherwise. Runs in the worker, with progress;
+   * cancel with `signal` (rejects with `StateError` `CANCELLED`).
+   */
+  explain(row: Readonly<Record<string, unknown>>, options?: ExplainOptions & TaskOptions): Promise<Explanation>;
+  /** Permutation importance of every field on the bundle's confidence set, with the gate's metric. */
+  importance(options?: ImportanceOptions & TaskOptions): Promise<PermutationImportance>;
+  /** Partial dependence of the model's answer on one field, averaged over the confidence set. */
+  partialDependence(field: string, options?: PartialDependenceOptions & TaskOptions): Promise<PartialDependence>;
+  /** The telemetry outbox: queued, dropped and delivered records. Undefined without `telemetry`. */
+  telemetry(): Promise<OutboxStatus | undefined>;
+  /** Queues the aggregates gathered so far and tries to deliver the outbox now. */
+  flushTelemetry(): Promise<OutboxStatus | undefined>;
   /** Releases the runtime; with `load()`, also ends the worker. Later calls fail with `StateError`. */
   dispose(): Promise<void>;
   /** Listens to deployment events; returns a function that stops listening. */
   on<T extends DeploymentEventType>(type: T, listener: (event: Extract<DeploymentEvent, { type: T }>) => void): () => void;
+}
+
+/** For the long tasks (explanations): progress reports and cancellation. */
+export interface TaskOptions {
+  readonly onProgress?: (progress: TaskProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface TaskProgress {
+  readonly done: number;
+  readonly total: number;
 }
 
 export interface FeatureMatrix {
@@ -79,6 +112,17 @@ export interface WorkerLoadOptions {
   readonly keepVersions?: number;
   /** Set by `load()`: whether the browser granted persistent storage (when asked to request it). */
   readonly persisted?: boolean;
+  /**
+   * Drift monitoring (needs `reference.json` in the bundle); `false` turns it off. Default: on, with
+   * a window of 10,000 rows and at most 1,024 rows counted per call.
+   */
+  readonly monitor?: MonitorOptions | false;
+  /**
+   * Send aggregates (predictions, latency, drift, refusals, deployment events, gate results; never
+   * raw rows) to an OpenTelemetry collector's OTLP/HTTP endpoint, e.g. `https://collector/v1/metrics`,
+   * through an outbox in IndexedDB that survives offline periods and reloads. Default: off.
+   */
+  readonly telemetry?: TelemetryOptions;
 }
 
 /** What the worker tells the app about deployments. */
@@ -89,7 +133,9 @@ export type DeploymentEvent =
   | { readonly type: 'rejected'; readonly version: string; readonly reason: string; readonly code: string }
   | { readonly type: 'stale'; readonly expires: string }
   /** The rollout in force changed: its strategy, the version this user is assigned (canary, single), and why it is not the channel's (when a version could not be made ready). */
-  | { readonly type: 'rollout'; readonly strategy: StrategyName; readonly version?: string; readonly reason?: string };
+  | { readonly type: 'rollout'; readonly strategy: StrategyName; readonly version?: string; readonly reason?: string }
+  /** The fields (or the output) that drifted past the bundle's thresholds changed. */
+  | DriftEvent;
 
 /** The rollout in force on this device. */
 export interface RolloutInfo {
@@ -179,7 +225,7 @@ export type ColumnarInput = Readonly<
 export type RowResult = { readonly ok: true; readonly prediction: Prediction } | { readonly ok: false; readonly error: SerializedError };
 
 /** What the worker exposes over comlink. */
-export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'predictColumns' | 'features' | 'on'> {
+export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'predictColumns' | 'features' | 'on' | 'explain' | 'importance' | 'partialDependence'> {
   load(
     channelUrl: string,
     options: WorkerLoadOptions,
@@ -193,6 +239,13 @@ export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch
   predictEach(rows: unknown): Promise<RowResult[]>;
   predictColumns(columns: unknown): Promise<ColumnarPrediction>;
   features(rows: unknown): Promise<FeatureMatrix>;
+  // Long tasks: options without the signal and the callback (not cloneable); `taskId` names the call
+  // for `cancel`; `onProgress` travels as a comlink proxy (only top-level arguments can).
+  explain(row: unknown, options: ExplainOptions, taskId: string, onProgress?: (progress: TaskProgress) => void): Promise<Explanation>;
+  importance(options: ImportanceOptions, taskId: string, onProgress?: (progress: TaskProgress) => void): Promise<PermutationImportance>;
+  partialDependence(field: unknown, options: PartialDependenceOptions, taskId: string, onProgress?: (progress: TaskProgress) => void): Promise<PartialDependence>;
+  /** Cancels a long task by its id: it rejects with `StateError` `CANCELLED` at its next step. */
+  cancel(taskId: string): Promise<void>;
 }
 
 interface ThrownWrapper {

@@ -1,9 +1,11 @@
 import * as Comlink from 'comlink';
 import type { DownloadProgress } from '../bundle/index.js';
 import { InputError, StateError, serializeError } from '../errors/index.js';
-import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
-import { Deployment } from './deployment.js';
-import type { DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, ShadowStats, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
+import { explain, partialDependence, permutationImportance, type ExplainOptions, type Explanation, type ImportanceOptions, type PartialDependence, type PartialDependenceOptions, type PermutationImportance } from '../explain/index.js';
+import { ModelMonitor, type MonitorReport, type OutboxStatus } from '../monitor/index.js';
+import type { ColumnarPrediction, Prediction, ScoredBatch } from '../scoring/index.js';
+import { Deployment, type AcquiredVersion } from './deployment.js';
+import type { DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, ShadowStats, TaskProgress, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
 
 /** The model behind the worker boundary; usable in the same thread too (no worker needed in tests). */
 export class ModelService implements WorkerApi {
@@ -15,6 +17,9 @@ export class ModelService implements WorkerApi {
   readonly #outcomes = new Array<string | undefined>(MAX_REMEMBERED);
   #lastId = 0;
   readonly #shadow = new ShadowRecorder();
+  #monitor: ModelMonitor | undefined;
+  /** Long tasks running, by the id the main thread gave them: `cancel` aborts one. */
+  readonly #tasks = new Map<string, AbortController>();
 
   async load(
     channelUrl: string,
@@ -24,10 +29,29 @@ export class ModelService implements WorkerApi {
   ): Promise<ModelInfo> {
     this.#assertUsable();
     if (this.#deployment !== undefined) throw new StateError('NOT_READY', 'this worker already serves a model');
-    const deployment = new Deployment(channelUrl, options, (event) => onEvent?.(event), onProgress);
-    await deployment.start();
+    const { monitor: monitorOptions, telemetry, ...deploymentOptions } = options;
+    const monitor = await ModelMonitor.open(channelUrl, monitorOptions, telemetry, (event) => onEvent?.(event));
+    const deployment = new Deployment(
+      channelUrl,
+      deploymentOptions,
+      (event) => {
+        onEvent?.(event);
+        monitor.deploymentEvent(event);
+        if (event.type === 'activated') monitor.gate(event.version, deployment.info().gate);
+      },
+      onProgress,
+    );
+    try {
+      await deployment.start();
+    } catch (error) {
+      await monitor.close();
+      throw error;
+    }
     this.#deployment = deployment;
-    return deployment.info();
+    this.#monitor = monitor;
+    const info = deployment.info();
+    monitor.gate(info.version, info.gate);
+    return info;
   }
 
   async predict(row: unknown): Promise<Prediction> {
@@ -86,12 +110,41 @@ export class ModelService implements WorkerApi {
   }
 
   async #score(version: string, rows: unknown): Promise<Prediction[]> {
-    const { scorer, version: answered, release } = this.#ready().acquire(version);
+    const acquired = this.#ready().acquire(version);
+    const { scorer, version: answered, release } = acquired;
     try {
-      const predictions = scorer.predictions(await this.#count(scorer.score(rows)));
+      await this.#watch(acquired);
+      const started = performance.now();
+      const batch = await this.#count(this.#refusalsCounted(answered, () => scorer.score(rows)));
+      const predictions = scorer.predictions(batch);
+      await this.#observe(acquired, batch, performance.now() - started, (r) => {
+        const p = predictions[r]!;
+        return p.kind === 'classification' ? p.label : p.value;
+      });
       return predictions.map((prediction) => ({ ...prediction, version: answered, id: this.#remember(answered) }));
     } finally {
       release();
+    }
+  }
+
+  /** Drift and latency of what a version answered (after the answer is computed, before it is sent). */
+  async #observe(acquired: AcquiredVersion, batch: ScoredBatch, ms: number, outputAt: (row: number) => string | number): Promise<void> {
+    this.#monitor?.record(acquired.version, { rows: batch.rows, raw: batch.raw ?? EMPTY_COLUMNS, outputAt }, ms);
+  }
+
+  /** Starts watching a version the first time it serves (its saved drift counts are read then). */
+  async #watch(acquired: AcquiredVersion): Promise<void> {
+    await this.#monitor?.watch(acquired.version, acquired.reference, acquired.scorer.transform);
+  }
+
+  /** Rows refused by validation are counted per error code (the error still reaches the caller). */
+  async #refusalsCounted<T>(version: string, scoring: () => Promise<T>): Promise<T> {
+    try {
+      // Validation throws before any promise exists: call inside the try.
+      return await scoring();
+    } catch (error) {
+      if (error instanceof InputError) this.#monitor?.refused(version, error.code);
+      throw error;
     }
   }
 
@@ -134,9 +187,14 @@ export class ModelService implements WorkerApi {
   }
 
   async predictColumns(columns: unknown): Promise<ColumnarPrediction> {
-    const { scorer, release } = this.#ready().acquire(this.#ready().route().version);
+    const acquired = this.#ready().acquire(this.#ready().route().version);
+    const { scorer, release } = acquired;
     try {
-      const result = scorer.columnar(await this.#count(scorer.scoreColumns(columns)));
+      await this.#watch(acquired);
+      const started = performance.now();
+      const batch = await this.#count(this.#refusalsCounted(acquired.version, () => scorer.scoreColumns(columns)));
+      const result = scorer.columnar(batch);
+      await this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.labels[r]! : result.values[r]!));
       return Comlink.transfer(result, [result.kind === 'classification' ? result.probabilities.buffer : result.values.buffer]);
     } finally {
       release();
@@ -176,10 +234,75 @@ export class ModelService implements WorkerApi {
     return this.#ready().update();
   }
 
+  async monitor(version?: string): Promise<MonitorReport> {
+    const deployment = this.#ready();
+    const wanted = version ?? deployment.info().version;
+    const acquired = deployment.acquire(wanted);
+    try {
+      if (acquired.version === wanted) await this.#watch(acquired);
+    } finally {
+      acquired.release();
+    }
+    return this.#monitor!.report(wanted);
+  }
+
+  async telemetry(): Promise<OutboxStatus | undefined> {
+    this.#ready();
+    return this.#monitor!.telemetryStatus();
+  }
+
+  async flushTelemetry(): Promise<OutboxStatus | undefined> {
+    this.#ready();
+    return this.#monitor!.flushTelemetry();
+  }
+
+  async explain(row: unknown, options: ExplainOptions, taskId: string, onProgress?: ProgressListener): Promise<Explanation> {
+    return this.#task(taskId, onProgress, ({ scorer, confidence, reference }, run) => explain(scorer, row, confidence, reference, { ...options, ...run }));
+  }
+
+  async importance(options: ImportanceOptions, taskId: string, onProgress?: ProgressListener): Promise<PermutationImportance> {
+    const metric = this.#ready().info().gate.metric.name;
+    return this.#task(taskId, onProgress, ({ scorer, confidence }, run) => permutationImportance(scorer, confidence, metric, { ...options, ...run }));
+  }
+
+  async partialDependence(field: unknown, options: PartialDependenceOptions, taskId: string, onProgress?: ProgressListener): Promise<PartialDependence> {
+    if (typeof field !== 'string') throw new InputError('WRONG_TYPE', 'partialDependence(field): the field must be a string', { field: 'field', expected: 'string' });
+    return this.#task(taskId, onProgress, ({ scorer, confidence }, run) => partialDependence(scorer, confidence, field, { ...options, ...run }));
+  }
+
+  async cancel(taskId: string): Promise<void> {
+    this.#tasks.get(taskId)?.abort();
+  }
+
+  /**
+   * Runs a long task on the live version, cancellable by its id; the version is held until it ends.
+   * Progress goes back through a comlink proxy, not awaited: the task never waits on the page.
+   */
+  async #task<T>(
+    taskId: string,
+    onProgress: ProgressListener | undefined,
+    task: (acquired: AcquiredVersion, run: { signal: AbortSignal; onProgress?: ProgressListener }) => Promise<T>,
+  ): Promise<T> {
+    const acquired = this.#ready().acquire();
+    const controller = new AbortController();
+    this.#tasks.set(taskId, controller);
+    const report = onProgress === undefined ? {} : { onProgress: (p: TaskProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined) };
+    try {
+      return await task(acquired, { signal: controller.signal, ...report });
+    } finally {
+      this.#tasks.delete(taskId);
+      acquired.release();
+    }
+  }
+
   async dispose(): Promise<void> {
     this.#disposed = true;
+    for (const controller of this.#tasks.values()) controller.abort();
     const deployment = this.#deployment;
+    const monitor = this.#monitor;
     this.#deployment = undefined;
+    this.#monitor = undefined;
+    await monitor?.close();
     await deployment?.dispose();
   }
 
@@ -195,6 +318,10 @@ export class ModelService implements WorkerApi {
 }
 
 const MAX_REMEMBERED = 100_000;
+
+const EMPTY_COLUMNS = { numbers: new Map<string, Float64Array>(), categories: new Map<string, Int32Array>() };
+
+type ProgressListener = (progress: TaskProgress) => void;
 
 /** How the shadow candidate compares with the live answers. */
 class ShadowRecorder {

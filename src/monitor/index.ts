@@ -1,0 +1,10 @@
+export { parseReference } from './reference.js';
+export type { Reference, ReferenceField, ReferenceDistribution, DriftThresholds } from './reference.js';
+export { DriftMonitor, stability, binOf } from './drift.js';
+export type { DriftReport, FeatureDrift, OutputDrift, DriftBin, DriftOptions, DriftState, ObservedBatch } from './drift.js';
+export { ModelMonitor } from './monitor.js';
+export type { MonitorOptions, MonitorReport, TelemetryOptions, LatencySummary, DriftEvent } from './monitor.js';
+export { Outbox } from './outbox.js';
+export type { OutboxOptions, OutboxStatus } from './outbox.js';
+export { toOtlpMetrics } from './otlp.js';
+export type { MetricPoint, TelemetryRecord, Attributes } from './otlp.js';
