@@ -1,6 +1,7 @@
 import { registerSW } from 'virtual:pwa-register';
 import { renderBars } from './bars.js';
 import { startDigits } from './digits.js';
+import { InsightPanel } from './insight.js';
 import { OndeviceError, load, type InputField, type ModelInfo, type OndeviceModel, type Prediction } from '../src/index.js';
 
 const CHANNEL = 'bundles/penguins/channel.json';
@@ -52,22 +53,25 @@ async function start(): Promise<void> {
   showInfo(info, loadMs);
   watchUpdates(model);
   buildForm(info.inputs);
+  const insight = new InsightPanel(model, byId('insight'));
   predictButton.disabled = false;
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    void predict(model);
+    void predict(model, insight);
   });
-  await predict(model);
+  await predict(model, insight);
   document.body.dataset.state = 'ready';
 }
 
-async function predict(model: OndeviceModel): Promise<void> {
+async function predict(model: OndeviceModel, insight: InsightPanel): Promise<void> {
   const row = readForm();
   const started = performance.now();
   try {
     const prediction = await model.predict(row);
     showPrediction(prediction, performance.now() - started);
     errorBox.hidden = true;
+    void insight.explain(row);
+    void insight.refreshDrift();
   } catch (error) {
     errorBox.hidden = false;
     errorBox.textContent = describe(error);

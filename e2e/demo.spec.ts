@@ -99,3 +99,22 @@ test('a digit drawn on the canvas is scored as an 8x8 tensor, with probabilities
   expect(Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
   await expect(page.getByTestId('digit-label')).toHaveText('7');
 });
+
+test('the demo explains the prediction with a chart, and feeding shifted penguins raises a drift alert on the drift chart', async ({ page }) => {
+  await page.goto('/');
+  await waitReady(page);
+  const attributions = page.getByTestId('attributions');
+  await expect(attributions).toHaveAttribute('data-method', 'sampling-shapley', { timeout: 30_000 });
+  await expect(attributions).toHaveAttribute('data-fields', '6');
+  const sums = await attributions.evaluate((el) => ({ sum: Number(el.dataset.sum), difference: Number(el.dataset.difference) }));
+  expect(Math.abs(sums.sum - sums.difference)).toBeLessThanOrEqual(1e-9);
+  await expect(page.getByTestId('attribution-status')).toContainText('probability of');
+
+  await expect(page.getByTestId('drift')).toHaveAttribute('data-status', 'collecting');
+  await page.getByTestId('shift').click();
+  await expect(page.getByTestId('drift-alert')).toBeVisible();
+  await expect(page.getByTestId('drift')).toHaveAttribute('data-status', 'drift');
+  const drifted = (await page.getByTestId('drift').getAttribute('data-drifted'))!.split(',');
+  expect(drifted).toEqual(expect.arrayContaining(['body_mass_g', 'flipper_length_mm', 'island']));
+  await expect(page.getByTestId('drift-alert')).toContainText('body_mass_g');
+});
