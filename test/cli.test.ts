@@ -263,7 +263,7 @@ describe('ondevice verify', () => {
     await signBundle({ bundle: signed, key: keys.a.privateKeyPath });
     const files = await filesUnder(signed);
     expect(files.sort()).toEqual(
-      ['1.0.0/confidence-set.json', '1.0.0/e2e-set.json', '1.0.0/feature-spec.json', '1.0.0/manifest.json', '1.0.0/manifest.json.sig', '1.0.0/model.onnx', 'channel.json', 'channel.json.sig'].sort(),
+      ['1.0.0/confidence-set.json', '1.0.0/e2e-set.json', '1.0.0/feature-spec.json', '1.0.0/manifest.json', '1.0.0/manifest.json.sig', '1.0.0/model.onnx', '1.0.0/reference.json', 'channel.json', 'channel.json.sig'].sort(),
     );
     for (const file of files) {
       const dir = await copyBundle(signed, 'penguins');
@@ -279,7 +279,7 @@ describe('ondevice verify', () => {
   it('fails, naming the file, when any one file of an unsigned TensorFlow.js bundle has a flipped byte', async () => {
     const source = join(bundles, 'house-prices-mlp-tfjs');
     const files = (await filesUnder(source)).filter((f) => f !== 'channel.json');
-    expect(files.map((f) => basename(f)).sort()).toEqual(['confidence-set.json', 'e2e-set.json', 'feature-spec.json', 'manifest.json', 'model.json', 'weights.bin']);
+    expect(files.map((f) => basename(f)).sort()).toEqual(['confidence-set.json', 'e2e-set.json', 'feature-spec.json', 'manifest.json', 'model.json', 'reference.json', 'weights.bin']);
     for (const file of files) {
       const dir = await copyBundle(source, 'house-prices-mlp-tfjs');
       await flipByte(join(dir, file));

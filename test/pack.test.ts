@@ -85,7 +85,8 @@ describe('ondevice pack', () => {
     const cases: [string, (changed: string) => Promise<void>, string][] = [
       ['featureMeans', (dir) => writeReference(dir, { ...reference, featureMeans: reference.featureMeans.slice(1) }), 'but the feature spec makes 9 columns'],
       ['fields[0].frequencies', (dir) => writeReference(dir, { ...reference, fields: [{ ...reference.fields[0], frequencies: [0.5] }, ...reference.fields.slice(1)] }), 'must sum to 1'],
-      ['fields', (dir) => writeReference(dir, { ...reference, fields: [...reference.fields].reverse() }), "the feature spec's fields are bill_length_mm (number)"],
+      ['fields[0].name', (dir) => writeReference(dir, { ...reference, fields: [{ ...reference.fields[0], name: 'beak' }, ...reference.fields.slice(1)] }), 'is "beak", which is not a field of the feature spec'],
+      ['fields[0].type', (dir) => writeReference(dir, { ...reference, fields: [{ ...reference.fields[4], name: 'bill_length_mm' }, ...reference.fields.slice(1)] }), 'is category; the feature spec\'s "bill_length_mm" is a number'],
       ['output.levels', (dir) => writeReference(dir, { ...reference, output: { ...reference.output, levels: ['Gentoo', 'Adelie', 'Chinstrap'] } }), 'the classes are Adelie, Chinstrap, Gentoo'],
       ['(root)', (dir) => writeFile(join(dir, 'reference.json'), '{"format": '), 'is not JSON'],
     ];

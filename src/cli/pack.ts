@@ -5,7 +5,7 @@ import { compareVersions, contentHashOf, presentRoles, parseManifest, sha256Hex,
 import { BundleError } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec, type FeatureSpec } from '../features/index.js';
 import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
-import { parseReference, type Reference } from '../monitor/reference.js';
+import { parseReference, type Reference } from '../monitor/index.js';
 import type { RuntimeName } from '../runtimes/index.js';
 import { isRecord, readLiteral, readRecord, readString, type Fail } from '../util/json.js';
 import { describeSignatureChange, nextChannel, readChannelFile, writeChannelFile } from './channel-file.js';
@@ -82,7 +82,7 @@ function describeOutputs(task: unknown): { name: string; type: string; meaning: 
 
 /**
  * `reference.json` as the browser reads it (`parseReference`, its feature means one per feature
- * column), and describing this model: the feature spec's fields in order, and an output of the
+ * column), and describing this model: fields of the feature spec (those it leaves out are not monitored), and an output of the
  * task's kind (the classes, in order, for a classifier). Refused with `INVALID_REFERENCE` naming the
  * file (`details.file`) and the place in it (`details.path`).
  */
@@ -105,10 +105,13 @@ function checkReference(bytes: Buffer, spec: FeatureSpec, task: unknown, file: s
     if (error instanceof BundleError) throw new BundleError(error.code, `${shown(file)}: ${error.message}`, { ...error.details, file: shown(file) });
     throw error;
   }
-  const described = (fields: readonly { readonly name: string; readonly type: string }[]): string => fields.map((f) => `${f.name} (${f.type})`).join(', ');
-  if (described(reference.fields) !== described(spec.fields)) {
-    refuse('fields', `are ${described(reference.fields)}; the feature spec's fields are ${described(spec.fields)}`);
-  }
+  // A field the reference leaves out is not monitored; one it describes must be the spec's, of the same type.
+  const types = new Map(spec.fields.map((f) => [f.name, f.type]));
+  reference.fields.forEach((field, i) => {
+    const type = types.get(field.name);
+    if (type === undefined) refuse(`fields[${i}].name`, `is "${field.name}", which is not a field of the feature spec (${[...types.keys()].join(', ')})`);
+    if (type !== field.type) refuse(`fields[${i}].type`, `is ${field.type}; the feature spec's "${field.name}" is a ${type}`);
+  });
   const kind = isRecord(task) ? task.kind : undefined;
   const expected = kind === 'classification' ? 'category' : kind === 'regression' ? 'number' : undefined;
   if (expected !== undefined && reference.output.type !== expected) refuse('output.type', `is ${reference.output.type}; a ${String(kind)} model's output is a ${expected}`);
