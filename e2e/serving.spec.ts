@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
 import { CHANNEL, e2eSet, openHarness } from './fixtures.js';
+import { test as deploymentTest } from './support/deployment-test.js';
 import { workerHeap } from './support/heap.js';
 
 test.use({ serviceWorkers: 'block' });
@@ -119,4 +120,152 @@ test('memory stays flat over a million predictions: worker heap (onnxruntime-web
     expect(heaps.at(-1)! - heaps[1]!, name).toBeLessThan(8e6);
     if (name.endsWith('tfjs')) expect(new Set(tensors).size, `${name} tensors ${tensors.join(',')}`).toBe(1);
   }
+});
+
+const gradientBoosting = JSON.parse(readFileSync(new URL('../models/house-prices/build/gradient-boosting/confidence-set.json', import.meta.url), 'utf8')) as {
+  rows: Record<string, unknown>[];
+};
+
+for (const [name, source] of [
+  ['house-prices-gradient-boosting', gradientBoosting.rows],
+  ['penguins', e2eSet.rows],
+] as const) {
+  test(`${name}: predictBatch of 1,000 rows goes as columns and answers as 10 batches of 100 rows do; bad rows get the same errors`, async ({ page }) => {
+    await openHarness(page);
+    const outcome = await page.evaluate(
+      async ({ name, source }) => {
+        // What the page asks the worker for: comlink's messages name the method.
+        const calls: string[] = [];
+        const post = Worker.prototype.postMessage;
+        Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
+          const path = (message as { path?: unknown } | null)?.path;
+          if (Array.isArray(path) && path.length > 0) calls.push(path.join('.'));
+          return (post as (...args: unknown[]) => void).call(this, message, ...rest);
+        } as Worker['postMessage'];
+        const model = await window.ondevice.load(`bundles/${name}/channel.json`, { checkForUpdates: false });
+        const rows = Array.from({ length: 1000 }, (_, i) => ({ ...source[i % source.length]! }));
+        calls.length = 0;
+        const fast = await model.predictBatch(rows);
+        const fastCalls = [...calls];
+        calls.length = 0;
+        const slow: typeof fast = [];
+        for (let i = 0; i < rows.length; i += 100) slow.push(...(await model.predictBatch(rows.slice(i, i + 100))));
+        const slowCalls = [...calls];
+        const attempt = async (call: () => Promise<unknown>) => {
+          try {
+            await call();
+            return null;
+          } catch (error) {
+            const e = error as InstanceType<typeof window.ondevice.InputError>;
+            return { isInputError: error instanceof window.ondevice.InputError, code: e.code, row: e.details.row, field: e.details.field, message: e.message };
+          }
+        };
+        // One bad row of each kind: refused on the main thread's check (rows sent as they are), or by the worker in columns.
+        const errors = [];
+        const category = name === 'penguins' ? 'island' : 'Sale_Type';
+        const number = name === 'penguins' ? 'body_mass_g' : 'Gr_Liv_Area';
+        for (const [field, value] of [
+          [number, 'heavy'],
+          [category, 'x'.repeat(2000)],
+          // Penguins: an unknown island; house prices (every category takes unknowns, log1p of an area): -5.
+          name === 'penguins' ? [category, 'Atlantis'] : [number, -5],
+        ] as const) {
+          const bad = rows.map((row, i) => (i === 537 ? { ...row, [field]: value } : row));
+          calls.length = 0;
+          // features(rows) validates the rows as objects, as predictBatch did before columns.
+          const expected = await attempt(() => model.features(bad));
+          const got = await attempt(() => model.predictBatch(bad));
+          errors.push({ expected, got, calls: calls.filter((c) => c.startsWith('predict')) });
+        }
+        Worker.prototype.postMessage = post;
+        const strip = (p: { version?: unknown; id?: unknown }) => JSON.stringify({ ...p, id: undefined });
+        await model.dispose();
+        return {
+          fastCalls,
+          slowCalls: [...new Set(slowCalls)],
+          same: fast.length === slow.length && fast.every((p, i) => strip(p) === strip(slow[i]!)),
+          versions: [...new Set([...fast, ...slow].map((p) => p.version))],
+          distinctIds: new Set([...fast, ...slow].map((p) => p.id)).size,
+          consecutive: fast.every((p, i) => Number(p.id) === Number(fast[0]!.id) + i),
+          errors,
+        };
+      },
+      { name, source },
+    );
+    expect(outcome.fastCalls).toEqual(['predictBatchColumns']);
+    expect(outcome.slowCalls).toEqual(['predictBatch']);
+    expect(outcome.same).toBe(true);
+    expect(outcome.versions).toHaveLength(1);
+    expect(outcome.distinctIds).toBe(2000);
+    expect(outcome.consecutive).toBe(true);
+    for (const { expected, got } of outcome.errors) {
+      expect(expected).toMatchObject({ isInputError: true, row: 537 });
+      expect(got).toEqual(expected);
+    }
+    // A string for a number is left to the worker's row checks; the others are refused in columns.
+    expect(outcome.errors.map((e) => e.calls)).toEqual(outcome.errors.map((_, i) => (i === 0 ? ['predictBatch'] : ['predictBatchColumns'])));
+    expect(outcome.errors.map((e) => e.expected!.code)).toEqual(['WRONG_TYPE', 'VALUE_TOO_LONG', name === 'penguins' ? 'UNKNOWN_CATEGORY' : 'OUT_OF_DOMAIN']);
+  });
+}
+
+test('dictionary-encoded category columns give what string columns give, and their codes are transferred', async ({ page }) => {
+  await openHarness(page);
+  const outcome = await page.evaluate(async (rows) => {
+    const model = await window.ondevice.load('bundles/penguins/channel.json', { checkForUpdates: false });
+    const info = await model.info();
+    const numbers = (field: string) => Float64Array.from(rows, (r) => (typeof r[field] === 'number' ? (r[field] as number) : Number.NaN));
+    const strings: Record<string, Float64Array | (string | null)[]> = {};
+    const codes: Record<string, Float64Array | { codes: Int32Array; levels: string[] }> = {};
+    for (const field of info.inputs) {
+      if (field.type === 'number') {
+        strings[field.name] = numbers(field.name);
+        codes[field.name] = numbers(field.name);
+        continue;
+      }
+      const values = rows.map((r) => (typeof r[field.name] === 'string' ? (r[field.name] as string) : null));
+      strings[field.name] = values;
+      // Levels in reverse order of appearance, one that no row has: any order is fine.
+      const levels = ['Unused', ...new Set(values.filter((v): v is string => v !== null))].reverse();
+      codes[field.name] = { codes: Int32Array.from(values, (v) => (v === null ? -1 : levels.indexOf(v))), levels };
+    }
+    const sent = (codes.island as { codes: Int32Array }).codes;
+    const byStrings = await model.predictColumns(strings);
+    const byCodes = await model.predictColumns(codes);
+    await model.dispose();
+    return {
+      detached: sent.byteLength === 0,
+      same: byStrings.kind === 'classification' && byCodes.kind === 'classification' && JSON.stringify(byStrings.labels) === JSON.stringify(byCodes.labels)
+        && byStrings.probabilities.every((p, i) => Object.is(p, byCodes.probabilities[i])),
+      rows: byCodes.rows,
+    };
+  }, e2eSet.rows);
+  expect(outcome).toEqual({ detached: true, same: true, rows: e2eSet.rows.length });
+});
+
+deploymentTest('shadow: a batch sent as columns is answered by the live version, and the candidate scores the same rows afterwards', async ({ page, deployment, server, channelUrl }) => {
+  await deployment.publish('1.0.0');
+  await deployment.publish('1.1.0', { promote: false });
+  const current = await deployment.channel();
+  await deployment.writeChannel({ sequence: current.sequence + 1, candidates: [await deployment.entry('1.1.0')], rollout: { strategy: 'shadow', candidate: '1.1.0' } } as never);
+  await page.goto(`${server.origin}/harness.html`);
+  await page.waitForFunction(() => document.body.dataset.ready === 'true');
+  const outcome = await page.evaluate(
+    async ({ channelUrl, source }) => {
+      const model = await window.ondevice.load(channelUrl, { checkForUpdates: false });
+      const rows = Array.from({ length: 300 }, (_, i) => ({ ...source[i % source.length]! }));
+      const predictions = await model.predictBatch(rows);
+      let info = await model.info();
+      for (let i = 0; i < 100 && (info.rollout.shadow?.comparisons ?? 0) < rows.length; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        info = await model.info();
+      }
+      await model.dispose();
+      return { versions: [...new Set(predictions.map((p) => p.version))], labels: predictions.map((p) => (p.kind === 'classification' ? p.label : '')), rollout: info.rollout };
+    },
+    { channelUrl, source: e2eSet.rows },
+  );
+  expect(outcome.versions).toEqual(['1.0.0']);
+  expect(outcome.labels).toEqual(outcome.labels.map((_, i) => e2eSet.expected.label[i % e2eSet.rows.length]));
+  expect(outcome.rollout).toMatchObject({ strategy: 'shadow', candidate: '1.1.0', shadow: { comparisons: 300, agreement: 1 } });
+  expect(outcome.rollout.shadow!.meanAbsoluteDifference).toBeLessThan(1e-6);
 });

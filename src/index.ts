@@ -3,6 +3,7 @@ import type { DownloadProgress } from './bundle/index.js';
 import { StateError } from './errors/index.js';
 import { MicroBatcher, type BatchingOptions } from './client/batcher.js';
 import { PredictionCache, cacheKey, type CacheOptions } from './client/cache.js';
+import { columnPlan, expandAnswers, rowsToColumns, type ColumnPlan } from './client/columns.js';
 import type { ColumnarPrediction, Prediction } from './scoring/index.js';
 import {
   installErrorTransfer,
@@ -43,14 +44,34 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
   // persist() exists on the page's StorageManager only, not in workers.
   const persisted = persistStorage === true ? await navigator.storage?.persist?.().catch(() => false) : undefined;
   const listeners = new Map<string, Set<(event: DeploymentEvent) => void>>();
-  const onEvent = (event: DeploymentEvent): void => listeners.get(event.type)?.forEach((listener) => listener(event));
+  // The live version's fields, for sending big batches of rows as columns; refreshed when the
+  // version or the rollout changes (the worker refuses columns that do not fit the version it routes to).
+  let plan: ColumnPlan | undefined;
+  let planAsked = 0;
+  let loaded = false;
+  const refreshPlan = (): void => {
+    plan = undefined;
+    // During the load, its own answer sets the plan.
+    if (!loaded) return;
+    const asked = ++planAsked;
+    remote.info().then(
+      (info) => void (asked === planAsked && (plan = columnPlan(info.inputs))),
+      () => undefined,
+    );
+  };
+  const onEvent = (event: DeploymentEvent): void => {
+    if (event.type === 'activated' || event.type === 'rollout') refreshPlan();
+    listeners.get(event.type)?.forEach((listener) => listener(event));
+  };
   try {
-    await remote.load(
+    const info = await remote.load(
       url,
       persisted === undefined ? workerOptions : { ...workerOptions, persisted },
       onProgress ? Comlink.proxy(onProgress) : undefined,
       Comlink.proxy(onEvent),
     );
+    loaded = true;
+    plan = columnPlan(info.inputs);
   } catch (error) {
     worker.terminate();
     throw error;
@@ -67,13 +88,23 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
     if (key !== undefined) cache!.set(key, prediction);
     return prediction;
   };
+  const predictBatch = async (rows: readonly Readonly<Record<string, unknown>>[]): Promise<Prediction[]> => {
+    const columns = rowsToColumns(rows, plan);
+    if (columns !== undefined) {
+      const answers = await remote.predictBatchColumns(Comlink.transfer(columns, transferables(columns)));
+      if (answers !== undefined) return expandAnswers(answers);
+      // The version routed to takes other fields: rows, until the plan is refreshed.
+      refreshPlan();
+    }
+    return remote.predictBatch(rows);
+  };
   let disposed: Promise<void> | undefined;
   // After dispose the proxy is released; answer with the library's own error, not comlink's.
   const live = <T>(call: () => Promise<T>): Promise<T> =>
     disposed === undefined ? call() : Promise.reject(new StateError('DISPOSED', 'this model was disposed', {}));
   return {
     predict: (row) => live(() => predictOne(row)),
-    predictBatch: (rows) => live<Prediction[]>(() => remote.predictBatch(rows)),
+    predictBatch: (rows) => live(() => predictBatch(rows)),
     predictColumns: (columns) => live<ColumnarPrediction>(() => remote.predictColumns(Comlink.transfer(columns, transferables(columns)))),
     features: (rows) => live<FeatureMatrix>(() => remote.features(rows)),
     info: () => live(() => remote.info()),
@@ -123,11 +154,12 @@ async function runTask<O extends TaskOptions, T>(
   }
 }
 
-/** The buffers of the typed arrays among the columns, each once: moved to the worker, not copied. */
+/** The buffers of the typed arrays among the columns (dictionary codes too), each once: moved to the worker, not copied. */
 function transferables(columns: ColumnarInput): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   for (const column of Object.values(columns)) {
-    if (ArrayBuffer.isView(column) && column.buffer instanceof ArrayBuffer) buffers.add(column.buffer);
+    const typed = ArrayBuffer.isView(column) ? column : !Array.isArray(column) && typeof column === 'object' && column !== null && 'codes' in column ? column.codes : undefined;
+    if (ArrayBuffer.isView(typed) && typed.buffer instanceof ArrayBuffer) buffers.add(typed.buffer);
   }
   return [...buffers];
 }
@@ -139,7 +171,7 @@ export type { ColumnarPrediction } from './scoring/index.js';
 export type { RolloutPolicy, StrategyName } from './rollout/index.js';
 /** A user's stable place in [0, 1) for a bundle's canary (the worker's own function): below the share, the candidate. */
 export { canaryBucket } from './rollout/index.js';
-export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, RolloutInfo, ShadowStats, DeploymentEvent, DeploymentEventType, UpdateResult, TaskOptions, TaskProgress } from './worker/protocol.js';
+export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, DictionaryColumn, RolloutInfo, ShadowStats, DeploymentEvent, DeploymentEventType, UpdateResult, TaskOptions, TaskProgress } from './worker/protocol.js';
 export type { MonitorOptions, MonitorReport, TelemetryOptions, LatencySummary, DriftEvent, DriftReport, FeatureDrift, OutputDrift, DriftBin, OutboxStatus } from './monitor/index.js';
 export type { Explanation, ExplainOptions, PermutationImportance, ImportanceOptions, PartialDependence, PartialDependenceOptions } from './explain/index.js';
 export type { Prediction, ClassificationPrediction, RegressionPrediction } from './scoring/index.js';

@@ -38,8 +38,17 @@ interface CompiledBlock {
   readonly field: string;
   readonly width: number;
   readonly names: readonly string[];
-  write(batch: ColumnBatch, out: Float64Array, offset: number, stride: number): void;
+  /** Writes its columns of rows [from, to); true if it wrote a value that is not finite. */
+  write(batch: ColumnBatch, out: Float64Array, offset: number, stride: number, from: number, to: number): boolean;
 }
+
+/**
+ * Rows the blocks write in turn: a chunk of the row-major matrix (about 170 KB at 41 columns) stays
+ * in cache while every block writes its columns, instead of each block striding over all of it.
+ */
+const CHUNK_ROWS = 512;
+/** One chunk of one numeric column, transformed in place (the work is synchronous: one buffer serves every block). */
+const scratch = new Float64Array(CHUNK_ROWS);
 
 export function compileTabular(spec: TabularSpec): FeatureTransform {
   const dictionaries = buildDictionaries(spec);
@@ -60,13 +69,20 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
 
   const transform = (batch: ColumnBatch, valueAt: (row: number, field: string) => unknown): PreparedBatch => {
     const features = new Float64Array(batch.rows * width);
-    let offset = 0;
-    for (const block of blocks) {
-      block.write(batch, features, offset, width);
-      offset += block.width;
+    let nonFinite = false;
+    for (let from = 0; from < batch.rows; from += CHUNK_ROWS) {
+      const to = Math.min(batch.rows, from + CHUNK_ROWS);
+      let offset = 0;
+      for (const block of blocks) {
+        if (block.write(batch, features, offset, width, from, to)) nonFinite = true;
+        offset += block.width;
+      }
     }
-    checkFinite(features, width, blocks, valueAt);
-    const data = spec.output.dtype === 'float32' ? Float32Array.from(features) : features;
+    // Every block reports a value that is not finite as it writes it: the full scan (which names the
+    // first such row and field) runs only when one did.
+    if (nonFinite) checkFinite(features, width, blocks, valueAt);
+    // The typed-array constructor converts as Float32Array.from does, without an iterator.
+    const data = spec.output.dtype === 'float32' ? new Float32Array(features) : features;
     const raw = { numbers: batch.numbers, categories: batch.categories };
     return { rows: batch.rows, features, raw, inputs: { [spec.output.input]: { data, dims: [batch.rows, width] } } };
   };
@@ -98,8 +114,8 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
       return transform(toColumns(rows, spec, plans, known), (row, field) => list[row]?.[field]);
     },
     prepareColumns(columns: unknown): PreparedBatch {
-      const record = columns as Record<string, ArrayLike<unknown>>;
-      return transform(fromColumnar(columns, spec, plans, known), (row, field) => record[field]?.[row]);
+      const record = columns as Record<string, unknown>;
+      return transform(fromColumnar(columns, spec, plans, known), (row, field) => columnValue(record[field], row));
     },
   };
 }
@@ -129,7 +145,13 @@ function compileBlock(
 ): { block: FeatureBlock; compiled: CompiledBlock; refusal?: Int8Array } {
   const numeric = block.steps.filter((s): s is NumericStep => s.op === 'log1p' || s.op === 'standardize' || s.op === 'min_max');
   const impute = block.steps[0]?.op === 'impute' ? block.steps[0].value : undefined;
-  const applyNumeric = compileNumeric(numeric);
+  const applyInPlace = compileNumeric(numeric);
+  const one = new Float64Array(1);
+  const applyNumeric = (x: number): number => {
+    one[0] = x;
+    applyInPlace(one, 1);
+    return one[0];
+  };
 
   if (field.type === 'number') {
     const fill = typeof impute === 'number' ? impute : Number.NaN;
@@ -139,12 +161,22 @@ function compileBlock(
         field: field.name,
         width: 1,
         names: [field.name],
-        write(batch, out, offset, stride) {
+        write: fusedNumberWrite(field.name, fill, numeric) ?? function write(batch, out, offset, stride, from, to) {
           const column = batch.numbers.get(field.name)!;
-          for (let r = 0; r < batch.rows; r++) {
-            const raw = column[r]!;
-            out[r * stride + offset] = applyNumeric(Number.isNaN(raw) ? fill : raw);
+          const n = to - from;
+          for (let i = 0; i < n; i++) {
+            const raw = column[from + i]!;
+            scratch[i] = raw !== raw ? fill : raw;
           }
+          applyInPlace(scratch, n);
+          let finite = true;
+          for (let i = 0, o = from * stride + offset; i < n; i++, o += stride) {
+            const value = scratch[i]!;
+            out[o] = value;
+            // x - x is 0 for a finite x, NaN for NaN and the infinities.
+            if (value - value !== 0) finite = false;
+          }
+          return !finite;
         },
       },
     };
@@ -187,12 +219,13 @@ function compileBlock(
         field: field.name,
         width: encoder.categories.length,
         names: encoder.categories.map((c) => `${field.name}=${c}`),
-        write(batch, out, offset, stride) {
+        write(batch, out, offset, stride, from, to) {
           const codes = batch.categories.get(field.name)!;
-          for (let r = 0; r < batch.rows; r++) {
+          for (let r = from; r < to; r++) {
             const column = columnOf[codes[r]! + OFFSET]!;
             if (column >= 0) out[r * stride + offset + column] = 1;
           }
+          return false;
         },
       },
     };
@@ -213,32 +246,83 @@ function compileBlock(
       field: field.name,
       width: 1,
       names: [field.name],
-      write(batch, out, offset, stride) {
+      write(batch, out, offset, stride, from, to) {
         const codes = batch.categories.get(field.name)!;
-        for (let r = 0; r < batch.rows; r++) out[r * stride + offset] = valueOf[codes[r]! + OFFSET]!;
+        let finite = true;
+        for (let r = from, o = from * stride + offset; r < to; r++, o += stride) {
+          const value = valueOf[codes[r]! + OFFSET]!;
+          out[o] = value;
+          if (value - value !== 0) finite = false;
+        }
+        return !finite;
       },
     },
   };
 }
 
-/** Numeric steps folded into one function: float64, same operations and order as scikit-learn. */
-function compileNumeric(steps: readonly NumericStep[]): (x: number) => number {
-  return steps.reduce<(x: number) => number>((previous, step) => {
+/**
+ * The commonest numeric blocks (standardize, log1p then standardize, min_max) as one loop from the
+ * raw column into the matrix, the same operations in the same order as the passes; undefined for
+ * any other sequence of steps.
+ */
+function fusedNumberWrite(name: string, fill: number, steps: readonly NumericStep[]): CompiledBlock['write'] | undefined {
+  const [first, second] = steps;
+  let kernel: 'standardize' | 'log1p-standardize' | 'min_max' | undefined;
+  let a = 0;
+  let b = 0;
+  if (steps.length === 1 && first!.op === 'standardize') [kernel, a, b] = ['standardize', first!.mean, first!.scale];
+  else if (steps.length === 2 && first!.op === 'log1p' && second!.op === 'standardize') [kernel, a, b] = ['log1p-standardize', second!.mean, second!.scale];
+  else if (steps.length === 1 && first!.op === 'min_max' && first!.clip === undefined) [kernel, a, b] = ['min_max', first!.scale, first!.min];
+  if (kernel === undefined) return undefined;
+  const log = kernel === 'log1p-standardize';
+  return (batch, out, offset, stride, from, to) => {
+    const column = batch.numbers.get(name)!;
+    let finite = true;
+    for (let r = from, o = from * stride + offset; r < to; r++, o += stride) {
+      const raw = column[r]!;
+      const x = raw !== raw ? fill : raw;
+      const value = kernel === 'min_max' ? x * a + b : ((log ? Math.log1p(x) : x) - a) / b;
+      out[o] = value;
+      if (value - value !== 0) finite = false;
+    }
+    return !finite;
+  };
+}
+
+/**
+ * Numeric steps as passes over a buffer, one step at a time in the spec's order: float64, the same
+ * operations in the same order as scikit-learn (each pass a tight loop, not a call per value).
+ */
+function compileNumeric(steps: readonly NumericStep[]): (values: Float64Array, n: number) => void {
+  const passes = steps.map((step): ((values: Float64Array, n: number) => void) => {
     switch (step.op) {
       case 'log1p':
-        return (x) => Math.log1p(previous(x));
+        return (values, n) => {
+          for (let i = 0; i < n; i++) values[i] = Math.log1p(values[i]!);
+        };
       case 'standardize': {
         const { mean, scale } = step;
-        return (x) => (previous(x) - mean) / scale;
+        return (values, n) => {
+          for (let i = 0; i < n; i++) values[i] = (values[i]! - mean) / scale;
+        };
       }
       case 'min_max': {
         const { scale, min, clip } = step;
-        if (clip === undefined) return (x) => previous(x) * scale + min;
+        if (clip === undefined) {
+          return (values, n) => {
+            for (let i = 0; i < n; i++) values[i] = values[i]! * scale + min;
+          };
+        }
         const [low, high] = clip;
-        return (x) => Math.min(Math.max(previous(x) * scale + min, low), high);
+        return (values, n) => {
+          for (let i = 0; i < n; i++) values[i] = Math.min(Math.max(values[i]! * scale + min, low), high);
+        };
       }
     }
-  }, (x) => x);
+  });
+  return (values, n) => {
+    for (const pass of passes) pass(values, n);
+  };
 }
 
 function emptyColumns(spec: TabularSpec, n: number): { numbers: Map<string, Float64Array>; categories: Map<string, Int32Array> } {
@@ -268,36 +352,173 @@ function toColumns(rows: unknown, spec: TabularSpec, plans: ReadonlyMap<string, 
 
 /**
  * Columnar input: `{ field: Float64Array | Float32Array | Int32Array | (number | null)[] }` for
- * numbers (NaN in a typed array means missing) and `(string | null)[]` for categories, all of one
- * length. Typed arrays are read in place, without a row object per row.
+ * numbers (NaN in a typed array means missing), and for categories `(string | null)[]` or, dictionary
+ * encoded, `{ codes: Int32Array, levels: string[] }` (code -1 missing, else an index into `levels`);
+ * all of one length. Typed arrays are read in place, without a row object per row.
+ *
+ * A value refused gets the error the same value gets in a row object, and of several refusals the
+ * one of the lowest row (then the first field) is thrown: the error `prepare` would throw for the
+ * same rows.
  */
 function fromColumnar(columns: unknown, spec: TabularSpec, plans: ReadonlyMap<string, FieldPlan>, known: ReadonlySet<string>): ColumnBatch {
   const record = readColumnarObject(columns, known);
-  const lengths = [...known].map((name) => [name, lengthOf(record[name], name)] as const);
-  const n = lengths[0]?.[1] ?? 0;
-  const uneven = lengths.find(([, length]) => length !== n);
+  const shapes = [...plans.values()].map((plan) => readShape(record[plan.field.name], plan));
+  const n = shapes[0]?.length ?? 0;
+  const uneven = shapes.find((shape) => shape.length !== n);
   if (uneven) {
-    throw new InputError('INVALID_BATCH', `column "${uneven[0]}" has ${uneven[1]} values but "${lengths[0]![0]}" has ${n}`, { field: uneven[0] });
+    throw new InputError('INVALID_BATCH', `column "${uneven.plan.field.name}" has ${uneven.length} values but "${shapes[0]!.plan.field.name}" has ${n}`, {
+      field: uneven.plan.field.name,
+    });
   }
   checkBatchSize(n, spec.limits.maxBatchRows);
-  const { numbers, categories } = emptyColumns(spec, n);
-  for (const plan of plans.values()) {
-    const name = plan.field.name;
-    const column = record[name] as ArrayLike<unknown>;
-    const typed = ArrayBuffer.isView(column);
-    if (plan.field.type === 'number') {
-      const out = numbers.get(name)!;
-      for (let r = 0; r < n; r++) {
-        const value = column[r];
-        out[r] = encodeNumber(typed && Number.isNaN(value) ? null : value, r, plan);
-      }
-    } else {
-      if (typed) throw new InputError('WRONG_TYPE', `column "${name}" must be an array of strings (or null), got ${describeType(column)}`, { field: name, expected: 'string' });
-      const out = categories.get(name)!;
-      for (let r = 0; r < n; r++) out[r] = encodeCategory(column[r], r, plan, spec.limits.maxStringLength);
+  const numbers = new Map<string, Float64Array>();
+  const categories = new Map<string, Int32Array>();
+  let first: InputError | undefined;
+  for (const shape of shapes) {
+    const { plan } = shape;
+    try {
+      if (shape.kind === 'numbers') numbers.set(plan.field.name, numberColumn(shape.column, n, plan));
+      else if (shape.kind === 'strings') categories.set(plan.field.name, stringColumn(shape.column, n, plan, spec.limits.maxStringLength));
+      else categories.set(plan.field.name, dictionaryColumn(shape.codes, shape.levels, n, plan, spec.limits.maxStringLength));
+    } catch (error) {
+      // A refusal naming no row is about the column itself: thrown at once.
+      if (!(error instanceof InputError) || typeof error.details.row !== 'number') throw error;
+      if (first === undefined || error.details.row < (first.details.row as number)) first = error;
     }
   }
+  if (first !== undefined) throw first;
   return { rows: n, numbers, categories };
+}
+
+type ColumnShape =
+  | { readonly kind: 'numbers'; readonly plan: FieldPlan; readonly length: number; readonly column: ArrayLike<unknown> }
+  | { readonly kind: 'strings'; readonly plan: FieldPlan; readonly length: number; readonly column: readonly unknown[] }
+  | { readonly kind: 'dictionary'; readonly plan: FieldPlan; readonly length: number; readonly codes: Int32Array; readonly levels: readonly unknown[] };
+
+/** What kind of column a field was given, and its length; a column of the wrong kind is refused here. */
+function readShape(column: unknown, plan: FieldPlan): ColumnShape {
+  const name = plan.field.name;
+  const typed = ArrayBuffer.isView(column) && !(column instanceof DataView);
+  if (plan.field.type === 'number') {
+    if (Array.isArray(column) || typed) return { kind: 'numbers', plan, length: (column as ArrayLike<unknown>).length, column: column as ArrayLike<unknown> };
+    throw new InputError('WRONG_TYPE', `column "${name}" must be an array or a typed array, got ${describeType(column)}`, { field: name });
+  }
+  if (Array.isArray(column)) return { kind: 'strings', plan, length: column.length, column };
+  const dictionary = typed ? undefined : readDictionary(column, name);
+  if (dictionary === undefined) {
+    throw new InputError('WRONG_TYPE', `column "${name}" must be an array of strings (or null) or { codes: Int32Array, levels: string[] }, got ${describeType(column)}`, {
+      field: name,
+      expected: 'string',
+    });
+  }
+  return { kind: 'dictionary', plan, length: dictionary.codes.length, ...dictionary };
+}
+
+/** `{ codes, levels }` as own properties of a plain object; undefined when `column` is not one. */
+function readDictionary(column: unknown, name: string): { codes: Int32Array; levels: readonly unknown[] } | undefined {
+  if (typeof column !== 'object' || column === null || Array.isArray(column)) return undefined;
+  const proto: unknown = Object.getPrototypeOf(column);
+  if ((proto !== Object.prototype && proto !== null) || !Object.hasOwn(column, 'codes') || !Object.hasOwn(column, 'levels')) return undefined;
+  const { codes, levels } = column as { codes: unknown; levels: unknown };
+  if (!(codes instanceof Int32Array)) throw new InputError('WRONG_TYPE', `column "${name}": codes must be an Int32Array, got ${describeType(codes)}`, { field: name });
+  if (!Array.isArray(levels)) throw new InputError('WRONG_TYPE', `column "${name}": levels must be an array of strings, got ${describeType(levels)}`, { field: name });
+  return { codes, levels };
+}
+
+/** A Float64Array is used as it is (it is only read from here on); other columns are copied into one. */
+function numberColumn(column: ArrayLike<unknown>, n: number, plan: FieldPlan): Float64Array {
+  if (column instanceof Float64Array || column instanceof Float32Array || column instanceof Int32Array) {
+    const values = column instanceof Float64Array ? column : new Float64Array(column);
+    for (let r = 0; r < n; r++) {
+      const value = values[r]!;
+      // Only NaN (missing) and the infinities fail x - x === 0: each gets what a row would get.
+      if (value - value !== 0) encodeNumber(value !== value ? null : value, r, plan);
+    }
+    return values;
+  }
+  const typed = ArrayBuffer.isView(column);
+  const out = new Float64Array(n);
+  for (let r = 0; r < n; r++) {
+    const value = column[r];
+    out[r] = encodeNumber(typed && Number.isNaN(value) ? null : value, r, plan);
+  }
+  return out;
+}
+
+function stringColumn(column: readonly unknown[], n: number, plan: FieldPlan, maxLength: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let r = 0; r < n; r++) out[r] = encodeCategory(column[r], r, plan, maxLength);
+  return out;
+}
+
+/** Marks a level whose rows are refused, in the table from level to code. */
+const REFUSED = UNKNOWN - 1;
+
+/**
+ * Dictionary codes: each level (and missing) goes through `encodeCategory` once; the codes are then
+ * mapped in one pass. A refused level fails at the first row that has it, with the error that row
+ * would get as a row object. Every level must be a string within the limit, even one no row has.
+ */
+function dictionaryColumn(codes: Int32Array, levels: readonly unknown[], n: number, plan: FieldPlan, maxLength: number): Int32Array {
+  const name = plan.field.name;
+  const count = levels.length;
+  for (let i = 0; i < count; i++) {
+    const level = levels[i];
+    // Missing is code -1, never a level: a null level would be a second way to say it.
+    if (typeof level !== 'string') {
+      throw new InputError('WRONG_TYPE', `column "${name}": level ${i} must be a string, got ${describeType(level)}`, { field: name, level: i, expected: 'string' });
+    }
+  }
+  // table[code + 1]: the dictionary code of a level (index 0: missing), or REFUSED.
+  const table = new Int32Array(count + 1);
+  const resolve = (value: unknown): number => {
+    try {
+      return encodeCategory(value, 0, plan, maxLength);
+    } catch (error) {
+      if (error instanceof InputError) return REFUSED;
+      throw error;
+    }
+  };
+  table[0] = resolve(null);
+  for (let i = 0; i < count; i++) table[i + 1] = resolve(levels[i]);
+  const out = new Int32Array(n);
+  for (let r = 0; r < n; r++) {
+    const code = codes[r]!;
+    if (code < -1 || code >= count) {
+      throw new InputError('INVALID_BATCH', `row ${r}: column "${name}" has code ${code}; codes run from -1 (missing) to ${count - 1}`, { row: r, field: name });
+    }
+    const resolved = table[code + 1]!;
+    // Throws what the row would get.
+    out[r] = resolved === REFUSED ? encodeCategory(code === -1 ? null : levels[code], r, plan, maxLength) : resolved;
+  }
+  // Refused levels left are those no row has: only their length is still wrong.
+  for (let i = 0; i < count; i++) {
+    const level = levels[i] as string;
+    if (table[i + 1] === REFUSED && level.length > maxLength) {
+      throw new InputError('VALUE_TOO_LONG', `column "${name}": level ${i} is ${level.length} characters long; the limit is ${maxLength}`, {
+        field: name,
+        level: i,
+        length: level.length,
+        limit: maxLength,
+      });
+    }
+  }
+  return out;
+}
+
+/** A value of a column as a row object would have had it (for error messages): missing is null. */
+function columnValue(column: unknown, row: number): unknown {
+  if (Array.isArray(column)) return column[row];
+  if (ArrayBuffer.isView(column) && !(column instanceof DataView)) {
+    const value: unknown = (column as unknown as ArrayLike<unknown>)[row];
+    return typeof value === 'number' && Number.isNaN(value) ? null : value;
+  }
+  const dictionary = typeof column === 'object' && column !== null ? (column as { codes?: unknown; levels?: unknown }) : undefined;
+  if (dictionary?.codes instanceof Int32Array && Array.isArray(dictionary.levels)) {
+    const code = dictionary.codes[row];
+    return code === undefined || code === -1 ? null : (dictionary.levels as unknown[])[code];
+  }
+  return undefined;
 }
 
 function readColumnarObject(columns: unknown, known: ReadonlySet<string>): Record<string, unknown> {
@@ -305,11 +526,6 @@ function readColumnarObject(columns: unknown, known: ReadonlySet<string>): Recor
     throw new InputError('INVALID_BATCH', `expected columns ({ field: values }), got ${describeType(columns)}`, {});
   }
   return readRow(columns, 0, known);
-}
-
-function lengthOf(column: unknown, field: string): number {
-  if (Array.isArray(column) || (ArrayBuffer.isView(column) && !(column instanceof DataView))) return (column as ArrayLike<unknown>).length;
-  throw new InputError('WRONG_TYPE', `column "${field}" must be an array or a typed array, got ${describeType(column)}`, { field });
 }
 
 function encodeNumber(value: unknown, row: number, plan: FieldPlan): number {

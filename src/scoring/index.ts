@@ -46,6 +46,23 @@ export type ColumnarPrediction =
     }
   | { readonly kind: 'regression'; readonly rows: number; readonly values: Float64Array };
 
+/**
+ * Each row's answer as typed arrays, exactly as `predictions` gives it (the model's own probability
+ * values, unrounded; the same label), with no object per row: what the row-object fast path sends to
+ * the main thread, which makes the `Prediction` objects there.
+ */
+export type TypedAnswers =
+  | {
+      readonly kind: 'classification';
+      readonly rows: number;
+      readonly classes: readonly string[];
+      /** Each row's label, as an index into `classes`. */
+      readonly best: Int32Array;
+      /** `rows x classes`, row-major, in the model output's own type. */
+      readonly probabilities: Float32Array | Float64Array | Int32Array;
+    }
+  | { readonly kind: 'regression'; readonly rows: number; readonly values: Float64Array };
+
 export interface Scorer {
   readonly transform: FeatureTransform;
   readonly runtime: Runtime;
@@ -63,6 +80,8 @@ export interface Scorer {
   predictions(batch: ScoredBatch): Prediction[];
   /** Reads them as typed arrays, with no object per row. */
   columnar(batch: ScoredBatch): ColumnarPrediction;
+  /** Reads them as `predictions` would, into typed arrays (their own copies: safe to transfer). */
+  answers(batch: ScoredBatch): TypedAnswers;
 }
 
 export function createScorer(transform: FeatureTransform, runtime: Runtime, task: Task): Scorer {
@@ -102,23 +121,24 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
       if (features.length !== rows * transform.width) {
         throw new ScoringError('SCORING_FAILED', `a feature matrix of ${features.length} values is not ${rows} rows of ${transform.width}`, {});
       }
-      const data = spec.output.dtype === 'float32' ? Float32Array.from(features) : features;
+      // The typed-array constructor converts as Float32Array.from does, without an iterator.
+      const data = spec.output.dtype === 'float32' ? new Float32Array(features) : features;
       return run({ rows, features, inputs: { [spec.output.input]: { data, dims: [rows, transform.width] } } });
     },
     columnar(batch) {
-      if (task.kind === 'regression') {
-        const predictions = batch.rows === 0 ? [] : regress(batch, task.value, task.inverse);
-        return { kind: 'regression', rows: batch.rows, values: Float64Array.from(predictions, (p) => p.value) };
-      }
+      if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
       const k = task.classes.length;
-      const probabilities = batch.rows === 0 ? new Float32Array(0) : Float32Array.from(checkedProbabilities(batch, task.probabilities, k));
-      const labels: string[] = [];
-      for (let r = 0; r < batch.rows; r++) {
-        let best = 0;
-        for (let c = 1; c < k; c++) if (probabilities[r * k + c]! > probabilities[r * k + best]!) best = c;
-        labels.push(task.classes[best]!);
-      }
+      const probabilities = batch.rows === 0 ? new Float32Array(0) : new Float32Array(checkedProbabilities(batch, task.probabilities, k));
+      // Labels from the float32 values sent (a float64 output could tie differently once rounded).
+      const best = bestClasses(probabilities, batch.rows, k);
+      const labels = Array.from(best, (c) => task.classes[c]!);
       return { kind: 'classification', rows: batch.rows, classes: task.classes, labels, probabilities };
+    },
+    answers(batch) {
+      if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
+      const k = task.classes.length;
+      const probabilities = batch.rows === 0 ? new Float32Array(0) : checkedProbabilities(batch, task.probabilities, k).slice();
+      return { kind: 'classification', rows: batch.rows, classes: task.classes, best: bestClasses(probabilities, batch.rows, k), probabilities };
     },
     predictions(batch) {
       if (batch.rows === 0) return [];
@@ -127,7 +147,7 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
   };
 }
 
-function checkedProbabilities(batch: ScoredBatch, output: string, classes: number): ArrayLike<number> {
+function checkedProbabilities(batch: ScoredBatch, output: string, classes: number): OutputTensor['data'] {
   const { data, dims } = batch.outputs[output]!;
   if (dims.length !== 2 || dims[0] !== batch.rows || dims[1] !== classes) {
     throw new ScoringError('SCORING_FAILED', `output "${output}" has shape [${dims.join(', ')}]; expected [${batch.rows}, ${classes}]`, { output });
@@ -135,26 +155,43 @@ function checkedProbabilities(batch: ScoredBatch, output: string, classes: numbe
   return data;
 }
 
+/** Each row's most probable class: the first of equal maxima (every reader of the outputs uses this one rule). */
+function bestClasses(data: ArrayLike<number>, rows: number, classes: number): Int32Array {
+  const best = new Int32Array(rows);
+  for (let r = 0, base = 0; r < rows; r++, base += classes) {
+    let b = 0;
+    for (let c = 1; c < classes; c++) if (data[base + c]! > data[base + b]!) b = c;
+    best[r] = b;
+  }
+  return best;
+}
+
 function classify(batch: ScoredBatch, output: string, classes: readonly string[]): ClassificationPrediction[] {
-  const data = checkedProbabilities(batch, output, classes.length);
+  const k = classes.length;
+  const data = checkedProbabilities(batch, output, k);
+  const best = bestClasses(data, batch.rows, k);
   const predictions: ClassificationPrediction[] = [];
   for (let r = 0; r < batch.rows; r++) {
     const probabilities: Record<string, number> = {};
-    let best = 0;
-    for (let c = 0; c < classes.length; c++) {
-      const p = data[r * classes.length + c]!;
-      probabilities[classes[c]!] = p;
-      if (p > data[r * classes.length + best]!) best = c;
-    }
-    predictions.push({ kind: 'classification', label: classes[best]!, probabilities });
+    for (let c = 0; c < k; c++) probabilities[classes[c]!] = data[r * k + c]!;
+    predictions.push({ kind: 'classification', label: classes[best[r]!]!, probabilities });
   }
   return predictions;
 }
 
-function regress(batch: ScoredBatch, output: string, inverse: 'expm1' | undefined): RegressionPrediction[] {
+/** The predicted values, the task's inverse applied (log price -> price). */
+function regressValues(batch: ScoredBatch, output: string, inverse: 'expm1' | undefined): Float64Array {
+  if (batch.rows === 0) return new Float64Array(0);
   const { data } = batch.outputs[output]!;
   if (data.length !== batch.rows) {
     throw new ScoringError('SCORING_FAILED', `output "${output}" has ${data.length} values for ${batch.rows} rows`, { output });
   }
-  return Array.from(data, (value) => ({ kind: 'regression', value: inverse === 'expm1' ? Math.expm1(value) : value }));
+  const values = new Float64Array(data.length);
+  if (inverse === 'expm1') for (let i = 0; i < values.length; i++) values[i] = Math.expm1(data[i]!);
+  else values.set(data);
+  return values;
+}
+
+function regress(batch: ScoredBatch, output: string, inverse: 'expm1' | undefined): RegressionPrediction[] {
+  return Array.from(regressValues(batch, output, inverse), (value) => ({ kind: 'regression', value }));
 }

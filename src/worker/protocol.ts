@@ -5,7 +5,7 @@ import type { InputField } from '../features/index.js';
 import type { GateReport } from '../gate/index.js';
 import type { RolloutPolicy, StrategyName } from '../rollout/index.js';
 import type { Backend } from '../runtimes/index.js';
-import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
+import type { ColumnarPrediction, Prediction, TypedAnswers } from '../scoring/index.js';
 import type { DriftEvent, MonitorOptions, MonitorReport, OutboxStatus, TelemetryOptions } from '../monitor/index.js';
 import type { ExplainOptions, Explanation, ImportanceOptions, PartialDependence, PartialDependenceOptions, PermutationImportance } from '../explain/index.js';
 
@@ -217,9 +217,30 @@ export interface ModelInfo {
   readonly installed: readonly { readonly version: string; readonly status: 'installed' | 'good' | 'rejected'; readonly stored: boolean; readonly reason?: string }[];
 }
 
+/**
+ * A category column dictionary-encoded: `codes[r]` is row r's index into `levels`, -1 when missing.
+ * Each level is checked and looked up once, not once per row, and `codes` is moved to the worker
+ * without a copy.
+ */
+export interface DictionaryColumn {
+  readonly codes: Int32Array;
+  readonly levels: readonly string[];
+}
+
 export type ColumnarInput = Readonly<
-  Record<string, Float64Array | Float32Array | Int32Array | readonly (number | null)[] | readonly (string | null)[]>
+  Record<string, Float64Array | Float32Array | Int32Array | readonly (number | null)[] | readonly (string | null)[] | DictionaryColumn>
 >;
+
+/**
+ * What `predictBatchColumns` answers: the rows' answers as typed arrays (transferred), which the main
+ * thread makes into the same `Prediction` objects `predictBatch` gives. Ids are consecutive.
+ */
+export interface ColumnarAnswers {
+  readonly version: string;
+  /** The first row's id; row r has `firstId + r`. */
+  readonly firstId: number;
+  readonly result: TypedAnswers;
+}
 
 /** One row's outcome in a micro-batch: each call gets its own answer or its own error. */
 export type RowResult = { readonly ok: true; readonly prediction: Prediction } | { readonly ok: false; readonly error: SerializedError };
@@ -235,6 +256,13 @@ export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch
   // The worker receives whatever the app sent: validation happens there.
   predict(row: unknown): Promise<Prediction>;
   predictBatch(rows: unknown): Promise<Prediction[]>;
+  /**
+   * `predictBatch` for rows the main thread turned into columns (numbers as Float64Array,
+   * categories dictionary-encoded): one routing decision, ids and monitoring as `predictBatch`.
+   * Undefined when the version routed to takes other fields than these columns carry (an update
+   * or a candidate changed them): the caller sends the rows instead.
+   */
+  predictBatchColumns(columns: unknown): Promise<ColumnarAnswers | undefined>;
   /** Micro-batches: scores rows together, answering each on its own (a bad row fails only itself). */
   predictEach(rows: unknown): Promise<RowResult[]>;
   predictColumns(columns: unknown): Promise<ColumnarPrediction>;

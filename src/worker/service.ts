@@ -3,9 +3,10 @@ import type { DownloadProgress } from '../bundle/index.js';
 import { InputError, StateError, serializeError } from '../errors/index.js';
 import { explain, partialDependence, permutationImportance, type ExplainOptions, type Explanation, type ImportanceOptions, type PartialDependence, type PartialDependenceOptions, type PermutationImportance } from '../explain/index.js';
 import { ModelMonitor, type MonitorReport, type OutboxStatus } from '../monitor/index.js';
-import type { ColumnarPrediction, Prediction, ScoredBatch } from '../scoring/index.js';
+import type { FeatureTransform } from '../features/index.js';
+import type { ColumnarPrediction, Prediction, ScoredBatch, Scorer } from '../scoring/index.js';
 import { Deployment, type AcquiredVersion } from './deployment.js';
-import type { DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, ShadowStats, TaskProgress, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
+import type { ColumnarAnswers, DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, ShadowStats, TaskProgress, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
 
 /** The model behind the worker boundary; usable in the same thread too (no worker needed in tests). */
 export class ModelService implements WorkerApi {
@@ -65,8 +66,31 @@ export class ModelService implements WorkerApi {
     const deployment = this.#ready();
     const route = deployment.route();
     const predictions = await this.#score(route.version, rows);
-    if (route.shadow !== undefined) this.#shadowLater(route.shadow, rows, predictions);
+    if (route.shadow !== undefined) this.#shadowLater(route.shadow, (scorer) => scorer.score(rows), () => predictions);
     return predictions;
+  }
+
+  async predictBatchColumns(columns: unknown): Promise<ColumnarAnswers | undefined> {
+    // As predictBatch: one routing decision for the call.
+    const deployment = this.#ready();
+    const route = deployment.route();
+    const acquired = deployment.acquire(route.version);
+    const { scorer, version, release } = acquired;
+    try {
+      if (!fitsColumns(scorer.transform, columns)) return undefined;
+      await this.#watch(acquired);
+      const started = performance.now();
+      const batch = await this.#count(this.#refusalsCounted(version, () => scorer.scoreColumns(columns)));
+      const result = scorer.answers(batch);
+      await this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
+      const firstId = this.#rememberRows(version, batch.rows);
+      // The columns stay in this worker (transferred here, not back): the shadow scores them again.
+      if (route.shadow !== undefined) this.#shadowLater(route.shadow, (shadow) => shadow.scoreColumns(columns), () => scorer.predictions(batch));
+      const buffers = result.kind === 'classification' ? [result.best.buffer, result.probabilities.buffer] : [result.values.buffer];
+      return Comlink.transfer({ version, firstId, result }, buffers);
+    } finally {
+      release();
+    }
   }
 
   async predictEach(rows: unknown): Promise<RowResult[]> {
@@ -85,7 +109,9 @@ export class ModelService implements WorkerApi {
     const shadowed = routes.map((route, i) => (route.shadow !== undefined && results[i]!.ok ? i : -1)).filter((i) => i >= 0);
     if (shadowed.length > 0) {
       const shadow = routes[shadowed[0]!]!.shadow!;
-      this.#shadowLater(shadow, shadowed.map((i) => rows[i]), shadowed.map((i) => (results[i] as { prediction: Prediction }).prediction));
+      const shadowRows = shadowed.map((i) => rows[i]);
+      const live = shadowed.map((i) => (results[i] as { prediction: Prediction }).prediction);
+      this.#shadowLater(shadow, (scorer) => scorer.score(shadowRows), () => live);
     }
     return results;
   }
@@ -161,13 +187,22 @@ export class ModelService implements WorkerApi {
 
   /** Remembers which version made a prediction, for its outcome; past the bound the oldest is overwritten. */
   #remember(version: string): string {
-    const id = ++this.#lastId;
-    this.#outcomes[id % MAX_REMEMBERED] = version;
-    return String(id);
+    return String(this.#rememberRows(version, 1));
   }
 
-  /** The candidate scores the same rows after the live answer has gone: it never slows it. */
-  #shadowLater(version: string, rows: unknown, live: readonly Prediction[]): void {
+  /** The same for `count` consecutive predictions, without an id string each; returns the first id. */
+  #rememberRows(version: string, count: number): number {
+    const first = this.#lastId + 1;
+    for (let id = first; id < first + count; id++) this.#outcomes[id % MAX_REMEMBERED] = version;
+    this.#lastId += count;
+    return first;
+  }
+
+  /**
+   * The candidate scores the same rows (`rescore`) after the live answer has gone: it never slows
+   * it. `live` gives the live answers then, so a call answered in typed arrays builds them only here.
+   */
+  #shadowLater(version: string, rescore: (scorer: Scorer) => Promise<ScoredBatch>, live: () => readonly Prediction[]): void {
     setTimeout(() => {
       const started = performance.now();
       let acquired: ReturnType<Deployment['acquire']>;
@@ -178,9 +213,8 @@ export class ModelService implements WorkerApi {
       }
       const { scorer, version: used, release } = acquired;
       if (used !== version) return release();
-      scorer
-        .score(rows)
-        .then((batch) => this.#shadow.record(live, scorer.predictions(batch), performance.now() - started))
+      rescore(scorer)
+        .then((batch) => this.#shadow.record(live(), scorer.predictions(batch), performance.now() - started))
         .catch(() => undefined)
         .finally(release);
     }, 0);
@@ -318,6 +352,23 @@ export class ModelService implements WorkerApi {
 }
 
 const MAX_REMEMBERED = 100_000;
+
+/**
+ * Whether columns built on the main thread for the live version's fields fit the version a call is
+ * routed to: the same fields, numbers as Float64Array, categories dictionary-encoded. Only their
+ * shape is looked at here; the values are validated as any input is.
+ */
+function fitsColumns(transform: FeatureTransform, columns: unknown): boolean {
+  if (transform.spec.kind !== 'tabular' || typeof columns !== 'object' || columns === null) return false;
+  const record = columns as Record<string, unknown>;
+  if (Object.keys(record).length !== transform.inputs.length) return false;
+  return transform.inputs.every((field) => {
+    if (!Object.hasOwn(record, field.name)) return false;
+    const column = record[field.name];
+    if (field.type === 'number') return column instanceof Float64Array;
+    return field.type === 'category' && typeof column === 'object' && column !== null && !Array.isArray(column) && !ArrayBuffer.isView(column);
+  });
+}
 
 const EMPTY_COLUMNS = { numbers: new Map<string, Float64Array>(), categories: new Map<string, Int32Array>() };
 
