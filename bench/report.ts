@@ -179,12 +179,13 @@ export function renderReadme(results: BenchResults, file: string): string {
     let remainder = '';
     if (columns !== undefined) {
       const extra = ondevice.medianMs - columns.medianMs;
-      // The clones the row path pays and the column path does not: rows in (about twice a main-thread clone: write and read), answers out.
+      // What cloning rows in (about twice a main-thread clone: write and read) and answers out would cost:
+      // the row path (from 256 rows) turns them into columns and typed answers into objects instead.
       const clones = 2 * ref.structuredCloneRowsMs + ref.structuredClonePredictionsMs;
       remainder =
         extra < 0.1 * ondevice.medianMs
           ? ` \`predictColumns\` (same rows, same model run, typed arrays instead of objects) took about as long, ${time(columns.medianMs)}: here the time goes into the model run inside ondevice, not into the row objects.`
-          : ` \`predictColumns\` (same rows, same model run, typed arrays instead of objects) took ${time(columns.medianMs)}: the row-object path costs ${time(extra)} more, of which cloning rows in and answers out explains about ${time(Math.min(extra, clones))}${extra > clones ? `; the other ${time(extra - clones)} is spent in the worker on the rows and the one answer per row` : ''}.`;
+          : ` \`predictColumns\` (same rows, same model run, typed arrays instead of objects) took ${time(columns.medianMs)}: the row-object path costs ${time(extra)} more, spent on the main thread turning the rows into columns and the typed answers into objects (structured-cloning rows in and answers out instead would cost about ${time(clones)}).`;
     }
     batchNotes.push(
       `- ${name}: \`predictBatch(rows)\` ${time(ondevice.medianMs)} (median). On the main thread, \`structuredClone\` of the ${count(b.rows)} rows takes ${time(ref.structuredCloneRowsMs)} (the worker pays again to read them), ondevice's own validation + features over them ${time(ref.prepareRowsMs)}, and cloning the ${count(b.rows)} answers ${time(ref.structuredClonePredictionsMs)}; \`features(rows)\` through the worker (rows in, matrix out, no model run) ${time(ref.featuresCallMs)}.${remainder}${growth}`,
@@ -267,7 +268,7 @@ figures). Every rival is handed a **ready feature tensor**: the research pipelin
 |---|---|
 | \`ondevice\` | ondevice with its defaults (micro-batching on, prediction cache off): \`predict(row)\`, \`predictBatch(rows)\` |
 | \`ondevice-unbatched\` | ondevice loaded with \`batching: false\`: every \`predict()\` is its own message and model run |
-| \`ondevice-columns\` | ondevice \`predictColumns(columns)\`: typed-array columns in, typed arrays out, transferred |
+| \`ondevice-columns\` | ondevice \`predictColumns(columns)\`: typed-array columns in (categories dictionary-encoded: \`{ codes: Int32Array, levels }\`), typed arrays out, transferred |
 | \`ort-main\` | (a) onnxruntime-web (\`onnxruntime-web/wasm\`) on the main thread: \`session.run\` on a ready tensor |
 | \`ort-worker\` | (b) onnxruntime-web in a hand-written worker: the feature Float32Array/Float64Array transferred in, the output transferred out, no comlink |
 | \`ort-proxy\` | (c) onnxruntime-web's own proxy worker (\`env.wasm.proxy = true\`), from a second instance of the module so that (a) keeps its own \`env\` |
@@ -297,8 +298,9 @@ Model runs in the worker for ${count(p.concurrentCalls)} calls (\`info().stats\`
 ## 3. ${count(p.batchRows)}-row batch, rows/s
 
 The confidence-set rows tiled to ${count(p.batchRows)}. ondevice end to end from raw inputs: \`predictBatch(rows)\` (row objects
-in, prediction objects out, both structured-cloned) and \`predictColumns(columns)\` (typed-array columns, transferred both ways;
-the columns are built before the clock starts). Rivals: one \`session.run\` on the ready ${count(p.batchRows)} x F tensor, the output
+in, prediction objects out; from 256 plain rows ondevice turns them into columns on the main thread and the worker's typed answers
+into objects, instead of structured-cloning either) and \`predictColumns(columns)\` (typed-array columns, transferred both ways;
+categories dictionary-encoded, \`{ codes: Int32Array, levels }\`; the columns are built before the clock starts). Rivals: one \`session.run\` on the ready ${count(p.batchRows)} x F tensor, the output
 read back (for (b) and (c) the tensor is transferred, so each run gets a copy made before the clock starts; (d) calls
 \`model.predict(x, { batchSize: rows })\`, one batch). Median of ${p.batchRepetitions} repetitions after an untimed one; a
 contestant whose first run takes over 5 s is timed once, that first run (its repetitions would not fit the run's budget).

@@ -1,5 +1,5 @@
 // The bench page: ondevice and its rivals in one page, driven by bench/run.ts through window.bench.
-import { load, type ColumnarInput, type ModelInfo, type OndeviceModel, type Prediction } from '../../src/index.js';
+import { load, type ColumnarInput, type DictionaryColumn, type ModelInfo, type OndeviceModel, type Prediction } from '../../src/index.js';
 import { compileFeatureSpec, parseFeatureSpec, type FeatureTransform } from '../../src/features/index.js';
 import type {
   BatchFigure,
@@ -74,16 +74,29 @@ function tileFeatures(features: FeatureArray, width: number, count: number): Fea
   return out;
 }
 
-/** Columns for predictColumns(): numbers as Float64Array (NaN = missing), categories as arrays. */
+/**
+ * Columns for predictColumns(), in their fast form: numbers as Float64Array (NaN = missing),
+ * categories dictionary-encoded ({ codes: Int32Array, levels }, -1 = missing).
+ */
 function toColumns(rows: readonly Row[], info: ModelInfo): ColumnarInput {
-  const columns: Record<string, Float64Array | (string | null)[]> = {};
+  const columns: Record<string, Float64Array | DictionaryColumn> = {};
   for (const field of info.inputs) {
     if (field.type === 'number') {
       const column = new Float64Array(rows.length);
       rows.forEach((row, i) => (column[i] = typeof row[field.name] === 'number' ? (row[field.name] as number) : NaN));
       columns[field.name] = column;
     } else if (field.type === 'category') {
-      columns[field.name] = rows.map((row) => (typeof row[field.name] === 'string' ? (row[field.name] as string) : null));
+      const codes = new Int32Array(rows.length);
+      const levels: string[] = [];
+      const index = new Map<string, number>();
+      rows.forEach((row, i) => {
+        const value = row[field.name];
+        if (typeof value !== 'string') return void (codes[i] = -1);
+        let code = index.get(value);
+        if (code === undefined) index.set(value, (code = levels.push(value) - 1));
+        codes[i] = code;
+      });
+      columns[field.name] = { codes, levels };
     } else throw new Error(`bench: tensor input ${field.name} has no column form`);
   }
   return columns;
