@@ -17,7 +17,16 @@ test('10,000 concurrent predict() calls go as a few batches, each answered on it
       const model = await window.ondevice.load(channel, { checkForUpdates: false });
       const calls = Array.from({ length: 10_000 }, (_, i) => (i === 4321 ? { ...rows[0]!, island: 'Atlantis' } : rows[i % rows.length]!));
       const before = (await model.info()).stats!;
+      // What the page asks the worker for: comlink's messages name the method.
+      const methods: string[] = [];
+      const post = Worker.prototype.postMessage;
+      Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
+        const path = (message as { path?: unknown } | null)?.path;
+        if (Array.isArray(path) && path.length > 0) methods.push(path.join('.'));
+        return (post as (...args: unknown[]) => void).call(this, message, ...rest);
+      } as Worker['postMessage'];
       const settled = await Promise.allSettled(calls.map((row) => model.predict(row)));
+      Worker.prototype.postMessage = post;
       const after = (await model.info()).stats!;
       const reference = await model.predictBatch(rows);
       const answer = (p: { probabilities?: unknown; label?: unknown; version?: unknown }) => JSON.stringify([p.label, p.probabilities, p.version]);
@@ -25,6 +34,7 @@ test('10,000 concurrent predict() calls go as a few batches, each answered on it
       const bad = settled[4321]!;
       const error = bad.status === 'rejected' ? (bad.reason as InstanceType<typeof window.ondevice.InputError>) : undefined;
       return {
+        methods: Object.fromEntries([...new Set(methods)].map((m) => [m, methods.filter((x) => x === m).length])),
         runs: after.runs - before.runs,
         rows: after.rows - before.rows,
         mismatches,
@@ -36,6 +46,8 @@ test('10,000 concurrent predict() calls go as a few batches, each answered on it
   expect(outcome.mismatches).toBe(0);
   expect(outcome.bad).toMatchObject({ isInputError: true, code: 'UNKNOWN_CATEGORY', row: 0 });
   expect(outcome.bad!.message).toMatch(/^row 0: /);
+  // Each micro-batch goes as columns; only the one holding the bad row is sent again as rows, answered one by one.
+  expect(outcome.methods).toEqual({ predictEachColumns: 10, predictEach: 1 });
   // ceil(10,000 / 1,024) model runs: the batch holding the bad row is refused before it runs, then
   // scored again without it.
   expect(outcome.runs).toBe(10);

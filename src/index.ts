@@ -11,6 +11,7 @@ import {
   type DeploymentEvent,
   type FeatureMatrix,
   type OndeviceModel,
+  type RowResult,
   type TaskOptions,
   type TaskProgress,
   type UpdateResult,
@@ -76,7 +77,13 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
     worker.terminate();
     throw error;
   }
-  const batcher = batching === false ? undefined : new MicroBatcher((rows) => remote.predictEach(rows), batching);
+  // A large micro-batch of regular rows goes as columns; any refusal or a per-call rollout sends the rows again, answered one by one.
+  const predictEach = async (rows: unknown[]): Promise<RowResult[]> => {
+    const columns = rowsToColumns(rows, plan);
+    const answers = columns === undefined ? undefined : await remote.predictEachColumns(Comlink.transfer(columns, transferables(columns)));
+    return answers === undefined ? remote.predictEach(rows) : expandAnswers(answers).map((prediction) => ({ ok: true, prediction }));
+  };
+  const batcher = batching === false ? undefined : new MicroBatcher(predictEach, batching);
   const cache = cacheOptions === false || cacheOptions === undefined ? undefined : new PredictionCache(cacheOptions);
   // A new version (or a new rollout) answers differently: what was said before is forgotten.
   if (cache !== undefined) for (const type of ['activated', 'rollout']) listeners.set(type, new Set([() => cache.clear()]));

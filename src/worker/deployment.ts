@@ -140,6 +140,11 @@ export class Deployment {
     return route.shadow !== undefined && known(route.shadow) ? { version, shadow: route.shadow } : { version };
   }
 
+  /** Whether every call is routed alike (single, canary: a user's version is fixed), so one decision may serve many calls. */
+  routesAlike(): boolean {
+    return this.#strategy.name === 'single' || this.#strategy.name === 'canary';
+  }
+
   /** A reward the app reported for a prediction `version` made; bandit counts are saved soon after. */
   report(version: string, reward: number): void {
     this.#strategy.report(version, reward);

@@ -263,6 +263,8 @@ export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch
    * or a candidate changed them): the caller sends the rows instead.
    */
   predictBatchColumns(columns: unknown): Promise<ColumnarAnswers | undefined>;
+  /** Micro-batched calls as columns: answered when one routing decision serves them all and no row is refused, else undefined (send the rows to `predictEach`). */
+  predictEachColumns(columns: unknown): Promise<ColumnarAnswers | undefined>;
   /** Micro-batches: scores rows together, answering each on its own (a bad row fails only itself). */
   predictEach(rows: unknown): Promise<RowResult[]>;
   predictColumns(columns: unknown): Promise<ColumnarPrediction>;

@@ -6,6 +6,7 @@ import { ModelMonitor, type MonitorReport, type OutboxStatus } from '../monitor/
 import type { FeatureTransform } from '../features/index.js';
 import type { ColumnarPrediction, Prediction, ScoredBatch, Scorer } from '../scoring/index.js';
 import { Deployment, type AcquiredVersion } from './deployment.js';
+import type { Route } from '../rollout/index.js';
 import type { ColumnarAnswers, DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, ShadowStats, TaskProgress, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
 
 /** The model behind the worker boundary; usable in the same thread too (no worker needed in tests). */
@@ -72,15 +73,39 @@ export class ModelService implements WorkerApi {
 
   async predictBatchColumns(columns: unknown): Promise<ColumnarAnswers | undefined> {
     // As predictBatch: one routing decision for the call.
+    return this.#answerColumns(this.#ready().route(), columns, 'throw');
+  }
+
+  /**
+   * Micro-batched calls sent as columns: answered here only when one routing decision serves them
+   * all (single, canary) and no row is refused; otherwise undefined, and the client sends the rows
+   * to `predictEach`, which answers each call on its own. (Nothing is counted or routed twice.)
+   */
+  async predictEachColumns(columns: unknown): Promise<ColumnarAnswers | undefined> {
     const deployment = this.#ready();
-    const route = deployment.route();
-    const acquired = deployment.acquire(route.version);
+    if (!deployment.routesAlike()) return undefined;
+    return this.#answerColumns(deployment.route(), columns, 'give-up');
+  }
+
+  /** Scores columns with the routed version; a refused row throws (`throw`) or gives undefined (`give-up`, nothing recorded). */
+  async #answerColumns(route: Route, columns: unknown, onRefused: 'throw' | 'give-up'): Promise<ColumnarAnswers | undefined> {
+    const acquired = this.#ready().acquire(route.version);
     const { scorer, version, release } = acquired;
     try {
       if (!fitsColumns(scorer.transform, columns)) return undefined;
       await this.#watch(acquired);
       const started = performance.now();
-      const batch = await this.#count(this.#refusalsCounted(version, () => scorer.scoreColumns(columns)));
+      let scored: ScoredBatch;
+      if (onRefused === 'throw') scored = await this.#refusalsCounted(version, () => scorer.scoreColumns(columns));
+      else {
+        try {
+          scored = await scorer.scoreColumns(columns);
+        } catch (error) {
+          if (error instanceof InputError) return undefined;
+          throw error;
+        }
+      }
+      const batch = await this.#count(Promise.resolve(scored));
       const result = scorer.answers(batch);
       await this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
       const firstId = this.#rememberRows(version, batch.rows);
