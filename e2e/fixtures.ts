@@ -19,6 +19,20 @@ export async function openHarness(page: Page): Promise<void> {
   await page.waitForFunction(() => document.body.dataset.ready === 'true');
 }
 
+/** From the next page load on, `window.workerCalls` lists the methods the page asks its workers for (comlink's messages name them). */
+export async function recordWorkerCalls(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const calls: string[] = [];
+    window.workerCalls = calls;
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
+      const path = (message as { path?: unknown } | null)?.path;
+      if (Array.isArray(path) && path.length > 0) calls.push(path.join('.'));
+      return (post as (...args: unknown[]) => void).call(this, message, ...rest);
+    } as Worker['postMessage'];
+  });
+}
+
 export type Harness = HarnessApi;
 declare global {
   interface Window {
@@ -26,5 +40,7 @@ declare global {
     /** A model kept between page.evaluate calls, and the deployment events it sent. */
     model?: Awaited<ReturnType<HarnessApi['load']>>;
     events?: { type: string; version?: string; code?: string }[];
+    /** Set by `recordWorkerCalls`. */
+    workerCalls?: string[];
   }
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
-import { CHANNEL, e2eSet, openHarness } from './fixtures.js';
+import { CHANNEL, e2eSet, openHarness, recordWorkerCalls } from './fixtures.js';
 import { test as deploymentTest } from './support/deployment-test.js';
 import { workerHeap } from './support/heap.js';
 
@@ -11,22 +11,16 @@ const housePrices = JSON.parse(readFileSync(new URL('../models/house-prices/buil
 };
 
 test('10,000 concurrent predict() calls go as a few batches, each answered on its own; a bad row fails only its call', async ({ page }) => {
+  await recordWorkerCalls(page);
   await openHarness(page);
   const outcome = await page.evaluate(
     async ({ channel, rows }) => {
       const model = await window.ondevice.load(channel, { checkForUpdates: false });
       const calls = Array.from({ length: 10_000 }, (_, i) => (i === 4321 ? { ...rows[0]!, island: 'Atlantis' } : rows[i % rows.length]!));
       const before = (await model.info()).stats!;
-      // What the page asks the worker for: comlink's messages name the method.
-      const methods: string[] = [];
-      const post = Worker.prototype.postMessage;
-      Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
-        const path = (message as { path?: unknown } | null)?.path;
-        if (Array.isArray(path) && path.length > 0) methods.push(path.join('.'));
-        return (post as (...args: unknown[]) => void).call(this, message, ...rest);
-      } as Worker['postMessage'];
+      window.workerCalls!.length = 0;
       const settled = await Promise.allSettled(calls.map((row) => model.predict(row)));
-      Worker.prototype.postMessage = post;
+      const methods = [...window.workerCalls!];
       const after = (await model.info()).stats!;
       const reference = await model.predictBatch(rows);
       const answer = (p: { probabilities?: unknown; label?: unknown; version?: unknown }) => JSON.stringify([p.label, p.probabilities, p.version]);
@@ -143,17 +137,11 @@ for (const [name, source] of [
   ['penguins', e2eSet.rows],
 ] as const) {
   test(`${name}: predictBatch of 1,000 rows goes as columns and answers as 10 batches of 100 rows do; bad rows get the same errors`, async ({ page }) => {
+    await recordWorkerCalls(page);
     await openHarness(page);
     const outcome = await page.evaluate(
       async ({ name, source }) => {
-        // What the page asks the worker for: comlink's messages name the method.
-        const calls: string[] = [];
-        const post = Worker.prototype.postMessage;
-        Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
-          const path = (message as { path?: unknown } | null)?.path;
-          if (Array.isArray(path) && path.length > 0) calls.push(path.join('.'));
-          return (post as (...args: unknown[]) => void).call(this, message, ...rest);
-        } as Worker['postMessage'];
+        const calls = window.workerCalls!;
         const model = await window.ondevice.load(`bundles/${name}/channel.json`, { checkForUpdates: false });
         const rows = Array.from({ length: 1000 }, (_, i) => ({ ...source[i % source.length]! }));
         calls.length = 0;
@@ -189,7 +177,6 @@ for (const [name, source] of [
           const got = await attempt(() => model.predictBatch(bad));
           errors.push({ expected, got, calls: calls.filter((c) => c.startsWith('predict')) });
         }
-        Worker.prototype.postMessage = post;
         const strip = (p: { version?: unknown; id?: unknown }) => JSON.stringify({ ...p, id: undefined });
         await model.dispose();
         return {

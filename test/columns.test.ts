@@ -5,38 +5,10 @@ import { compileFeatureSpec, parseFeatureSpec, type FeatureTransform } from '../
 import { createRuntime, type Runtime } from '../src/runtimes/index.js';
 import { createScorer, type Prediction } from '../src/scoring/index.js';
 import type { ColumnarInput, DictionaryColumn } from '../src/worker/protocol.js';
-import { PENGUINS_BUILD, caught, penguinFiles, readJson, type PenguinE2E } from './helpers.js';
+import { PENGUINS_BUILD, caught, everyOpSpec, penguinFiles, readJson, type PenguinE2E } from './helpers.js';
 
-const header = { format: 'ondevice/feature-spec', formatVersion: 1, name: 'columns', version: '1.0.0' };
-
-/** Every kind of step: log1p (out of domain below -1), min_max with clip, rare_label, ordinal and one_hot; `age` and `roof` refuse null. */
-const ops = compileFeatureSpec(
-  parseFeatureSpec({
-    ...header,
-    fields: [
-      { name: 'area', type: 'number' },
-      { name: 'age', type: 'number' },
-      { name: 'zone', type: 'category' },
-      { name: 'roof', type: 'category' },
-    ],
-    features: [
-      { field: 'area', steps: [{ op: 'impute', strategy: 'median', value: 9 }, { op: 'log1p' }, { op: 'standardize', mean: 2, scale: 0.5 }] },
-      { field: 'age', steps: [{ op: 'min_max', scale: 0.1, min: -0.5, clip: [0, 1] }] },
-      {
-        field: 'zone',
-        steps: [
-          { op: 'impute', strategy: 'most_frequent', value: 'RL' },
-          { op: 'rare_label', keep: ['RL', 'RM'], label: 'Rare' },
-          { op: 'ordinal', categories: ['Rare', 'RM', 'RL'], unknown: 'error' },
-          { op: 'standardize', mean: 1, scale: 2 },
-        ],
-      },
-      { field: 'roof', steps: [{ op: 'ordinal', categories: ['Flat', 'Gable'], unknown: 'value', unknownValue: -1 }] },
-      { field: 'roof', steps: [{ op: 'one_hot', categories: ['Flat', 'Gable'], unknown: 'ignore' }] },
-    ],
-    output: { input: 'x', dtype: 'float64' },
-  }),
-);
+/** Every kind of step (test/helpers.ts). */
+const ops = compileFeatureSpec(parseFeatureSpec(everyOpSpec('columns')));
 
 const penguins = compileFeatureSpec(parseFeatureSpec(await readJson(new URL('feature-spec.json', PENGUINS_BUILD))));
 const e2e = await readJson<PenguinE2E>(new URL('e2e-set.json', PENGUINS_BUILD));
