@@ -77,11 +77,14 @@ test('refused rows are counted per error code, and the worker keeps serving', as
         await model.predict(bad).catch((error: { code: string }) => codes.push(error.code));
       }
       await model.predict(row);
-      return { codes, report: await model.monitor() };
+      const unknown = await model.monitor('9.9.9').catch((error: { code: string; details: { field?: string } }) => ({ code: error.code, field: error.details.field }));
+      return { codes, report: await model.monitor(), unknown };
     },
     { channel: CHANNEL, row: confidence.rows[0]! },
   );
   expect(report.codes).toHaveLength(3);
   expect(report.report.refused).toEqual(Object.fromEntries([...new Set(report.codes)].map((code) => [code, report.codes.filter((c) => c === code).length])));
   expect(report.report.predictions).toBe(1);
+  // A version this device does not serve is refused, not reported as an empty picture.
+  expect(report.unknown).toEqual({ code: 'INVALID_OPTION', field: 'version' });
 });

@@ -45,7 +45,7 @@ export interface OndeviceModel {
   /**
    * Drift of live inputs and outputs against the training distribution the bundle ships (counts
    * persist across reloads), rows refused per error code, and scoring latency, for the live version
-   * (or `version`).
+   * (or `version`, a version this device serves: else `InputError` `INVALID_OPTION`).
    */
   monitor(version?: string): Promise<MonitorReport>;
   /**

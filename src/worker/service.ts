@@ -95,19 +95,20 @@ export class ModelService implements WorkerApi {
       if (!fitsColumns(scorer.transform, columns)) return undefined;
       await this.#watch(acquired);
       const started = performance.now();
-      let scored: ScoredBatch;
-      if (onRefused === 'throw') scored = await this.#refusalsCounted(version, () => scorer.scoreColumns(columns));
-      else {
-        try {
-          scored = await scorer.scoreColumns(columns);
-        } catch (error) {
-          if (error instanceof InputError) return undefined;
-          throw error;
-        }
-      }
-      const batch = await this.#count(Promise.resolve(scored));
+      const scoring = (): Promise<ScoredBatch> => scorer.scoreColumns(columns);
+      const scored =
+        onRefused === 'throw'
+          ? await this.#refusalsCounted(version, scoring)
+          : await Promise.resolve()
+              .then(scoring)
+              .catch((error: unknown) => {
+                if (error instanceof InputError) return undefined;
+                throw error;
+              });
+      if (scored === undefined) return undefined;
+      const batch = this.#count(scored);
       const result = scorer.answers(batch);
-      await this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
+      this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
       const firstId = this.#rememberRows(version, batch.rows);
       // The columns stay in this worker (transferred here, not back): the shadow scores them again.
       if (route.shadow !== undefined) this.#shadowLater(route.shadow, (shadow) => shadow.scoreColumns(columns), () => scorer.predictions(batch));
@@ -166,9 +167,9 @@ export class ModelService implements WorkerApi {
     try {
       await this.#watch(acquired);
       const started = performance.now();
-      const batch = await this.#count(this.#refusalsCounted(answered, () => scorer.score(rows)));
+      const batch = this.#count(await this.#refusalsCounted(answered, () => scorer.score(rows)));
       const predictions = scorer.predictions(batch);
-      await this.#observe(acquired, batch, performance.now() - started, (r) => {
+      this.#observe(acquired, batch, performance.now() - started, (r) => {
         const p = predictions[r]!;
         return p.kind === 'classification' ? p.label : p.value;
       });
@@ -179,7 +180,7 @@ export class ModelService implements WorkerApi {
   }
 
   /** Drift and latency of what a version answered (after the answer is computed, before it is sent). */
-  async #observe(acquired: AcquiredVersion, batch: ScoredBatch, ms: number, outputAt: (row: number) => string | number): Promise<void> {
+  #observe(acquired: AcquiredVersion, batch: ScoredBatch, ms: number, outputAt: (row: number) => string | number): void {
     this.#monitor?.record(acquired.version, { rows: batch.rows, raw: batch.raw ?? EMPTY_COLUMNS, outputAt }, ms);
   }
 
@@ -251,9 +252,9 @@ export class ModelService implements WorkerApi {
     try {
       await this.#watch(acquired);
       const started = performance.now();
-      const batch = await this.#count(this.#refusalsCounted(acquired.version, () => scorer.scoreColumns(columns)));
+      const batch = this.#count(await this.#refusalsCounted(acquired.version, () => scorer.scoreColumns(columns)));
       const result = scorer.columnar(batch);
-      await this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.labels[r]! : result.values[r]!));
+      this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.labels[r]! : result.values[r]!));
       return Comlink.transfer(result, [result.kind === 'classification' ? result.probabilities.buffer : result.values.buffer]);
     } finally {
       release();
@@ -282,8 +283,7 @@ export class ModelService implements WorkerApi {
     return { ...info, rollout, stats: { ...this.#stats, ...(tensors === undefined ? {} : { tensors }) } };
   }
 
-  async #count<T extends { rows: number }>(scored: Promise<T>): Promise<T> {
-    const batch = await scored;
+  #count<T extends { rows: number }>(batch: T): T {
     this.#stats.runs++;
     this.#stats.rows += batch.rows;
     return batch;
@@ -298,7 +298,8 @@ export class ModelService implements WorkerApi {
     const wanted = version ?? deployment.info().version;
     const acquired = deployment.acquire(wanted);
     try {
-      if (acquired.version === wanted) await this.#watch(acquired);
+      if (acquired.version !== wanted) throw new InputError('INVALID_OPTION', `monitor(version): this device serves no version "${String(wanted).slice(0, 40)}"`, { field: 'version' });
+      await this.#watch(acquired);
     } finally {
       acquired.release();
     }
