@@ -289,7 +289,7 @@ ${latency}
 
 ondevice: ${count(p.concurrentCalls)} \`predict(row)\` fired in one go, then all awaited (micro-batching on by default; and with
 \`batching: false\`). Rivals with a one-row API: ${count(p.concurrentCalls)} calls, each awaited before the next. Median of
-${p.concurrentRepetitions} repetitions after an untimed one; distinct row objects (structured clone would send a repeated object once).
+${p.concurrentRepetitions} repetitions after an untimed one (each from a collected page heap, as in §3); distinct row objects (structured clone would send a repeated object once).
 
 ${table(['model', 'contestant', 'how', `total for ${count(p.concurrentCalls)}`, 'per call', '× best rival'], concurrentRows)}
 
@@ -302,7 +302,8 @@ in, prediction objects out; from 256 plain rows ondevice turns them into columns
 into objects, instead of structured-cloning either) and \`predictColumns(columns)\` (typed-array columns, transferred both ways;
 categories dictionary-encoded, \`{ codes: Int32Array, levels }\`; the columns are built before the clock starts). Rivals: one \`session.run\` on the ready ${count(p.batchRows)} x F tensor, the output
 read back (for (b) and (c) the tensor is transferred, so each run gets a copy made before the clock starts; (d) calls
-\`model.predict(x, { batchSize: rows })\`, one batch). Median of ${p.batchRepetitions} repetitions after an untimed one; a
+\`model.predict(x, { batchSize: rows })\`, one batch). Median of ${p.batchRepetitions} repetitions after an untimed one, each
+started from a collected page heap (\`gc()\` under \`--expose-gc\`, then 50 ms of quiet), for every contestant alike; a
 contestant whose first run takes over 5 s is timed once, that first run (its repetitions would not fit the run's budget).
 
 ${table(['model', 'contestant', 'median time', 'rows/s', '× best rival (rows/s)'], batchRows)}

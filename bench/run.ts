@@ -1,6 +1,8 @@
 // `npm run bench` (after `npm run pack:models`): builds the bench page, serves it, drives it in headless
 // Chromium, writes bench/results/<timestamp>.json and latest.json, and regenerates bench/README.md.
 // BENCH_QUICK=1 runs every figure with small counts (a smoke test of the harness, not a result).
+// BENCH_BATCH_ONLY=<model> times only that model's 100k-row batch (5 repetitions, after one untimed round) and prints it: for
+// working on the batch path; it writes nothing.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
@@ -16,6 +18,7 @@ import { measureSizes } from './sizes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const quick = process.env.BENCH_QUICK === '1';
+const batchOnly = process.env.BENCH_BATCH_ONLY;
 
 const PARAMETERS = {
   latencyCalls: quick ? 50 : 500,
@@ -48,7 +51,7 @@ const MODELS: readonly ModelPlan[] = [
   { name: 'house-prices-mlp-tfjs', build: 'models/house-prices/build/mlp-tfjs', rivals: ['tfjs-wasm'] },
 ];
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--js-flags=--expose-gc'];
 
 const log = (message: string): void => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(1)}s] ${message}`);
 const t0 = performance.now();
@@ -227,6 +230,16 @@ async function main(): Promise<void> {
     const environment = await page.evaluate(() => window.bench.environment());
     log(`page: crossOriginIsolated=${environment.crossOriginIsolated}, cores=${environment.hardwareConcurrency}, timer ${environment.timerResolutionMs} ms`);
 
+    if (batchOnly !== undefined) {
+      const plan = MODELS.find((m) => m.name === batchOnly);
+      if (plan === undefined) throw new Error(`BENCH_BATCH_ONLY: no model "${batchOnly}" (${MODELS.map((m) => m.name).join(', ')})`);
+      await page.evaluate((input) => window.bench.setup(input), { model: plan.name, researchFeatures: researchFeatures(plan), rivals: plan.rivals });
+      // Once untimed: every runtime's WASM is still being tiered up in the background after setup.
+      await page.evaluate(([n, r]) => window.bench.batch(n, r), [PARAMETERS.batchRows, 1] as const);
+      const batch = await page.evaluate(([n, r]) => window.bench.batch(n, r), [PARAMETERS.batchRows, 5] as const);
+      for (const [id, figure] of Object.entries(batch.results)) log(`${id}: median ${figure.medianMs.toFixed(1)} ms, runs ${figure.runsMs.map((ms) => ms.toFixed(0)).join(' ')}`);
+      return;
+    }
     const checkUrl = `bundles/house-prices-random-forest/${liveVersion('house-prices-random-forest')}/model.onnx`;
     const unthrottledCheck = await page.evaluate((u) => window.bench.throttleCheck(u), checkUrl);
     const unthrottle = await throttle(page);

@@ -58,6 +58,16 @@ const LONG_RUN_MS = 5_000;
  * One untimed warm-up, then `repetitions` timed runs; `prepare` (untimed) builds each run's inputs.
  * A warm-up that takes longer than LONG_RUN_MS is itself the single sample.
  */
+/**
+ * Before each timed repetition: a full collection of the page's heap (Chromium runs with
+ * --expose-gc) and a short pause, so that no contestant is timed while the collector is still
+ * busy with garbage an earlier one (or the untimed preparation) left behind.
+ */
+async function settle(): Promise<void> {
+  (globalThis as { gc?: () => void }).gc?.();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
 export async function timeRuns<T>(repetitions: number, prepare: () => T, run: (input: T) => Promise<unknown>): Promise<TimedRuns> {
   const first = prepare();
   const warmupStart = now();
@@ -67,6 +77,7 @@ export async function timeRuns<T>(repetitions: number, prepare: () => T, run: (i
   const runsMs: number[] = [];
   for (let i = 0; i < repetitions; i++) {
     const input = prepare();
+    await settle();
     const start = now();
     await run(input);
     runsMs.push(now() - start);
