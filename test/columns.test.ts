@@ -139,6 +139,52 @@ describe('dictionary-encoded category columns', () => {
   });
 });
 
+describe('pooled model input (the serving paths)', () => {
+  const modelInput = (prepared: { inputs: Record<string, { data: ArrayLike<number> }> }): number[] => Array.from(Object.values(prepared.inputs)[0]!.data);
+  const bitwise = (a: number[], b: number[]): boolean => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+  it('writes exactly the model input an unpooled batch gives, float64 and float32, across chunk edges', () => {
+    // 1000 and 300 rows: several chunks, and a last chunk that is not full.
+    for (const [transform, rows] of [
+      [ops, opsRows(1000)],
+      [penguins, tiledPenguins(300)],
+    ] as const) {
+      const plain = transform.prepare(rows);
+      const pooled = transform.prepare(rows, { pooled: true });
+      expect(pooled.features).toBeUndefined();
+      expect(bitwise(modelInput(pooled), modelInput(plain))).toBe(true);
+      pooled.release!();
+      const columns = transform.prepareColumns(dictionaryColumns(transform, rows), { pooled: true });
+      expect(bitwise(modelInput(columns), modelInput(plain))).toBe(true);
+      columns.release!();
+    }
+  });
+
+  it('lends its buffer to one batch at a time, and reuses it once released', () => {
+    const rows = opsRows(600);
+    const first = ops.prepare(rows, { pooled: true });
+    first.release!();
+    const second = ops.prepare(rows, { pooled: true });
+    const data = (p: typeof first): ArrayBufferView => Object.values(p.inputs)[0]!.data as ArrayBufferView;
+    expect(data(second).buffer).toBe(data(first).buffer);
+    // Not released yet: a third batch gets a buffer of its own, and the second's input is untouched.
+    const before = modelInput(second);
+    const third = ops.prepare(opsRows(600).reverse(), { pooled: true });
+    expect(data(third).buffer).not.toBe(data(second).buffer);
+    expect(bitwise(modelInput(second), before)).toBe(true);
+    second.release!();
+    third.release!();
+  });
+
+  it('refuses a value outside the transform with the unpooled batch’s error', async () => {
+    const rows = opsRows(700);
+    rows[650]!.area = -5;
+    const expected = identity(await caught(() => ops.prepare(rows)));
+    expect(expected).toMatchObject({ code: 'OUT_OF_DOMAIN', details: { row: 650 } });
+    expect(identity(await caught(() => ops.prepare(rows, { pooled: true })))).toEqual(expected);
+  });
+});
+
 describe('main thread: rows to columns for predictBatch', () => {
   const plan = columnPlan(penguins.inputs)!;
 

@@ -1,6 +1,6 @@
 import { InputError } from '../errors/index.js';
 import { MISSING_CODE, UNKNOWN_CODE } from './codes.js';
-import type { FeatureTransform, FieldColumns, InputField, PreparedBatch } from './transform.js';
+import type { FeatureTransform, FieldColumns, InputField, PreparedBatch, PrepareOptions } from './transform.js';
 import { checkBatchSize, describeType, preview, readBatch, readRow } from './rows.js';
 import type { EncoderStep, FeatureBlock, FieldSpec, NumericStep, TabularSpec } from './spec.js';
 
@@ -38,17 +38,24 @@ interface CompiledBlock {
   readonly field: string;
   readonly width: number;
   readonly names: readonly string[];
-  /** Writes its columns of rows [from, to); true if it wrote a value that is not finite. */
-  write(batch: ColumnBatch, out: Float64Array, offset: number, stride: number, from: number, to: number): boolean;
+  /**
+   * Writes its columns of rows [from, to) into a column-major chunk: column j of the block at
+   * `start + j * CHUNK_ROWS`, row `from + i` at offset i. True if it wrote a value that is not finite.
+   */
+  write(batch: ColumnBatch, chunk: Float64Array, start: number, from: number, to: number): boolean;
 }
 
 /**
- * Rows the blocks write in turn: a chunk of the row-major matrix (about 170 KB at 41 columns) stays
- * in cache while every block writes its columns, instead of each block striding over all of it.
+ * Rows computed at a time. Each block fills its columns of a column-major chunk (sequential writes:
+ * several times faster than striding across the row-major matrix), and the chunk, which stays in
+ * cache (CHUNK_ROWS x width x 8 bytes), is then transposed into the matrix row by row.
  */
-const CHUNK_ROWS = 512;
-/** One chunk of one numeric column, transformed in place (the work is synchronous: one buffer serves every block). */
-const scratch = new Float64Array(CHUNK_ROWS);
+const CHUNK_ROWS = 256;
+/**
+ * The largest pooled model input kept between batches (bytes): `prepare(..., { pooled: true })`
+ * reuses one buffer instead of allocating (and the OS zero-filling) tens of MB per large batch.
+ */
+const MAX_POOLED_BYTES = 64 * 1024 * 1024;
 
 export function compileTabular(spec: TabularSpec): FeatureTransform {
   const dictionaries = buildDictionaries(spec);
@@ -67,24 +74,50 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
   const width = blocks.reduce((sum, b) => sum + b.width, 0);
   const known = new Set(spec.fields.map((f) => f.name));
 
-  const transform = (batch: ColumnBatch, valueAt: (row: number, field: string) => unknown): PreparedBatch => {
-    const features = new Float64Array(batch.rows * width);
+  const float32 = spec.output.dtype === 'float32';
+  const chunk = new Float64Array(CHUNK_ROWS * width);
+  /** The pooled model input, while no batch holds it. */
+  let spare: Float64Array | Float32Array | undefined;
+
+  const transform = (batch: ColumnBatch, valueAt: (row: number, field: string) => unknown, pooled: boolean): PreparedBatch => {
+    const size = batch.rows * width;
+    let input: Float64Array | Float32Array;
+    if (pooled && spare !== undefined && spare.length >= size) {
+      input = spare.subarray(0, size);
+      spare = undefined;
+    } else input = float32 ? new Float32Array(size) : new Float64Array(size);
+    // The float64 matrix itself, unless pooled (then only the model's input is written).
+    const features = pooled ? undefined : float32 ? new Float64Array(size) : (input as Float64Array);
     let nonFinite = false;
     for (let from = 0; from < batch.rows; from += CHUNK_ROWS) {
       const to = Math.min(batch.rows, from + CHUNK_ROWS);
-      let offset = 0;
+      let start = 0;
       for (const block of blocks) {
-        if (block.write(batch, features, offset, width, from, to)) nonFinite = true;
-        offset += block.width;
+        if (block.write(batch, chunk, start, from, to)) nonFinite = true;
+        start += block.width * CHUNK_ROWS;
       }
+      // A Float32Array store rounds as the Float32Array constructor does: the same input as converting the whole matrix.
+      if (input instanceof Float32Array) transposeInto32(chunk, input, from, to - from, width);
+      else transposeInto64(chunk, input, from, to - from, width);
+      if (features !== undefined && features !== input) transposeInto64(chunk, features, from, to - from, width);
     }
+    const release = (): void => {
+      if (input.byteLength <= MAX_POOLED_BYTES && (spare === undefined || spare.length < input.buffer.byteLength / input.BYTES_PER_ELEMENT)) {
+        spare = input instanceof Float32Array ? new Float32Array(input.buffer) : new Float64Array(input.buffer);
+      }
+    };
     // Every block reports a value that is not finite as it writes it: the full scan (which names the
-    // first such row and field) runs only when one did.
-    if (nonFinite) checkFinite(features, width, blocks, valueAt);
-    // The typed-array constructor converts as Float32Array.from does, without an iterator.
-    const data = spec.output.dtype === 'float32' ? new Float32Array(features) : features;
+    // first such row and field) runs only when one did, on an unpooled matrix.
+    if (nonFinite) {
+      if (features === undefined) {
+        release();
+        return transform(batch, valueAt, false);
+      }
+      checkFinite(features, width, blocks, valueAt);
+    }
     const raw = { numbers: batch.numbers, categories: batch.categories };
-    return { rows: batch.rows, features, raw, inputs: { [spec.output.input]: { data, dims: [batch.rows, width] } } };
+    const inputs = { [spec.output.input]: { data: input, dims: [batch.rows, width] } };
+    return features === undefined ? { rows: batch.rows, raw, inputs, release } : { rows: batch.rows, features, raw, inputs };
   };
 
   const inputs = [...plans.values()].map(({ field, dictionary, refusals, refuseMissing }): InputField => {
@@ -109,13 +142,13 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     names: blocks.flatMap((b) => b.names),
     fieldColumns,
     levels: new Map(spec.fields.filter((f) => f.type === 'category').map((f) => [f.name, [...dictionaries.get(f.name)!.keys()]])),
-    prepare(rows: unknown): PreparedBatch {
+    prepare(rows: unknown, options?: PrepareOptions): PreparedBatch {
       const list = rows as readonly Record<string, unknown>[];
-      return transform(toColumns(rows, spec, plans, known), (row, field) => list[row]?.[field]);
+      return transform(toColumns(rows, spec, plans, known), (row, field) => list[row]?.[field], options?.pooled === true);
     },
-    prepareColumns(columns: unknown): PreparedBatch {
+    prepareColumns(columns: unknown, options?: PrepareOptions): PreparedBatch {
       const record = columns as Record<string, unknown>;
-      return transform(fromColumnar(columns, spec, plans, known), (row, field) => columnValue(record[field], row));
+      return transform(fromColumnar(columns, spec, plans, known), (row, field) => columnValue(record[field], row), options?.pooled === true);
     },
   };
 }
@@ -149,7 +182,7 @@ function compileBlock(
   const one = new Float64Array(1);
   const applyNumeric = (x: number): number => {
     one[0] = x;
-    applyInPlace(one, 1);
+    applyInPlace(one, 0, 1);
     return one[0];
   };
 
@@ -161,21 +194,17 @@ function compileBlock(
         field: field.name,
         width: 1,
         names: [field.name],
-        write: fusedNumberWrite(field.name, fill, numeric) ?? function write(batch, out, offset, stride, from, to) {
+        write: fusedNumberWrite(field.name, fill, numeric) ?? function write(batch, chunk, start, from, to) {
           const column = batch.numbers.get(field.name)!;
-          const n = to - from;
-          for (let i = 0; i < n; i++) {
-            const raw = column[from + i]!;
-            scratch[i] = raw !== raw ? fill : raw;
+          const end = start + to - from;
+          for (let o = start, r = from; o < end; o++, r++) {
+            const raw = column[r]!;
+            chunk[o] = raw !== raw ? fill : raw;
           }
-          applyInPlace(scratch, n);
+          applyInPlace(chunk, start, end);
           let finite = true;
-          for (let i = 0, o = from * stride + offset; i < n; i++, o += stride) {
-            const value = scratch[i]!;
-            out[o] = value;
-            // x - x is 0 for a finite x, NaN for NaN and the infinities.
-            if (value - value !== 0) finite = false;
-          }
+          // x - x is 0 for a finite x, NaN for NaN and the infinities.
+          for (let o = start; o < end; o++) if (chunk[o]! - chunk[o]! !== 0) finite = false;
           return !finite;
         },
       },
@@ -219,11 +248,12 @@ function compileBlock(
         field: field.name,
         width: encoder.categories.length,
         names: encoder.categories.map((c) => `${field.name}=${c}`),
-        write(batch, out, offset, stride, from, to) {
+        write(batch, chunk, start, from, to) {
           const codes = batch.categories.get(field.name)!;
-          for (let r = from; r < to; r++) {
+          chunk.fill(0, start, start + encoder.categories.length * CHUNK_ROWS);
+          for (let r = from, o = start; r < to; r++, o++) {
             const column = columnOf[codes[r]! + OFFSET]!;
-            if (column >= 0) out[r * stride + offset + column] = 1;
+            if (column >= 0) chunk[o + column * CHUNK_ROWS] = 1;
           }
           return false;
         },
@@ -246,12 +276,12 @@ function compileBlock(
       field: field.name,
       width: 1,
       names: [field.name],
-      write(batch, out, offset, stride, from, to) {
+      write(batch, chunk, start, from, to) {
         const codes = batch.categories.get(field.name)!;
         let finite = true;
-        for (let r = from, o = from * stride + offset; r < to; r++, o += stride) {
+        for (let r = from, o = start; r < to; r++, o++) {
           const value = valueOf[codes[r]! + OFFSET]!;
-          out[o] = value;
+          chunk[o] = value;
           if (value - value !== 0) finite = false;
         }
         return !finite;
@@ -274,15 +304,40 @@ function fusedNumberWrite(name: string, fill: number, steps: readonly NumericSte
   else if (steps.length === 2 && first!.op === 'log1p' && second!.op === 'standardize') [kernel, a, b] = ['log1p-standardize', second!.mean, second!.scale];
   else if (steps.length === 1 && first!.op === 'min_max' && first!.clip === undefined) [kernel, a, b] = ['min_max', first!.scale, first!.min];
   if (kernel === undefined) return undefined;
-  const log = kernel === 'log1p-standardize';
-  return (batch, out, offset, stride, from, to) => {
+  // One function per kernel: each compiles to its own tight loop, with no branch on the kernel inside.
+  if (kernel === 'min_max') {
+    return (batch, chunk, start, from, to) => {
+      const column = batch.numbers.get(name)!;
+      let finite = true;
+      for (let r = from, o = start; r < to; r++, o++) {
+        const raw = column[r]!;
+        const value = (raw !== raw ? fill : raw) * a + b;
+        chunk[o] = value;
+        if (value - value !== 0) finite = false;
+      }
+      return !finite;
+    };
+  }
+  if (kernel === 'log1p-standardize') {
+    return (batch, chunk, start, from, to) => {
+      const column = batch.numbers.get(name)!;
+      let finite = true;
+      for (let r = from, o = start; r < to; r++, o++) {
+        const raw = column[r]!;
+        const value = (Math.log1p(raw !== raw ? fill : raw) - a) / b;
+        chunk[o] = value;
+        if (value - value !== 0) finite = false;
+      }
+      return !finite;
+    };
+  }
+  return (batch, chunk, start, from, to) => {
     const column = batch.numbers.get(name)!;
     let finite = true;
-    for (let r = from, o = from * stride + offset; r < to; r++, o += stride) {
+    for (let r = from, o = start; r < to; r++, o++) {
       const raw = column[r]!;
-      const x = raw !== raw ? fill : raw;
-      const value = kernel === 'min_max' ? x * a + b : ((log ? Math.log1p(x) : x) - a) / b;
-      out[o] = value;
+      const value = ((raw !== raw ? fill : raw) - a) / b;
+      chunk[o] = value;
       if (value - value !== 0) finite = false;
     }
     return !finite;
@@ -293,36 +348,54 @@ function fusedNumberWrite(name: string, fill: number, steps: readonly NumericSte
  * Numeric steps as passes over a buffer, one step at a time in the spec's order: float64, the same
  * operations in the same order as scikit-learn (each pass a tight loop, not a call per value).
  */
-function compileNumeric(steps: readonly NumericStep[]): (values: Float64Array, n: number) => void {
-  const passes = steps.map((step): ((values: Float64Array, n: number) => void) => {
+function compileNumeric(steps: readonly NumericStep[]): (values: Float64Array, start: number, end: number) => void {
+  const passes = steps.map((step): ((values: Float64Array, start: number, end: number) => void) => {
     switch (step.op) {
       case 'log1p':
-        return (values, n) => {
-          for (let i = 0; i < n; i++) values[i] = Math.log1p(values[i]!);
+        return (values, start, end) => {
+          for (let i = start; i < end; i++) values[i] = Math.log1p(values[i]!);
         };
       case 'standardize': {
         const { mean, scale } = step;
-        return (values, n) => {
-          for (let i = 0; i < n; i++) values[i] = (values[i]! - mean) / scale;
+        return (values, start, end) => {
+          for (let i = start; i < end; i++) values[i] = (values[i]! - mean) / scale;
         };
       }
       case 'min_max': {
         const { scale, min, clip } = step;
         if (clip === undefined) {
-          return (values, n) => {
-            for (let i = 0; i < n; i++) values[i] = values[i]! * scale + min;
+          return (values, start, end) => {
+            for (let i = start; i < end; i++) values[i] = values[i]! * scale + min;
           };
         }
         const [low, high] = clip;
-        return (values, n) => {
-          for (let i = 0; i < n; i++) values[i] = Math.min(Math.max(values[i]! * scale + min, low), high);
+        return (values, start, end) => {
+          for (let i = start; i < end; i++) values[i] = Math.min(Math.max(values[i]! * scale + min, low), high);
         };
       }
     }
   });
-  return (values, n) => {
-    for (const pass of passes) pass(values, n);
+  return (values, start, end) => {
+    for (const pass of passes) pass(values, start, end);
   };
+}
+
+/*
+ * A chunk's rows into the row-major matrix: sequential writes, and `width` sequential read streams.
+ * One function per element type keeps each store site monomorphic.
+ */
+function transposeInto64(chunk: Float64Array, out: Float64Array, from: number, n: number, width: number): void {
+  const end = width * CHUNK_ROWS;
+  for (let i = 0, o = from * width; i < n; i++) {
+    for (let s = i; s < end + i; s += CHUNK_ROWS) out[o++] = chunk[s]!;
+  }
+}
+
+function transposeInto32(chunk: Float64Array, out: Float32Array, from: number, n: number, width: number): void {
+  const end = width * CHUNK_ROWS;
+  for (let i = 0, o = from * width; i < n; i++) {
+    for (let s = i; s < end + i; s += CHUNK_ROWS) out[o++] = chunk[s]!;
+  }
 }
 
 function emptyColumns(spec: TabularSpec, n: number): { numbers: Map<string, Float64Array>; categories: Map<string, Int32Array> } {

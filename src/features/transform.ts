@@ -33,8 +33,13 @@ export interface TensorField {
 /** Rows validated and turned into the model's inputs. */
 export interface PreparedBatch {
   readonly rows: number;
-  /** Tabular specs: `rows x width` features in float64, before the cast to the model's dtype. */
+  /** Tabular specs, unless pooled: `rows x width` features in float64, before the cast to the model's dtype. */
   readonly features?: Float64Array;
+  /**
+   * Pooled batches: hands the model input's buffer back to the transform, for a later pooled batch
+   * to reuse. Call it once, after the runtime has read the inputs (it copies them); not before.
+   */
+  readonly release?: () => void;
   /** Tabular specs: the validated raw values, column by column (what drift monitoring reads). */
   readonly raw?: RawColumns;
   readonly inputs: Readonly<Record<string, InputTensor>>;
@@ -70,12 +75,20 @@ export interface FeatureTransform {
   /** Tabular: per category field, its levels in code order (`RawColumns` codes index them). */
   readonly levels: ReadonlyMap<string, readonly string[]>;
   /** Validates raw rows (untrusted input) and builds the model inputs; throws `InputError` naming the row and field. */
-  prepare(rows: unknown): PreparedBatch;
+  prepare(rows: unknown, options?: PrepareOptions): PreparedBatch;
   /**
    * The same from columns: `{ field: typed array or array }`, one value per row (tabular models;
    * NaN in a numeric typed array means missing). Typed arrays are read in place.
    */
-  prepareColumns(columns: unknown): PreparedBatch;
+  prepareColumns(columns: unknown, options?: PrepareOptions): PreparedBatch;
+}
+
+export interface PrepareOptions {
+  /**
+   * Tabular specs: write only the model input, into a buffer the transform lends (and takes back
+   * through `release`), instead of a new matrix per batch. The batch then has no `features`.
+   */
+  readonly pooled?: boolean;
 }
 
 export function compileFeatureSpec(spec: FeatureSpec): FeatureTransform {

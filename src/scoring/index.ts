@@ -68,9 +68,9 @@ export interface Scorer {
   readonly runtime: Runtime;
   readonly task: Task;
   /** Validates raw rows, builds the model inputs (features column by column, or tensors) and runs the model once. */
-  score(rows: unknown): Promise<ScoredBatch>;
+  score(rows: unknown, options?: ScoreOptions): Promise<ScoredBatch>;
   /** The same from columns (`FeatureTransform.prepareColumns`). */
-  scoreColumns(columns: unknown): Promise<ScoredBatch>;
+  scoreColumns(columns: unknown, options?: ScoreOptions): Promise<ScoredBatch>;
   /**
    * Runs the model on a ready `rows x width` float64 feature matrix (tabular models), cast to the
    * model's input type as `score` does: for explanations, which mix the columns of several rows.
@@ -82,6 +82,14 @@ export interface Scorer {
   columnar(batch: ScoredBatch): ColumnarPrediction;
   /** Reads them as `predictions` would, into typed arrays (their own copies: safe to transfer). */
   answers(batch: ScoredBatch): TypedAnswers;
+}
+
+export interface ScoreOptions {
+  /**
+   * Whether the scored batch carries its float64 feature matrix (default true). Serving paths that
+   * never read it pass false: the model input is then written into a buffer the transform reuses.
+   */
+  readonly keepFeatures?: boolean;
 }
 
 export function createScorer(transform: FeatureTransform, runtime: Runtime, task: Task): Scorer {
@@ -106,15 +114,21 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
     };
     if (prepared.rows === 0) return { ...base, outputs: {} };
     const inputs = Object.fromEntries(Object.entries(prepared.inputs).map(([name, tensor]) => [rename.get(name) ?? name, tensor]));
-    return { ...base, outputs: await runtime.run(inputs) };
+    try {
+      return { ...base, outputs: await runtime.run(inputs) };
+    } finally {
+      // The runtime has copied the inputs by the time its run settles.
+      prepared.release?.();
+    }
   };
+  const pooled = (options: ScoreOptions | undefined): { pooled: boolean } => ({ pooled: options?.keepFeatures === false });
 
   return {
     transform,
     runtime,
     task,
-    score: (rows) => run(transform.prepare(rows)),
-    scoreColumns: (columns) => run(transform.prepareColumns(columns)),
+    score: (rows, options) => run(transform.prepare(rows, pooled(options))),
+    scoreColumns: (columns, options) => run(transform.prepareColumns(columns, pooled(options))),
     scoreFeatures(features, rows) {
       const spec = transform.spec;
       if (spec.kind !== 'tabular') throw new ScoringError('SCORING_FAILED', 'a tensor model has no feature matrix to score', {});

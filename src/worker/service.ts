@@ -9,6 +9,9 @@ import { Deployment, type AcquiredVersion } from './deployment.js';
 import type { Route } from '../rollout/index.js';
 import type { ColumnarAnswers, DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, ShadowStats, TaskProgress, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
 
+/** Serving never reads the feature matrix: the model input goes into a reused buffer. */
+const SERVING = { keepFeatures: false } as const;
+
 /** The model behind the worker boundary; usable in the same thread too (no worker needed in tests). */
 export class ModelService implements WorkerApi {
   #deployment: Deployment | undefined;
@@ -67,7 +70,7 @@ export class ModelService implements WorkerApi {
     const deployment = this.#ready();
     const route = deployment.route();
     const predictions = await this.#score(route.version, rows);
-    if (route.shadow !== undefined) this.#shadowLater(route.shadow, (scorer) => scorer.score(rows), () => predictions);
+    if (route.shadow !== undefined) this.#shadowLater(route.shadow, (scorer) => scorer.score(rows, SERVING), () => predictions);
     return predictions;
   }
 
@@ -95,7 +98,7 @@ export class ModelService implements WorkerApi {
       if (!fitsColumns(scorer.transform, columns)) return undefined;
       await this.#watch(acquired);
       const started = performance.now();
-      const scoring = (): Promise<ScoredBatch> => scorer.scoreColumns(columns);
+      const scoring = (): Promise<ScoredBatch> => scorer.scoreColumns(columns, SERVING);
       const scored =
         onRefused === 'throw'
           ? await this.#refusalsCounted(version, scoring)
@@ -111,7 +114,7 @@ export class ModelService implements WorkerApi {
       this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
       const firstId = this.#rememberRows(version, batch.rows);
       // The columns stay in this worker (transferred here, not back): the shadow scores them again.
-      if (route.shadow !== undefined) this.#shadowLater(route.shadow, (shadow) => shadow.scoreColumns(columns), () => scorer.predictions(batch));
+      if (route.shadow !== undefined) this.#shadowLater(route.shadow, (shadow) => shadow.scoreColumns(columns, SERVING), () => scorer.predictions(batch));
       const buffers = result.kind === 'classification' ? [result.best.buffer, result.probabilities.buffer] : [result.values.buffer];
       return Comlink.transfer({ version, firstId, result }, buffers);
     } finally {
@@ -137,7 +140,7 @@ export class ModelService implements WorkerApi {
       const shadow = routes[shadowed[0]!]!.shadow!;
       const shadowRows = shadowed.map((i) => rows[i]);
       const live = shadowed.map((i) => (results[i] as { prediction: Prediction }).prediction);
-      this.#shadowLater(shadow, (scorer) => scorer.score(shadowRows), () => live);
+      this.#shadowLater(shadow, (scorer) => scorer.score(shadowRows, SERVING), () => live);
     }
     return results;
   }
@@ -167,7 +170,7 @@ export class ModelService implements WorkerApi {
     try {
       await this.#watch(acquired);
       const started = performance.now();
-      const batch = this.#count(await this.#refusalsCounted(answered, () => scorer.score(rows)));
+      const batch = this.#count(await this.#refusalsCounted(answered, () => scorer.score(rows, SERVING)));
       const predictions = scorer.predictions(batch);
       this.#observe(acquired, batch, performance.now() - started, (r) => {
         const p = predictions[r]!;
@@ -252,7 +255,7 @@ export class ModelService implements WorkerApi {
     try {
       await this.#watch(acquired);
       const started = performance.now();
-      const batch = this.#count(await this.#refusalsCounted(acquired.version, () => scorer.scoreColumns(columns)));
+      const batch = this.#count(await this.#refusalsCounted(acquired.version, () => scorer.scoreColumns(columns, SERVING)));
       const result = scorer.columnar(batch);
       this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.labels[r]! : result.values[r]!));
       return Comlink.transfer(result, [result.kind === 'classification' ? result.probabilities.buffer : result.values.buffer]);
