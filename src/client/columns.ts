@@ -9,6 +9,9 @@ import type { ColumnarAnswers, ColumnarInput, DictionaryColumn } from '../worker
  */
 export const COLUMNS_MIN_ROWS = 256;
 
+/** Levels of a category looked up by a scan before the map (see rowsToColumns). */
+const SCANNED_LEVELS = 8;
+
 /** A tabular model's raw fields, as the main thread lays rows out in columns. */
 export interface ColumnPlan {
   readonly names: readonly string[];
@@ -77,11 +80,23 @@ export function rowsToColumns(rows: unknown, plan: ColumnPlan | undefined): Colu
         else if (value === null) numbers[slot]![r] = Number.NaN;
         else return undefined;
       } else if (typeof value === 'string') {
-        const dictionary = dictionaries[slot]!;
-        let code = dictionary.get(value);
-        if (code === undefined) {
-          code = levels[slot]!.push(value) - 1;
-          dictionary.set(value, code);
+        // The first few levels by a scan (equal strings are most often the same string, compared by
+        // address), the rest through the map: a category usually has few levels.
+        const known = levels[slot]!;
+        let code = -1;
+        for (let i = 0, m = known.length < SCANNED_LEVELS ? known.length : SCANNED_LEVELS; i < m; i++) {
+          if (known[i] === value) {
+            code = i;
+            break;
+          }
+        }
+        if (code < 0) {
+          const dictionary = dictionaries[slot]!;
+          code = dictionary.get(value) ?? -1;
+          if (code < 0) {
+            code = known.push(value) - 1;
+            dictionary.set(value, code);
+          }
         }
         codes[slot]![r] = code;
       } else if (value === null) codes[slot]![r] = -1;
