@@ -142,3 +142,39 @@ test('auto, on a device with WebGPU: a small ONNX model serves on wasm and the W
   expect(assets.some((path) => /ort\.wasm\.bundle/.test(path))).toBe(true);
   expect(assets.filter((path) => WEBGPU_BUILD.test(path))).toEqual([]);
 });
+
+// Model variants: the house-prices MLP bundle ships an int8 build for WASM (models/README.md).
+test('house-prices-mlp-onnx: the int8 variant serves on WASM by default, the main model when asked or when WebGPU comes first', async ({ page }) => {
+  const rows = confidenceRows('house-prices/build/mlp-onnx');
+  await openHarness(page);
+  const outcome = await page.evaluate(async (rows) => {
+    const channel = 'bundles/house-prices-mlp-onnx/channel.json';
+    const run = async (options: Parameters<typeof window.ondevice.load>[1]) => {
+      const model = await window.ondevice.load(channel, options);
+      const info = await model.info();
+      const values = (await model.predictBatch(rows)).map((p) => (p.kind === 'regression' ? p.value : Number.NaN));
+      const alone = await model.predict(rows[3]!);
+      await model.dispose();
+      return {
+        backend: info.runtime.backend,
+        variant: info.runtime.variant,
+        passedOver: info.runtime.variantsPassedOver.map((v) => ({ ...v })),
+        tolerance: info.gate.endToEnd.tolerance,
+        values,
+        alone: alone.kind === 'regression' ? alone.value : Number.NaN,
+      };
+    };
+    return { auto: await run({}), main: await run({ variant: 'none' }), webgpuFirst: await run({ backends: ['webgpu', 'wasm'] }) };
+  }, rows);
+
+  expect(outcome.auto).toMatchObject({ backend: 'wasm', variant: 'int8', passedOver: [], tolerance: 0.07 });
+  expect(outcome.main).toMatchObject({ backend: 'wasm', variant: null, tolerance: 1e-5 });
+  // The main model then serves, on WebGPU or (if its session fails there) on WASM after it: never the int8 build.
+  expect(outcome.webgpuFirst).toMatchObject({ variant: null, passedOver: [{ variant: 'int8', reason: 'built for wasm; this load tries webgpu, then wasm' }], tolerance: 1e-5 });
+  // int8 answers stay within the variant's tolerance of the float model's, and are not the same answers.
+  const relative = outcome.auto.values.map((v, i) => Math.abs(v - outcome.main.values[i]!) / Math.max(1, Math.abs(outcome.main.values[i]!)));
+  expect(Math.max(...relative)).toBeLessThanOrEqual(0.07);
+  expect(Math.max(...relative)).toBeGreaterThan(1e-3);
+  // A row's int8 answer does not depend on the batch it came in.
+  expect(outcome.auto.alone).toBe(outcome.auto.values[3]);
+});

@@ -8,6 +8,8 @@ import type { Prediction } from '../src/scoring/index.js';
 export interface ParityFile {
   readonly features: number[][] | null;
   readonly predictions: (number | number[])[];
+  /** Per model variant: its predictions as the training script computed them (numpy, the ONNX operators' definitions). */
+  readonly variants?: Record<string, (number | number[])[]>;
 }
 
 export interface ConfidenceFile {

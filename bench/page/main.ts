@@ -51,6 +51,9 @@ interface Current {
 let current: Current | undefined;
 let fineTimer: boolean | undefined;
 
+/** Every contestant scores the bundle's main model: a variant (e.g. int8) would be another model. */
+const SAME_MODEL = { variant: 'none' } as const;
+
 function need(): Current {
   if (current === undefined) throw new Error('bench: call setup() first');
   return current;
@@ -127,7 +130,7 @@ async function createRival(id: RivalId, bundle: Bundle, init: Omit<RivalInit, 'm
 }
 
 async function unbatched(state: Current): Promise<OndeviceModel> {
-  state.unbatched ??= await load(channelUrl(state.model), { checkForUpdates: false, batching: false });
+  state.unbatched ??= await load(channelUrl(state.model), { ...SAME_MODEL, checkForUpdates: false, batching: false });
   return state.unbatched;
 }
 
@@ -179,7 +182,7 @@ const api: BenchApi = {
     const rows = await confidenceRows(bundle);
     const dtype = await inputDtype(bundle);
     const start = now();
-    const ondevice = await load(channelUrl(input.model), { checkForUpdates: false });
+    const ondevice = await load(channelUrl(input.model), { ...SAME_MODEL, checkForUpdates: false });
     const loadMs = now() - start;
     const info = await ondevice.info();
     const width = info.featureNames.length;
@@ -316,17 +319,17 @@ const api: BenchApi = {
     if (comlink === undefined || worker === undefined || main === undefined) throw new Error('breakdown: needs comlink-worker, ort-worker and ort-main');
     // A fresh instance: the model under test has scored hundreds of thousands of rows by now, and a
     // worker's per-call costs change with that (see the batch figure's notes); these are the fixed costs.
-    const fresh = await load(channelUrl(state.model), { checkForUpdates: false });
+    const fresh = await load(channelUrl(state.model), { ...SAME_MODEL, checkForUpdates: false });
     const prediction = await fresh.predict(row);
     // The same validation and feature code the worker runs, here on the main thread, without any messaging.
     const transform = state.transform;
-    const plain = await load(channelUrl(state.model), { checkForUpdates: false, batching: false });
+    const plain = await load(channelUrl(state.model), { ...SAME_MODEL, checkForUpdates: false, batching: false });
     // Threads cost a wake-up per parallel operator: the same worker and ondevice on one thread show how much.
     const output = state.bundle.task.kind === 'classification' ? state.bundle.task.probabilities : state.bundle.task.value;
     const { createOrtWorkerRival } = await import('./rivals/ort-worker.js');
     const model = await fetchBytes(state.bundle.url('model'));
     const workerOneThread = await createOrtWorkerRival({ model, dtype: state.dtype, width: state.width, output, threads: 1, features: state.features });
-    const ondeviceOneThread = await load(channelUrl(state.model), { checkForUpdates: false, threads: 1 });
+    const ondeviceOneThread = await load(channelUrl(state.model), { ...SAME_MODEL, checkForUpdates: false, threads: 1 });
     const us: Record<BreakdownPart, number> = {
       postMessageRoundTrip: await meanMicros(calls, () => worker.ping()),
       comlinkNoopRoundTrip: await meanMicros(calls, () => comlink.noop()),
@@ -362,7 +365,7 @@ const api: BenchApi = {
 
   async startOndevice(model, row, checkForUpdates): Promise<StartResult> {
     const start = now();
-    const ondevice = await load(channelUrl(model), { checkForUpdates });
+    const ondevice = await load(channelUrl(model), { ...SAME_MODEL, checkForUpdates });
     await ondevice.predict(row);
     const ms = now() - start;
     const info = await ondevice.info();

@@ -43,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from ondevice_export import (RareLabelGrouper, TargetOrderedEncoder, append_expm1, feature_columns, feature_spec, is_additive,  # noqa: E402
                              json_row, reference_stats, to_onnx, write_tfjs_layers_model)
+from ondevice_export.variants import evaluate, int8_static  # noqa: E402
 
 DATA = os.path.join(HERE, "data", "ames.csv")
 BUILD = os.path.join(HERE, "build")
@@ -371,8 +372,11 @@ def main():
     confidence = {"rows": [raw_row(r) for _, r in X_test.iterrows()], "targets": [float(v) for v in y_test]}
     e2e_raw = [raw_row(r) for _, r in e2e.iterrows()]
 
-    def export(variant, runtime, dtype, task, algorithm, library, predict, write_model, description, additive=False, linear=None):
-        """linear: the fitted linear regressor (log1p space), for the exact attributions in parity.json."""
+    def export(variant, runtime, dtype, task, algorithm, library, predict, write_model, description, additive=False, linear=None,
+               model_variants=None):
+        """linear: the fitted linear regressor (log1p space), for the exact attributions in parity.json.
+        model_variants(out, predictions on Z_e2e, on Z_test) -> (the card's "variants" entries, {variant: its predictions
+        on Z_test} for parity.json), for models written with variants."""
         out = os.path.join(BUILD, variant)
         os.makedirs(out, exist_ok=True)
         predictions = predict(Z_test)
@@ -391,10 +395,17 @@ def main():
         })
         write_rows_json(out, "confidence-set.json", confidence)
         parity = {"features": Z_test.tolist(), "predictions": [float(v) for v in predictions]}
+        card_variants = None
+        if model_variants is not None:
+            card_variants, variant_predictions = model_variants(out, predict(Z_e2e), predictions)
+            parity["variants"] = variant_predictions
         if linear is not None:
             parity["linear"] = linear_parity(spec, linear, reference["featureMeans"], Z_test[:LINEAR_ROWS])
         write_rows_json(out, "parity.json", parity)
-        write_json(out, "model-card.json", model_card(variant, description, runtime, task, algorithm, library, r2, split))
+        card = model_card(variant, description, runtime, task, algorithm, library, r2, split)
+        if card_variants is not None:
+            card["variants"] = card_variants
+        write_json(out, "model-card.json", card)
         size = sum(os.path.getsize(os.path.join(out, f)) for f in model_files)
         print(f"{variant:18s} r2 {r2:.4f}  rmse {rmse:9.1f}  {'+'.join(model_files)} {size / 1024:.0f} KiB")
 
@@ -438,17 +449,43 @@ def main():
     description = f"Ames house sale price in dollars from {len(NUMBERS) + len(CATEGORIES)} house and sale fields: a {'-'.join(map(str, [n_features] + MLP_HIDDEN + [1]))} MLP on log1p(price)."
 
     def write_mlp_onnx(out):
-        onnx.save(mlp_onnx(mlp, n_features), os.path.join(out, "model.onnx"))
-        return ["model.onnx"]
+        model = mlp_onnx(mlp, n_features)
+        onnx.save(model, os.path.join(out, "model.onnx"))
+        # The int8 variant (WASM): activations calibrated on the training features.
+        onnx.save(int8_static(model, Z_train.astype(np.float32)), os.path.join(out, "model.int8.onnx"))
+        return ["model.onnx", "model.int8.onnx"]
 
     def write_mlp_tfjs(out):
         write_tfjs_layers_model(out, mlp_tfjs_layers(mlp), input_name="features",
                                 generated_by=f"torch {torch.__version__}", converted_by="models/ondevice_export/tfjs.py")
         return ["model.json", "weights.bin"]
 
+    def int8_variant(out, e2e_predictions, test_predictions):
+        """The int8 graph's answers, computed in numpy as the ONNX operators define them, against the float model's."""
+        model = onnx.load(os.path.join(out, "model.int8.onnx"))
+        on_test = evaluate(model, Z_test.astype(np.float32)).ravel().astype(np.float64)
+        on_e2e = evaluate(model, Z_e2e.astype(np.float32)).ravel().astype(np.float64)
+        relative = lambda a, b: float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))  # noqa: E731
+        worst = max(relative(on_e2e, e2e_predictions), relative(on_test, test_predictions))
+        tolerance = float(f"{2 * worst:.1g}") if f"{2 * worst:.1g}" != "0" else 1e-3
+        r2_int8 = float(r2_score(y_test, on_test))
+        print(f"{'mlp-onnx int8':18s} r2 {r2_int8:.4f}  largest deviation from the float model {worst:.4f} relative")
+        return [{
+            "name": "int8",
+            "model": "model.int8.onnx",
+            "backends": ["wasm"],
+            "description": "Gemm weights as int8 (one scale per output column), inputs quantized with scales calibrated on the training features; "
+                           "MatMulInteger on onnxruntime-web's WASM kernels",
+            "tolerance": tolerance,
+            "toleranceReason": f"int8 weights and activations move prices by up to {worst:.2%} of the float model's on the held-out and "
+                               "end-to-end rows; the tolerance is twice that. The r2 range still gates the variant's quality",
+            "metric": {"name": "r2", "range": [R2_FLOOR["mlp-onnx"], 1.0], "research": r2_int8},
+        }], {"int8": [float(v) for v in on_test]}
+
     predict_mlp = lambda Z: mlp_predict(mlp, Z)  # noqa: E731
     export("mlp-onnx", "onnxruntime-web", "float32", {"kind": "regression", "value": OUTPUT}, mlp_algorithm, torch_library,
-           predict_mlp, write_mlp_onnx, description + " PyTorch, exported to ONNX; expm1 is part of the graph.")
+           predict_mlp, write_mlp_onnx, description + " PyTorch, exported to ONNX; expm1 is part of the graph.",
+           model_variants=int8_variant)
     export("mlp-tfjs", "tensorflow-js", "float32", {"kind": "regression", "value": "log_price", "inverse": "expm1"}, mlp_algorithm,
            torch_library, predict_mlp, write_mlp_tfjs,
            description + " The PyTorch weights as a TensorFlow.js layers model; it outputs log1p(price), the task's inverse (expm1) gives dollars.")

@@ -309,6 +309,44 @@ class ToOnnxTest(unittest.TestCase):
             self.assertEqual(differences["xgboost-float32"], 0.0, "XGBoost's float32 sums are repeated exactly")
 
 
+class VariantsTest(unittest.TestCase):
+    @staticmethod
+    def mlp(seed=0):
+        """A float32 Gemm-Relu-Gemm network as torch.onnx.export writes one (transB = 1)."""
+        from onnx import TensorProto, helper, numpy_helper
+        rng = np.random.default_rng(seed)
+        w1, b1 = rng.normal(size=(8, 5)).astype(np.float32), rng.normal(size=8).astype(np.float32)
+        w2, b2 = rng.normal(size=(1, 8)).astype(np.float32), rng.normal(size=1).astype(np.float32)
+        graph = helper.make_graph(
+            [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1, name="g1"), helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], transB=1, name="g2")],
+            "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
+            [numpy_helper.from_array(a, n) for a, n in [(w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2")]])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    def test_int8_static_is_close_smaller_and_row_independent(self):
+        from ondevice_export.variants import evaluate, int8_static
+        model = self.mlp()
+        x = np.random.default_rng(1).normal(size=(300, 5)).astype(np.float32)
+        quantized = int8_static(model, x)
+        self.assertNotIn("Gemm", [n.op_type for n in quantized.graph.node])
+        self.assertIn("MatMulInteger", [n.op_type for n in quantized.graph.node])
+        self.assertEqual({i.name for i in quantized.graph.initializer if i.data_type == onnx.TensorProto.INT8}, {"g1/int8/weight", "g2/int8/weight"})
+        exact, approximate = evaluate(model, x), evaluate(quantized, x)
+        self.assertLess(float(np.max(np.abs(approximate - exact))), 0.05 * float(np.max(np.abs(exact))))
+        self.assertGreater(float(np.max(np.abs(approximate - exact))), 0.0)
+        # Fixed scales: a row scored alone gets what it gets in the batch.
+        np.testing.assert_array_equal(evaluate(quantized, x[:1]), approximate[:1])
+
+    def test_int8_static_refuses_what_it_cannot_quantize(self):
+        from onnx import helper
+        from ondevice_export.variants import int8_static
+        model = self.mlp()
+        model.graph.node[0].attribute.append(helper.make_attribute("alpha", 2.0))
+        with self.assertRaisesRegex(UnsupportedEstimator, "alpha"):
+            int8_static(model, np.zeros((2, 5), dtype=np.float32))
+
+
 class ReferenceTest(unittest.TestCase):
     def fitted(self):
         data, y = frame()

@@ -1,6 +1,6 @@
 import { BundleError } from '../errors/index.js';
 import { isRecord, readArray, readLiteral, readNumber, readRecord, readString, type Fail } from '../util/json.js';
-import type { RuntimeName } from '../runtimes/index.js';
+import type { Backend, RuntimeName } from '../runtimes/index.js';
 import { isSha256Hex } from './hash.js';
 import { isVersion } from './version.js';
 
@@ -22,7 +22,24 @@ export interface Manifest {
   readonly versions: { readonly model: string; readonly featureSpec: string; readonly data: string };
   readonly task: Task;
   readonly gate: GateSpec;
+  /**
+   * Other builds of the same model for some devices (e.g. int8 for WASM, fp16 for WebGPU), each in
+   * its file `variant.<name>`. The library serves the first one whose backends it is about to use
+   * and that passes its own gate, else the main model (`RuntimeOptions.variant`).
+   */
+  readonly variants?: readonly ModelVariant[];
   readonly metadata: ModelMetadata;
+}
+
+export interface ModelVariant {
+  /** Lowercase letters, digits and dashes; its file's role is `variant.<name>`. */
+  readonly name: string;
+  /** The backends it is built for, e.g. `['wasm']`. */
+  readonly backends: readonly Backend[];
+  /** Its own gate: a quantized model answers within a wider tolerance of the research outputs. */
+  readonly gate: GateSpec;
+  readonly description?: string;
+  readonly toleranceReason?: string;
 }
 
 /** What practice asks every model version to carry (Burkov, Machine Learning Engineering, 8.5.3). */
@@ -49,14 +66,32 @@ export const REQUIRED_ROLES = ['model', 'featureSpec', 'e2eSet', 'confidenceSet'
 /** `weights`: a TensorFlow.js model's weights file; `reference`: the training distribution (`reference.json`, src/monitor). */
 export const OPTIONAL_ROLES = ['weights', 'reference'] as const;
 export const FILE_ROLES = [...REQUIRED_ROLES, ...OPTIONAL_ROLES] as const;
-export type FileRole = (typeof FILE_ROLES)[number];
+/** A model variant's file (`ModelVariant`). */
+export type VariantRole = `variant.${string}`;
+export type FileRole = (typeof FILE_ROLES)[number] | VariantRole;
 export type RequiredRole = (typeof REQUIRED_ROLES)[number];
 
-export type BundleFiles = Readonly<Record<RequiredRole, BundleFile>> & Readonly<Partial<Record<(typeof OPTIONAL_ROLES)[number], BundleFile>>>;
+export type BundleFiles = Readonly<Record<RequiredRole, BundleFile>> &
+  Readonly<Partial<Record<(typeof OPTIONAL_ROLES)[number], BundleFile>>> &
+  Readonly<Partial<Record<VariantRole, BundleFile>>>;
 
-/** The roles a manifest lists, in a fixed order. */
+const VARIANT_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+export function variantRole(name: string): VariantRole {
+  return `variant.${name}`;
+}
+
+function isVariantRole(key: string): key is VariantRole {
+  return key.startsWith('variant.') && VARIANT_NAME.test(key.slice('variant.'.length));
+}
+
+/** The roles a manifest lists, in a fixed order: the fixed roles, then the variants' by name. */
 export function presentRoles(files: Partial<Record<FileRole, unknown>>): FileRole[] {
-  return FILE_ROLES.filter((role) => files[role] !== undefined);
+  const variants = Object.keys(files)
+    .filter(isVariantRole)
+    .filter((role) => files[role] !== undefined)
+    .sort();
+  return [...FILE_ROLES.filter((role) => files[role] !== undefined), ...variants];
 }
 
 export interface BundleFile {
@@ -109,16 +144,19 @@ export function parseManifest(json: unknown): Manifest {
   const files = {} as Record<FileRole, BundleFile>;
   for (const role of REQUIRED_ROLES) files[role] = parseFile(filesJson[role], `files.${role}`);
   for (const role of OPTIONAL_ROLES) if (filesJson[role] !== undefined) files[role] = parseFile(filesJson[role], `files.${role}`);
-  for (const key of Object.keys(filesJson)) if (!(FILE_ROLES as readonly string[]).includes(key)) fail(`files.${key}`, 'is not a known file role');
+  for (const key of Object.keys(filesJson)) {
+    if (isVariantRole(key)) files[key] = parseFile(filesJson[key], `files.${key}`);
+    else if (!(FILE_ROLES as readonly string[]).includes(key)) fail(`files.${key}`, 'is not a known file role');
+  }
+  const variants = root.variants === undefined ? undefined : parseVariants(root.variants, files);
+  for (const role of Object.keys(files).filter(isVariantRole)) {
+    if (!variants?.some((v) => variantRole(v.name) === role)) fail(`files.${role}`, 'belongs to no entry of variants');
+  }
   const runtime = readLiteral(root.runtime, ['onnxruntime-web', 'tensorflow-js'] as const, 'runtime', fail);
   if (runtime === 'tensorflow-js' && files.weights === undefined) fail('files.weights', 'is required by a TensorFlow.js model');
+  // A variant is one model file: a TensorFlow.js model is two (model.json and its weights).
+  if (runtime === 'tensorflow-js' && root.variants !== undefined) fail('variants', 'are for onnxruntime-web models only');
   const versions = readRecord(root.versions, 'versions', fail);
-  const gate = readRecord(root.gate, 'gate', fail);
-  const metric = readRecord(gate.metric, 'gate.metric', fail);
-  const range = readArray(metric.range, 'gate.metric.range', fail).map((v, i) => readNumber(v, `gate.metric.range[${i}]`, fail));
-  if (range.length !== 2 || range[0]! > range[1]!) fail('gate.metric.range', 'must be [low, high] with low <= high');
-  const tolerance = readNumber(gate.tolerance, 'gate.tolerance', fail);
-  if (tolerance < 0) fail('gate.tolerance', 'must not be negative');
 
   return {
     format: 'ondevice/manifest',
@@ -134,15 +172,40 @@ export function parseManifest(json: unknown): Manifest {
       data: readString(versions.data, 'versions.data', fail),
     },
     task: parseTask(root.task),
-    gate: {
-      tolerance,
-      metric: {
-        name: readLiteral(metric.name, ['accuracy', 'rmse', 'mae', 'r2'] as const, 'gate.metric.name', fail),
-        range: [range[0]!, range[1]!],
-      },
-    },
+    gate: parseGate(root.gate, 'gate'),
+    ...(variants === undefined ? {} : { variants }),
     metadata: parseMetadata(root.metadata),
   };
+}
+
+function parseGate(value: unknown, path: string): GateSpec {
+  const gate = readRecord(value, path, fail);
+  const metric = readRecord(gate.metric, `${path}.metric`, fail);
+  const range = readArray(metric.range, `${path}.metric.range`, fail).map((v, i) => readNumber(v, `${path}.metric.range[${i}]`, fail));
+  if (range.length !== 2 || range[0]! > range[1]!) fail(`${path}.metric.range`, 'must be [low, high] with low <= high');
+  const tolerance = readNumber(gate.tolerance, `${path}.tolerance`, fail);
+  if (tolerance < 0) fail(`${path}.tolerance`, 'must not be negative');
+  return { tolerance, metric: { name: readLiteral(metric.name, ['accuracy', 'rmse', 'mae', 'r2'] as const, `${path}.metric.name`, fail), range: [range[0]!, range[1]!] } };
+}
+
+const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
+
+function parseVariants(value: unknown, files: Partial<Record<FileRole, BundleFile>>): ModelVariant[] {
+  const seen = new Set<string>();
+  return readArray(value, 'variants', fail).map((item, i): ModelVariant => {
+    const path = `variants[${i}]`;
+    const entry = readRecord(item, path, fail);
+    const name = readString(entry.name, `${path}.name`, fail);
+    if (!VARIANT_NAME.test(name)) fail(`${path}.name`, 'must be lowercase letters, digits and dashes (at most 32)');
+    if (seen.has(name)) fail(`${path}.name`, `repeats "${name}"`);
+    seen.add(name);
+    if (files[variantRole(name)] === undefined) fail(`${path}.name`, `has no file: files.${variantRole(name)} is missing`);
+    const backends = readArray(entry.backends, `${path}.backends`, fail).map((b, k) => readLiteral(b, BACKENDS, `${path}.backends[${k}]`, fail));
+    if (backends.length === 0) fail(`${path}.backends`, 'must name at least one backend');
+    const optional = (key: 'description' | 'toleranceReason'): Partial<Record<typeof key, string>> =>
+      entry[key] === undefined ? {} : { [key]: readString(entry[key], `${path}.${key}`, fail) };
+    return { name, backends, gate: parseGate(entry.gate, `${path}.gate`), ...optional('description'), ...optional('toleranceReason') };
+  });
 }
 
 function parseMetadata(value: unknown): ModelMetadata {

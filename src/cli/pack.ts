@@ -1,13 +1,13 @@
 import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { compareVersions, contentHashOf, presentRoles, parseManifest, sha256Hex, type BundleFile, type FileRole, type Manifest } from '../bundle/index.js';
+import { compareVersions, contentHashOf, presentRoles, parseManifest, sha256Hex, variantRole, type BundleFile, type FileRole, type Manifest } from '../bundle/index.js';
 import { BundleError } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec, type FeatureSpec } from '../features/index.js';
 import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
 import { parseReference, type Reference } from '../monitor/index.js';
 import type { RuntimeName } from '../runtimes/index.js';
-import { isRecord, readLiteral, readRecord, readString, type Fail } from '../util/json.js';
+import { isRecord, readArray, readLiteral, readRecord, readString, type Fail } from '../util/json.js';
 import { describeSignatureChange, nextChannel, readChannelFile, writeChannelFile } from './channel-file.js';
 import { parseCommandArgs, UsageError, type Command } from './command.js';
 import { exists, isDirectory, shown } from './files.js';
@@ -142,6 +142,11 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     ...MODEL_FILES[runtime],
     ...((await exists(join(source, SOURCE_FILES.reference))) ? { reference: SOURCE_FILES.reference } : {}),
   };
+  // Variants (models/README.md): each entry names its model file in the build folder.
+  const variants = card.variants === undefined ? [] : readArray(card.variants, 'variants', fail).map((item, i) => readRecord(item, `variants[${i}]`, fail));
+  for (const [i, variant] of variants.entries()) {
+    names[variantRole(readString(variant.name, `variants[${i}].name`, fail))] = readString(variant.model, `variants[${i}].model`, fail);
+  }
   const roles = presentRoles(names);
   const bytes = {} as Record<FileRole, Buffer>;
   for (const role of roles) bytes[role] = await read(names[role]!);
@@ -152,13 +157,13 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   if (bytes.reference !== undefined) checkReference(bytes.reference, spec, card.task, join(source, SOURCE_FILES.reference));
 
   const files = {} as Record<FileRole, BundleFile>;
-  for (const role of roles) files[role] = { path: names[role]!, size: bytes[role].byteLength, sha256: await sha256Hex(bytes[role]) };
+  for (const role of roles) files[role] = { path: names[role]!, size: bytes[role]!.byteLength, sha256: await sha256Hex(bytes[role]!) };
   const version = readString(card.version, 'version', fail);
   const training = readRecord(card.training, 'training', fail);
   const data = readRecord(training.data, 'training.data', fail);
   const gate = readRecord(card.gate, 'gate', fail);
   const metric = readRecord(gate.metric, 'gate.metric', fail);
-  const { name: _name, version: _version, runtime: _runtime, task, gate: _gate, featureSpecVersion, ...metadata } = card;
+  const { name: _name, version: _version, runtime: _runtime, task, gate: _gate, variants: _variants, featureSpecVersion, ...metadata } = card;
   if (featureSpecVersion !== spec.version) fail('featureSpecVersion', `is ${String(featureSpecVersion)} but the feature spec is ${spec.version}`);
   const builtBy = options.builtBy ?? process.env.ONDEVICE_BUILT_BY ?? userInfo().username;
   const builtAt = options.builtAt ?? new Date().toISOString();
@@ -179,6 +184,17 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     },
     task,
     gate: { tolerance: gate.tolerance, metric: { name: metric.name, range: metric.range } },
+    ...(variants.length === 0
+      ? {}
+      : {
+          variants: variants.map(({ name, backends, tolerance, metric: variantMetric, description, toleranceReason }) => ({
+            name,
+            backends,
+            gate: { tolerance, metric: isRecord(variantMetric) ? { name: variantMetric.name, range: variantMetric.range } : variantMetric },
+            ...(description === undefined ? {} : { description }),
+            ...(toleranceReason === undefined ? {} : { toleranceReason }),
+          })),
+        }),
     metadata: {
       ...metadata,
       features: spec.kind === 'tabular' ? spec.fields.map((f) => ({ name: f.name, type: f.type })) : spec.tensors.map((t) => ({ name: t.name, type: `${t.dtype}[${t.shape.join(', ')}]` })),
@@ -206,7 +222,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   } else {
     await mkdir(versionDir, { recursive: true });
     try {
-      for (const role of roles) await copyFile(join(source, names[role]!), join(versionDir, files[role].path));
+      for (const role of roles) await copyFile(join(source, names[role]!), join(versionDir, files[role]!.path));
       // The manifest goes last: a version folder without one is an interrupted pack, not a version.
       await writeFile(manifestPath, manifestText);
     } catch (error) {

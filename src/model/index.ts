@@ -1,9 +1,10 @@
-import type { BundleBytes, Manifest, RequiredRole } from '../bundle/index.js';
-import { parseJsonBytes } from '../bundle/index.js';
+import type { BundleBytes, GateSpec, Manifest, RequiredRole } from '../bundle/index.js';
+import { parseJsonBytes, variantRole } from '../bundle/index.js';
+import { describeUnknown } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
 import { assertGatePassed, parseConfidenceSet, parseEndToEndSet, runGate, type ConfidenceSet, type GateReport } from '../gate/index.js';
 import { parseReference, type Reference } from '../monitor/index.js';
-import { createRuntime, type RuntimeOptions } from '../runtimes/index.js';
+import { createRuntime, plannedBackends, type RuntimeFiles, type RuntimeOptions } from '../runtimes/index.js';
 import { createScorer, type Scorer } from '../scoring/index.js';
 
 export interface GatedModel {
@@ -13,12 +14,23 @@ export interface GatedModel {
   readonly confidence: ConfidenceSet;
   /** The training distribution, when the bundle ships one: drift is measured against it. */
   readonly reference?: Reference;
+  /** The model variant serving (`Manifest.variants`), or undefined for the main model. */
+  readonly variant?: string;
+  /** Variants tried or considered before the one serving, and why each was passed over. */
+  readonly variantsPassedOver: readonly VariantPassedOver[];
   readonly timings: { readonly runtimeMs: number; readonly gateMs: number };
+}
+
+export interface VariantPassedOver {
+  readonly variant: string;
+  readonly reason: string;
 }
 
 /**
  * A verified version made ready to serve: feature spec compiled, runtime started, gate passed.
- * Throws `GateError` (after releasing the runtime) when the version must not serve.
+ * A variant built for the backend about to be tried first is tried before the main model, against its own gate; one that
+ * does not load or does not pass is passed over (and said why), and the main model serves.
+ * Throws `GateError` (after releasing the runtime) when the main model must not serve.
  * The same code runs in the browser's worker and in the Node CLI, so both reach the same verdict.
  */
 export async function prepareModel(manifest: Manifest, files: BundleBytes, runtimeOptions: RuntimeOptions = {}): Promise<GatedModel> {
@@ -27,17 +39,52 @@ export async function prepareModel(manifest: Manifest, files: BundleBytes, runti
   const e2e = parseEndToEndSet(parseJsonBytes(files.e2eSet, name('e2eSet')));
   const confidence = parseConfidenceSet(parseJsonBytes(files.confidenceSet, name('confidenceSet')));
   const reference = files.reference === undefined ? undefined : parseReference(parseJsonBytes(files.reference, manifest.files.reference!.path), transform.width);
+  const { variant: wanted = 'auto', ...options } = runtimeOptions;
+  const mainFiles: RuntimeFiles = files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights };
 
-  const started = performance.now();
-  const runtime = await createRuntime(manifest.runtime, files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights }, runtimeOptions);
-  const runtimeReady = performance.now();
-  try {
-    const scorer = createScorer(transform, runtime, manifest.task);
-    const gate = await runGate(scorer, manifest.gate, e2e, confidence);
-    assertGatePassed(gate, manifest.version);
-    return { scorer, gate, confidence, ...(reference === undefined ? {} : { reference }), timings: { runtimeMs: runtimeReady - started, gateMs: performance.now() - runtimeReady } };
-  } catch (error) {
-    await runtime.dispose();
-    throw error;
+  const gated = async (runtimeFiles: RuntimeFiles, backends: RuntimeOptions, gateSpec: GateSpec, variant: string | undefined, passedOver: readonly VariantPassedOver[]): Promise<GatedModel> => {
+    const started = performance.now();
+    const runtime = await createRuntime(manifest.runtime, runtimeFiles, backends);
+    const runtimeReady = performance.now();
+    try {
+      const scorer = createScorer(transform, runtime, manifest.task);
+      const gate = await runGate(scorer, gateSpec, e2e, confidence);
+      assertGatePassed(gate, variant === undefined ? manifest.version : `${manifest.version} (variant ${variant})`);
+      return {
+        scorer,
+        gate,
+        confidence,
+        ...(reference === undefined ? {} : { reference }),
+        ...(variant === undefined ? {} : { variant }),
+        variantsPassedOver: passedOver,
+        timings: { runtimeMs: runtimeReady - started, gateMs: performance.now() - runtimeReady },
+      };
+    } catch (error) {
+      await runtime.dispose();
+      throw error;
+    }
+  };
+
+  const passedOver: VariantPassedOver[] = [];
+  const variants = manifest.variants ?? [];
+  if (wanted !== 'auto' && wanted !== 'none' && !variants.some((v) => v.name === wanted)) {
+    passedOver.push({ variant: wanted, reason: `the bundle has no variant "${wanted}" (it has ${variants.map((v) => v.name).join(', ') || 'none'})` });
   }
+  const considered = wanted === 'none' ? [] : variants.filter((v) => wanted === 'auto' || v.name === wanted);
+  const planned = considered.length === 0 ? [] : await plannedBackends(manifest.runtime, mainFiles, options);
+  for (const variant of considered) {
+    // Only for the backend this load tries first: an int8 build for WASM must not displace WebGPU.
+    const backends = planned.filter((b) => variant.backends.includes(b));
+    const model = files[variantRole(variant.name)];
+    if (planned[0] === undefined || !variant.backends.includes(planned[0]) || model === undefined) {
+      passedOver.push({ variant: variant.name, reason: `built for ${variant.backends.join(', ')}; this load tries ${planned.join(', then ') || 'no backend'}` });
+      continue;
+    }
+    try {
+      return await gated({ model }, { ...options, backends }, variant.gate, variant.name, passedOver);
+    } catch (error) {
+      passedOver.push({ variant: variant.name, reason: describeUnknown(error) });
+    }
+  }
+  return gated(mainFiles, options, manifest.gate, undefined, passedOver);
 }

@@ -10,12 +10,7 @@ export type { Backend, BackendFailure, Runtime, RuntimeFiles, RuntimeName, Runti
  * loads, one `ScoringError('RUNTIME_LOAD_FAILED')` names every backend and its reason.
  */
 export async function createRuntime(name: RuntimeName, files: RuntimeFiles, options: RuntimeOptions = {}): Promise<Runtime> {
-  let provider: RuntimeProvider;
-  try {
-    provider = name === 'tensorflow-js' ? (await import('./tfjs.js')).tfjsProvider : (await import('./onnx.js')).onnxProvider;
-  } catch (error) {
-    throw new ScoringError('RUNTIME_LOAD_FAILED', `could not load ${name}: ${describeUnknown(error)}`, { runtime: name });
-  }
+  const provider = await loadProvider(name);
   const backends: readonly Backend[] = options.backends === undefined || options.backends === 'auto' ? await provider.auto(files) : options.backends;
   // The list may come from an app unchecked: a bare string would otherwise be tried letter by letter.
   if (!Array.isArray(backends as unknown)) throw new ScoringError('RUNTIME_LOAD_FAILED', `backends must be 'auto' or a list of backend names`, { runtime: name });
@@ -43,3 +38,17 @@ export async function createRuntime(name: RuntimeName, files: RuntimeFiles, opti
   );
 }
 
+
+/** The backends `createRuntime` would try for these files and options, in order. */
+export async function plannedBackends(name: RuntimeName, files: RuntimeFiles, options: RuntimeOptions = {}): Promise<readonly Backend[]> {
+  if (options.backends !== undefined && options.backends !== 'auto') return Array.isArray(options.backends as unknown) ? options.backends : [];
+  return (await loadProvider(name)).auto(files);
+}
+
+async function loadProvider(name: RuntimeName): Promise<RuntimeProvider> {
+  try {
+    return name === 'tensorflow-js' ? (await import('./tfjs.js')).tfjsProvider : (await import('./onnx.js')).onnxProvider;
+  } catch (error) {
+    throw new ScoringError('RUNTIME_LOAD_FAILED', `could not load ${name}: ${describeUnknown(error)}`, { runtime: name });
+  }
+}

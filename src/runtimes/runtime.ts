@@ -64,6 +64,13 @@ export interface RuntimeOptions {
    * Takes effect each time a version's runtime is created (first load and every update).
    */
   readonly backends?: 'auto' | readonly Backend[];
+  /**
+   * Which of the bundle's model variants may serve (`Manifest.variants`, e.g. int8 for WASM):
+   * `'auto'` (default) the first built for the backend about to be tried first that passes its
+   * gate, else the main model; `'none'` always the main model; a name: that variant if it
+   * loads and passes, else the main model. Why a variant was passed over is in `info().runtime`.
+   */
+  readonly variant?: string;
 }
 
 /** A runtime's model loaded on one backend; the registry adds `fallbacks`. */

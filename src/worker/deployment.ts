@@ -427,8 +427,12 @@ export class Deployment {
 
   async #prepare(version: VerifiedVersion, started: number, source: 'cache' | 'network', storageError?: string): Promise<{ lease: Lease; model: GatedModel }> {
     const bundleReady = performance.now();
-    const { threads, backends } = this.#options;
-    const runtimeOptions: RuntimeOptions = { ...(threads === undefined ? {} : { threads }), ...(backends === undefined ? {} : { backends }) };
+    const { threads, backends, variant } = this.#options;
+    const runtimeOptions: RuntimeOptions = {
+      ...(threads === undefined ? {} : { threads }),
+      ...(backends === undefined ? {} : { backends }),
+      ...(variant === undefined ? {} : { variant }),
+    };
     const model = await prepareModel(version.manifest, version.files, runtimeOptions);
     const { manifest } = version;
     const { runtime, transform } = model.scorer;
@@ -441,7 +445,14 @@ export class Deployment {
       task: manifest.task,
       inputs: transform.inputs,
       featureNames: transform.names,
-      runtime: { name: runtime.name, backend: runtime.backend, threads: runtime.threads, fallbacks: runtime.fallbacks },
+      runtime: {
+        name: runtime.name,
+        backend: runtime.backend,
+        threads: runtime.threads,
+        fallbacks: runtime.fallbacks,
+        variant: model.variant ?? null,
+        variantsPassedOver: model.variantsPassedOver,
+      },
       source,
       storage: storageError === undefined ? 'cache' : 'memory',
       ...(storageError === undefined ? {} : { storageError }),

@@ -96,6 +96,12 @@ export interface WorkerLoadOptions {
    */
   readonly backends?: 'auto' | readonly Backend[];
   /**
+   * Which model variant of a bundle may serve (e.g. `int8` for WASM): `'auto'` (default) the first
+   * built for the backends this device uses that passes its own gate; `'none'` the main model; or
+   * a variant's name. `info().runtime.variant` says which serves, `variantsPassedOver` why not others.
+   */
+  readonly variant?: string;
+  /**
    * Ed25519 public keys (raw 32 bytes, base64url, as `ondevice keygen` writes them). When given, a
    * channel or manifest without a valid signature by one of them is refused. Default: none.
    */
@@ -195,6 +201,10 @@ export interface ModelInfo {
     readonly threads: number;
     /** Backends tried before this one, and why each failed. */
     readonly fallbacks: readonly { readonly backend: string; readonly reason: string }[];
+    /** The bundle's model variant serving (e.g. `int8`), or null for its main model. */
+    readonly variant: string | null;
+    /** Variants considered before it, and why each was passed over. */
+    readonly variantsPassedOver: readonly { readonly variant: string; readonly reason: string }[];
   };
   /** Where this load found the bundle: `cache` means no network request at all. */
   readonly source: 'cache' | 'network';
