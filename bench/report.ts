@@ -259,7 +259,8 @@ that reaches it), launches Chromium, and calls the page's \`window.bench\` funct
 ## Who is measured
 
 ondevice takes **raw rows** (validation, the feature spec, scoring, the worker hop and the result objects are all inside its
-figures). Every rival is handed a **ready feature tensor**: the research pipeline's own features for the confidence-set rows
+figures), and is loaded with \`variant: 'none'\`: it scores the bundle's main model, as the rivals do (house-prices-mlp-onnx
+would otherwise serve its int8 variant). Every rival is handed a **ready feature tensor**: the research pipeline's own features for the confidence-set rows
 (\`models/<m>/build/parity.json\`), in the model's input dtype, scored with the bundle's own \`model.onnx\` (or \`model.json\` +
 \`weights.bin\`). So a ratio is the price of ondevice's whole pipeline against a bare runtime call. All contestants agree (max
 |difference| / max(1, |value|) against ondevice's output on the confidence set): ${agreement}.

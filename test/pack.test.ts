@@ -126,6 +126,34 @@ describe('manifest and channel parsing', () => {
     expect(error.details.path).toBe('files.model.path');
   });
 
+  it('packs a model variant as its own file role, hashed into the content, and refuses variants that do not add up', async () => {
+    const mlp = fileURLToPath(new URL('../models/house-prices/build/mlp-onnx/', import.meta.url));
+    const { manifestJson } = await packToTemp(mlp);
+    const manifest = parseManifest(manifestJson);
+    expect(presentRoles(manifest.files)).toEqual(['model', 'featureSpec', 'e2eSet', 'confidenceSet', 'reference', 'variant.int8']);
+    expect(manifest.files['variant.int8']!.path).toBe('model.int8.onnx');
+    expect(manifest.contentHash).toBe(await contentHashOf(manifest.files, sha256Hex));
+    expect(manifest.variants).toEqual([expect.objectContaining({ name: 'int8', backends: ['wasm'], gate: { tolerance: 0.07, metric: { name: 'r2', range: [0.85, 1] } } })]);
+
+    type Json = { files: Record<string, unknown>; variants?: Record<string, unknown>[]; runtime?: string };
+    const refused: [string, (m: Json) => void, string][] = [
+      ['a variant without its file', (m) => delete m.files['variant.int8'], 'variants[0].name'],
+      ['a variant file without an entry', (m) => delete m.variants, 'files.variant.int8'],
+      ['a name that is not a plain word', (m) => (m.variants![0]!.name = 'Int 8'), 'variants[0].name'],
+      ['no backend', (m) => (m.variants![0]!.backends = []), 'variants[0].backends'],
+      ['an unknown backend', (m) => (m.variants![0]!.backends = ['npu']), 'variants[0].backends[0]'],
+      ['a negative tolerance', (m) => ((m.variants![0]!.gate as { tolerance: number }).tolerance = -1), 'variants[0].gate.tolerance'],
+      ['a repeated name', (m) => m.variants!.push(structuredClone(m.variants![0]!)), 'variants[1].name'],
+    ];
+    for (const [, mutate, path] of refused) {
+      const bad = structuredClone(manifestJson) as Json;
+      mutate(bad);
+      const error = (await caught(() => parseManifest(bad))) as BundleError;
+      expect(error).toBeInstanceOf(BundleError);
+      expect({ code: error.code, path: error.details.path }).toEqual({ code: 'INVALID_MANIFEST', path });
+    }
+  });
+
   it('refuses a channel without a manifest hash', async () => {
     const error = (await caught(() =>
       parseChannel({ format: 'ondevice/channel', formatVersion: 2, name: 'x', sequence: 1, issuedAt: '2026-01-01T00:00:00Z', live: { version: '1', manifest: 'm.json' } }),

@@ -55,6 +55,11 @@ is_additive(estimator) -> bool
     Whether the output before the task's inverse is linear in the feature columns: LinearRegression,
     Ridge, Lasso, ElasticNet (bare, in a TransformedTargetRegressor, or ending a Pipeline).
 
+ondevice_export.variants.int8_static(model, calibration) -> onnx.ModelProto
+    An int8 build of an exported MLP for the WASM backend (Gemm -> QuantizeLinear with calibrated
+    scales + MatMulInteger on int8 weights); evaluate(model, x) computes such a graph in numpy.
+    See variants.py and models/README.md, "Variants".
+
 RareLabelGrouper(min_frequency=0.01, label="Rare"), TargetOrderedEncoder(handle_unknown="error", unknown_value=None)
     The two scikit-learn transformers behind the rare_label and ordinal ops (see transformers.py).
 """
