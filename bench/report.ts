@@ -303,7 +303,8 @@ in, prediction objects out; from 256 plain rows ondevice turns them into columns
 into objects, instead of structured-cloning either) and \`predictColumns(columns)\` (typed-array columns, transferred both ways;
 categories dictionary-encoded, \`{ codes: Int32Array, levels }\`; the columns are built before the clock starts). Rivals: one \`session.run\` on the ready ${count(p.batchRows)} x F tensor, the output
 read back (for (b) and (c) the tensor is transferred, so each run gets a copy made before the clock starts; (d) calls
-\`model.predict(x, { batchSize: rows })\`, one batch). Median of ${p.batchRepetitions} repetitions after an untimed one, each
+\`model.predict(x, { batchSize: rows })\`, one batch). Median of ${p.batchRepetitions} repetitions after an untimed one, taken in
+turns (each round times every contestant once, so a slow spell of the machine falls on all of them), each
 started from a collected page heap (\`gc()\` under \`--expose-gc\`, then 50 ms of quiet), for every contestant alike; a
 contestant whose first run takes over 5 s is timed once, that first run (its repetitions would not fit the run's budget).
 

@@ -26,7 +26,7 @@ const PARAMETERS = {
   concurrentCalls: quick ? 1_000 : 10_000,
   concurrentRepetitions: quick ? 1 : 3,
   batchRows: quick ? 10_000 : 100_000,
-  batchRepetitions: quick ? 1 : 3,
+  batchRepetitions: quick ? 1 : 5,
   breakdownCalls: quick ? 200 : 2_000,
 } as const;
 

@@ -21,7 +21,7 @@ import { channelUrl, confidenceRows, fetchBytes, fetchJson, inputDtype, openBund
 import type { ComlinkRival } from './rivals/comlink-worker.js';
 import type { OrtWorkerRival } from './rivals/ort-worker.js';
 import type { Dtype, FeatureArray, Rival, RivalInit } from './rivals/rival.js';
-import { meanMicros, meanMicrosSync, now, timeRuns, timeSequential, timerResolutionMs } from './stats.js';
+import { meanMicros, meanMicrosSync, now, timeInTurns, timeRuns, timeSequential, timerResolutionMs, type Contestant } from './stats.js';
 
 declare global {
   interface Window {
@@ -275,8 +275,25 @@ const api: BenchApi = {
 
     const heapBefore = await workerHeap(state.ondevice);
     let predictions: Prediction[] = [];
-    record('ondevice', await timeRuns(repetitions, () => rows, async (r) => void (predictions = await state.ondevice.predictBatch(r))));
+    const { ondevice, info } = state;
+    const contestants: Contestant<unknown>[] = [
+      { id: 'ondevice', prepare: () => rows, run: async () => void (predictions = await ondevice.predictBatch(rows)) },
+    ];
+    if (typeof ondevice.predictColumns === 'function') {
+      // The columns are built untimed for each run: predictColumns() transfers (detaches) them.
+      contestants.push({ id: 'ondevice-columns', prepare: () => toColumns(rows, info), run: (columns) => ondevice.predictColumns(columns as ColumnarInput) });
+    } else skipped['ondevice-columns'] = 'predictColumns() is not in this build of the library';
+    for (const [id, rival] of state.rivals) {
+      if (id === 'comlink-worker') {
+        skipped[id] = 'scores one row per call';
+        continue;
+      }
+      // A rival that transfers its input gets a fresh copy per run, made before the clock starts.
+      contestants.push({ id, prepare: () => (rival.consumes ? matrix.slice() : matrix), run: (m) => rival.many(m as FeatureArray, count) });
+    }
+    for (const [id, runs] of await timeInTurns(repetitions, contestants)) record(id as ContestantId, runs);
     const heapAfter = await workerHeap(state.ondevice);
+
     let start = now();
     await state.ondevice.features(rows);
     const featuresCallMs = now() - start;
@@ -293,20 +310,6 @@ const api: BenchApi = {
       workerHeapBytes: { before: heapBefore, after: heapAfter },
     };
     predictions = [];
-    const { ondevice, info } = state;
-    if (typeof ondevice.predictColumns === 'function') {
-      // The columns are built untimed for each run: predictColumns() transfers (detaches) them.
-      record('ondevice-columns', await timeRuns(repetitions, () => toColumns(rows, info), (columns) => ondevice.predictColumns(columns)));
-    } else skipped['ondevice-columns'] = 'predictColumns() is not in this build of the library';
-
-    for (const [id, rival] of state.rivals) {
-      if (id === 'comlink-worker') {
-        skipped[id] = 'scores one row per call';
-        continue;
-      }
-      // A rival that transfers its input gets a fresh copy per run, made before the clock starts.
-      record(id, await timeRuns(repetitions, () => (rival.consumes ? matrix.slice() : matrix), (m) => rival.many(m, count)));
-    }
     return { model: state.model, rows: count, results, skipped, reference };
   },
 

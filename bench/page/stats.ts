@@ -55,10 +55,6 @@ export async function timeSequential(calls: number, warmup: number, fine: boolea
 const LONG_RUN_MS = 5_000;
 
 /**
- * One untimed warm-up, then `repetitions` timed runs; `prepare` (untimed) builds each run's inputs.
- * A warm-up that takes longer than LONG_RUN_MS is itself the single sample.
- */
-/**
  * Before each timed repetition: a full collection of the page's heap (Chromium runs with
  * --expose-gc) and a short pause, so that no contestant is timed while the collector is still
  * busy with garbage an earlier one (or the untimed preparation) left behind.
@@ -68,6 +64,10 @@ async function settle(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
+/**
+ * One untimed warm-up, then `repetitions` timed runs; `prepare` (untimed) builds each run's inputs.
+ * A warm-up that takes longer than LONG_RUN_MS is itself the single sample.
+ */
 export async function timeRuns<T>(repetitions: number, prepare: () => T, run: (input: T) => Promise<unknown>): Promise<TimedRuns> {
   const first = prepare();
   const warmupStart = now();
@@ -99,4 +99,43 @@ export async function meanMicros(calls: number, call: (i: number) => Promise<unk
   const start = now();
   for (let i = 0; i < calls; i++) await call(i);
   return ((now() - start) / calls) * 1000;
+}
+
+export interface Contestant<T> {
+  readonly id: string;
+  readonly prepare: () => T;
+  readonly run: (input: T) => Promise<unknown>;
+}
+
+/**
+ * `timeRuns` for several contestants taken in turns: each warms up once, then every round times
+ * each contestant once, so a slow spell of the machine falls on all of them, not on whichever ran
+ * then (their ratios are the figures). A contestant whose warm-up took over LONG_RUN_MS keeps that
+ * one sample and sits out the rounds.
+ */
+export async function timeInTurns(repetitions: number, contestants: readonly Contestant<unknown>[]): Promise<Map<string, TimedRuns>> {
+  const runs = new Map<string, number[]>();
+  const long = new Set<string>();
+  for (const { id, prepare, run } of contestants) {
+    const input = prepare();
+    await settle();
+    const start = now();
+    await run(input);
+    const ms = now() - start;
+    if (ms > LONG_RUN_MS) {
+      long.add(id);
+      runs.set(id, [ms]);
+    } else runs.set(id, []);
+  }
+  for (let i = 0; i < repetitions; i++) {
+    for (const { id, prepare, run } of contestants) {
+      if (long.has(id)) continue;
+      const input = prepare();
+      await settle();
+      const start = now();
+      await run(input);
+      runs.get(id)!.push(now() - start);
+    }
+  }
+  return new Map([...runs].map(([id, runsMs]) => [id, { runsMs, medianMs: median(runsMs) }]));
 }
