@@ -207,6 +207,69 @@ for (const [name, source] of [
   });
 }
 
+test('house-prices-gradient-boosting: predictBatch of 30,000 rows goes in parts and answers as one batch sent whole does; bad rows in later parts get the same errors', async ({ page }) => {
+  await recordWorkerCalls(page);
+  await openHarness(page);
+  const outcome = await page.evaluate(async (source) => {
+    const calls = window.workerCalls!;
+    const model = await window.ondevice.load('bundles/house-prices-gradient-boosting/channel.json', { checkForUpdates: false });
+    const rows = Array.from({ length: 30_000 }, (_, i) => ({ ...source[i % source.length]! }));
+    calls.length = 0;
+    const parts = await model.predictBatch(rows);
+    const partCalls = [...calls];
+    // The same rows in batches under the parts threshold, each sent whole as columns.
+    const whole: typeof parts = [];
+    for (let i = 0; i < rows.length; i += 10_000) whole.push(...(await model.predictBatch(rows.slice(i, i + 10_000))));
+    const attempt = async (call: () => Promise<unknown>) => {
+      try {
+        await call();
+        return null;
+      } catch (error) {
+        const e = error as InstanceType<typeof window.ondevice.InputError>;
+        return { isInputError: error instanceof window.ondevice.InputError, code: e.code, row: e.details.row, field: e.details.field, message: e.message };
+      }
+    };
+    const errors = [];
+    // Refused in a part by the worker (an impossible log1p, a level too long; the lower row wins), or
+    // irregular for the main thread's layout (a string for a number): the batch then goes as rows.
+    for (const bad of [
+      { 20_001: { Gr_Liv_Area: -5 } },
+      { 29_999: { Gr_Liv_Area: -5 }, 17_000: { Sale_Type: 'x'.repeat(2000) } },
+      { 25_000: { Gr_Liv_Area: 'heavy' } },
+    ] as Record<number, Record<string, unknown>>[]) {
+      const batch = rows.map((row, i) => (bad[i] === undefined ? row : { ...row, ...bad[i] }));
+      const expected = await attempt(() => model.features(batch));
+      calls.length = 0;
+      const got = await attempt(() => model.predictBatch(batch));
+      errors.push({ expected, got, calls: [...new Set(calls)] });
+    }
+    const after = await model.predictBatch(rows.slice(0, 20_000));
+    const strip = (p: { version?: unknown; id?: unknown }) => JSON.stringify({ ...p, id: undefined });
+    await model.dispose();
+    return {
+      partCalls: [...new Set(partCalls)],
+      parts: partCalls.filter((c) => c === 'addColumnPart').length,
+      same: parts.length === whole.length && parts.every((p, i) => strip(p) === strip(whole[i]!)),
+      consecutive: parts.every((p, i) => Number(p.id) === Number(parts[0]!.id) + i),
+      errors,
+      servesAfter: after.length === 20_000 && after.every((p, i) => strip(p) === strip(parts[i]!)),
+    };
+  }, gradientBoosting.rows);
+  expect(outcome.partCalls).toEqual(['openColumnBatch', 'addColumnPart', 'closeColumnBatch']);
+  expect(outcome.parts).toBe(4);
+  expect(outcome.same).toBe(true);
+  expect(outcome.consecutive).toBe(true);
+  expect(outcome.errors.map((e) => [e.expected?.code, e.expected?.row])).toEqual([
+    ['OUT_OF_DOMAIN', 20_001],
+    ['VALUE_TOO_LONG', 17_000],
+    ['WRONG_TYPE', 25_000],
+  ]);
+  for (const { expected, got } of outcome.errors) expect(got).toEqual(expected);
+  // The irregular row: the parts laid out before it are dropped, and the rows go whole.
+  expect(outcome.errors[2]!.calls).toEqual(['openColumnBatch', 'addColumnPart', 'abortColumnBatch', 'predictBatch']);
+  expect(outcome.servesAfter).toBe(true);
+});
+
 test('dictionary-encoded category columns give what string columns give, and their codes are transferred', async ({ page }) => {
   await openHarness(page);
   const outcome = await page.evaluate(async (rows) => {

@@ -3,7 +3,7 @@ import type { DownloadProgress } from './bundle/index.js';
 import { StateError } from './errors/index.js';
 import { MicroBatcher, type BatchingOptions } from './client/batcher.js';
 import { PredictionCache, cacheKey, type CacheOptions } from './client/cache.js';
-import { columnPlan, expandAnswers, rowsToColumns, type ColumnPlan } from './client/columns.js';
+import { PARTS_MIN_ROWS, PART_ROWS, columnPlan, expandAnswers, partToColumns, rowsToColumns, type ColumnPlan } from './client/columns.js';
 import type { ColumnarPrediction, Prediction } from './scoring/index.js';
 import {
   installErrorTransfer,
@@ -95,7 +95,38 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
     if (key !== undefined) cache!.set(key, prediction);
     return prediction;
   };
+  /** A large batch of regular rows in parts (see PARTS_MIN_ROWS); undefined: send it whole instead. */
+  const predictInParts = async (rows: readonly unknown[], layout: ColumnPlan): Promise<Prediction[] | undefined> => {
+    const id = await remote.openColumnBatch(rows.length);
+    if (id === undefined) return undefined;
+    let open = true;
+    const sent: Promise<void>[] = [];
+    try {
+      for (let at = 0; at < rows.length; at += PART_ROWS) {
+        const columns = partToColumns(rows, layout, at, Math.min(rows.length, at + PART_ROWS));
+        if (columns === undefined) return undefined;
+        // Not awaited: the worker takes the parts in order while this thread lays out the next.
+        const added = remote.addColumnPart(id, at, Comlink.transfer(columns, transferables(columns)));
+        // Awaited below; a failure that closeColumnBatch reports first is not left unhandled.
+        added.catch(() => undefined);
+        sent.push(added);
+      }
+      open = false;
+      const answers = await remote.closeColumnBatch(id);
+      await Promise.all(sent);
+      return answers === undefined ? undefined : expandAnswers(answers);
+    } finally {
+      if (open) {
+        void remote.abortColumnBatch(id);
+        await Promise.allSettled(sent);
+      }
+    }
+  };
   const predictBatch = async (rows: readonly Readonly<Record<string, unknown>>[]): Promise<Prediction[]> => {
+    if (plan !== undefined && Array.isArray(rows) && rows.length >= PARTS_MIN_ROWS) {
+      const predictions = await predictInParts(rows, plan);
+      if (predictions !== undefined) return predictions;
+    }
     const columns = rowsToColumns(rows, plan);
     if (columns !== undefined) {
       const answers = await remote.predictBatchColumns(Comlink.transfer(columns, transferables(columns)));

@@ -9,6 +9,14 @@ import type { ColumnarAnswers, ColumnarInput, DictionaryColumn } from '../worker
  */
 export const COLUMNS_MIN_ROWS = 256;
 
+/**
+ * From this many rows, `predictBatch` sends its columns in parts of PART_ROWS: the worker validates
+ * and writes each part into the model input while the main thread lays out the next, instead of
+ * starting only once every row is laid out.
+ */
+export const PARTS_MIN_ROWS = 16_384;
+export const PART_ROWS = 8_192;
+
 /** Levels of a category looked up by a scan before the map (see rowsToColumns). */
 const SCANNED_LEVELS = 8;
 
@@ -40,10 +48,15 @@ export function columnPlan(inputs: readonly InputField[]): ColumnPlan | undefine
  */
 export function rowsToColumns(rows: unknown, plan: ColumnPlan | undefined): ColumnarInput | undefined {
   if (plan === undefined || !Array.isArray(rows) || rows.length < COLUMNS_MIN_ROWS) return undefined;
+  return partToColumns(rows, plan, 0, rows.length);
+}
+
+/** Rows [from, to) of a batch as columns, on the same terms as `rowsToColumns` (a part of a batch sent in parts). */
+export function partToColumns(rows: readonly unknown[], plan: ColumnPlan, from: number, to: number): ColumnarInput | undefined {
   // for-in also lists inherited enumerable keys: with none on Object.prototype, what it lists of a
   // plain row is its own enumerable string keys, what structured clone would carry.
   if (hasEnumerableKeys(Object.prototype)) return undefined;
-  const n = rows.length;
+  const n = to - from;
   const k = plan.names.length;
   const empty64 = new Float64Array(0);
   const empty32 = new Int32Array(0);
@@ -57,7 +70,7 @@ export function rowsToColumns(rows: unknown, plan: ColumnPlan | undefined): Colu
   const order: string[] = [];
   const orderSlots: number[] = [];
   for (let r = 0; r < n; r++) {
-    const row: unknown = rows[r];
+    const row: unknown = rows[from + r];
     if (typeof row !== 'object' || row === null) return undefined;
     const proto: unknown = Object.getPrototypeOf(row);
     if (proto !== Object.prototype && proto !== null) return undefined;

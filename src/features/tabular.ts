@@ -1,6 +1,6 @@
 import { InputError } from '../errors/index.js';
 import { MISSING_CODE, UNKNOWN_CODE } from './codes.js';
-import type { FeatureTransform, FieldColumns, InputField, PreparedBatch, PrepareOptions } from './transform.js';
+import type { FeatureTransform, FieldColumns, InputField, LentInput, PreparedBatch, PrepareOptions } from './transform.js';
 import { checkBatchSize, describeType, preview, readBatch, readRow } from './rows.js';
 import type { EncoderStep, FeatureBlock, FieldSpec, NumericStep, TabularSpec } from './spec.js';
 
@@ -79,15 +79,24 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
   /** The pooled model input, while no batch holds it. */
   let spare: Float64Array | Float32Array | undefined;
 
-  const transform = (batch: ColumnBatch, valueAt: (row: number, field: string) => unknown, pooled: boolean): PreparedBatch => {
-    const size = batch.rows * width;
-    let input: Float64Array | Float32Array;
-    if (pooled && spare !== undefined && spare.length >= size) {
-      input = spare.subarray(0, size);
+  /** A model input for `size` values: the pooled buffer when it is free and big enough, else a new one. */
+  const take = (size: number): Float64Array | Float32Array => {
+    if (spare !== undefined && spare.length >= size) {
+      const taken = spare.subarray(0, size);
       spare = undefined;
-    } else input = float32 ? new Float32Array(size) : new Float64Array(size);
-    // The float64 matrix itself, unless pooled (then only the model's input is written).
-    const features = pooled ? undefined : float32 ? new Float64Array(size) : (input as Float64Array);
+      return taken;
+    }
+    return float32 ? new Float32Array(size) : new Float64Array(size);
+  };
+  /** Keeps the larger of the returned buffer and the spare, up to MAX_POOLED_BYTES. */
+  const giveBack = (input: Float64Array | Float32Array): void => {
+    if (input.buffer.byteLength <= MAX_POOLED_BYTES && (spare === undefined || spare.byteLength < input.buffer.byteLength)) {
+      spare = input instanceof Float32Array ? new Float32Array(input.buffer) : new Float64Array(input.buffer);
+    }
+  };
+
+  /** Writes the model input of the batch's rows from row `at` of `input` (and of `features`); true if a value is not finite. */
+  const write = (batch: ColumnBatch, input: Float64Array | Float32Array, features: Float64Array | undefined, at: number): boolean => {
     let nonFinite = false;
     for (let from = 0; from < batch.rows; from += CHUNK_ROWS) {
       const to = Math.min(batch.rows, from + CHUNK_ROWS);
@@ -97,27 +106,30 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
         start += block.width * CHUNK_ROWS;
       }
       // A Float32Array store rounds as the Float32Array constructor does: the same input as converting the whole matrix.
-      if (input instanceof Float32Array) transposeInto32(chunk, input, from, to - from, width);
-      else transposeInto64(chunk, input, from, to - from, width);
-      if (features !== undefined && features !== input) transposeInto64(chunk, features, from, to - from, width);
+      if (input instanceof Float32Array) transposeInto32(chunk, input, at + from, to - from, width);
+      else transposeInto64(chunk, input, at + from, to - from, width);
+      if (features !== undefined && features !== input) transposeInto64(chunk, features, at + from, to - from, width);
     }
-    const release = (): void => {
-      if (input.byteLength <= MAX_POOLED_BYTES && (spare === undefined || spare.length < input.buffer.byteLength / input.BYTES_PER_ELEMENT)) {
-        spare = input instanceof Float32Array ? new Float32Array(input.buffer) : new Float64Array(input.buffer);
-      }
-    };
+    return nonFinite;
+  };
+
+  const transform = (batch: ColumnBatch, valueAt: (row: number, field: string) => unknown, pooled: boolean): PreparedBatch => {
+    const size = batch.rows * width;
+    const input = pooled ? take(size) : float32 ? new Float32Array(size) : new Float64Array(size);
+    // The float64 matrix itself, unless pooled (then only the model's input is written).
+    const features = pooled ? undefined : float32 ? new Float64Array(size) : (input as Float64Array);
     // Every block reports a value that is not finite as it writes it: the full scan (which names the
     // first such row and field) runs only when one did, on an unpooled matrix.
-    if (nonFinite) {
+    if (write(batch, input, features, 0)) {
       if (features === undefined) {
-        release();
+        giveBack(input);
         return transform(batch, valueAt, false);
       }
       checkFinite(features, width, blocks, valueAt);
     }
     const raw = { numbers: batch.numbers, categories: batch.categories };
     const inputs = { [spec.output.input]: { data: input, dims: [batch.rows, width] } };
-    return features === undefined ? { rows: batch.rows, raw, inputs, release } : { rows: batch.rows, features, raw, inputs };
+    return features === undefined ? { rows: batch.rows, raw, inputs, release: () => giveBack(input) } : { rows: batch.rows, features, raw, inputs };
   };
 
   const inputs = [...plans.values()].map(({ field, dictionary, refusals, refuseMissing }): InputField => {
@@ -149,6 +161,29 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     prepareColumns(columns: unknown, options?: PrepareOptions): PreparedBatch {
       const record = columns as Record<string, unknown>;
       return transform(fromColumnar(columns, spec, plans, known), (row, field) => columnValue(record[field], row), options?.pooled === true);
+    },
+    lendInput(rows: number): LentInput {
+      checkBatchSize(rows, spec.limits.maxBatchRows);
+      const data = take(rows * width);
+      let lent = true;
+      return {
+        rows,
+        data,
+        release: () => {
+          if (lent) giveBack(data);
+          lent = false;
+        },
+      };
+    },
+    prepareColumnsInto(columns: unknown, lent: LentInput, at: number): PreparedBatch {
+      const record = columns as Record<string, unknown>;
+      const batch = fromColumnar(columns, spec, plans, known);
+      if (!Number.isSafeInteger(at) || at < 0 || at + batch.rows > lent.rows) {
+        throw new InputError('INVALID_BATCH', `rows ${at} to ${at + batch.rows} do not fit a batch of ${lent.rows} rows`, {});
+      }
+      // A value the transform cannot take: the unpooled pass over these rows throws its error.
+      if (write(batch, lent.data, undefined, at)) transform(batch, (row, field) => columnValue(record[field], row), false);
+      return { rows: batch.rows, raw: { numbers: batch.numbers, categories: batch.categories }, inputs: {} };
     },
   };
 }

@@ -81,6 +81,23 @@ export interface FeatureTransform {
    * NaN in a numeric typed array means missing). Typed arrays are read in place.
    */
   prepareColumns(columns: unknown, options?: PrepareOptions): PreparedBatch;
+  /** Tabular: a pooled model input for `rows` rows (at most the spec's batch limit), to fill with `prepareColumnsInto`. */
+  lendInput?(rows: number): LentInput;
+  /**
+   * Tabular: validates columns as `prepareColumns` does and writes their model input into `lent`
+   * from row `at`. The batch returned has the raw values and no inputs; an error names rows of
+   * these columns (row 0 is row `at` of the whole).
+   */
+  prepareColumnsInto?(columns: unknown, lent: LentInput, at: number): PreparedBatch;
+}
+
+/** A model input lent by a tabular transform, filled part by part (`prepareColumnsInto`), then scored. */
+export interface LentInput {
+  readonly rows: number;
+  /** `rows x width`, row-major, in the model's input type. */
+  readonly data: Float64Array | Float32Array;
+  /** Hands the buffer back for later batches; call once the runtime has read it. */
+  release(): void;
 }
 
 export interface PrepareOptions {

@@ -1,6 +1,6 @@
 import type { Task } from '../bundle/index.js';
 import { ScoringError } from '../errors/index.js';
-import type { FeatureTransform, PreparedBatch, RawColumns } from '../features/index.js';
+import type { FeatureTransform, LentInput, PreparedBatch, RawColumns } from '../features/index.js';
 import type { OutputTensor, Runtime } from '../runtimes/index.js';
 
 export interface ClassificationPrediction {
@@ -71,6 +71,8 @@ export interface Scorer {
   score(rows: unknown, options?: ScoreOptions): Promise<ScoredBatch>;
   /** The same from columns (`FeatureTransform.prepareColumns`). */
   scoreColumns(columns: unknown, options?: ScoreOptions): Promise<ScoredBatch>;
+  /** Runs the model on a model input filled part by part (`FeatureTransform.prepareColumnsInto`), with the raw values of all its rows. */
+  scoreLent(lent: LentInput, raw: RawColumns): Promise<ScoredBatch>;
   /**
    * Runs the model on a ready `rows x width` float64 feature matrix (tabular models), cast to the
    * model's input type as `score` does: for explanations, which mix the columns of several rows.
@@ -129,6 +131,11 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
     task,
     score: (rows, options) => run(transform.prepare(rows, pooled(options))),
     scoreColumns: (columns, options) => run(transform.prepareColumns(columns, pooled(options))),
+    scoreLent(lent, raw) {
+      const spec = transform.spec;
+      if (spec.kind !== 'tabular') throw new ScoringError('SCORING_FAILED', 'a tensor model has no feature matrix to score', {});
+      return run({ rows: lent.rows, raw, inputs: { [spec.output.input]: { data: lent.data, dims: [lent.rows, transform.width] } } });
+    },
     scoreFeatures(features, rows) {
       const spec = transform.spec;
       if (spec.kind !== 'tabular') throw new ScoringError('SCORING_FAILED', 'a tensor model has no feature matrix to score', {});

@@ -275,6 +275,11 @@ export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch
   predictBatchColumns(columns: unknown): Promise<ColumnarAnswers | undefined>;
   /** Micro-batched calls as columns: answered when one routing decision serves them all and no row is refused, else undefined (send the rows to `predictEach`). */
   predictEachColumns(columns: unknown): Promise<ColumnarAnswers | undefined>;
+  /** A large predictBatch in parts (the client's `predictBatch`): open, add every part in row order, close; abort to drop it. */
+  openColumnBatch(rows: number): Promise<number | undefined>;
+  addColumnPart(id: number, at: number, columns: unknown): void;
+  closeColumnBatch(id: number): Promise<ColumnarAnswers | undefined>;
+  abortColumnBatch(id: number): void;
   /** Micro-batches: scores rows together, answering each on its own (a bad row fails only itself). */
   predictEach(rows: unknown): Promise<RowResult[]>;
   predictColumns(columns: unknown): Promise<ColumnarPrediction>;

@@ -3,7 +3,7 @@ import type { DownloadProgress } from '../bundle/index.js';
 import { InputError, StateError, serializeError } from '../errors/index.js';
 import { explain, partialDependence, permutationImportance, type ExplainOptions, type Explanation, type ImportanceOptions, type PartialDependence, type PartialDependenceOptions, type PermutationImportance } from '../explain/index.js';
 import { ModelMonitor, type MonitorReport, type OutboxStatus } from '../monitor/index.js';
-import type { FeatureTransform } from '../features/index.js';
+import type { FeatureTransform, LentInput, RawColumns } from '../features/index.js';
 import type { ColumnarPrediction, Prediction, ScoredBatch, Scorer } from '../scoring/index.js';
 import { Deployment, type AcquiredVersion } from './deployment.js';
 import type { Route } from '../rollout/index.js';
@@ -25,6 +25,9 @@ export class ModelService implements WorkerApi {
   #monitor: ModelMonitor | undefined;
   /** Long tasks running, by the id the main thread gave them: `cancel` aborts one. */
   readonly #tasks = new Map<string, AbortController>();
+  /** Batches sent in parts (`openColumnBatch`), by id. */
+  readonly #batches = new Map<number, OpenBatch>();
+  #lastBatch = 0;
 
   async load(
     channelUrl: string,
@@ -120,6 +123,93 @@ export class ModelService implements WorkerApi {
     } finally {
       release();
     }
+  }
+
+  /**
+   * A large `predictBatch` sent in parts, as the main thread lays its rows out in columns: each part
+   * is validated and written into the model input while the main thread prepares the next. Opens
+   * the batch (one routing decision, its version held until it closes); undefined when the route
+   * has a shadow (it scores whole calls) or the model is not tabular: then the rows go whole.
+   */
+  async openColumnBatch(rows: unknown): Promise<number | undefined> {
+    const deployment = this.#ready();
+    const route = deployment.route();
+    if (route.shadow !== undefined) return undefined;
+    if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 1) throw new InputError('INVALID_BATCH', `a batch of ${String(rows)} rows`, {});
+    const acquired = deployment.acquire(route.version);
+    const { transform } = acquired.scorer;
+    try {
+      if (transform.lendInput === undefined || transform.prepareColumnsInto === undefined) {
+        acquired.release();
+        return undefined;
+      }
+      await this.#watch(acquired);
+      const lent = transform.lendInput(rows);
+      const id = ++this.#lastBatch;
+      this.#batches.set(id, { acquired, lent, parts: [], filled: 0, started: performance.now() });
+      return id;
+    } catch (error) {
+      acquired.release();
+      throw error;
+    }
+  }
+
+  /**
+   * One part of an open batch: rows `at` onwards. A refused value is kept (naming its row in the
+   * whole batch) and thrown by `closeColumnBatch`; later parts are then ignored, so the first
+   * refusal in row order is the one reported, as for the batch sent whole.
+   */
+  addColumnPart(id: number, at: number, columns: unknown): void {
+    const batch = this.#batches.get(id);
+    if (batch === undefined) throw new StateError('NOT_READY', `no open batch ${String(id)}`);
+    if (batch.outcome !== undefined) return;
+    const { transform } = batch.acquired.scorer;
+    if (!fitsColumns(transform, columns) || at !== batch.filled) {
+      batch.outcome = 'unfit';
+      return;
+    }
+    try {
+      const part = transform.prepareColumnsInto!(columns, batch.lent, at);
+      batch.parts.push({ at, raw: part.raw! });
+      batch.filled += part.rows;
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      batch.outcome = atRow(error, at);
+    }
+  }
+
+  /** Scores an open batch once every part is in; undefined when a part did not fit this version (send the rows whole). */
+  async closeColumnBatch(id: number): Promise<ColumnarAnswers | undefined> {
+    const batch = this.#batches.get(id);
+    if (batch === undefined) throw new StateError('NOT_READY', `no open batch ${String(id)}`);
+    this.#batches.delete(id);
+    const { acquired, lent } = batch;
+    try {
+      if (batch.outcome === 'unfit') return undefined;
+      if (batch.outcome !== undefined) {
+        this.#monitor?.refused(acquired.version, batch.outcome.code);
+        throw batch.outcome;
+      }
+      if (batch.filled !== lent.rows) throw new InputError('INVALID_BATCH', `the parts hold ${batch.filled} of the batch's ${lent.rows} rows`, {});
+      const scored = this.#count(await acquired.scorer.scoreLent(lent, joinRaw(batch.parts, lent.rows)));
+      const result = acquired.scorer.answers(scored);
+      this.#observe(acquired, scored, performance.now() - batch.started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
+      const firstId = this.#rememberRows(acquired.version, scored.rows);
+      const buffers = result.kind === 'classification' ? [result.best.buffer, result.probabilities.buffer] : [result.values.buffer];
+      return Comlink.transfer({ version: acquired.version, firstId, result }, buffers);
+    } finally {
+      lent.release();
+      acquired.release();
+    }
+  }
+
+  /** Drops an open batch (the main thread met a row it sends whole instead). */
+  abortColumnBatch(id: number): void {
+    const batch = this.#batches.get(id);
+    if (batch === undefined) return;
+    this.#batches.delete(id);
+    batch.lent.release();
+    batch.acquired.release();
   }
 
   async predictEach(rows: unknown): Promise<RowResult[]> {
@@ -397,6 +487,35 @@ function fitsColumns(transform: FeatureTransform, columns: unknown): boolean {
     if (field.type === 'number') return column instanceof Float64Array;
     return field.type === 'category' && typeof column === 'object' && column !== null && !Array.isArray(column) && !ArrayBuffer.isView(column);
   });
+}
+
+interface OpenBatch {
+  readonly acquired: AcquiredVersion;
+  readonly lent: LentInput;
+  readonly parts: { readonly at: number; readonly raw: RawColumns }[];
+  filled: number;
+  readonly started: number;
+  /** Set once a part does not fit this version (`unfit`) or has a refused value (its error). */
+  outcome?: 'unfit' | InputError;
+}
+
+/** The parts' raw values as one batch's columns (drift monitoring reads rows anywhere in it). */
+function joinRaw(parts: readonly { readonly at: number; readonly raw: RawColumns }[], rows: number): RawColumns {
+  const numbers = new Map<string, Float64Array>();
+  const categories = new Map<string, Int32Array>();
+  for (const { at, raw } of parts) {
+    for (const [name, column] of raw.numbers) (numbers.get(name) ?? numbers.set(name, new Float64Array(rows)).get(name)!).set(column, at);
+    for (const [name, column] of raw.categories) (categories.get(name) ?? categories.set(name, new Int32Array(rows)).get(name)!).set(column, at);
+  }
+  return { numbers, categories };
+}
+
+/** An error about row `row` of a part starting at row `at`, told about the whole batch's row. */
+function atRow(error: InputError, at: number): InputError {
+  const row = error.details.row;
+  if (typeof row !== 'number' || at === 0) return error;
+  const message = error.message.startsWith(`row ${row}: `) ? `row ${row + at}: ${error.message.slice(`row ${row}: `.length)}` : error.message;
+  return new InputError(error.code, message, { ...error.details, row: row + at });
 }
 
 const EMPTY_COLUMNS = { numbers: new Map<string, Float64Array>(), categories: new Map<string, Int32Array>() };
