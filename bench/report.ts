@@ -185,7 +185,7 @@ export function renderReadme(results: BenchResults, file: string): string {
       remainder =
         extra < 0.1 * ondevice.medianMs
           ? ` \`predictColumns\` (same rows, same model run, typed arrays instead of objects) took about as long, ${time(columns.medianMs)}: here the time goes into the model run inside ondevice, not into the row objects.`
-          : ` \`predictColumns\` (same rows, same model run, typed arrays instead of objects) took ${time(columns.medianMs)}: the row-object path costs ${time(extra)} more, spent on the main thread turning the rows into columns and the typed answers into objects (structured-cloning rows in and answers out instead would cost about ${time(clones)}).`;
+          : ` \`predictColumns\` (same rows, same model run, typed arrays instead of objects) took ${time(columns.medianMs)}: the row-object path costs ${time(extra)} more, spent on the main thread turning the rows into columns and the typed answers into objects, less the worker's feature work that overlaps it (structured-cloning rows in and answers out instead would cost about ${time(clones)}).`;
     }
     batchNotes.push(
       `- ${name}: \`predictBatch(rows)\` ${time(ondevice.medianMs)} (median). On the main thread, \`structuredClone\` of the ${count(b.rows)} rows takes ${time(ref.structuredCloneRowsMs)} (the worker pays again to read them), ondevice's own validation + features over them ${time(ref.prepareRowsMs)}, and cloning the ${count(b.rows)} answers ${time(ref.structuredClonePredictionsMs)}; \`features(rows)\` through the worker (rows in, matrix out, no model run) ${time(ref.featuresCallMs)}.${remainder}${growth}`,
@@ -300,7 +300,8 @@ Model runs in the worker for ${count(p.concurrentCalls)} calls (\`info().stats\`
 
 The confidence-set rows tiled to ${count(p.batchRows)}. ondevice end to end from raw inputs: \`predictBatch(rows)\` (row objects
 in, prediction objects out; from 256 plain rows ondevice turns them into columns on the main thread and the worker's typed answers
-into objects, instead of structured-cloning either) and \`predictColumns(columns)\` (typed-array columns, transferred both ways;
+into objects, instead of structured-cloning either; from 16,384 rows it sends the columns in parts of 8,192, which the worker
+validates and writes into the model input while the main thread lays out the next) and \`predictColumns(columns)\` (typed-array columns, transferred both ways;
 categories dictionary-encoded, \`{ codes: Int32Array, levels }\`; the columns are built before the clock starts). Rivals: one \`session.run\` on the ready ${count(p.batchRows)} x F tensor, the output
 read back (for (b) and (c) the tensor is transferred, so each run gets a copy made before the clock starts; (d) calls
 \`model.predict(x, { batchSize: rows })\`, one batch). Median of ${p.batchRepetitions} repetitions after an untimed one, taken in
