@@ -339,39 +339,14 @@ function fusedNumberWrite(name: string, fill: number, steps: readonly NumericSte
   else if (steps.length === 2 && first!.op === 'log1p' && second!.op === 'standardize') [kernel, a, b] = ['log1p-standardize', second!.mean, second!.scale];
   else if (steps.length === 1 && first!.op === 'min_max' && first!.clip === undefined) [kernel, a, b] = ['min_max', first!.scale, first!.min];
   if (kernel === undefined) return undefined;
-  // One function per kernel: each compiles to its own tight loop, with no branch on the kernel inside.
-  if (kernel === 'min_max') {
-    return (batch, chunk, start, from, to) => {
-      const column = batch.numbers.get(name)!;
-      let finite = true;
-      for (let r = from, o = start; r < to; r++, o++) {
-        const raw = column[r]!;
-        const value = (raw !== raw ? fill : raw) * a + b;
-        chunk[o] = value;
-        if (value - value !== 0) finite = false;
-      }
-      return !finite;
-    };
-  }
-  if (kernel === 'log1p-standardize') {
-    return (batch, chunk, start, from, to) => {
-      const column = batch.numbers.get(name)!;
-      let finite = true;
-      for (let r = from, o = start; r < to; r++, o++) {
-        const raw = column[r]!;
-        const value = (Math.log1p(raw !== raw ? fill : raw) - a) / b;
-        chunk[o] = value;
-        if (value - value !== 0) finite = false;
-      }
-      return !finite;
-    };
-  }
+  const log = kernel === 'log1p-standardize';
   return (batch, chunk, start, from, to) => {
     const column = batch.numbers.get(name)!;
     let finite = true;
     for (let r = from, o = start; r < to; r++, o++) {
       const raw = column[r]!;
-      const value = ((raw !== raw ? fill : raw) - a) / b;
+      const x = raw !== raw ? fill : raw;
+      const value = kernel === 'min_max' ? x * a + b : ((log ? Math.log1p(x) : x) - a) / b;
       chunk[o] = value;
       if (value - value !== 0) finite = false;
     }
