@@ -3,7 +3,7 @@ import type { DownloadProgress } from '../bundle/index.js';
 import { InputError, StateError, serializeError } from '../errors/index.js';
 import { explain, partialDependence, permutationImportance, type ExplainOptions, type Explanation, type ImportanceOptions, type PartialDependence, type PartialDependenceOptions, type PermutationImportance } from '../explain/index.js';
 import { ModelMonitor, type MonitorReport, type OutboxStatus } from '../monitor/index.js';
-import type { FeatureTransform, LentInput, RawColumns } from '../features/index.js';
+import type { FeatureTransform, LentInput } from '../features/index.js';
 import type { ColumnarPrediction, Prediction, ScoredBatch, Scorer } from '../scoring/index.js';
 import { Deployment, type AcquiredVersion } from './deployment.js';
 import type { Route } from '../rollout/index.js';
@@ -145,8 +145,13 @@ export class ModelService implements WorkerApi {
       }
       await this.#watch(acquired);
       const lent = transform.lendInput(rows);
+      // Each part's raw values are copied in as it arrives, while the main thread lays out the next.
+      const raw = {
+        numbers: new Map(transform.inputs.filter((f) => f.type === 'number').map((f) => [f.name, new Float64Array(rows)])),
+        categories: new Map(transform.inputs.filter((f) => f.type === 'category').map((f) => [f.name, new Int32Array(rows)])),
+      };
       const id = ++this.#lastBatch;
-      this.#batches.set(id, { acquired, lent, parts: [], filled: 0, started: performance.now() });
+      this.#batches.set(id, { acquired, lent, raw, filled: 0, started: performance.now() });
       return id;
     } catch (error) {
       acquired.release();
@@ -170,7 +175,8 @@ export class ModelService implements WorkerApi {
     }
     try {
       const part = transform.prepareColumnsInto!(columns, batch.lent, at);
-      batch.parts.push({ at, raw: part.raw! });
+      for (const [name, column] of part.raw!.numbers) batch.raw.numbers.get(name)?.set(column, at);
+      for (const [name, column] of part.raw!.categories) batch.raw.categories.get(name)?.set(column, at);
       batch.filled += part.rows;
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
@@ -191,7 +197,7 @@ export class ModelService implements WorkerApi {
         throw batch.outcome;
       }
       if (batch.filled !== lent.rows) throw new InputError('INVALID_BATCH', `the parts hold ${batch.filled} of the batch's ${lent.rows} rows`, {});
-      const scored = this.#count(await acquired.scorer.scoreLent(lent, joinRaw(batch.parts, lent.rows)));
+      const scored = this.#count(await acquired.scorer.scoreLent(lent, batch.raw));
       const result = acquired.scorer.answers(scored);
       this.#observe(acquired, scored, performance.now() - batch.started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
       const firstId = this.#rememberRows(acquired.version, scored.rows);
@@ -492,22 +498,12 @@ function fitsColumns(transform: FeatureTransform, columns: unknown): boolean {
 interface OpenBatch {
   readonly acquired: AcquiredVersion;
   readonly lent: LentInput;
-  readonly parts: { readonly at: number; readonly raw: RawColumns }[];
+  /** The raw values of every row, filled part by part (drift monitoring reads rows anywhere in it). */
+  readonly raw: { readonly numbers: Map<string, Float64Array>; readonly categories: Map<string, Int32Array> };
   filled: number;
   readonly started: number;
   /** Set once a part does not fit this version (`unfit`) or has a refused value (its error). */
   outcome?: 'unfit' | InputError;
-}
-
-/** The parts' raw values as one batch's columns (drift monitoring reads rows anywhere in it). */
-function joinRaw(parts: readonly { readonly at: number; readonly raw: RawColumns }[], rows: number): RawColumns {
-  const numbers = new Map<string, Float64Array>();
-  const categories = new Map<string, Int32Array>();
-  for (const { at, raw } of parts) {
-    for (const [name, column] of raw.numbers) (numbers.get(name) ?? numbers.set(name, new Float64Array(rows)).get(name)!).set(column, at);
-    for (const [name, column] of raw.categories) (categories.get(name) ?? categories.set(name, new Int32Array(rows)).get(name)!).set(column, at);
-  }
-  return { numbers, categories };
 }
 
 /** An error about row `row` of a part starting at row `at`, told about the whole batch's row. */
