@@ -7,11 +7,32 @@ export type HarnessApi = typeof ondevice;
 declare global {
   interface Window {
     ondevice: HarnessApi;
-    /** Internals the browser tests reach before the public API wires them (the telemetry outbox). */
-    ondeviceTesting: { Outbox: typeof Outbox };
+    /**
+     * Internals the browser tests reach before the public API wires them (the telemetry outbox), and
+     * what a call's refusal looks like to an app (null when it is answered).
+     */
+    ondeviceTesting: { Outbox: typeof Outbox; refusal: typeof refusal };
+  }
+}
+
+export interface Refusal {
+  readonly isInputError: boolean;
+  readonly code: string;
+  readonly row: unknown;
+  readonly field: unknown;
+  readonly message: string;
+}
+
+async function refusal(call: () => Promise<unknown>): Promise<Refusal | null> {
+  try {
+    await call();
+    return null;
+  } catch (error) {
+    const e = error as InstanceType<typeof ondevice.InputError>;
+    return { isInputError: error instanceof ondevice.InputError, code: e.code, row: e.details.row, field: e.details.field, message: e.message };
   }
 }
 
 window.ondevice = ondevice;
-window.ondeviceTesting = { Outbox };
+window.ondeviceTesting = { Outbox, refusal };
 document.body.dataset.ready = 'true';

@@ -164,9 +164,12 @@ test('house-prices-mlp-onnx: the int8 variant serves on WASM by default, the mai
         alone: alone.kind === 'regression' ? alone.value : Number.NaN,
       };
     };
-    return { auto: await run({}), main: await run({ variant: 'none' }), webgpuFirst: await run({ backends: ['webgpu', 'wasm'] }) };
+    const badOption = await window.ondeviceTesting.refusal(() => window.ondevice.load(channel, { variant: 7 as unknown as string }));
+    return { badOption, auto: await run({}), main: await run({ variant: 'none' }), webgpuFirst: await run({ backends: ['webgpu', 'wasm'] }) };
   }, rows);
 
+  // A variant option that is no name is refused with a typed error, and the next load serves.
+  expect(outcome.badOption).toMatchObject({ isInputError: true, code: 'INVALID_OPTION', field: 'variant' });
   expect(outcome.auto).toMatchObject({ backend: 'wasm', variant: 'int8', passedOver: [], tolerance: 0.07 });
   expect(outcome.main).toMatchObject({ backend: 'wasm', variant: null, tolerance: 1e-5 });
   // The main model then serves, on WebGPU or (if its session fails there) on WASM after it: never the int8 build.

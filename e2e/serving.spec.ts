@@ -151,15 +151,7 @@ for (const [name, source] of [
         const slow: typeof fast = [];
         for (let i = 0; i < rows.length; i += 100) slow.push(...(await model.predictBatch(rows.slice(i, i + 100))));
         const slowCalls = [...calls];
-        const attempt = async (call: () => Promise<unknown>) => {
-          try {
-            await call();
-            return null;
-          } catch (error) {
-            const e = error as InstanceType<typeof window.ondevice.InputError>;
-            return { isInputError: error instanceof window.ondevice.InputError, code: e.code, row: e.details.row, field: e.details.field, message: e.message };
-          }
-        };
+        const attempt = window.ondeviceTesting.refusal;
         // One bad row of each kind: refused on the main thread's check (rows sent as they are), or by the worker in columns.
         const errors = [];
         const category = name === 'penguins' ? 'island' : 'Sale_Type';
@@ -220,15 +212,7 @@ test('house-prices-gradient-boosting: predictBatch of 30,000 rows goes in parts 
     // The same rows in batches under the parts threshold, each sent whole as columns.
     const whole: typeof parts = [];
     for (let i = 0; i < rows.length; i += 10_000) whole.push(...(await model.predictBatch(rows.slice(i, i + 10_000))));
-    const attempt = async (call: () => Promise<unknown>) => {
-      try {
-        await call();
-        return null;
-      } catch (error) {
-        const e = error as InstanceType<typeof window.ondevice.InputError>;
-        return { isInputError: error instanceof window.ondevice.InputError, code: e.code, row: e.details.row, field: e.details.field, message: e.message };
-      }
-    };
+    const attempt = window.ondeviceTesting.refusal;
     const errors = [];
     // Refused in a part by the worker (an impossible log1p, a level too long; the lower row wins), or
     // irregular for the main thread's layout (a string for a number): the batch then goes as rows.

@@ -7,6 +7,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { keyIdOf, parseChannel, parseSignatureFile, sha256Hex, verifySigned, type Channel } from '../src/bundle/index.js';
+import { UsageError, parseCommandArgs } from '../src/cli/command.js';
 import { diffCommand, diffVersions } from '../src/cli/diff.js';
 import { keygen, keygenCommand } from '../src/cli/keygen.js';
 import { pack, packCommand } from '../src/cli/pack.js';
@@ -256,6 +257,15 @@ describe('ondevice verify', () => {
     expect(ran.stdout).toContain('verified penguins 1.0.0');
     // The folder of all bundles is not one bundle: say which to pick.
     expect((await run(verifyCommand, [bundles])).stderr).toMatch(/is a folder of bundles \(digits, .*penguins\)/);
+  });
+
+  it('takes a public key that starts with a dash (base64url may), and still reports an option given no value', async () => {
+    const command = { ...verifyCommand, run: async () => 0 };
+    const io = { stdout: process.stdout, stderr: process.stderr, stderrIsTTY: false };
+    const options = { 'public-key': { type: 'string', multiple: true }, json: { type: 'boolean' } } as const;
+    const parsed = parseCommandArgs(command, ['bundle', '--public-key', '-Xk9', '--public-key', '--json-like', '--json'], options, io, { min: 1, max: 1, names: 'a bundle' });
+    expect(parsed?.values).toEqual({ 'public-key': ['-Xk9', '--json-like'], json: true });
+    expect(() => parseCommandArgs(command, ['bundle', '--public-key', '--json'], options, io, { min: 1, max: 1, names: 'a bundle' })).toThrow(UsageError);
   });
 
   it('fails, naming the file, when any one file of a signed bundle has a flipped byte', async () => {

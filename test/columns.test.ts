@@ -176,6 +176,36 @@ describe('pooled model input (the serving paths)', () => {
     third.release!();
   });
 
+  it('fills a lent input part by part with exactly the input of the whole batch, and refuses a part that overflows it', async () => {
+    const rows = opsRows(1000);
+    const whole = modelInput(ops.prepare(rows));
+    const lent = ops.lendInput!(rows.length);
+    // Parts that do not end on a chunk edge (chunks are 256 rows).
+    for (const [from, to] of [[0, 300], [300, 777], [777, 1000]] as const) {
+      const part = ops.prepareColumnsInto!(dictionaryColumns(ops, rows.slice(from, to)), lent, from);
+      expect(part.rows).toBe(to - from);
+      expect(part.raw!.numbers.get('area')).toHaveLength(to - from);
+    }
+    expect(bitwise(Array.from(lent.data), whole)).toBe(true);
+    const overflow = identity(await caught(() => ops.prepareColumnsInto!(dictionaryColumns(ops, rows.slice(0, 10)), lent, 995)));
+    expect(overflow).toMatchObject({ code: 'INVALID_BATCH' });
+    lent.release();
+    // Released: the next pooled batch of that size reuses its buffer.
+    const next = ops.prepare(rows, { pooled: true });
+    expect((Object.values(next.inputs)[0]!.data as ArrayBufferView).buffer).toBe(lent.data.buffer);
+    next.release!();
+  });
+
+  it('a part with a refused value names the row of the part, as prepareColumns would for those rows', async () => {
+    const rows = opsRows(400);
+    rows[123]!.area = -5;
+    const lent = ops.lendInput!(rows.length);
+    const expected = identity(await caught(() => ops.prepareColumns(dictionaryColumns(ops, rows))));
+    expect(expected).toMatchObject({ code: 'OUT_OF_DOMAIN', details: { row: 123 } });
+    expect(identity(await caught(() => ops.prepareColumnsInto!(dictionaryColumns(ops, rows), lent, 0)))).toEqual(expected);
+    lent.release();
+  });
+
   it('refuses a value outside the transform with the unpooled batch’s error', async () => {
     const rows = opsRows(700);
     rows[650]!.area = -5;

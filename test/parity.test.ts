@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pack } from '../src/cli/pack.js';
+import { InputError } from '../src/errors/index.js';
 import { prepareModel } from '../src/model/index.js';
+import { caught } from './helpers.js';
 import { buildFolders, compareParity, readPackedVersion, type ParityReport } from './parity.js';
 
 const folders = await buildFolders();
@@ -93,6 +95,12 @@ describe('model variants (Manifest.variants)', () => {
         expect(unknown.variant).toBeUndefined();
         expect(unknown.variantsPassedOver[0]!.reason).toMatch(/no variant "fp16"/);
         expect(refused.gate.passed).toBe(true);
+        // A variant option that names nothing a variant could be called is refused, not ignored.
+        for (const bad of [42, 'Int 8', ''] as unknown as string[]) {
+          const error = await caught(() => prepareModel(manifest, files, { variant: bad }));
+          expect(error).toBeInstanceOf(InputError);
+          expect(error).toMatchObject({ code: 'INVALID_OPTION', details: { field: 'variant' } });
+        }
       } finally {
         for (const m of [elsewhere, refused, unknown]) await m.scorer.runtime.dispose();
       }

@@ -4,7 +4,7 @@ export { readRecord, writeRecord, storeFiles, deleteFiles, emptyRecord, hasCache
 export type { ChannelRecord, StoredVersion, VersionStatus } from './store.js';
 export type { DownloadProgress, ProgressListener } from './download.js';
 export { parseJsonBytes } from './download.js';
-export { parseManifest, contentHashOf, presentRoles, variantRole, FILE_ROLES, REQUIRED_ROLES } from './manifest.js';
+export { parseManifest, contentHashOf, presentRoles, variantRole, isVariantName, FILE_ROLES, REQUIRED_ROLES } from './manifest.js';
 export type { Manifest, ModelMetadata, ModelVariant, BundleFile, BundleFiles, FileRole, RequiredRole, Task, ClassificationTask, RegressionTask, GateSpec, MetricName } from './manifest.js';
 export { parseChannel } from './channel.js';
 export type { Channel, ChannelEntry, Approval } from './channel.js';

@@ -81,8 +81,13 @@ export function variantRole(name: string): VariantRole {
   return `variant.${name}`;
 }
 
+/** Lowercase letters, digits and dashes, at most 32: what a variant may be called. */
+export function isVariantName(name: string): boolean {
+  return VARIANT_NAME.test(name);
+}
+
 function isVariantRole(key: string): key is VariantRole {
-  return key.startsWith('variant.') && VARIANT_NAME.test(key.slice('variant.'.length));
+  return key.startsWith('variant.') && isVariantName(key.slice('variant.'.length));
 }
 
 /** The roles a manifest lists, in a fixed order: the fixed roles, then the variants' by name. */

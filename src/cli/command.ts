@@ -56,12 +56,32 @@ export function parseCommandArgs<T extends ParseArgsOptionsConfig>(
 
 function parseStrict<T extends ParseArgsOptionsConfig>(argv: readonly string[], options: T) {
   try {
-    return parseArgs({ args: [...argv], options: { ...options, ...HELP_OPTION } as T, allowPositionals: true, strict: true });
+    return parseArgs({ args: joinedValues(argv, options), options: { ...options, ...HELP_OPTION } as T, allowPositionals: true, strict: true });
   } catch (error) {
     // Node's parseArgs errors carry ERR_PARSE_ARGS_* codes and say which option and why.
     if (error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) throw new UsageError(error.message);
     throw error;
   }
+}
+
+/**
+ * `--option value` as `--option=value` for a string option whose value starts with a dash (a
+ * base64url key may): parseArgs would otherwise refuse it as ambiguous. A value that is itself one
+ * of the command's options is left alone, so a forgotten value is still reported.
+ */
+function joinedValues(argv: readonly string[], options: ParseArgsOptionsConfig): string[] {
+  const known = new Set([...Object.keys(options), ...Object.keys(HELP_OPTION)].map((name) => `--${name}`));
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = argv[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && value !== undefined && value.startsWith('-') && !known.has(value) && value !== '-h') {
+      args.push(`${arg}=${value}`);
+      i++;
+    } else args.push(arg);
+  }
+  return args;
 }
 
 export function helpOf(command: Command): string {

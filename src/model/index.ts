@@ -1,6 +1,6 @@
 import type { BundleBytes, GateSpec, Manifest, RequiredRole } from '../bundle/index.js';
-import { parseJsonBytes, variantRole } from '../bundle/index.js';
-import { describeUnknown } from '../errors/index.js';
+import { isVariantName, parseJsonBytes, variantRole } from '../bundle/index.js';
+import { InputError, describeUnknown } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
 import { assertGatePassed, parseConfidenceSet, parseEndToEndSet, runGate, type ConfidenceSet, type GateReport } from '../gate/index.js';
 import { parseReference, type Reference } from '../monitor/index.js';
@@ -28,8 +28,10 @@ export interface VariantPassedOver {
 
 /**
  * A verified version made ready to serve: feature spec compiled, runtime started, gate passed.
- * A variant built for the backend about to be tried first is tried before the main model, against its own gate; one that
- * does not load or does not pass is passed over (and said why), and the main model serves.
+ * A variant built for the backend about to be tried first is tried before the main model, against
+ * its own gate; one that does not load or does not pass is passed over (and said why), and the main
+ * model serves. A `variant` option that is not `auto`, `none` or a variant name is refused
+ * (`InputError` `INVALID_OPTION`).
  * Throws `GateError` (after releasing the runtime) when the main model must not serve.
  * The same code runs in the browser's worker and in the Node CLI, so both reach the same verdict.
  */
@@ -40,6 +42,10 @@ export async function prepareModel(manifest: Manifest, files: BundleBytes, runti
   const confidence = parseConfidenceSet(parseJsonBytes(files.confidenceSet, name('confidenceSet')));
   const reference = files.reference === undefined ? undefined : parseReference(parseJsonBytes(files.reference, manifest.files.reference!.path), transform.width);
   const { variant: wanted = 'auto', ...options } = runtimeOptions;
+  // The option comes from the app unchecked.
+  if (typeof wanted !== 'string' || !(wanted === 'auto' || wanted === 'none' || isVariantName(wanted))) {
+    throw new InputError('INVALID_OPTION', `variant must be 'auto', 'none' or a variant's name, got ${typeof wanted === 'string' ? `"${wanted.slice(0, 40)}"` : typeof wanted}`, { field: 'variant' });
+  }
   const mainFiles: RuntimeFiles = files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights };
 
   const gated = async (runtimeFiles: RuntimeFiles, backends: RuntimeOptions, gateSpec: GateSpec, variant: string | undefined, passedOver: readonly VariantPassedOver[]): Promise<GatedModel> => {

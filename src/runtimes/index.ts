@@ -38,7 +38,6 @@ export async function createRuntime(name: RuntimeName, files: RuntimeFiles, opti
   );
 }
 
-
 /** The backends `createRuntime` would try for these files and options, in order. */
 export async function plannedBackends(name: RuntimeName, files: RuntimeFiles, options: RuntimeOptions = {}): Promise<readonly Backend[]> {
   if (options.backends !== undefined && options.backends !== 'auto') return Array.isArray(options.backends as unknown) ? options.backends : [];
