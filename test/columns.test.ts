@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { COLUMNS_MIN_ROWS, columnPlan, expandAnswers, rowsToColumns } from '../src/client/columns.js';
 import { InputError } from '../src/errors/index.js';
-import { compileFeatureSpec, parseFeatureSpec, type FeatureTransform } from '../src/features/index.js';
+import { categoryCodes, compileFeatureSpec, parseFeatureSpec, type FeatureTransform } from '../src/features/index.js';
 import { createRuntime, type Runtime } from '../src/runtimes/index.js';
 import { createScorer, type Prediction } from '../src/scoring/index.js';
 import type { ColumnarInput, DictionaryColumn } from '../src/worker/protocol.js';
@@ -65,7 +65,7 @@ describe('dictionary-encoded category columns', () => {
       const byCodes = transform.prepareColumns(dictionaryColumns(transform, rows));
       expectSameFeatures(byRow.features, byStrings.features);
       expectSameFeatures(byRow.features, byCodes.features);
-      for (const [field, codes] of byRow.raw!.categories) expect(byCodes.raw!.categories.get(field)).toEqual(codes);
+      for (const [field, codes] of byRow.raw!.categories) expect(categoryCodes(byCodes.raw!, field)).toEqual(codes);
       expect(Object.values(byCodes.inputs)[0]!.data).toEqual(Object.values(byRow.inputs)[0]!.data);
     }
   });
@@ -112,6 +112,8 @@ describe('dictionary-encoded category columns', () => {
     ['a later field at an earlier row', (rows) => ((rows[20]!.island = 'Atlantis'), (rows[11]!.sex = 'other')), 'UNKNOWN_CATEGORY'],
     ['two fields on one row', (rows) => ((rows[14]!.sex = 'other'), (rows[14]!.island = 'Atlantis')), 'UNKNOWN_CATEGORY'],
     ['a number too big for a float at row 8, an unknown category at row 3', (rows) => ((rows[8]!.body_mass_g = Number.POSITIVE_INFINITY), (rows[3]!.sex = 'other')), 'UNKNOWN_CATEGORY'],
+    // Number columns are read without a pass of their own: the first refusal is still the lowest row.
+    ['an infinite number at row 2, an unknown category at row 9', (rows) => ((rows[2]!.body_mass_g = Number.NEGATIVE_INFINITY), (rows[9]!.sex = 'other')), 'NOT_FINITE'],
   ];
   for (const [what, mutate, code] of refused) {
     it(`${what}: the row objects' ${code}`, async () => {
@@ -129,14 +131,25 @@ describe('dictionary-encoded category columns', () => {
       (rows: Row[]) => ((rows[17]!.roof = null), (rows[25]!.roof = null)),
       (rows: Row[]) => (rows[21]!.age = null),
       (rows: Row[]) => (rows[19]!.area = -5),
+      // A clip would make it finite: still refused, as in row objects.
+      (rows: Row[]) => (rows[23]!.age = Number.POSITIVE_INFINITY),
     ]) {
       const rows = opsRows(40);
       mutate(rows);
       const expected = identity(await caught(() => ops.prepare(rows)));
-      expect(expected).toMatchObject({ code: expect.stringMatching(/^(MISSING_VALUE|OUT_OF_DOMAIN)$/) });
+      expect(expected).toMatchObject({ code: expect.stringMatching(/^(MISSING_VALUE|OUT_OF_DOMAIN|NOT_FINITE)$/) });
       expect(identity(await caught(() => ops.prepareColumns(dictionaryColumns(ops, rows))))).toEqual(expected);
     }
   });
+});
+
+it('a number field no block reads is still checked in columns', async () => {
+  const spec = everyOpSpec('unread') as { fields: object[] };
+  const transform = compileFeatureSpec(parseFeatureSpec({ ...spec, fields: [...spec.fields, { name: 'note', type: 'number' }] }));
+  const rows = opsRows(30).map((row, i) => ({ ...row, note: i === 13 ? Number.POSITIVE_INFINITY : i }));
+  const expected = identity(await caught(() => transform.prepare(rows)));
+  expect(expected).toMatchObject({ code: 'NOT_FINITE', details: { row: 13, field: 'note' } });
+  expect(identity(await caught(() => transform.prepareColumns(dictionaryColumns(transform, rows))))).toEqual(expected);
 });
 
 describe('pooled model input (the serving paths)', () => {

@@ -57,6 +57,28 @@ describe('drift monitor', () => {
     expect(drifted.drifted.filter((f) => f !== 'output').sort()).toEqual(['Central_Air', 'Lot_Area']);
   });
 
+  it('counts dictionary-encoded columns (levels in the caller\'s order, codes translated) as it counts the same rows as objects', async () => {
+    const { transform, reference, rows } = await houses();
+    const shifted = rows.map((row, i): Record<string, unknown> => ({ ...row, Central_Air: i % 3 === 0 ? 'N' : row.Central_Air, Exterior_1st: i % 7 === 0 ? null : row.Exterior_1st }));
+    const columns: Record<string, unknown> = {};
+    for (const field of transform.inputs) {
+      const values = shifted.map((row) => row[field.name] ?? null);
+      if (field.type === 'number') columns[field.name] = Float64Array.from(values, (v) => (v === null ? Number.NaN : (v as number)));
+      else {
+        // Levels reversed from first-seen order, so no code equals the transform's own.
+        const levels = [...new Set(values.filter((v): v is string => typeof v === 'string'))].reverse();
+        columns[field.name] = { codes: Int32Array.from(values, (v) => (v === null ? -1 : levels.indexOf(v as string))), levels };
+      }
+    }
+    const prepared = transform.prepareColumns(columns);
+    expect(prepared.raw!.translations?.size).toBeGreaterThan(0);
+    const byColumns = new DriftMonitor(reference, transform);
+    byColumns.record({ rows: prepared.rows, raw: prepared.raw!, outputAt: (r) => prices[r]! });
+    const byRows = new DriftMonitor(reference, transform);
+    byRows.record(observe(transform, shifted));
+    expect(byColumns.report()).toEqual(byRows.report());
+  });
+
   it('reports collecting until minRows rows are in, then judges', async () => {
     const { transform, reference, rows } = await houses();
     const monitor = new DriftMonitor(reference, transform);

@@ -1,5 +1,6 @@
 import { InputError } from '../errors/index.js';
 import type { ConfidenceSet } from '../gate/index.js';
+import { categoryCodes } from '../features/index.js';
 import type { Scorer } from '../scoring/index.js';
 import {
   CHUNK_ROWS,
@@ -106,7 +107,7 @@ function defaultGrid(scorer: Scorer, base: Background, field: string, gridSize: 
   if (input?.type === 'category') {
     const levels = scorer.transform.levels.get(field) ?? [];
     const present = new Set<string>();
-    for (const code of raw?.categories.get(field) ?? []) if (code >= 0) present.add(levels[code]!);
+    for (const code of (raw === undefined ? undefined : categoryCodes(raw, field)) ?? []) if (code >= 0) present.add(levels[code]!);
     const seen = input.categories.filter((c) => present.has(c));
     return seen.length > 0 ? seen : [...input.categories];
   }

@@ -12,5 +12,5 @@ export type {
   FeatureDtype,
   TensorDtype,
 } from './spec.js';
-export { compileFeatureSpec, MISSING_CODE, UNKNOWN_CODE } from './transform.js';
+export { compileFeatureSpec, categoryCodes, MISSING_CODE, UNKNOWN_CODE } from './transform.js';
 export type { FeatureTransform, InputField, NumberField, CategoryField, TensorField, PreparedBatch, PrepareOptions, LentInput, RawColumns, FieldColumns } from './transform.js';

@@ -18,11 +18,16 @@ const ACCEPTED = 0;
 const REFUSE_UNKNOWN = 1;
 const REFUSE_MISSING = 2;
 
-/** Raw rows validated into columns: numbers as Float64Array (NaN = missing), categories as codes. */
+/**
+ * Raw values as columns: numbers as Float64Array (NaN = missing), categories as codes into the
+ * field's dictionary or, for a field in `translations`, into the batch's own levels.
+ */
 interface ColumnBatch {
   readonly rows: number;
   readonly numbers: ReadonlyMap<string, Float64Array>;
   readonly categories: ReadonlyMap<string, Int32Array>;
+  /** Per field given as `{ codes, levels }`: the dictionary code of each level, at its code + 1 (index 0: missing). */
+  readonly translations: ReadonlyMap<string, Int32Array>;
 }
 
 interface FieldPlan {
@@ -73,6 +78,22 @@ interface ChunkPlan {
   readonly scratch: Float64Array;
 }
 
+/** A placed kernel with the batch's column it reads. */
+type Bound<C, K> = { readonly column: C; readonly start: number; readonly kernel: K };
+
+/**
+ * The plan for one batch. A category kernel's table is indexed by the batch's code + `offset`: its
+ * own (by dictionary code + OFFSET), or composed with the field's translation (by level + 1).
+ */
+interface BoundPlan {
+  readonly standardize: readonly Bound<Float64Array, KernelOf<'standardize'>>[];
+  readonly minMax: readonly Bound<Float64Array, KernelOf<'min_max'>>[];
+  readonly passes: readonly Bound<Float64Array, KernelOf<'passes'>>[];
+  readonly lookup: readonly Bound<Int32Array, { readonly values: Float64Array; readonly offset: number }>[];
+  readonly oneHot: readonly Bound<Int32Array, { readonly columnOf: Int32Array; readonly offset: number; readonly width: number }>[];
+  readonly scratch: Float64Array;
+}
+
 /**
  * Rows computed at a time. Each block fills its columns of a row-major float64 chunk that stays in
  * cache (CHUNK_ROWS x width x 8 bytes; striding across the whole matrix instead is several times
@@ -101,6 +122,8 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
   const blocks = compiled.map((c) => c.compiled);
   const width = blocks.reduce((sum, b) => sum + b.width, 0);
   const known = new Set(spec.fields.map((f) => f.name));
+  /** Fields some block reads: a value of a field no block reads is never seen by a kernel. */
+  const feeding = new Set(blocks.map((b) => b.field));
 
   const plan = planChunks(blocks);
   const float32 = spec.output.dtype === 'float32';
@@ -127,9 +150,10 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
   /** Writes the model input of the batch's rows from row `at` of `input` (and of `features`); true if a value is not finite. */
   const write = (batch: ColumnBatch, input: Float64Array | Float32Array, features: Float64Array | undefined, at: number): boolean => {
     let nonFinite = false;
+    const bound = bindPlan(plan, batch);
     for (let from = 0; from < batch.rows; from += CHUNK_ROWS) {
       const to = Math.min(batch.rows, from + CHUNK_ROWS);
-      if (writeChunk(plan, batch, chunk, width, from, to)) nonFinite = true;
+      if (writeChunk(bound, chunk, width, from, to)) nonFinite = true;
       // Into a Float32Array, `set` rounds as the Float32Array constructor does: the same input as converting the whole matrix.
       const filled = to - from === CHUNK_ROWS ? chunk : chunk.subarray(0, (to - from) * width);
       input.set(filled, (at + from) * width);
@@ -138,7 +162,11 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     return nonFinite;
   };
 
-  const transform = (batch: ColumnBatch, valueAt: (row: number, field: string) => unknown, pooled: boolean): PreparedBatch => {
+  /**
+   * `strict`, for a batch read without checking every value: the batch read with every check, for
+   * when a kernel flags a value (it then gets the error it would have had).
+   */
+  const transform = (batch: ColumnBatch, valueAt: (row: number, field: string) => unknown, pooled: boolean, strict?: () => ColumnBatch): PreparedBatch => {
     const size = batch.rows * width;
     const input = pooled ? take(size) : float32 ? new Float32Array(size) : new Float64Array(size);
     // The float64 matrix itself, unless pooled (then only the model's input is written).
@@ -146,13 +174,12 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     // Every block reports a value that is not finite as it writes it: the full scan (which names the
     // first such row and field) runs only when one did, on an unpooled matrix.
     if (write(batch, input, features, 0)) {
-      if (features === undefined) {
-        giveBack(input);
-        return transform(batch, valueAt, false);
-      }
+      if (pooled) giveBack(input);
+      if (strict !== undefined) return transform(strict(), valueAt, pooled);
+      if (features === undefined) return transform(batch, valueAt, false);
       checkFinite(features, width, blocks, valueAt);
     }
-    const raw = { numbers: batch.numbers, categories: batch.categories };
+    const raw = batch.translations.size === 0 ? { numbers: batch.numbers, categories: batch.categories } : { numbers: batch.numbers, categories: batch.categories, translations: batch.translations };
     const inputs = { [spec.output.input]: { data: input, dims: [batch.rows, width] } };
     return features === undefined ? { rows: batch.rows, raw, inputs, release: () => giveBack(input) } : { rows: batch.rows, features, raw, inputs };
   };
@@ -185,7 +212,10 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     },
     prepareColumns(columns: unknown, options?: PrepareOptions): PreparedBatch {
       const record = columns as Record<string, unknown>;
-      return transform(fromColumnar(columns, spec, plans, known), (row, field) => columnValue(record[field], row), options?.pooled === true);
+      // Read without a pass over every value: the kernels flag what the checks would refuse.
+      const trusted = fromColumnar(columns, spec, plans, known, feeding, true);
+      const strict = (): ColumnBatch => fromColumnar(columns, spec, plans, known, feeding, false);
+      return transform(trusted, (row, field) => columnValue(record[field], row), options?.pooled === true, trusted.checked ? undefined : strict);
     },
     lendInput(rows: number): LentInput {
       checkBatchSize(rows, spec.limits.maxBatchRows);
@@ -202,7 +232,7 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     },
     prepareColumnsInto(columns: unknown, lent: LentInput, at: number): PreparedBatch {
       const record = columns as Record<string, unknown>;
-      const batch = fromColumnar(columns, spec, plans, known);
+      const batch = fromColumnar(columns, spec, plans, known, feeding, false);
       if (!Number.isSafeInteger(at) || at < 0 || at + batch.rows > lent.rows) {
         throw new InputError('INVALID_BATCH', `rows ${at} to ${at + batch.rows} do not fit a batch of ${lent.rows} rows`, {});
       }
@@ -322,49 +352,66 @@ function planChunks(blocks: readonly CompiledBlock[]): ChunkPlan {
   return plan as ChunkPlan;
 }
 
+/** The plan's kernels with the batch's columns, and category tables composed with its translations. */
+function bindPlan(plan: ChunkPlan, batch: ColumnBatch): BoundPlan {
+  const numbers = <K>({ field, start, kernel }: Placed<K>): Bound<Float64Array, K> => ({ column: batch.numbers.get(field)!, start, kernel });
+  return {
+    standardize: plan.standardize.map(numbers),
+    minMax: plan.minMax.map(numbers),
+    passes: plan.passes.map(numbers),
+    lookup: plan.lookup.map(({ field, start, kernel }) => {
+      const translation = batch.translations.get(field);
+      const column = batch.categories.get(field)!;
+      if (translation === undefined) return { column, start, kernel: { values: kernel.values, offset: OFFSET } };
+      return { column, start, kernel: { values: Float64Array.from(translation, (code) => kernel.values[code + OFFSET]!), offset: 1 } };
+    }),
+    oneHot: plan.oneHot.map(({ field, start, kernel }) => {
+      const translation = batch.translations.get(field);
+      const column = batch.categories.get(field)!;
+      const { columnOf, width } = kernel;
+      if (translation === undefined) return { column, start, kernel: { columnOf, offset: OFFSET, width } };
+      return { column, start, kernel: { columnOf: Int32Array.from(translation, (code) => columnOf[code + OFFSET]!), offset: 1, width } };
+    }),
+    scratch: plan.scratch,
+  };
+}
+
 /**
  * Fills the row-major chunk (`stride` values per row) with rows [from, to): row `from + i`, column j
- * of a block at `i * stride + start + j`. True if a value written is not finite (x - x is 0 only for
- * a finite x).
+ * of a block at `i * stride + start + j`. True if a kernel flagged a value: one written that is not
+ * finite (x - x is 0 only for a finite x), an infinite raw number, or a code outside its table.
  */
-function writeChunk(plan: ChunkPlan, batch: ColumnBatch, chunk: Float64Array, stride: number, from: number, to: number): boolean {
-  let nonFinite = false;
-  for (const { field, start, kernel } of plan.standardize) {
+function writeChunk(plan: BoundPlan, chunk: Float64Array, stride: number, from: number, to: number): boolean {
+  let flagged = false;
+  for (const { column, start, kernel } of plan.standardize) {
     const { fill, a, b } = kernel;
-    if (kernel.log ? log1pStandardize(batch.numbers.get(field)!, chunk, start, stride, from, to, fill, a, b) : standardize(batch.numbers.get(field)!, chunk, start, stride, from, to, fill, a, b)) {
-      nonFinite = true;
-    }
+    if (kernel.log ? log1pStandardize(column, chunk, start, stride, from, to, fill, a, b) : standardize(column, chunk, start, stride, from, to, fill, a, b)) flagged = true;
   }
-  for (const { field, start, kernel } of plan.minMax) {
-    if (minMax(batch.numbers.get(field)!, chunk, start, stride, from, to, kernel.fill, kernel.a, kernel.b)) nonFinite = true;
+  for (const { column, start, kernel } of plan.minMax) {
+    if (minMax(column, chunk, start, stride, from, to, kernel.fill, kernel.a, kernel.b)) flagged = true;
   }
-  for (const { field, start, kernel } of plan.passes) {
-    const column = batch.numbers.get(field)!;
+  for (const { column, start, kernel } of plan.passes) {
     const values = plan.scratch;
     for (let r = from, i = 0; r < to; r++, i++) {
       const raw = column[r]!;
+      // An infinite raw value is refused even where a clip would make it finite.
+      if (raw - raw !== 0 && raw === raw) flagged = true;
       values[i] = raw !== raw ? kernel.fill : raw;
     }
     kernel.apply(values, 0, to - from);
     for (let i = 0, o = start; i < to - from; i++, o += stride) {
       const value = values[i]!;
       chunk[o] = value;
-      if (value - value !== 0) nonFinite = true;
+      if (value - value !== 0) flagged = true;
     }
   }
-  for (const { field, start, kernel } of plan.lookup) {
-    if (lookup(batch.categories.get(field)!, kernel.values, chunk, start, stride, from, to)) nonFinite = true;
+  for (const { column, start, kernel } of plan.lookup) {
+    if (lookup(column, kernel.values, kernel.offset, chunk, start, stride, from, to)) flagged = true;
   }
-  for (const { field, start, kernel } of plan.oneHot) {
-    const codes = batch.categories.get(field)!;
-    const { columnOf, width } = kernel;
-    for (let r = from, o = start; r < to; r++, o += stride) {
-      for (let j = 0; j < width; j++) chunk[o + j] = 0;
-      const column = columnOf[codes[r]! + OFFSET]!;
-      if (column >= 0) chunk[o + column] = 1;
-    }
+  for (const { column, start, kernel } of plan.oneHot) {
+    if (oneHot(column, kernel.columnOf, kernel.offset, kernel.width, chunk, start, stride, from, to)) flagged = true;
   }
-  return nonFinite;
+  return flagged;
 }
 
 function standardize(column: Float64Array, chunk: Float64Array, start: number, stride: number, from: number, to: number, fill: number, mean: number, scale: number): boolean {
@@ -400,14 +447,32 @@ function minMax(column: Float64Array, chunk: Float64Array, start: number, stride
   return !finite;
 }
 
-function lookup(codes: Int32Array, values: Float64Array, chunk: Float64Array, start: number, stride: number, from: number, to: number): boolean {
+function lookup(codes: Int32Array, values: Float64Array, offset: number, chunk: Float64Array, start: number, stride: number, from: number, to: number): boolean {
   let finite = true;
+  const size = values.length;
   for (let r = from, o = start; r < to; r++, o += stride) {
-    const value = values[codes[r]! + OFFSET]!;
+    const index = codes[r]! + offset;
+    // A code outside the table is NaN: flagged like a refused one.
+    const value = index >= 0 && index < size ? values[index]! : Number.NaN;
     chunk[o] = value;
     if (value - value !== 0) finite = false;
   }
   return !finite;
+}
+
+function oneHot(codes: Int32Array, columnOf: Int32Array, offset: number, width: number, chunk: Float64Array, start: number, stride: number, from: number, to: number): boolean {
+  let flagged = false;
+  const size = columnOf.length;
+  for (let r = from, o = start; r < to; r++, o += stride) {
+    for (let j = 0; j < width; j++) chunk[o + j] = 0;
+    const index = codes[r]! + offset;
+    if (index < 0 || index >= size) flagged = true;
+    else {
+      const column = columnOf[index]!;
+      if (column >= 0) chunk[o + column] = 1;
+    }
+  }
+  return flagged;
 }
 
 /**
@@ -468,7 +533,7 @@ function toColumns(rows: unknown, spec: TabularSpec, plans: ReadonlyMap<string, 
       else categories.get(name)![r] = encodeCategory(record[name], r, plan, spec.limits.maxStringLength);
     }
   }
-  return { rows: n, numbers, categories };
+  return { rows: n, numbers, categories, translations: new Map() };
 }
 
 /**
@@ -480,8 +545,21 @@ function toColumns(rows: unknown, spec: TabularSpec, plans: ReadonlyMap<string, 
  * A value refused gets the error the same value gets in a row object, and of several refusals the
  * one of the lowest row (then the first field) is thrown: the error `prepare` would throw for the
  * same rows.
+ *
+ * Checked, every value is validated and codes become dictionary codes. Trusted (`trust`; then
+ * `checked` is false in the result), a Float64Array of a field some block reads is taken as it is,
+ * and `{ codes, levels }` keeps its codes with a translation: no pass over the values. A value the
+ * checks would refuse is then flagged by the kernels, and the caller reads the columns again,
+ * checked, for its error. What the checks find in a column as a whole is thrown either way.
  */
-function fromColumnar(columns: unknown, spec: TabularSpec, plans: ReadonlyMap<string, FieldPlan>, known: ReadonlySet<string>): ColumnBatch {
+function fromColumnar(
+  columns: unknown,
+  spec: TabularSpec,
+  plans: ReadonlyMap<string, FieldPlan>,
+  known: ReadonlySet<string>,
+  feeding: ReadonlySet<string>,
+  trust: boolean,
+): ColumnBatch & { readonly checked: boolean } {
   const record = readColumnarObject(columns, known);
   const shapes = [...plans.values()].map((plan) => readShape(record[plan.field.name], plan));
   const n = shapes[0]?.length ?? 0;
@@ -494,21 +572,40 @@ function fromColumnar(columns: unknown, spec: TabularSpec, plans: ReadonlyMap<st
   checkBatchSize(n, spec.limits.maxBatchRows);
   const numbers = new Map<string, Float64Array>();
   const categories = new Map<string, Int32Array>();
+  const translations = new Map<string, Int32Array>();
+  const maxLength = spec.limits.maxStringLength;
   let first: InputError | undefined;
+  let checked = true;
   for (const shape of shapes) {
     const { plan } = shape;
+    const name = plan.field.name;
     try {
-      if (shape.kind === 'numbers') numbers.set(plan.field.name, numberColumn(shape.column, n, plan));
-      else if (shape.kind === 'strings') categories.set(plan.field.name, stringColumn(shape.column, n, plan, spec.limits.maxStringLength));
-      else categories.set(plan.field.name, dictionaryColumn(shape.codes, shape.levels, n, plan, spec.limits.maxStringLength));
+      if (shape.kind === 'numbers') {
+        if (trust && shape.column instanceof Float64Array && feeding.has(name)) {
+          numbers.set(name, shape.column);
+          checked = false;
+        } else numbers.set(name, numberColumn(shape.column, n, plan));
+      } else if (shape.kind === 'strings') categories.set(name, stringColumn(shape.column, n, plan, maxLength));
+      else {
+        const table = levelTable(shape.levels, plan, maxLength);
+        if (trust && !table.includes(REFUSED)) {
+          categories.set(name, shape.codes);
+          translations.set(name, table);
+          checked = false;
+        } else categories.set(name, dictionaryColumn(shape.codes, shape.levels, table, n, plan, maxLength));
+      }
     } catch (error) {
       // A refusal naming no row is about the column itself: thrown at once.
       if (!(error instanceof InputError) || typeof error.details.row !== 'number') throw error;
       if (first === undefined || error.details.row < (first.details.row as number)) first = error;
     }
   }
-  if (first !== undefined) throw first;
-  return { rows: n, numbers, categories };
+  if (first !== undefined) {
+    // Refused rows in a trusted read: the checked read finds the first one over every column.
+    if (!checked) return fromColumnar(columns, spec, plans, known, feeding, false);
+    throw first;
+  }
+  return { rows: n, numbers, categories, translations, checked };
 }
 
 type ColumnShape =
@@ -576,11 +673,11 @@ function stringColumn(column: readonly unknown[], n: number, plan: FieldPlan, ma
 const REFUSED = UNKNOWN - 1;
 
 /**
- * Dictionary codes: each level (and missing) goes through `encodeCategory` once; the codes are then
- * mapped in one pass. A refused level fails at the first row that has it, with the error that row
- * would get as a row object. Every level must be a string within the limit, even one no row has.
+ * A dictionary column's levels, each (and missing) through `encodeCategory` once: `table[code + 1]`
+ * is the dictionary code of code (index 0: missing), or REFUSED. A level that is not a string is
+ * refused here.
  */
-function dictionaryColumn(codes: Int32Array, levels: readonly unknown[], n: number, plan: FieldPlan, maxLength: number): Int32Array {
+function levelTable(levels: readonly unknown[], plan: FieldPlan, maxLength: number): Int32Array {
   const name = plan.field.name;
   const count = levels.length;
   for (let i = 0; i < count; i++) {
@@ -602,6 +699,17 @@ function dictionaryColumn(codes: Int32Array, levels: readonly unknown[], n: numb
   };
   table[0] = resolve(null);
   for (let i = 0; i < count; i++) table[i + 1] = resolve(levels[i]);
+  return table;
+}
+
+/**
+ * Dictionary codes, through the levels' table in one pass. A refused level fails at the first row
+ * that has it, with the error that row would get as a row object. Every level must be a string
+ * within the limit, even one no row has.
+ */
+function dictionaryColumn(codes: Int32Array, levels: readonly unknown[], table: Int32Array, n: number, plan: FieldPlan, maxLength: number): Int32Array {
+  const name = plan.field.name;
+  const count = levels.length;
   const out = new Int32Array(n);
   for (let r = 0; r < n; r++) {
     const code = codes[r]!;

@@ -48,10 +48,21 @@ export interface PreparedBatch {
 /**
  * Raw values as validated: numbers as float64 (NaN = missing), categories as codes into the
  * field's `levels` (`MISSING_CODE` for null, `UNKNOWN_CODE` for a level no step of the spec names).
+ * A field given as `{ codes, levels }` keeps the caller's codes, with a translation to the field's
+ * (no pass over the rows to rewrite them): `categoryCodes` reads them as the field's.
  */
 export interface RawColumns {
   readonly numbers: ReadonlyMap<string, Float64Array>;
   readonly categories: ReadonlyMap<string, Int32Array>;
+  /** Per field whose codes are the caller's: the field's code of each, at its code + 1 (index 0: missing). */
+  readonly translations?: ReadonlyMap<string, Int32Array>;
+}
+
+/** Every row's code into the field's `levels`: the column itself, or a translated copy. */
+export function categoryCodes(raw: RawColumns, field: string): Int32Array | undefined {
+  const codes = raw.categories.get(field);
+  const translation = raw.translations?.get(field);
+  return codes === undefined || translation === undefined ? codes : codes.map((code) => translation[code + 1]!);
 }
 
 export { MISSING_CODE, UNKNOWN_CODE } from './codes.js';

@@ -289,8 +289,10 @@ function fieldCounter(field: Reference['fields'][number], transform: FeatureTran
     unknown: 0,
     count(raw, rows, step) {
       const column = raw.categories.get(field.name);
+      const translation = raw.translations?.get(field.name);
       for (let row = 0; row < rows; row += step) {
-        const code = column?.[row];
+        const given = column?.[row];
+        const code = given === undefined || translation === undefined ? given : translation[given + 1];
         const bin = code === undefined ? -1 : binOfCode[code + 2]!;
         if (bin < 0) counter.missing++;
         else {

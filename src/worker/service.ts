@@ -3,7 +3,7 @@ import type { DownloadProgress } from '../bundle/index.js';
 import { InputError, StateError, serializeError } from '../errors/index.js';
 import { explain, partialDependence, permutationImportance, type ExplainOptions, type Explanation, type ImportanceOptions, type PartialDependence, type PartialDependenceOptions, type PermutationImportance } from '../explain/index.js';
 import { ModelMonitor, type MonitorReport, type OutboxStatus } from '../monitor/index.js';
-import type { FeatureTransform, LentInput } from '../features/index.js';
+import { categoryCodes, type FeatureTransform, type LentInput } from '../features/index.js';
 import type { ColumnarPrediction, Prediction, ScoredBatch, Scorer } from '../scoring/index.js';
 import { Deployment, type AcquiredVersion } from './deployment.js';
 import type { Route } from '../rollout/index.js';
@@ -176,7 +176,7 @@ export class ModelService implements WorkerApi {
     try {
       const part = transform.prepareColumnsInto!(columns, batch.lent, at);
       for (const [name, column] of part.raw!.numbers) batch.raw.numbers.get(name)?.set(column, at);
-      for (const [name, column] of part.raw!.categories) batch.raw.categories.get(name)?.set(column, at);
+      for (const name of part.raw!.categories.keys()) batch.raw.categories.get(name)?.set(categoryCodes(part.raw!, name)!, at);
       batch.filled += part.rows;
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
