@@ -254,7 +254,7 @@ test('house-prices-gradient-boosting: predictBatch of 30,000 rows goes in parts 
   expect(outcome.servesAfter).toBe(true);
 });
 
-test('dictionary-encoded category columns give what string columns give, and their codes are transferred', async ({ page }) => {
+test('dictionary-encoded category columns give what string columns and row objects give, and their codes are transferred', async ({ page }) => {
   await openHarness(page);
   const outcome = await page.evaluate(async (rows) => {
     const model = await window.ondevice.load('bundles/penguins/channel.json', { checkForUpdates: false });
@@ -277,15 +277,18 @@ test('dictionary-encoded category columns give what string columns give, and the
     const sent = (codes.island as { codes: Int32Array }).codes;
     const byStrings = await model.predictColumns(strings);
     const byCodes = await model.predictColumns(codes);
+    const byRows = await model.predictBatch(rows);
     await model.dispose();
     return {
       detached: sent.byteLength === 0,
+      // Labels are sent as class indices and named on the main thread: the same as the row objects'.
+      labels: byCodes.kind === 'classification' && JSON.stringify(byCodes.labels) === JSON.stringify(byRows.map((p) => (p.kind === 'classification' ? p.label : ''))),
       same: byStrings.kind === 'classification' && byCodes.kind === 'classification' && JSON.stringify(byStrings.labels) === JSON.stringify(byCodes.labels)
         && byStrings.probabilities.every((p, i) => Object.is(p, byCodes.probabilities[i])),
       rows: byCodes.rows,
     };
   }, e2eSet.rows);
-  expect(outcome).toEqual({ detached: true, same: true, rows: e2eSet.rows.length });
+  expect(outcome).toEqual({ detached: true, labels: true, same: true, rows: e2eSet.rows.length });
 });
 
 deploymentTest('shadow: a batch sent as columns is answered by the live version, and the candidate scores the same rows afterwards', async ({ page, deployment, server, channelUrl }) => {

@@ -5,6 +5,7 @@ import { MicroBatcher, type BatchingOptions } from './client/batcher.js';
 import { PredictionCache, cacheKey, type CacheOptions } from './client/cache.js';
 import { PARTS_MIN_ROWS, PART_ROWS, columnPlan, expandAnswers, partToColumns, rowsToColumns, type ColumnPlan } from './client/columns.js';
 import type { ColumnarPrediction, Prediction } from './scoring/index.js';
+import { withLabels } from './scoring/labels.js';
 import {
   installErrorTransfer,
   type ColumnarInput,
@@ -143,7 +144,7 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
   return {
     predict: (row) => live(() => predictOne(row)),
     predictBatch: (rows) => live(() => predictBatch(rows)),
-    predictColumns: (columns) => live<ColumnarPrediction>(() => remote.predictColumns(Comlink.transfer(columns, transferables(columns)))),
+    predictColumns: (columns) => live<ColumnarPrediction>(async () => withLabels(await remote.predictColumns(Comlink.transfer(columns, transferables(columns))))),
     features: (rows) => live<FeatureMatrix>(() => remote.features(rows)),
     info: () => live(() => remote.info()),
     update: () => live<UpdateResult>(() => remote.update()),

@@ -79,6 +79,22 @@ describe('runtime registry: backends in order, fallbacks with reasons, one combi
     }
   });
 
+  it('reads back only the outputs asked for (a classifier scored for its probabilities leaves its labels)', async () => {
+    const wasm = await createRuntime('onnxruntime-web', { model: penguins.model });
+    const tfjs = await createRuntime('tensorflow-js', mlp);
+    try {
+      const row = { [wasm.inputNames[0]!]: { data: new Float32Array(e2e.expected.features[0]!), dims: [1, e2e.expected.features[0]!.length] } };
+      expect(Object.keys(await wasm.run(row)).sort()).toEqual(['label', 'probabilities']);
+      expect(Object.keys(await wasm.run(row, ['probabilities']))).toEqual(['probabilities']);
+      const input = { [tfjs.inputNames[0]!]: { data: new Float32Array(41), dims: [1, 41] } };
+      expect(Object.keys(await tfjs.run(input, []))).toEqual([]);
+      expect(Object.keys(await tfjs.run(input, tfjs.outputNames))).toEqual(tfjs.outputNames);
+    } finally {
+      await wasm.dispose();
+      await tfjs.dispose();
+    }
+  });
+
   it('onnxruntime-web: auto tries webgpu first only for a model of 4 MiB or more on a device with an adapter', async () => {
     const small: RuntimeFiles = { model: new Uint8Array(WEBGPU_MIN_MODEL_BYTES - 1) };
     const large: RuntimeFiles = { model: new Uint8Array(WEBGPU_MIN_MODEL_BYTES) };

@@ -79,12 +79,13 @@ async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, o
     threads,
     inputNames: session.inputNames,
     outputNames: session.outputNames,
-    async run(inputs) {
+    async run(inputs, wanted) {
       const feeds: Record<string, import('onnxruntime-web/wasm').Tensor> = {};
       for (const [name, input] of Object.entries(inputs)) feeds[name] = new ort.Tensor(input.data, [...input.dims]);
       let results: import('onnxruntime-web/wasm').InferenceSession.OnnxValueMapType;
       try {
-        const run = queue.then(() => session.run(feeds));
+        // Only the outputs wanted come back (a classifier's int64 labels cost a copy and a BigInt each).
+        const run = queue.then(() => (wanted === undefined ? session.run(feeds) : session.run(feeds, wanted)));
         queue = run.catch(() => undefined);
         results = await run;
       } catch (error) {

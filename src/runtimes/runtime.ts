@@ -9,7 +9,8 @@ export interface Runtime {
   readonly outputNames: readonly string[];
   /** Each backend tried before this one, in order, and why it failed. Empty when the first one loaded. */
   readonly fallbacks: readonly BackendFailure[];
-  run(inputs: Readonly<Record<string, InputTensor>>): Promise<Record<string, OutputTensor>>;
+  /** Scores the inputs; `outputs` names the outputs wanted (default: all), so the others need not be read back. */
+  run(inputs: Readonly<Record<string, InputTensor>>, outputs?: readonly string[]): Promise<Record<string, OutputTensor>>;
   /** Tensors the runtime holds right now, where it keeps count (TensorFlow.js): a leak shows here. */
   liveTensors?(): number;
   dispose(): Promise<void>;

@@ -108,7 +108,7 @@ async function loadOn(backend: TfjsBackend, files: RuntimeFiles): Promise<Loaded
     threads: 1,
     inputNames,
     outputNames,
-    async run(inputs) {
+    async run(inputs, wanted) {
       const outputs: Record<string, OutputTensor> = {};
       try {
         // tidy() disposes every intermediate tensor; only the outputs' data leave it.
@@ -122,7 +122,10 @@ async function loadOn(backend: TfjsBackend, files: RuntimeFiles): Promise<Loaded
           const predicted = model.predict(feeds.length === 1 ? feeds[0]! : feeds, { batchSize: Math.max(1, rows) });
           return (Array.isArray(predicted) ? predicted : [predicted]).map((t) => ({ data: t.dataSync() as Float32Array | Int32Array, dims: t.shape }));
         });
-        results.forEach((result, i) => (outputs[outputNames[i]!] = { data: result.data.slice(), dims: result.dims }));
+        results.forEach((result, i) => {
+          const name = outputNames[i]!;
+          if (wanted === undefined || wanted.includes(name)) outputs[name] = { data: result.data.slice(), dims: result.dims };
+        });
       } catch (error) {
         throw new ScoringError('SCORING_FAILED', `TensorFlow.js (${backend}) failed to score: ${describeUnknown(error)}`, { runtime: 'tensorflow-js' });
       }

@@ -2,6 +2,9 @@ import type { Task } from '../bundle/index.js';
 import { ScoringError } from '../errors/index.js';
 import type { FeatureTransform, LentInput, PreparedBatch, RawColumns } from '../features/index.js';
 import type { OutputTensor, Runtime } from '../runtimes/index.js';
+import { withLabels, type ColumnarReply } from './labels.js';
+
+export { withLabels, type ColumnarReply } from './labels.js';
 
 export interface ClassificationPrediction {
   readonly kind: 'classification';
@@ -82,6 +85,8 @@ export interface Scorer {
   predictions(batch: ScoredBatch): Prediction[];
   /** Reads them as typed arrays, with no object per row. */
   columnar(batch: ScoredBatch): ColumnarPrediction;
+  /** The same, with the labels as class indices: what the worker sends (`withLabels` makes it `columnar`'s). */
+  columnarReply(batch: ScoredBatch): ColumnarReply;
   /** Reads them as `predictions` would, into typed arrays (their own copies: safe to transfer). */
   answers(batch: ScoredBatch): TypedAnswers;
 }
@@ -107,6 +112,8 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
   if (!runtime.outputNames.includes(needed)) {
     throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no output "${needed}" (it has ${runtime.outputNames.join(', ')})`, { output: needed });
   }
+  // The task's output is all that is read of a run.
+  const wanted = [needed];
 
   const run = async (prepared: PreparedBatch): Promise<ScoredBatch> => {
     const base = {
@@ -117,13 +124,20 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
     if (prepared.rows === 0) return { ...base, outputs: {} };
     const inputs = Object.fromEntries(Object.entries(prepared.inputs).map(([name, tensor]) => [rename.get(name) ?? name, tensor]));
     try {
-      return { ...base, outputs: await runtime.run(inputs) };
+      return { ...base, outputs: await runtime.run(inputs, wanted) };
     } finally {
       // The runtime has copied the inputs by the time its run settles.
       prepared.release?.();
     }
   };
   const pooled = (options: ScoreOptions | undefined): { pooled: boolean } => ({ pooled: options?.keepFeatures === false });
+  const columnarReply = (batch: ScoredBatch): ColumnarReply => {
+    if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
+    const k = task.classes.length;
+    const probabilities = batch.rows === 0 ? new Float32Array(0) : new Float32Array(checkedProbabilities(batch, task.probabilities, k));
+    // Labels from the float32 values sent (a float64 output could tie differently once rounded).
+    return { kind: 'classification', rows: batch.rows, classes: task.classes, best: bestClasses(probabilities, batch.rows, k), probabilities };
+  };
 
   return {
     transform,
@@ -146,15 +160,8 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
       const data = spec.output.dtype === 'float32' ? new Float32Array(features) : features;
       return run({ rows, features, inputs: { [spec.output.input]: { data, dims: [rows, transform.width] } } });
     },
-    columnar(batch) {
-      if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
-      const k = task.classes.length;
-      const probabilities = batch.rows === 0 ? new Float32Array(0) : new Float32Array(checkedProbabilities(batch, task.probabilities, k));
-      // Labels from the float32 values sent (a float64 output could tie differently once rounded).
-      const best = bestClasses(probabilities, batch.rows, k);
-      const labels = Array.from(best, (c) => task.classes[c]!);
-      return { kind: 'classification', rows: batch.rows, classes: task.classes, labels, probabilities };
-    },
+    columnar: (batch) => withLabels(columnarReply(batch)),
+    columnarReply,
     answers(batch) {
       if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
       const k = task.classes.length;

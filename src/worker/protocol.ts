@@ -5,7 +5,7 @@ import type { InputField } from '../features/index.js';
 import type { GateReport } from '../gate/index.js';
 import type { RolloutPolicy, StrategyName } from '../rollout/index.js';
 import type { Backend } from '../runtimes/index.js';
-import type { ColumnarPrediction, Prediction, TypedAnswers } from '../scoring/index.js';
+import type { ColumnarPrediction, ColumnarReply, Prediction, TypedAnswers } from '../scoring/index.js';
 import type { DriftEvent, MonitorOptions, MonitorReport, OutboxStatus, TelemetryOptions } from '../monitor/index.js';
 import type { ExplainOptions, Explanation, ImportanceOptions, PartialDependence, PartialDependenceOptions, PermutationImportance } from '../explain/index.js';
 
@@ -282,7 +282,7 @@ export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch
   abortColumnBatch(id: number): void;
   /** Micro-batches: scores rows together, answering each on its own (a bad row fails only itself). */
   predictEach(rows: unknown): Promise<RowResult[]>;
-  predictColumns(columns: unknown): Promise<ColumnarPrediction>;
+  predictColumns(columns: unknown): Promise<ColumnarReply>;
   features(rows: unknown): Promise<FeatureMatrix>;
   // Long tasks: options without the signal and the callback (not cloneable); `taskId` names the call
   // for `cancel`; `onProgress` travels as a comlink proxy (only top-level arguments can).

@@ -4,7 +4,7 @@ import { InputError, StateError, serializeError } from '../errors/index.js';
 import { explain, partialDependence, permutationImportance, type ExplainOptions, type Explanation, type ImportanceOptions, type PartialDependence, type PartialDependenceOptions, type PermutationImportance } from '../explain/index.js';
 import { ModelMonitor, type MonitorReport, type OutboxStatus } from '../monitor/index.js';
 import { categoryCodes, type FeatureTransform, type LentInput } from '../features/index.js';
-import type { ColumnarPrediction, Prediction, ScoredBatch, Scorer } from '../scoring/index.js';
+import type { ColumnarReply, Prediction, ScoredBatch, Scorer } from '../scoring/index.js';
 import { Deployment, type AcquiredVersion } from './deployment.js';
 import type { Route } from '../rollout/index.js';
 import type { ColumnarAnswers, DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, ShadowStats, TaskProgress, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
@@ -345,16 +345,16 @@ export class ModelService implements WorkerApi {
     }, 0);
   }
 
-  async predictColumns(columns: unknown): Promise<ColumnarPrediction> {
+  async predictColumns(columns: unknown): Promise<ColumnarReply> {
     const acquired = this.#ready().acquire(this.#ready().route().version);
     const { scorer, release } = acquired;
     try {
       await this.#watch(acquired);
       const started = performance.now();
       const batch = this.#count(await this.#refusalsCounted(acquired.version, () => scorer.scoreColumns(columns, SERVING)));
-      const result = scorer.columnar(batch);
-      this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.labels[r]! : result.values[r]!));
-      return Comlink.transfer(result, [result.kind === 'classification' ? result.probabilities.buffer : result.values.buffer]);
+      const result = scorer.columnarReply(batch);
+      this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
+      return Comlink.transfer(result, result.kind === 'classification' ? [result.probabilities.buffer, result.best.buffer] : [result.values.buffer]);
     } finally {
       release();
     }

@@ -1,0 +1,25 @@
+import type { ColumnarPrediction } from './index.js';
+
+/**
+ * `predictColumns`' answer as it crosses the worker boundary: a classifier's labels go as class
+ * indices (`best`, transferred) and become strings on the main thread, since an array of one string
+ * per row would be structured-cloned string by string, in the worker and again on the main thread.
+ */
+export type ColumnarReply =
+  | Exclude<ColumnarPrediction, { readonly kind: 'classification' }>
+  | {
+      readonly kind: 'classification';
+      readonly rows: number;
+      readonly classes: readonly string[];
+      /** Each row's label, as an index into `classes`. */
+      readonly best: Int32Array;
+      /** `rows x classes`, row-major. */
+      readonly probabilities: Float32Array;
+    };
+
+/** The reply with its labels as strings: what `predictColumns` gives. */
+export function withLabels(reply: ColumnarReply): ColumnarPrediction {
+  if (reply.kind === 'regression') return reply;
+  const { rows, classes, best, probabilities } = reply;
+  return { kind: 'classification', rows, classes, labels: Array.from(best, (c) => classes[c]!), probabilities };
+}
