@@ -57,7 +57,7 @@ type Kernel =
   | { readonly kind: 'standardize'; readonly log: boolean; readonly fill: number; readonly a: number; readonly b: number }
   /** x * a + b, missing is `fill` first. */
   | { readonly kind: 'min_max'; readonly fill: number; readonly a: number; readonly b: number }
-  /** Any other numeric steps, as passes over the chunk's column. */
+  /** Any other numeric steps, as passes over a chunk's worth of the column. */
   | { readonly kind: 'passes'; readonly fill: number; readonly apply: (values: Float64Array, start: number, end: number) => void }
   /** One value per category code + OFFSET (NaN where refused). */
   | { readonly kind: 'lookup'; readonly values: Float64Array }
@@ -425,6 +425,7 @@ function standardize(column: Float64Array, chunk: Float64Array, start: number, s
   return !finite;
 }
 
+/** standardize with log1p first: a loop of its own, so that no other column's loop holds a call. */
 function log1pStandardize(column: Float64Array, chunk: Float64Array, start: number, stride: number, from: number, to: number, fill: number, mean: number, scale: number): boolean {
   let finite = true;
   for (let r = from, o = start; r < to; r++, o += stride) {
