@@ -232,13 +232,16 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     },
     prepareColumnsInto(columns: unknown, lent: LentInput, at: number): PreparedBatch {
       const record = columns as Record<string, unknown>;
-      const batch = fromColumnar(columns, spec, plans, known, feeding, false);
+      const batch = fromColumnar(columns, spec, plans, known, feeding, true);
       if (!Number.isSafeInteger(at) || at < 0 || at + batch.rows > lent.rows) {
         throw new InputError('INVALID_BATCH', `rows ${at} to ${at + batch.rows} do not fit a batch of ${lent.rows} rows`, {});
       }
-      // A value the transform cannot take: the unpooled pass over these rows throws its error.
-      if (write(batch, lent.data, undefined, at)) transform(batch, (row, field) => columnValue(record[field], row), false);
-      return { rows: batch.rows, raw: { numbers: batch.numbers, categories: batch.categories }, inputs: {} };
+      // A value flagged: the checked, unpooled pass over these rows throws its error.
+      if (write(batch, lent.data, undefined, at)) {
+        transform(batch.checked ? batch : fromColumnar(columns, spec, plans, known, feeding, false), (row, field) => columnValue(record[field], row), false);
+      }
+      const raw = batch.translations.size === 0 ? { numbers: batch.numbers, categories: batch.categories } : { numbers: batch.numbers, categories: batch.categories, translations: batch.translations };
+      return { rows: batch.rows, raw, inputs: {} };
     },
   };
 }
