@@ -1,6 +1,6 @@
 import { InputError } from '../errors/index.js';
 import { MISSING_CODE, UNKNOWN_CODE } from './codes.js';
-import type { FeatureTransform, FieldColumns, InputField, LentInput, PreparedBatch, PrepareOptions } from './transform.js';
+import type { FeatureTransform, FieldColumns, InputField, LentInput, PreparedBatch, PrepareOptions, RawColumns } from './transform.js';
 import { checkBatchSize, describeType, preview, readBatch, readRow } from './rows.js';
 import type { EncoderStep, FeatureBlock, FieldSpec, NumericStep, TabularSpec } from './spec.js';
 
@@ -179,7 +179,7 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
       if (features === undefined) return transform(batch, valueAt, false);
       checkFinite(features, width, blocks, valueAt);
     }
-    const raw = batch.translations.size === 0 ? { numbers: batch.numbers, categories: batch.categories } : { numbers: batch.numbers, categories: batch.categories, translations: batch.translations };
+    const raw = rawOf(batch);
     const inputs = { [spec.output.input]: { data: input, dims: [batch.rows, width] } };
     return features === undefined ? { rows: batch.rows, raw, inputs, release: () => giveBack(input) } : { rows: batch.rows, features, raw, inputs };
   };
@@ -240,8 +240,7 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
       if (write(batch, lent.data, undefined, at)) {
         transform(batch.checked ? batch : fromColumnar(columns, spec, plans, known, feeding, false), (row, field) => columnValue(record[field], row), false);
       }
-      const raw = batch.translations.size === 0 ? { numbers: batch.numbers, categories: batch.categories } : { numbers: batch.numbers, categories: batch.categories, translations: batch.translations };
-      return { rows: batch.rows, raw, inputs: {} };
+      return { rows: batch.rows, raw: rawOf(batch), inputs: {} };
     },
   };
 }
@@ -353,6 +352,12 @@ function planChunks(blocks: readonly CompiledBlock[]): ChunkPlan {
     column += block.width;
   }
   return plan as ChunkPlan;
+}
+
+/** A batch's raw values as the transform's users read them (translations only where there are some). */
+function rawOf(batch: ColumnBatch): RawColumns {
+  const { numbers, categories, translations } = batch;
+  return translations.size === 0 ? { numbers, categories } : { numbers, categories, translations };
 }
 
 /** The plan's kernels with the batch's columns, and category tables composed with its translations. */
