@@ -198,6 +198,8 @@ describe('pooled model input (the serving paths)', () => {
       const part = ops.prepareColumnsInto!(dictionaryColumns(ops, rows.slice(from, to)), lent, from);
       expect(part.rows).toBe(to - from);
       expect(part.raw!.numbers.get('area')).toHaveLength(to - from);
+      // The part's codes are its own, read through their translation as the row objects' codes.
+      for (const field of ['zone', 'roof']) expect(categoryCodes(part.raw!, field)).toEqual(ops.prepare(rows.slice(from, to)).raw!.categories.get(field));
     }
     expect(bitwise(Array.from(lent.data), whole)).toBe(true);
     const overflow = identity(await caught(() => ops.prepareColumnsInto!(dictionaryColumns(ops, rows.slice(0, 10)), lent, 995)));
@@ -210,13 +212,26 @@ describe('pooled model input (the serving paths)', () => {
   });
 
   it('a part with a refused value names the row of the part, as prepareColumns would for those rows', async () => {
-    const rows = opsRows(400);
-    rows[123]!.area = -5;
-    const lent = ops.lendInput!(rows.length);
-    const expected = identity(await caught(() => ops.prepareColumns(dictionaryColumns(ops, rows))));
-    expect(expected).toMatchObject({ code: 'OUT_OF_DOMAIN', details: { row: 123 } });
-    expect(identity(await caught(() => ops.prepareColumnsInto!(dictionaryColumns(ops, rows), lent, 0)))).toEqual(expected);
-    lent.release();
+    // Parts are read without a checking pass too: each refusal is flagged by a kernel, then named.
+    const cases: [string, (rows: Row[]) => void, (columns: Record<string, unknown>) => void][] = [
+      ['OUT_OF_DOMAIN', (rows) => (rows[123]!.area = -5), () => undefined],
+      ['NOT_FINITE', (rows) => (rows[123]!.age = Number.POSITIVE_INFINITY), () => undefined],
+      ['INVALID_BATCH', () => undefined, (columns) => ((columns.zone as DictionaryColumn).codes[123] = 99)],
+    ];
+    for (const [code, mutateRows, mutateColumns] of cases) {
+      const rows = opsRows(400);
+      mutateRows(rows);
+      const columns = (): Record<string, unknown> => {
+        const built: Record<string, unknown> = dictionaryColumns(ops, rows);
+        mutateColumns(built);
+        return built;
+      };
+      const lent = ops.lendInput!(rows.length);
+      const expected = identity(await caught(() => ops.prepareColumns(columns())));
+      expect(expected).toMatchObject({ code, details: { row: 123 } });
+      expect(identity(await caught(() => ops.prepareColumnsInto!(columns(), lent, 0)))).toEqual(expected);
+      lent.release();
+    }
   });
 
   it('refuses a value outside the transform with the unpooled batch’s error', async () => {

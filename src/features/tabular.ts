@@ -124,6 +124,8 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
   const known = new Set(spec.fields.map((f) => f.name));
   /** Fields some block reads: a value of a field no block reads is never seen by a kernel. */
   const feeding = new Set(blocks.map((b) => b.field));
+  /** Columns as a batch: trusted (no pass over the values), or checked. */
+  const read = (columns: unknown, trust: boolean): ColumnBatch & { readonly checked: boolean } => fromColumnar(columns, spec, plans, known, feeding, trust);
 
   const plan = planChunks(blocks);
   const float32 = spec.output.dtype === 'float32';
@@ -213,9 +215,8 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     prepareColumns(columns: unknown, options?: PrepareOptions): PreparedBatch {
       const record = columns as Record<string, unknown>;
       // Read without a pass over every value: the kernels flag what the checks would refuse.
-      const trusted = fromColumnar(columns, spec, plans, known, feeding, true);
-      const strict = (): ColumnBatch => fromColumnar(columns, spec, plans, known, feeding, false);
-      return transform(trusted, (row, field) => columnValue(record[field], row), options?.pooled === true, trusted.checked ? undefined : strict);
+      const trusted = read(columns, true);
+      return transform(trusted, (row, field) => columnValue(record[field], row), options?.pooled === true, trusted.checked ? undefined : () => read(columns, false));
     },
     lendInput(rows: number): LentInput {
       checkBatchSize(rows, spec.limits.maxBatchRows);
@@ -232,13 +233,13 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     },
     prepareColumnsInto(columns: unknown, lent: LentInput, at: number): PreparedBatch {
       const record = columns as Record<string, unknown>;
-      const batch = fromColumnar(columns, spec, plans, known, feeding, true);
+      const batch = read(columns, true);
       if (!Number.isSafeInteger(at) || at < 0 || at + batch.rows > lent.rows) {
         throw new InputError('INVALID_BATCH', `rows ${at} to ${at + batch.rows} do not fit a batch of ${lent.rows} rows`, {});
       }
       // A value flagged: the checked, unpooled pass over these rows throws its error.
       if (write(batch, lent.data, undefined, at)) {
-        transform(batch.checked ? batch : fromColumnar(columns, spec, plans, known, feeding, false), (row, field) => columnValue(record[field], row), false);
+        transform(batch.checked ? batch : read(columns, false), (row, field) => columnValue(record[field], row), false);
       }
       return { rows: batch.rows, raw: rawOf(batch), inputs: {} };
     },

@@ -1,21 +1,14 @@
-import type { ColumnarPrediction } from './index.js';
+import type { ColumnarPrediction, TypedAnswers } from './index.js';
 
 /**
  * `predictColumns`' answer as it crosses the worker boundary: a classifier's labels go as class
  * indices (`best`, transferred) and become strings on the main thread, since an array of one string
  * per row would be structured-cloned string by string, in the worker and again on the main thread.
+ * `TypedAnswers`' form, with the float32 probabilities `columnar` gives.
  */
 export type ColumnarReply =
-  | Exclude<ColumnarPrediction, { readonly kind: 'classification' }>
-  | {
-      readonly kind: 'classification';
-      readonly rows: number;
-      readonly classes: readonly string[];
-      /** Each row's label, as an index into `classes`. */
-      readonly best: Int32Array;
-      /** `rows x classes`, row-major. */
-      readonly probabilities: Float32Array;
-    };
+  | Extract<TypedAnswers, { readonly kind: 'regression' }>
+  | (Extract<TypedAnswers, { readonly kind: 'classification' }> & { readonly probabilities: Float32Array });
 
 /** The reply with its labels as strings: what `predictColumns` gives. */
 export function withLabels(reply: ColumnarReply): ColumnarPrediction {
