@@ -203,7 +203,7 @@ function transferables(columns: ColumnarInput): ArrayBuffer[] {
   return [...buffers];
 }
 
-export type { Backend } from './runtimes/index.js';
+export type { Backend, ShardStatus } from './runtimes/index.js';
 export type { BatchingOptions } from './client/batcher.js';
 export type { CacheOptions } from './client/cache.js';
 export type { ColumnarPrediction } from './scoring/index.js';

@@ -4,7 +4,7 @@ import { InputError, describeUnknown } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
 import { assertGatePassed, parseConfidenceSet, parseEndToEndSet, runGate, type ConfidenceSet, type GateReport } from '../gate/index.js';
 import { parseReference, type Reference } from '../monitor/index.js';
-import { createRuntime, plannedBackends, type RuntimeFiles, type RuntimeOptions } from '../runtimes/index.js';
+import { MAX_SHARDS, createRuntime, plannedBackends, type RuntimeFiles, type RuntimeOptions } from '../runtimes/index.js';
 import { createScorer, type Scorer } from '../scoring/index.js';
 
 export interface GatedModel {
@@ -45,6 +45,10 @@ export async function prepareModel(manifest: Manifest, files: BundleBytes, runti
   // The option comes from the app unchecked.
   if (typeof wanted !== 'string' || !(wanted === 'auto' || wanted === 'none' || isVariantName(wanted))) {
     throw new InputError('INVALID_OPTION', `variant must be 'auto', 'none' or a variant's name, got ${typeof wanted === 'string' ? `"${wanted.slice(0, 40)}"` : typeof wanted}`, { field: 'variant' });
+  }
+  const { shards } = options;
+  if (shards !== undefined && !(Number.isInteger(shards) && shards >= 0 && shards <= MAX_SHARDS)) {
+    throw new InputError('INVALID_OPTION', `shards must be a whole number from 0 to ${MAX_SHARDS}, got ${typeof shards === 'number' ? shards : typeof shards}`, { field: 'shards' });
   }
   const mainFiles: RuntimeFiles = files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights };
 

@@ -1,6 +1,7 @@
 import { ScoringError, describeUnknown } from '../errors/index.js';
 import type { Backend, BackendFailure, Runtime, RuntimeFiles, RuntimeName, RuntimeOptions, RuntimeProvider } from './runtime.js';
 
+export { MAX_SHARDS, SHARD_MIN_ROWS, type ShardStatus } from './shards.js';
 export type { Backend, BackendFailure, Runtime, RuntimeFiles, RuntimeName, RuntimeOptions, InputTensor, OutputTensor } from './runtime.js';
 
 /**

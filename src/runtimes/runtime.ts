@@ -1,3 +1,5 @@
+import type { ShardStatus } from './shards.js';
+
 /** What every model runtime offers: named numeric tensors in, named numeric tensors out. */
 export interface Runtime {
   readonly name: RuntimeName;
@@ -11,6 +13,8 @@ export interface Runtime {
   readonly fallbacks: readonly BackendFailure[];
   /** Scores the inputs; `outputs` names the outputs wanted (default: all), so the others need not be read back. */
   run(inputs: Readonly<Record<string, InputTensor>>, outputs?: readonly string[]): Promise<Record<string, OutputTensor>>;
+  /** The workers large batches are split across (onnxruntime-web WASM), and how they stand. */
+  shards?(): ShardStatus;
   /** Tensors the runtime holds right now, where it keeps count (TensorFlow.js): a leak shows here. */
   liveTensors?(): number;
   dispose(): Promise<void>;
@@ -72,6 +76,13 @@ export interface RuntimeOptions {
    * loads and passes, else the main model. Why a variant was passed over is in `info().runtime`.
    */
   readonly variant?: string;
+  /**
+   * Workers a batch of at least `SHARD_MIN_ROWS` (8,192) rows is split across, by rows, each with a
+   * one-thread onnxruntime-web session of the model (the `wasm` backend only). They start on the
+   * first such batch and serve once checked against the worker's own session on its first rows.
+   * Default: the device's cores, up to 4 (none on one core); 0 (or 1) never splits.
+   */
+  readonly shards?: number;
 }
 
 /** A runtime's model loaded on one backend; the registry adds `fallbacks`. */

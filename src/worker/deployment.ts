@@ -427,9 +427,10 @@ export class Deployment {
 
   async #prepare(version: VerifiedVersion, started: number, source: 'cache' | 'network', storageError?: string): Promise<{ lease: Lease; model: GatedModel }> {
     const bundleReady = performance.now();
-    const { threads, backends, variant } = this.#options;
+    const { threads, shards, backends, variant } = this.#options;
     const runtimeOptions: RuntimeOptions = {
       ...(threads === undefined ? {} : { threads }),
+      ...(shards === undefined ? {} : { shards }),
       ...(backends === undefined ? {} : { backends }),
       ...(variant === undefined ? {} : { variant }),
     };

@@ -4,7 +4,7 @@ import { OndeviceError, deserializeError, serializeError, type SerializedError }
 import type { InputField } from '../features/index.js';
 import type { GateReport } from '../gate/index.js';
 import type { RolloutPolicy, StrategyName } from '../rollout/index.js';
-import type { Backend } from '../runtimes/index.js';
+import type { Backend, ShardStatus } from '../runtimes/index.js';
 import type { ColumnarPrediction, ColumnarReply, Prediction, TypedAnswers } from '../scoring/index.js';
 import type { DriftEvent, MonitorOptions, MonitorReport, OutboxStatus, TelemetryOptions } from '../monitor/index.js';
 import type { ExplainOptions, Explanation, ImportanceOptions, PartialDependence, PartialDependenceOptions, PermutationImportance } from '../explain/index.js';
@@ -89,6 +89,12 @@ export interface FeatureMatrix {
 export interface WorkerLoadOptions {
   /** onnxruntime-web WASM threads. Default: up to 4 when cross-origin isolated, else 1. */
   readonly threads?: number;
+  /**
+   * Workers a batch of 8,192 rows or more is split across, each with a one-thread onnxruntime-web
+   * session (the `wasm` backend). Default: the device's cores, up to 4; 0 never splits. Started on
+   * the first such batch; `info().runtime.shards` says how they stand.
+   */
+  readonly shards?: number;
   /**
    * Backends to try, in order, for the bundle's runtime (e.g. `['webgpu', 'wasm']`); one that fails
    * falls back to the next and `info().runtime.fallbacks` says why. Default `auto`: chosen by model
@@ -205,6 +211,8 @@ export interface ModelInfo {
     readonly variant: string | null;
     /** Variants considered before it, and why each was passed over. */
     readonly variantsPassedOver: readonly { readonly variant: string; readonly reason: string }[];
+    /** The workers large batches are split across (onnxruntime-web `wasm` only), and how they stand. */
+    readonly shards?: ShardStatus;
   };
   /** Where this load found the bundle: `cache` means no network request at all. */
   readonly source: 'cache' | 'network';

@@ -376,10 +376,12 @@ export class ModelService implements WorkerApi {
     const deployment = this.#ready();
     const { scorer, release } = deployment.acquire();
     const tensors = scorer.runtime.liveTensors?.();
+    const shards = scorer.runtime.shards?.();
     release();
     const info = deployment.info();
     const rollout = info.rollout.strategy === 'shadow' ? { ...info.rollout, shadow: this.#shadow.stats() } : info.rollout;
-    return { ...info, rollout, stats: { ...this.#stats, ...(tensors === undefined ? {} : { tensors }) } };
+    const runtime = shards === undefined ? info.runtime : { ...info.runtime, shards };
+    return { ...info, runtime, rollout, stats: { ...this.#stats, ...(tensors === undefined ? {} : { tensors }) } };
   }
 
   #count<T extends { rows: number }>(batch: T): T {
