@@ -100,6 +100,8 @@ export interface BatchFigure {
   readonly results: Readonly<Partial<Record<ContestantId, TimedRuns & { readonly rowsPerSecond: number }>>>;
   /** Why a contestant has no figure (e.g. the API is missing), by contestant. */
   readonly skipped: Readonly<Partial<Record<ContestantId, string>>>;
+  /** ondevice's shard workers after the repetitions (`info().runtime.shards`), or null where it has none. */
+  readonly shards?: { readonly workers: number; readonly state: string; readonly batches: number; readonly reason?: string } | null;
   /** Parts of predictBatch(rows), timed on the main thread with the same rows: where its time goes. */
   readonly reference: {
     /** structuredClone() of the row objects: what sending them costs one side (the worker pays to read them too). */

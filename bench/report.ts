@@ -187,6 +187,12 @@ export function renderReadme(results: BenchResults, file: string): string {
           ? ` \`predictColumns\` (same rows, same model run, typed arrays instead of objects) took about as long, ${time(columns.medianMs)}: here the time goes into the model run inside ondevice, not into the row objects.`
           : ` \`predictColumns\` (same rows, same model run, typed arrays instead of objects) took ${time(columns.medianMs)}: the row-object path costs ${time(extra)} more, spent on the main thread turning the rows into columns and the typed answers into objects, less the worker's feature work that overlaps it (structured-cloning rows in and answers out instead would cost about ${time(clones)}).`;
     }
+    if (b.shards !== undefined && b.shards !== null) {
+      const s = b.shards;
+      batchNotes.push(
+        `- ${name}: ondevice's shards after the repetitions: ${s.workers} workers, \`${s.state}\`, ${count(s.batches)} batches scored by them${s.reason === undefined ? '' : ` (${s.reason})`}.`,
+      );
+    }
     batchNotes.push(
       `- ${name}: \`predictBatch(rows)\` ${time(ondevice.medianMs)} (median). On the main thread, \`structuredClone\` of the ${count(b.rows)} rows takes ${time(ref.structuredCloneRowsMs)} (the worker pays again to read them), ondevice's own validation + features over them ${time(ref.prepareRowsMs)}, and cloning the ${count(b.rows)} answers ${time(ref.structuredClonePredictionsMs)}; \`features(rows)\` through the worker (rows in, matrix out, no model run) ${time(ref.featuresCallMs)}.${remainder}${growth}`,
     );
@@ -302,7 +308,13 @@ The confidence-set rows tiled to ${count(p.batchRows)}. ondevice end to end from
 in, prediction objects out; from 256 plain rows ondevice turns them into columns on the main thread and the worker's typed answers
 into objects, instead of structured-cloning either; from 16,384 rows it sends the columns in parts of 8,192, which the worker
 validates and writes into the model input while the main thread lays out the next) and \`predictColumns(columns)\` (typed-array columns, transferred both ways;
-categories dictionary-encoded, \`{ codes: Int32Array, levels }\`; the columns are built before the clock starts). Rivals: one \`session.run\` on the ready ${count(p.batchRows)} x F tensor, the output
+categories dictionary-encoded, \`{ codes: Int32Array, levels }\`; the columns are built before the clock starts). ondevice splits a
+batch of 8,192 rows or more by rows across its **shard workers** (the \`shards\` option: by default one per core, up to 4; each holds
+its own one-thread onnxruntime-web session of the model), which the first such batch starts (here the untimed run) and which serve once
+they have matched the worker's own session on that batch's first rows; the worker still validates and computes the features, and
+copies each shard its rows. Two one-thread sessions on half the rows each finish sooner than one session splitting each operator
+across two threads, so this is ondevice's gain over the rivals' single \`session.run\`, which a hand-written app could also make
+by splitting its batch across workers of its own. Rivals: one \`session.run\` on the ready ${count(p.batchRows)} x F tensor, the output
 read back (for (b) and (c) the tensor is transferred, so each run gets a copy made before the clock starts; (d) calls
 \`model.predict(x, { batchSize: rows })\`, one batch). Median of ${p.batchRepetitions} repetitions after an untimed one, taken in
 turns (each round times every contestant once, so a slow spell of the machine falls on all of them), each

@@ -8,7 +8,7 @@ const gradientBoosting = JSON.parse(readFileSync(new URL('../models/house-prices
   rows: Record<string, unknown>[];
 };
 
-test('a large batch is split across shard workers once they have checked themselves, and answers exactly as the worker alone does; dispose ends them', async ({ page }) => {
+test('a large batch, as rows or as typed columns, is split across shard workers once they have checked themselves, and answers exactly as the worker alone does; a refused value gets its typed error at its row', async ({ page }) => {
   await openHarness(page);
   const outcome = await page.evaluate(async (source) => {
     const channel = 'bundles/house-prices-gradient-boosting/channel.json';
@@ -30,12 +30,32 @@ test('a large batch is split across shard workers once they have checked themsel
     const sharded = await model.predictBatch(rows);
     const reference = await alone.predictBatch(rows);
     const afterSharded = await shardsOf();
-    const value = (p: { value?: unknown }) => p.value;
-    const same = (a: { value?: unknown }[], b: { value?: unknown }[]) => a.length === b.length && a.every((p, i) => value(p) === value(b[i]!));
+    const value = (p: unknown) => (p as { value?: unknown }).value;
+    const same = (a: readonly unknown[], b: readonly unknown[]) => a.length === b.length && a.every((p, i) => value(p) === value(b[i]));
+    // Typed columns: their features are computed in the shards too.
+    const columnsOf = (batch: Record<string, unknown>[]) => {
+      const out: Record<string, Float64Array | { codes: Int32Array; levels: string[] }> = {};
+      for (const field of Object.keys(batch[0]!)) {
+        const values = batch.map((row) => row[field]);
+        if (values.some((v) => typeof v === 'number')) out[field] = Float64Array.from(values, (v) => (v === null ? Number.NaN : (v as number)));
+        else {
+          const levels = [...new Set(values.filter((v): v is string => typeof v === 'string'))];
+          out[field] = { codes: Int32Array.from(values, (v) => (typeof v === 'string' ? levels.indexOf(v) : -1)), levels };
+        }
+      }
+      return out;
+    };
+    const byColumns = await model.predictColumns(columnsOf(rows));
+    const afterColumns = await shardsOf();
+    const columnsSame = byColumns.kind === 'regression' && byColumns.values.every((v, i) => v === value(reference[i]));
+    const badColumns = columnsOf(rows);
+    (badColumns.Gr_Liv_Area as Float64Array)[15_000] = -5;
+    const refusedColumns = (await model.predictColumns(badColumns).catch((e: unknown) => e)) as InstanceType<typeof window.ondevice.InputError>;
     const refused = await model.predictBatch(rows.map((row, i) => (i === 15_000 ? { ...row, Gr_Liv_Area: -5 } : row))).catch((error: unknown) => error);
     const error = refused as InstanceType<typeof window.ondevice.InputError>;
     const servesAfter = same(await model.predictBatch(rows), reference);
     const aloneInfo = (await alone.info()).runtime;
+    const finalShards = await shardsOf();
     await model.dispose();
     await alone.dispose();
     return {
@@ -46,6 +66,10 @@ test('a large batch is split across shard workers once they have checked themsel
       firstSame: same(first, reference),
       shardedSame: same(sharded, reference),
       refused: { isInputError: error instanceof window.ondevice.InputError, code: error.code, row: error.details?.row },
+      afterColumns,
+      columnsSame,
+      refusedColumns: { isInputError: refusedColumns instanceof window.ondevice.InputError, code: refusedColumns.code, row: refusedColumns.details?.row },
+      finalShards,
       servesAfter,
       aloneShards: aloneInfo.shards ?? null,
     };
@@ -60,12 +84,17 @@ test('a large batch is split across shard workers once they have checked themsel
   // A refused row in a large batch: the same typed error, at its row, and the shards keep serving.
   expect(outcome.refused).toEqual({ isInputError: true, code: 'OUT_OF_DOMAIN', row: 15_000 });
   expect(outcome.servesAfter).toBe(true);
+  expect(outcome.afterColumns).toMatchObject({ state: 'ready', batches: 2 });
+  expect(outcome.columnsSame).toBe(true);
+  expect(outcome.refusedColumns).toEqual({ isInputError: true, code: 'OUT_OF_DOMAIN', row: 15_000 });
+  // The rows after the refusals: one more batch sharded (a refused batch never reaches a model run), and none failed.
+  expect(outcome.finalShards).toMatchObject({ state: 'ready', batches: 3 });
   expect(outcome.aloneShards).toBeNull();
 });
 
 test('the shard workers are real workers of their own, and dispose() ends them', async ({ page }) => {
   await openHarness(page);
-  const shardWorkers = () => page.workers().filter((w) => w.url().includes('shard-worker')).length;
+  const shardWorkers = () => page.workers().filter((w) => w.url().includes('shard-entry')).length;
   await page.evaluate(async (source) => {
     const model = await window.ondevice.load('bundles/house-prices-gradient-boosting/channel.json', { checkForUpdates: false });
     (window as unknown as { shardModel: typeof model }).shardModel = model;

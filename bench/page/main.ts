@@ -293,6 +293,7 @@ const api: BenchApi = {
     }
     for (const [id, runs] of await timeInTurns(repetitions, contestants)) record(id as ContestantId, runs);
     const heapAfter = await workerHeap(state.ondevice);
+    const shards = (await ondevice.info()).runtime.shards ?? null;
 
     let start = now();
     await state.ondevice.features(rows);
@@ -310,7 +311,7 @@ const api: BenchApi = {
       workerHeapBytes: { before: heapBefore, after: heapAfter },
     };
     predictions = [];
-    return { model: state.model, rows: count, results, skipped, reference };
+    return { model: state.model, rows: count, results, skipped, shards, reference };
   },
 
   async breakdown(calls): Promise<Breakdown> {

@@ -218,6 +218,10 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
       const trusted = read(columns, true);
       return transform(trusted, (row, field) => columnValue(record[field], row), options?.pooled === true, trusted.checked ? undefined : () => read(columns, false));
     },
+    readColumns(columns: unknown): { rows: number; raw: RawColumns } {
+      const batch = read(columns, true);
+      return { rows: batch.rows, raw: rawOf(batch) };
+    },
     lendInput(rows: number): LentInput {
       checkBatchSize(rows, spec.limits.maxBatchRows);
       const data = take(rows * width);

@@ -100,6 +100,11 @@ export interface FeatureTransform {
    * these columns (row 0 is row `at` of the whole).
    */
   prepareColumnsInto?(columns: unknown, lent: LentInput, at: number): PreparedBatch;
+  /**
+   * Tabular: the columns' rows and raw values, without computing features: what the columns are as a
+   * whole is checked (kinds, lengths, levels), not every value, which `prepareColumns` still checks.
+   */
+  readColumns?(columns: unknown): { readonly rows: number; readonly raw: RawColumns };
 }
 
 /** A model input lent by a tabular transform, filled part by part (`prepareColumnsInto`), then scored. */

@@ -4,8 +4,9 @@ import { InputError, describeUnknown } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
 import { assertGatePassed, parseConfidenceSet, parseEndToEndSet, runGate, type ConfidenceSet, type GateReport } from '../gate/index.js';
 import { parseReference, type Reference } from '../monitor/index.js';
-import { MAX_SHARDS, createRuntime, plannedBackends, type RuntimeFiles, type RuntimeOptions } from '../runtimes/index.js';
-import { createScorer, type Scorer } from '../scoring/index.js';
+import { MAX_SHARDS, createRuntime, plannedBackends, type Runtime, type RuntimeFiles, type RuntimeOptions } from '../runtimes/index.js';
+import { createScorer, type ColumnShards, type Scorer } from '../scoring/index.js';
+import type { ShardInit, StartShard } from '../scoring/shards.js';
 
 export interface GatedModel {
   readonly scorer: Scorer;
@@ -35,7 +36,7 @@ export interface VariantPassedOver {
  * Throws `GateError` (after releasing the runtime) when the main model must not serve.
  * The same code runs in the browser's worker and in the Node CLI, so both reach the same verdict.
  */
-export async function prepareModel(manifest: Manifest, files: BundleBytes, runtimeOptions: RuntimeOptions = {}): Promise<GatedModel> {
+export async function prepareModel(manifest: Manifest, files: BundleBytes, runtimeOptions: RuntimeOptions = {}, startShard?: StartShard): Promise<GatedModel> {
   const name = (role: RequiredRole): string => manifest.files[role].path;
   const transform = compileFeatureSpec(parseFeatureSpec(parseJsonBytes(files.featureSpec, name('featureSpec'))));
   const e2e = parseEndToEndSet(parseJsonBytes(files.e2eSet, name('e2eSet')));
@@ -54,10 +55,11 @@ export async function prepareModel(manifest: Manifest, files: BundleBytes, runti
 
   const gated = async (runtimeFiles: RuntimeFiles, backends: RuntimeOptions, gateSpec: GateSpec, variant: string | undefined, passedOver: readonly VariantPassedOver[]): Promise<GatedModel> => {
     const started = performance.now();
-    const runtime = await createRuntime(manifest.runtime, runtimeFiles, backends);
+    const created = await createRuntime(manifest.runtime, runtimeFiles, backends);
+    const { runtime, shards } = await withShardsWhereUseful(created, { model: runtimeFiles.model, featureSpec: files.featureSpec, task: manifest.task }, options.shards, startShard);
     const runtimeReady = performance.now();
     try {
-      const scorer = createScorer(transform, runtime, manifest.task);
+      const scorer = createScorer(transform, runtime, manifest.task, shards);
       const gate = await runGate(scorer, gateSpec, e2e, confidence);
       assertGatePassed(gate, variant === undefined ? manifest.version : `${manifest.version} (variant ${variant})`);
       return {
@@ -97,4 +99,23 @@ export async function prepareModel(manifest: Manifest, files: BundleBytes, runti
     }
   }
   return gated(mainFiles, options, manifest.gate, undefined, passedOver);
+}
+
+/**
+ * The runtime with shard workers for its large batches (`RuntimeOptions.shards`), where they can
+ * help: onnxruntime-web on WASM, shards to start (`startShard`: the browser's worker), and at least
+ * two of them. The pool's code is imported only then.
+ */
+async function withShardsWhereUseful(
+  runtime: Runtime,
+  init: ShardInit,
+  count: number | undefined,
+  startShard: StartShard | undefined,
+): Promise<{ runtime: Runtime; shards?: ColumnShards }> {
+  if (startShard === undefined || runtime.name !== 'onnxruntime-web' || runtime.backend !== 'wasm') return { runtime };
+  const { ShardPool, defaultShards, withShards } = await import('../scoring/shards.js');
+  const workers = count ?? defaultShards();
+  if (workers < 2) return { runtime };
+  const pool = new ShardPool(workers, init, startShard);
+  return { runtime: withShards(runtime, pool), shards: pool };
 }

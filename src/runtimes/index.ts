@@ -1,8 +1,10 @@
 import { ScoringError, describeUnknown } from '../errors/index.js';
 import type { Backend, BackendFailure, Runtime, RuntimeFiles, RuntimeName, RuntimeOptions, RuntimeProvider } from './runtime.js';
 
-export { MAX_SHARDS, SHARD_MIN_ROWS, type ShardStatus } from './shards.js';
-export type { Backend, BackendFailure, Runtime, RuntimeFiles, RuntimeName, RuntimeOptions, InputTensor, OutputTensor } from './runtime.js';
+export type { Backend, BackendFailure, Runtime, RuntimeFiles, RuntimeName, RuntimeOptions, InputTensor, OutputTensor, ShardStatus } from './runtime.js';
+
+/** The most shard workers an app may ask for (`RuntimeOptions.shards`). */
+export const MAX_SHARDS = 16;
 
 /**
  * The runtime a bundle names, imported on demand (an app whose bundles are all ONNX never downloads

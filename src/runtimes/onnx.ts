@@ -1,7 +1,6 @@
 import { ScoringError, describeUnknown } from '../errors/index.js';
 import { webGpuUnavailable } from './device.js';
-import type { InputTensor, LoadedRuntime, OutputTensor, RuntimeFiles, RuntimeOptions, RuntimeProvider } from './runtime.js';
-import { ShardPool, defaultShards } from './shards.js';
+import type { LoadedRuntime, OutputTensor, RuntimeFiles, RuntimeOptions, RuntimeProvider } from './runtime.js';
 
 /** The WASM and WebGPU builds share one API (and one `types.d.ts`); each has its own `env` and WASM module. */
 type Ort = typeof import('onnxruntime-web/wasm');
@@ -72,37 +71,8 @@ async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, o
   // The module clamps the value it was started with: report what it really uses.
   const threads = ort.env.wasm.numThreads ?? 1;
 
-  // Large batches split across workers of their own (WASM only: a GPU is not shared that way).
-  const shards = options.shards ?? defaultShards();
-  const pool = backend === 'wasm' && shards >= 2 && typeof Worker !== 'undefined' ? new ShardPool(shards, model, startShard) : undefined;
-
   // onnxruntime-web runs one call at a time per session: concurrent predict() calls queue here.
   let queue: Promise<unknown> = Promise.resolve();
-  const runHere = async (inputs: Readonly<Record<string, InputTensor>>, wanted: readonly string[] | undefined): Promise<Record<string, OutputTensor>> => {
-    const feeds: Record<string, import('onnxruntime-web/wasm').Tensor> = {};
-    for (const [name, input] of Object.entries(inputs)) feeds[name] = new ort.Tensor(input.data, [...input.dims]);
-    let results: import('onnxruntime-web/wasm').InferenceSession.OnnxValueMapType;
-    try {
-      // Only the outputs wanted come back (a classifier's int64 labels cost a copy and a BigInt each).
-      const run = queue.then(() => (wanted === undefined ? session.run(feeds) : session.run(feeds, wanted)));
-      queue = run.catch(() => undefined);
-      results = await run;
-    } catch (error) {
-      throw new ScoringError('SCORING_FAILED', `onnxruntime-web (${backend}) failed to score: ${describeUnknown(error)}`, { runtime: 'onnxruntime-web' });
-    }
-    const outputs: Record<string, OutputTensor> = {};
-    try {
-      for (const [name, tensor] of Object.entries(results)) {
-        // CPU data by default; a tensor left on the GPU is downloaded rather than misread.
-        const data = tensor.location === 'cpu' || tensor.location === 'cpu-pinned' ? tensor.data : await downloaded(tensor, name);
-        outputs[name] = { data: toNumeric(data, name), dims: tensor.dims };
-      }
-    } finally {
-      // Output tensors own WASM-side, GPU or copied memory; release it now, not at garbage collection.
-      for (const tensor of Object.values(results)) tensor.dispose();
-    }
-    return outputs;
-  };
   return {
     name: 'onnxruntime-web',
     backend,
@@ -110,20 +80,34 @@ async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, o
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     async run(inputs, wanted) {
-      const sharded = pool === undefined ? undefined : await pool.run(inputs, wanted, (probe) => runHere(probe, wanted));
-      return sharded ?? runHere(inputs, wanted);
+      const feeds: Record<string, import('onnxruntime-web/wasm').Tensor> = {};
+      for (const [name, input] of Object.entries(inputs)) feeds[name] = new ort.Tensor(input.data, [...input.dims]);
+      let results: import('onnxruntime-web/wasm').InferenceSession.OnnxValueMapType;
+      try {
+        // Only the outputs wanted come back (a classifier's int64 labels cost a copy and a BigInt each).
+        const run = queue.then(() => (wanted === undefined ? session.run(feeds) : session.run(feeds, wanted)));
+        queue = run.catch(() => undefined);
+        results = await run;
+      } catch (error) {
+        throw new ScoringError('SCORING_FAILED', `onnxruntime-web (${backend}) failed to score: ${describeUnknown(error)}`, { runtime: 'onnxruntime-web' });
+      }
+      const outputs: Record<string, OutputTensor> = {};
+      try {
+        for (const [name, tensor] of Object.entries(results)) {
+          // CPU data by default; a tensor left on the GPU is downloaded rather than misread.
+          const data = tensor.location === 'cpu' || tensor.location === 'cpu-pinned' ? tensor.data : await downloaded(tensor, name);
+          outputs[name] = { data: toNumeric(data, name), dims: tensor.dims };
+        }
+      } finally {
+        // Output tensors own WASM-side, GPU or copied memory; release it now, not at garbage collection.
+        for (const tensor of Object.values(results)) tensor.dispose();
+      }
+      return outputs;
     },
-    ...(pool === undefined ? {} : { shards: () => pool.status() }),
     async dispose() {
-      pool?.close();
       await session.release();
     },
   };
-}
-
-/** The browser's shard worker, imported only when a pool starts one. */
-async function startShard(model: Uint8Array): ReturnType<typeof import('./shard-start.js').startShardWorker> {
-  return (await import('./shard-start.js')).startShardWorker(model);
 }
 
 async function downloaded(tensor: import('onnxruntime-web/wasm').Tensor, name: string): Promise<unknown> {

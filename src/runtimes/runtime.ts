@@ -1,5 +1,3 @@
-import type { ShardStatus } from './shards.js';
-
 /** What every model runtime offers: named numeric tensors in, named numeric tensors out. */
 export interface Runtime {
   readonly name: RuntimeName;
@@ -83,6 +81,18 @@ export interface RuntimeOptions {
    * Default: the device's cores, up to 4 (none on one core); 0 (or 1) never splits.
    */
   readonly shards?: number;
+}
+
+/** How the workers a runtime splits large batches across stand (`RuntimeOptions.shards`). */
+export interface ShardStatus {
+  /** Workers a large batch is split across. */
+  readonly workers: number;
+  /** `idle` until a batch of `minRows` arrives; `off` after a failure (see `reason`), for good. */
+  readonly state: 'idle' | 'starting' | 'ready' | 'off';
+  readonly minRows: number;
+  /** Batches scored by the shards. */
+  readonly batches: number;
+  readonly reason?: string;
 }
 
 /** A runtime's model loaded on one backend; the registry adds `fallbacks`. */

@@ -99,7 +99,13 @@ export interface ScoreOptions {
   readonly keepFeatures?: boolean;
 }
 
-export function createScorer(transform: FeatureTransform, runtime: Runtime, task: Task): Scorer {
+/** Scores a large batch of typed columns elsewhere (`ShardPool`): undefined leaves it to the scorer. */
+export interface ColumnShards {
+  scoreColumns(columns: unknown, rows: number): Promise<Readonly<Record<string, OutputTensor>> | undefined>;
+}
+
+/** `shards`, when given, may score a large batch of typed columns (features included) in the scorer's place. */
+export function createScorer(transform: FeatureTransform, runtime: Runtime, task: Task, shards?: ColumnShards): Scorer {
   const feeds = transform.spec.kind === 'tabular' ? [transform.spec.output.input] : transform.spec.tensors.map((t) => t.name);
   // A single-input model is fed by position (TensorFlow.js names inputs after layers); several by name.
   const rename = new Map(feeds.length === 1 && runtime.inputNames.length === 1 ? [[feeds[0]!, runtime.inputNames[0]!]] : feeds.map((f) => [f, f]));
@@ -144,7 +150,15 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
     runtime,
     task,
     score: (rows, options) => run(transform.prepare(rows, pooled(options))),
-    scoreColumns: (columns, options) => run(transform.prepareColumns(columns, pooled(options))),
+    async scoreColumns(columns, options) {
+      // Only where the features are not kept: the shards send back the outputs alone.
+      if (shards !== undefined && transform.readColumns !== undefined && options?.keepFeatures === false) {
+        const { rows, raw } = transform.readColumns(columns);
+        const outputs = await shards.scoreColumns(columns, rows);
+        if (outputs !== undefined) return { rows, raw, outputs };
+      }
+      return run(transform.prepareColumns(columns, pooled(options)));
+    },
     scoreLent(lent, raw) {
       const spec = transform.spec;
       if (spec.kind !== 'tabular') throw new ScoringError('SCORING_FAILED', 'a tensor model has no feature matrix to score', {});

@@ -22,6 +22,7 @@ import { BundleError, OndeviceError, StateError, describeUnknown } from '../erro
 import { prepareModel, type GatedModel } from '../model/index.js';
 import type { RuntimeOptions } from '../runtimes/index.js';
 import type { Scorer } from '../scoring/index.js';
+import type { StartShard } from '../scoring/shards.js';
 import type { ConfidenceSet } from '../gate/index.js';
 import type { Reference } from '../monitor/index.js';
 import {
@@ -434,7 +435,9 @@ export class Deployment {
       ...(backends === undefined ? {} : { backends }),
       ...(variant === undefined ? {} : { variant }),
     };
-    const model = await prepareModel(version.manifest, version.files, runtimeOptions);
+    // The shards' worker code is imported only when a pool starts one.
+    const startShard: StartShard = async (init) => (await import('./shard-start.js')).startShardWorker(init);
+    const model = await prepareModel(version.manifest, version.files, runtimeOptions, startShard);
     const { manifest } = version;
     const { runtime, transform } = model.scorer;
     const info: ModelInfo = {

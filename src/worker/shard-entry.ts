@@ -1,0 +1,48 @@
+// A shard worker: one onnxruntime-web session on one thread and the feature transform, scoring the
+// rows the ondevice worker sends it (scoring/shards.ts). Started by that worker, never by the page.
+import * as Comlink from 'comlink';
+import { parseJsonBytes } from '../bundle/index.js';
+import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
+import { onnxProvider } from '../runtimes/onnx.js';
+import type { LoadedRuntime, OutputTensor } from '../runtimes/runtime.js';
+import { createScorer, type Scorer } from '../scoring/index.js';
+import type { Inputs, ShardColumn, ShardColumns, ShardInit } from '../scoring/shards.js';
+import { installErrorTransfer } from './protocol.js';
+
+// A refused value reaches the ondevice worker as the InputError it is.
+installErrorTransfer();
+
+let served: { runtime: LoadedRuntime; scorer: Scorer } | undefined;
+
+const ready = (): { runtime: LoadedRuntime; scorer: Scorer } => {
+  if (served === undefined) throw new Error('the shard has no model');
+  return served;
+};
+
+/** Every buffer once: a transfer list may not name one twice. */
+const buffersOf = (views: readonly ArrayBufferView[]): ArrayBuffer[] => [...new Set(views.map((view) => view.buffer as ArrayBuffer))];
+const codesOrValues = (column: ShardColumn): ArrayBufferView => (column instanceof Float64Array ? column : column.codes);
+
+const api = {
+  async init(init: ShardInit): Promise<void> {
+    const transform = compileFeatureSpec(parseFeatureSpec(parseJsonBytes(init.featureSpec, 'feature-spec.json')));
+    // One thread: the shards are the parallelism.
+    const runtime = await onnxProvider.backends.wasm!({ model: init.model }, { threads: 1 });
+    served = { runtime, scorer: createScorer(transform, { ...runtime, fallbacks: [] }, init.task) };
+  },
+  async run(inputs: Inputs, wanted: readonly string[] | undefined): Promise<{ outputs: Record<string, OutputTensor>; inputs: Inputs }> {
+    const outputs = await ready().runtime.run(inputs, wanted);
+    const views = [...Object.values(outputs).map((tensor) => tensor.data), ...Object.values(inputs).map((tensor) => tensor.data)];
+    return Comlink.transfer({ outputs, inputs }, buffersOf(views));
+  },
+  async scoreColumns(columns: ShardColumns): Promise<{ outputs: Record<string, OutputTensor>; columns: ShardColumns }> {
+    const batch = await ready().scorer.scoreColumns(columns, { keepFeatures: false });
+    const outputs = { ...batch.outputs };
+    const views = [...Object.values(outputs).map((tensor) => tensor.data), ...Object.values(columns).map(codesOrValues)];
+    return Comlink.transfer({ outputs, columns }, buffersOf(views));
+  },
+};
+
+export type ShardApi = typeof api;
+
+Comlink.expose(api);
