@@ -311,9 +311,10 @@ validates and writes into the model input while the main thread lays out the nex
 categories dictionary-encoded, \`{ codes: Int32Array, levels }\`; the columns are built before the clock starts). ondevice splits a
 batch of 8,192 rows or more by rows across its **shard workers** (the \`shards\` option: by default one per core, up to 4; each holds
 its own one-thread onnxruntime-web session of the model), which the first such batch starts (here the untimed run) and which serve once
-they have matched the worker's own session on that batch's first rows; the worker still validates and computes the features, and
-copies each shard its rows. Two one-thread sessions on half the rows each finish sooner than one session splitting each operator
-across two threads, so this is ondevice's gain over the rivals' single \`session.run\`, which a hand-written app could also make
+they have matched the worker's own session on that batch's first rows. \`predictColumns\` sends each shard its rows of the columns,
+and the shard validates them, computes their features and scores them; \`predictBatch(rows)\` sends each shard its rows of the model
+input the worker wrote part by part. Two one-thread sessions on half the rows each finish sooner than one session splitting each
+operator across two threads: that is ondevice's gain over the rivals' single \`session.run\`, and a hand-written app could make it too
 by splitting its batch across workers of its own. Rivals: one \`session.run\` on the ready ${count(p.batchRows)} x F tensor, the output
 read back (for (b) and (c) the tensor is transferred, so each run gets a copy made before the clock starts; (d) calls
 \`model.predict(x, { batchSize: rows })\`, one batch). Median of ${p.batchRepetitions} repetitions after an untimed one, taken in
