@@ -4,7 +4,7 @@ import { InputError, describeUnknown } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
 import { assertGatePassed, parseConfidenceSet, parseEndToEndSet, runGate, type ConfidenceSet, type GateReport } from '../gate/index.js';
 import { parseReference, type Reference } from '../monitor/index.js';
-import { MAX_SHARDS, createRuntime, plannedBackends, type Runtime, type RuntimeFiles, type RuntimeOptions } from '../runtimes/index.js';
+import { MAX_SHARDS, createRuntime, defaultShards, plannedBackends, type Runtime, type RuntimeFiles, type RuntimeOptions } from '../runtimes/index.js';
 import { createScorer, type ColumnShards, type Scorer } from '../scoring/index.js';
 import type { ShardInit, StartShard } from '../scoring/shards.js';
 
@@ -51,15 +51,18 @@ export async function prepareModel(manifest: Manifest, files: BundleBytes, runti
   if (shards !== undefined && !(Number.isInteger(shards) && shards >= 0 && shards <= MAX_SHARDS)) {
     throw new InputError('INVALID_OPTION', `shards must be a whole number from 0 to ${MAX_SHARDS}, got ${typeof shards === 'number' ? shards : typeof shards}`, { field: 'shards' });
   }
+  // The pool's code, imported beside the runtime's (a cold start would otherwise wait for it after).
+  const workers = shards ?? defaultShards();
+  const poolCode = startShard !== undefined && manifest.runtime === 'onnxruntime-web' && workers >= 2 ? import('../scoring/shards.js').catch(() => undefined) : undefined;
   const mainFiles: RuntimeFiles = files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights };
 
   const gated = async (runtimeFiles: RuntimeFiles, backends: RuntimeOptions, gateSpec: GateSpec, variant: string | undefined, passedOver: readonly VariantPassedOver[]): Promise<GatedModel> => {
     const started = performance.now();
     const created = await createRuntime(manifest.runtime, runtimeFiles, backends);
-    const { runtime, shards } = await withShardsWhereUseful(created, { model: runtimeFiles.model, featureSpec: files.featureSpec, task: manifest.task }, options.shards, startShard);
+    const { runtime, pool } = await withShardsWhereUseful(created, { model: runtimeFiles.model, featureSpec: files.featureSpec, task: manifest.task }, workers, startShard, poolCode);
     const runtimeReady = performance.now();
     try {
-      const scorer = createScorer(transform, runtime, manifest.task, shards);
+      const scorer = createScorer(transform, runtime, manifest.task, pool);
       const gate = await runGate(scorer, gateSpec, e2e, confidence);
       assertGatePassed(gate, variant === undefined ? manifest.version : `${manifest.version} (variant ${variant})`);
       return {
@@ -104,18 +107,19 @@ export async function prepareModel(manifest: Manifest, files: BundleBytes, runti
 /**
  * The runtime with shard workers for its large batches (`RuntimeOptions.shards`), where they can
  * help: onnxruntime-web on WASM, shards to start (`startShard`: the browser's worker), and at least
- * two of them. The pool's code is imported only then.
+ * two of them (`poolCode` is then the pool's module, or undefined if it did not load: the runtime
+ * serves alone).
  */
 async function withShardsWhereUseful(
   runtime: Runtime,
   init: ShardInit,
-  count: number | undefined,
+  workers: number,
   startShard: StartShard | undefined,
-): Promise<{ runtime: Runtime; shards?: ColumnShards }> {
-  if (startShard === undefined || runtime.name !== 'onnxruntime-web' || runtime.backend !== 'wasm') return { runtime };
-  const { ShardPool, defaultShards, withShards } = await import('../scoring/shards.js');
-  const workers = count ?? defaultShards();
-  if (workers < 2) return { runtime };
-  const pool = new ShardPool(workers, init, startShard);
-  return { runtime: withShards(runtime, pool), shards: pool };
+  poolCode: Promise<typeof import('../scoring/shards.js') | undefined> | undefined,
+): Promise<{ runtime: Runtime; pool?: ColumnShards }> {
+  if (startShard === undefined || poolCode === undefined || runtime.name !== 'onnxruntime-web' || runtime.backend !== 'wasm') return { runtime };
+  const code = await poolCode;
+  if (code === undefined) return { runtime };
+  const pool = new code.ShardPool(workers, init, startShard);
+  return { runtime: code.withShards(runtime, pool), pool };
 }

@@ -6,6 +6,12 @@ export type { Backend, BackendFailure, Runtime, RuntimeFiles, RuntimeName, Runti
 /** The most shard workers an app may ask for (`RuntimeOptions.shards`). */
 export const MAX_SHARDS = 16;
 
+/** The default number of shard workers: the device's cores, up to 4; none on a single core. */
+export function defaultShards(): number {
+  const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 1 : 1;
+  return cores < 2 ? 0 : Math.min(4, cores);
+}
+
 /**
  * The runtime a bundle names, imported on demand (an app whose bundles are all ONNX never downloads
  * TensorFlow.js, and the other way round), started on the first backend of `options.backends` that

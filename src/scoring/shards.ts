@@ -19,8 +19,6 @@ export const SHARD_MIN_ROWS = 8192;
 export const PROBE_ROWS = 256;
 /** How far a shard's output may stray from the worker's own session on the probe rows (relative, above 1). */
 export const PROBE_TOLERANCE = 1e-5;
-/** The most shard workers the default starts. */
-const MAX_DEFAULT_SHARDS = 4;
 /** Buffers kept per shard between batches, up to this size each (bytes). */
 const MAX_SPARE_BYTES = 64 * 1024 * 1024;
 
@@ -52,12 +50,6 @@ export interface Shard {
 
 /** Starts one shard worker; rejects if it cannot. */
 export type StartShard = (init: ShardInit) => Promise<Shard>;
-
-/** The default number of shard workers: the device's cores, up to 4; none on a single core. */
-export function defaultShards(): number {
-  const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 1 : 1;
-  return cores < 2 ? 0 : Math.min(MAX_DEFAULT_SHARDS, cores);
-}
 
 type TypedArray = Float64Array | Float32Array | Int32Array;
 
