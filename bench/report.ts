@@ -122,7 +122,8 @@ function notIsolatedSection(results: BenchResults): string {
 
 The same page served without COOP/COEP (\`/plain/\`): \`crossOriginIsolated\` = ${env.crossOriginIsolated}, no
 SharedArrayBuffer, so onnxruntime-web runs on ${threads} thread(s) everywhere, and \`performance.now()\` steps by
-${time(env.timerResolutionMs)}, too coarse for per-call percentiles: only the loop mean is given.
+${time(env.timerResolutionMs)}, too coarse for per-call percentiles: only the loop mean is given. ondevice's shard workers need no
+SharedArrayBuffer: its ${count(results.parameters.batchRows)}-row batches are still split across them here, while each rival runs one session on one thread.
 
 ${table(['model', 'contestant', 'mean per call', 'p50', 'p99', '× best rival (mean)'], rows)}
 
