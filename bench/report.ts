@@ -298,6 +298,10 @@ ${latency}
 ondevice: ${count(p.concurrentCalls)} \`predict(row)\` fired in one go, then all awaited (micro-batching on by default; and with
 \`batching: false\`). Rivals with a one-row API: ${count(p.concurrentCalls)} calls, each awaited before the next. Median of
 ${p.concurrentRepetitions} repetitions after an untimed one (each from a collected page heap, as in §3); distinct row objects (structured clone would send a repeated object once).
+Before any figure of a model, every contestant runs the ${count(p.batchRows)}-row batch and a burst of ${count(p.concurrentCalls)} calls once, untimed: V8
+compiles a runtime's hot WASM with its optimizing tier in the background, and until it has, bursts run on baseline code (ondevice's
+first bursts of ${count(p.concurrentCalls)} calls on the gradient-boosting model took 2 to 3 times their later time on this machine). The figures here are the
+steady state of a page that has been serving a while.
 
 ${table(['model', 'contestant', 'how', `total for ${count(p.concurrentCalls)}`, 'per call', '× best rival'], concurrentRows)}
 

@@ -193,6 +193,11 @@ async function modelFigures(page: Page, plan: ModelPlan, options: { concurrent: 
   const p = PARAMETERS;
   log(`${plan.name}: setup`);
   const setup = await page.evaluate((input) => window.bench.setup(input), { model: plan.name, researchFeatures: researchFeatures(plan), rivals: plan.rivals });
+  // Untimed, every contestant once through the batch and burst paths: V8 compiles a runtime's hot WASM
+  // with its optimizing tier in the background, and until it has, the first bursts run on baseline code.
+  log(`${plan.name}: warm-up (untimed)`);
+  await page.evaluate(([n]) => window.bench.batch(n, 1), [p.batchRows] as const);
+  if (options.concurrent) await page.evaluate(([n]) => window.bench.concurrent(n, 1), [p.concurrentCalls] as const);
   log(`${plan.name}: latency (${p.latencyCalls} sequential calls each)`);
   const latency = await page.evaluate(([n, w]) => window.bench.latency(n, w), [p.latencyCalls, p.latencyWarmup] as const);
   let concurrent;
