@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
-import { openHarness } from './fixtures.js';
+import { e2eSet, openHarness } from './fixtures.js';
+import { test as deploymentTest } from './support/deployment-test.js';
 
 test.use({ serviceWorkers: 'block' });
 
@@ -116,3 +117,39 @@ test('a shards option that is not a whole number from 0 to 16 is refused with a 
   });
   expect(refused).toEqual({ isInputError: true, code: 'INVALID_OPTION', field: 'shards' });
 });
+
+for (const lost of [false, true]) {
+  deploymentTest(
+    lost
+      ? 'shard workers whose script does not load turn the shards off, with the reason; large batches are then scored by the worker alone, with the same answers'
+      : 'on a page without cross-origin isolation (one onnxruntime-web thread), large batches are still split across shard workers',
+    async ({ page, deployment, server, channelUrl }) => {
+      await deployment.publish('1.0.0');
+      if (lost) server.faults.missingApp = 'shard-entry-';
+      await page.goto(`${server.origin}/harness.html`);
+      await page.waitForFunction(() => document.body.dataset.ready === 'true');
+      const outcome = await page.evaluate(
+        async ({ channelUrl, source }) => {
+          const model = await window.ondevice.load(channelUrl, { checkForUpdates: false });
+          const rows = Array.from({ length: 10_000 }, (_, i) => source[i % source.length]!);
+          const first = await model.predictBatch(rows);
+          let shards = (await model.info()).runtime.shards;
+          for (let waited = 0; shards?.state === 'starting' && waited < 20_000; waited += 50) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            shards = (await model.info()).runtime.shards;
+          }
+          const second = await model.predictBatch(rows);
+          const info = await model.info();
+          await model.dispose();
+          return { isolated: crossOriginIsolated, threads: info.runtime.threads, shards: info.runtime.shards, same: JSON.stringify(first.map((p) => p.kind === 'classification' && p.probabilities)) === JSON.stringify(second.map((p) => p.kind === 'classification' && p.probabilities)) };
+        },
+        { channelUrl, source: e2eSet.rows },
+      );
+      expect(outcome.isolated).toBe(false);
+      expect(outcome.threads).toBe(1);
+      if (lost) expect(outcome.shards).toMatchObject({ state: 'off', batches: 0, reason: expect.stringMatching(/^a shard worker did not start: /) });
+      else expect(outcome.shards).toMatchObject({ state: 'ready', batches: 1 });
+      expect(outcome.same).toBe(true);
+    },
+  );
+}

@@ -14,6 +14,8 @@ export interface Faults {
   noRanges?: boolean;
   /** Refuse every request for bundle files (as if offline). */
   down?: boolean;
+  /** Answer 404 for any file of the app whose path contains this (a host that lost a chunk). */
+  missingApp?: string;
 }
 
 export interface BundleServer {
@@ -62,6 +64,7 @@ export async function startBundleServer(appDir: string, deployDir: string): Prom
     if (info === undefined || !info.isFile()) return void response.writeHead(404).end('not found');
     const headers: Record<string, string> = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' };
     if (!isBundle) {
+      if (faults.missingApp !== undefined && path.includes(faults.missingApp)) return void response.writeHead(404).end('not found');
       return void createReadStream(file).pipe(response.writeHead(200, headers));
     }
 
