@@ -147,7 +147,10 @@ describe('shards: a large batch split by rows across one-thread sessions', () =>
     expect((error as InputError).details).toMatchObject({ row: 900, field: 'Gr_Liv_Area' });
     expect(pool.status()).toMatchObject({ state: 'ready', batches: 1 });
     expect(await pool.scoreColumns(batch, 1001)).toBeDefined();
-    // Fewer rows than the threshold, or a column of another kind: the worker's.
+    // Fewer rows than the threshold, or a column of another kind: the worker's, and not even read for the shards.
+    expect(pool.accepts(batch)).toBe(true);
+    expect(pool.accepts(columns(99))).toBe(false);
+    expect(pool.accepts({ ...batch, Gr_Liv_Area: Array.from(batch.Gr_Liv_Area as Float64Array) })).toBe(false);
     expect(await pool.scoreColumns(columns(99), 99)).toBeUndefined();
     expect(await pool.scoreColumns({ ...batch, Gr_Liv_Area: Array.from(batch.Gr_Liv_Area as Float64Array) }, 1001)).toBeUndefined();
     expect(pool.status().batches).toBe(2);

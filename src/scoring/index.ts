@@ -101,6 +101,8 @@ export interface ScoreOptions {
 
 /** Scores a large batch of typed columns elsewhere (`ShardPool`): undefined leaves it to the scorer. */
 export interface ColumnShards {
+  /** Whether these columns are worth reading for `scoreColumns` (a look at their kinds and lengths). */
+  accepts(columns: unknown): boolean;
   scoreColumns(columns: unknown, rows: number): Promise<Readonly<Record<string, OutputTensor>> | undefined>;
 }
 
@@ -152,7 +154,7 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
     score: (rows, options) => run(transform.prepare(rows, pooled(options))),
     async scoreColumns(columns, options) {
       // Only where the features are not kept: the shards send back the outputs alone.
-      if (shards !== undefined && transform.readColumns !== undefined && options?.keepFeatures === false) {
+      if (shards !== undefined && transform.readColumns !== undefined && options?.keepFeatures === false && shards.accepts(columns)) {
         const { rows, raw } = transform.readColumns(columns);
         const outputs = await shards.scoreColumns(columns, rows);
         if (outputs !== undefined) return { rows, raw, outputs };

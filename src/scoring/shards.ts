@@ -217,6 +217,17 @@ export class ShardPool {
   }
 
   /**
+   * Whether `scoreColumns` may take these columns, from a look at each column (not at its values):
+   * the shards ready, and every column a Float64Array or `{ codes: Int32Array, levels }` of at least
+   * `minRows` rows. Lets the worker skip reading columns the shards would not take.
+   */
+  accepts(columns: unknown): boolean {
+    if (this.#state !== 'ready' || typeof columns !== 'object' || columns === null) return false;
+    const lengths = Object.values(columns).map((column: unknown) => (column instanceof Float64Array ? column.length : isDictionary(column) ? column.codes.length : -1));
+    return lengths.length > 0 && lengths.every((length) => length >= this.#minRows);
+  }
+
+  /**
    * Raw typed columns (`rows` of them, already read by the worker) validated, featurized and scored by
    * the shards; undefined when the worker is to do it alone: the shards not ready, too few rows, a
    * column of another kind, or a value refused (the worker's own read then names it, at its row in
