@@ -158,6 +158,21 @@ describe('shards: a large batch split by rows across one-thread sessions', () =>
     await local.dispose();
   });
 
+  it('closed while its shards start (the version disposed), the pool ends every shard that started and never serves', async () => {
+    const local = await session(gbm.model);
+    const start = inProcess();
+    const pool = new ShardPool(2, gbm, start, 100);
+    expect(await pool.run(inputs(100), ['price'], (batch) => local.run(batch, ['price']))).toBeUndefined();
+    pool.close();
+    await pool.settled();
+    expect(start.started).toHaveLength(2);
+    // Each shard's session was released: scoring on it now fails.
+    for (const runtime of start.started) await expect(runtime.run(inputs(1), ['price'])).rejects.toThrow();
+    expect(pool.status().state).not.toBe('ready');
+    expect(await pool.run(inputs(500), ['price'], (batch) => local.run(batch, ['price']))).toBeUndefined();
+    await local.dispose();
+  });
+
   it('a shard whose outputs differ from the local session never serves: the pool turns off and says why', async () => {
     const local = await session(gbm.model);
     // The random forest takes the same features and names its output alike, but is another model.

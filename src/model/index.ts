@@ -5,8 +5,7 @@ import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
 import { assertGatePassed, parseConfidenceSet, parseEndToEndSet, runGate, type ConfidenceSet, type GateReport } from '../gate/index.js';
 import { parseReference, type Reference } from '../monitor/index.js';
 import { MAX_SHARDS, createRuntime, defaultShards, plannedBackends, type Runtime, type RuntimeFiles, type RuntimeOptions } from '../runtimes/index.js';
-import { createScorer, type ColumnShards, type Scorer } from '../scoring/index.js';
-import type { ShardInit, StartShard } from '../scoring/shards.js';
+import { createScorer, importShardPool, type ColumnShards, type Scorer, type ShardInit, type StartShard } from '../scoring/index.js';
 
 export interface GatedModel {
   readonly scorer: Scorer;
@@ -53,7 +52,7 @@ export async function prepareModel(manifest: Manifest, files: BundleBytes, runti
   }
   // The pool's code, imported beside the runtime's (a cold start would otherwise wait for it after).
   const workers = shards ?? defaultShards();
-  const poolCode = startShard !== undefined && manifest.runtime === 'onnxruntime-web' && workers >= 2 ? import('../scoring/shards.js').catch(() => undefined) : undefined;
+  const poolCode = startShard !== undefined && manifest.runtime === 'onnxruntime-web' && workers >= 2 ? importShardPool().catch(() => undefined) : undefined;
   const mainFiles: RuntimeFiles = files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights };
 
   const gated = async (runtimeFiles: RuntimeFiles, backends: RuntimeOptions, gateSpec: GateSpec, variant: string | undefined, passedOver: readonly VariantPassedOver[]): Promise<GatedModel> => {
@@ -115,7 +114,7 @@ async function withShardsWhereUseful(
   init: ShardInit,
   workers: number,
   startShard: StartShard | undefined,
-  poolCode: Promise<typeof import('../scoring/shards.js') | undefined> | undefined,
+  poolCode: Promise<Awaited<ReturnType<typeof importShardPool>> | undefined> | undefined,
 ): Promise<{ runtime: Runtime; pool?: ColumnShards }> {
   if (startShard === undefined || poolCode === undefined || runtime.name !== 'onnxruntime-web' || runtime.backend !== 'wasm') return { runtime };
   const code = await poolCode;

@@ -5,6 +5,10 @@ import type { OutputTensor, Runtime } from '../runtimes/index.js';
 import { withLabels, type ColumnarReply } from './labels.js';
 
 export { withLabels, type ColumnarReply } from './labels.js';
+export type { Inputs as ShardInputs, Shard, ShardColumn, ShardColumns, ShardInit, StartShard } from './shards.js';
+
+/** The shard pool's code (`shards.ts`), imported on demand: a chunk of its own, loaded only where shards may run. */
+export const importShardPool = (): Promise<typeof import('./shards.js')> => import('./shards.js');
 
 export interface ClassificationPrediction {
   readonly kind: 'classification';

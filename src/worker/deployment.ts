@@ -21,8 +21,7 @@ import {
 import { BundleError, OndeviceError, StateError, describeUnknown } from '../errors/index.js';
 import { prepareModel, type GatedModel } from '../model/index.js';
 import type { RuntimeOptions } from '../runtimes/index.js';
-import type { Scorer } from '../scoring/index.js';
-import type { StartShard } from '../scoring/shards.js';
+import type { Scorer, StartShard } from '../scoring/index.js';
 import type { ConfidenceSet } from '../gate/index.js';
 import type { Reference } from '../monitor/index.js';
 import {

@@ -3,18 +3,16 @@
 import * as Comlink from 'comlink';
 import { parseJsonBytes } from '../bundle/index.js';
 import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
-import { onnxProvider } from '../runtimes/onnx.js';
-import type { LoadedRuntime, OutputTensor } from '../runtimes/runtime.js';
-import { createScorer, type Scorer } from '../scoring/index.js';
-import type { Inputs, ShardColumn, ShardColumns, ShardInit } from '../scoring/shards.js';
+import { createRuntime, type OutputTensor, type Runtime } from '../runtimes/index.js';
+import { createScorer, type Scorer, type ShardColumn, type ShardColumns, type ShardInit, type ShardInputs } from '../scoring/index.js';
 import { installErrorTransfer } from './protocol.js';
 
 // A refused value reaches the ondevice worker as the InputError it is.
 installErrorTransfer();
 
-let served: { runtime: LoadedRuntime; scorer: Scorer } | undefined;
+let served: { runtime: Runtime; scorer: Scorer } | undefined;
 
-const ready = (): { runtime: LoadedRuntime; scorer: Scorer } => {
+const ready = (): { runtime: Runtime; scorer: Scorer } => {
   if (served === undefined) throw new Error('the shard has no model');
   return served;
 };
@@ -27,10 +25,10 @@ const api = {
   async init(init: ShardInit): Promise<void> {
     const transform = compileFeatureSpec(parseFeatureSpec(parseJsonBytes(init.featureSpec, 'feature-spec.json')));
     // One thread: the shards are the parallelism.
-    const runtime = await onnxProvider.backends.wasm!({ model: init.model }, { threads: 1 });
-    served = { runtime, scorer: createScorer(transform, { ...runtime, fallbacks: [] }, init.task) };
+    const runtime = await createRuntime('onnxruntime-web', { model: init.model }, { backends: ['wasm'], threads: 1 });
+    served = { runtime, scorer: createScorer(transform, runtime, init.task) };
   },
-  async run(inputs: Inputs, wanted: readonly string[] | undefined): Promise<{ outputs: Record<string, OutputTensor>; inputs: Inputs }> {
+  async run(inputs: ShardInputs, wanted: readonly string[] | undefined): Promise<{ outputs: Record<string, OutputTensor>; inputs: ShardInputs }> {
     const outputs = await ready().runtime.run(inputs, wanted);
     const views = [...Object.values(outputs).map((tensor) => tensor.data), ...Object.values(inputs).map((tensor) => tensor.data)];
     return Comlink.transfer({ outputs, inputs }, buffersOf(views));

@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink';
-import type { Shard, ShardColumn, ShardColumns, ShardInit } from '../scoring/shards.js';
+import type { Shard, ShardColumn, ShardColumns, ShardInit } from '../scoring/index.js';
 import type { ShardApi } from './shard-entry.js';
 
 const bufferOf = (view: ArrayBufferView): ArrayBuffer => view.buffer as ArrayBuffer;
