@@ -1,19 +1,15 @@
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defineConfig } from 'vite';
-import { VitePWA } from 'vite-plugin-pwa';
 
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
-/**
- * Cross-origin isolation, so onnxruntime-web may use threads (SharedArrayBuffer). A site serving the
- * demo (or an app using ondevice) sets the same two headers; without them the model runs on one thread.
- */
-const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+// The plugin as the package ships it: `npm run build` compiles the library to dist/lib first.
+const { default: ondevice } = (await import(pathToFileURL(here('./dist/lib/vite/index.js')).href)) as typeof import('./src/vite/index.js');
 
-// The demo app. `public/` holds the icons and, after `npm run pack:models`, the packed bundles.
+// The demo app, built with the library's own Vite plugin: it packs every model under models/ into
+// /bundles/<name>/, keeps the runtimes lazy, and precaches the app for offline use. `public/` holds
+// the icons and the web app manifest.
 export default defineConfig({
-  server: { headers: isolation },
-  preview: { headers: isolation },
   root: here('./demo'),
   publicDir: here('./public'),
   build: {
@@ -23,39 +19,15 @@ export default defineConfig({
       input: { main: here('./demo/index.html'), harness: here('./demo/harness.html') },
     },
   },
-  // The worker loads onnxruntime-web lazily: code splitting needs ES module workers.
-  worker: { format: 'es' },
   plugins: [
-    VitePWA({
-      registerType: 'autoUpdate',
-      injectRegister: false,
-      manifest: {
-        name: 'ondevice — models in your browser',
-        short_name: 'ondevice',
-        description: 'A trained model predicting in your browser, offline.',
-        theme_color: '#0f3d5e',
-        background_color: '#f7f7f4',
-        display: 'standalone',
-        start_url: '.',
-        icons: [
-          { src: 'icons/icon-192.png', sizes: '192x192', type: 'image/png' },
-          { src: 'icons/icon-512.png', sizes: '512x512', type: 'image/png' },
-          { src: 'icons/icon.svg', sizes: 'any', type: 'image/svg+xml' },
-        ],
-      },
-      workbox: {
-        // The app, the runtime's .wasm and the bundles the demo loads: all of it works offline. (The other
-        // packed bundles are served for the browser tests, not precached for every visitor.)
-        globPatterns: ['**/*.{html,js,css,wasm,png,svg,webmanifest}', 'bundles/{penguins,digits}/**/*'],
-        // onnxruntime-web's WebGPU build (27 MB) is fetched only by devices that choose WebGPU.
-        globIgnores: ['**/ort.webgpu.bundle*', '**/ort-wasm-simd-threaded.asyncify*', '**/ort-wasm-simd-threaded.jsep*'],
-        maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
-        navigateFallback: 'index.html',
-        navigateFallbackDenylist: [/harness\.html$/],
-        cleanupOutdatedCaches: true,
-        clientsClaim: true,
-        skipWaiting: true,
-      },
+    ondevice({
+      bundles: [here('./models')],
+      // The browser tests also load the house-prices bundles, TensorFlow.js's among them, and force WebGPU.
+      webgpu: true,
+      // Threads for onnxruntime-web: the preview server sends the two isolation headers (a site serving the demo sets them too).
+      crossOriginIsolation: true,
+      // The app and the bundles the demo page loads work offline; the other bundles are there for the browser tests.
+      offline: { bundles: ['penguins', 'digits'] },
     }),
   ],
 });

@@ -32,7 +32,7 @@ export interface PageEnvironment {
 }
 
 export interface SetupInput {
-  /** Bundle name under public/bundles/. */
+  /** Bundle name under bench/public/bundles/. */
   readonly model: string;
   /** The research pipeline's features for every confidence-set row (models/<m>/build/parity.json). */
   readonly researchFeatures: readonly (readonly number[])[];

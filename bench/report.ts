@@ -258,7 +258,7 @@ BENCH_QUICK=1 npx tsx bench/run.ts    # small counts: checks the harness, keeps 
 npx vite build -c bench/vite.config.ts && npx vite preview -c bench/vite.config.ts   # the page by hand (window.bench)
 \`\`\`
 
-\`bench/run.ts\` builds the page (\`bench/vite.config.ts\` -> \`dist/bench\`, \`public/\` as its public folder, so the packed
+\`bench/run.ts\` builds the page (\`bench/vite.config.ts\` -> \`dist/bench\`, \`bench/public/\` as its public folder, so the packed
 bundles are served), serves it with \`bench/server.ts\` (loopback, a free port; gzip like a production host; content-hashed
 \`assets/\` cached for a year, everything else \`no-cache\` + ETag; COOP/COEP at \`/\`, none at \`/plain/\`; a log of every request
 that reaches it), launches Chromium, and calls the page's \`window.bench\` functions one figure at a time.

@@ -72,7 +72,7 @@ function confidenceRow(plan: ModelPlan): Record<string, unknown> {
 }
 
 function liveVersion(name: string): string {
-  return (readJson(`public/bundles/${name}/channel.json`) as { live: { version: string } }).live.version;
+  return (readJson(`bench/public/bundles/${name}/channel.json`) as { live: { version: string } }).live.version;
 }
 
 function modelDtype(plan: ModelPlan): 'float32' | 'float64' {
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg()[0]!;
   // Every figure is CPU-bound: other work on the machine (a test run, a build) shows up in them.
   if (loadAtStart > 0.5 * cpus().length) log(`warning: load average ${loadAtStart.toFixed(2)} on ${cpus().length} cores: the figures will be noisy`);
-  if (!existsSync(join(root, 'public/bundles'))) throw new Error('public/bundles is missing: run `npm run pack:models` first (npm run bench does)');
+  if (!existsSync(join(root, 'bench/public/bundles'))) throw new Error('bench/public/bundles is missing: run `npm run pack:models` first (npm run bench does)');
   log('building the bench page (bench/vite.config.ts -> dist/bench)');
   await build({ configFile: join(root, 'bench/vite.config.ts'), logLevel: 'warn' });
   log('measuring bundle sizes');

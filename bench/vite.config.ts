@@ -33,8 +33,8 @@ const isolationHeaders = {
 // `npx vite preview -c bench/vite.config.ts` serves it too, cross-origin isolated, for a look by hand.
 export default defineConfig({
   root: here('.'),
-  // The packed bundles (`npm run pack:models` writes public/bundles/) are served as the demo serves them.
-  publicDir: here('../public'),
+  // The packed bundles (`npm run pack:models` writes bench/public/bundles/) are served as the demo serves them.
+  publicDir: here('./public'),
   // Relative URLs: the same build is served at `/` (isolated) and at `/plain/` (not isolated).
   base: './',
   build: {

@@ -11,7 +11,7 @@ declare global {
      * Internals the browser tests reach before the public API wires them (the telemetry outbox), and
      * what a call's refusal looks like to an app (null when it is answered).
      */
-    ondeviceTesting: { Outbox: typeof Outbox; refusal: typeof refusal };
+    ondeviceTesting: { Outbox: typeof Outbox; refusal: typeof refusal; startWorker: typeof startWorker };
   }
 }
 
@@ -34,5 +34,10 @@ async function refusal(call: () => Promise<unknown>): Promise<Refusal | null> {
 }
 
 window.ondevice = ondevice;
-window.ondeviceTesting = { Outbox, refusal };
+/** The library's worker started by the app, as a bundler builds it (`load(url, { worker })`). */
+function startWorker(): Worker {
+  return new Worker(new URL('../src/worker/entry.ts', import.meta.url), { type: 'module', name: 'app-started-ondevice' });
+}
+
+window.ondeviceTesting = { Outbox, refusal, startWorker };
 document.body.dataset.ready = 'true';

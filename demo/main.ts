@@ -1,4 +1,3 @@
-import { registerSW } from 'virtual:pwa-register';
 import { renderBars } from './bars.js';
 import { startDigits } from './digits.js';
 import { InsightPanel } from './insight.js';
@@ -24,7 +23,6 @@ const statusList = byId<HTMLDListElement>('status');
 const progress = byId<HTMLProgressElement>('download');
 const errorBox = byId<HTMLParagraphElement>('error');
 
-registerSW({ immediate: true });
 showNetwork();
 addEventListener('online', showNetwork);
 addEventListener('offline', showNetwork);

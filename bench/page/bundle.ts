@@ -1,4 +1,4 @@
-// The rivals read the same packed bundle ondevice loads (public/bundles/<name>/), straight from the
+// The rivals read the same packed bundle ondevice loads (bench/public/bundles/<name>/), straight from the
 // server: channel -> live manifest -> files. Only what the rivals need is read, and checked as read.
 
 export type Task =

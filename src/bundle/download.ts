@@ -12,10 +12,15 @@ export interface DownloadProgress {
 
 export type ProgressListener = (progress: DownloadProgress) => void;
 
-export async function fetchOk(url: string, init?: RequestInit): Promise<Response> {
+/** `fetch`, or what stands in for it: Node's loader reads `file:` URLs from disk through one. */
+export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
+
+export const globalFetch: FetchLike = (url, init) => fetch(url, init);
+
+export async function fetchOk(fetcher: FetchLike, url: string, init?: RequestInit): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(url, init);
+    response = await fetcher(url, init);
   } catch (error) {
     throw new BundleError('FETCH_FAILED', `could not fetch ${url}: ${describeUnknown(error)}`, { url });
   }
@@ -23,8 +28,8 @@ export async function fetchOk(url: string, init?: RequestInit): Promise<Response
   return response;
 }
 
-export async function fetchJson(url: string, init?: RequestInit): Promise<{ bytes: Uint8Array; json: unknown }> {
-  const bytes = new Uint8Array(await (await fetchOk(url, init)).arrayBuffer());
+export async function fetchJson(fetcher: FetchLike, url: string, init?: RequestInit): Promise<{ bytes: Uint8Array; json: unknown }> {
+  const bytes = new Uint8Array(await (await fetchOk(fetcher, url, init)).arrayBuffer());
   return { bytes, json: parseJsonBytes(bytes, url) };
 }
 
@@ -46,6 +51,7 @@ const RESUME_ATTEMPTS = 3;
  * server accepts ranges; otherwise (or after a few tries) the download fails and nothing is kept.
  */
 export async function downloadVerified(
+  fetcher: FetchLike,
   url: string,
   expected: { readonly size: number; readonly sha256: string },
   onChunk: (bytes: number) => void,
@@ -53,7 +59,7 @@ export async function downloadVerified(
   const buffer = new Uint8Array(expected.size);
   // Kept outside the read, so a cut connection still tells how far it got.
   const progress = { received: 0 };
-  let response = await fetchOk(url);
+  let response = await fetchOk(fetcher, url);
   for (let attempt = 0; ; attempt++) {
     try {
       await readInto(response, buffer, progress, url, onChunk);
@@ -69,7 +75,7 @@ export async function downloadVerified(
           expected: expected.size,
         });
       }
-      response = await fetchOk(url, { headers: { range: `bytes=${received}-` } });
+      response = await fetchOk(fetcher, url, { headers: { range: `bytes=${received}-` } });
       // A server that ignores the range sends the whole file again: start over rather than mix.
       if (response.status !== 206 || !response.headers.get('content-range')?.startsWith(`bytes ${received}-`)) progress.received = 0;
     }

@@ -1,9 +1,9 @@
 import { BundleError } from '../errors/index.js';
 import { parseChannel, type Channel } from './channel.js';
-import { downloadVerified, fetchJson, fetchOk, parseJsonBytes, verifyHash, type ProgressListener } from './download.js';
+import { downloadVerified, fetchJson, fetchOk, parseJsonBytes, verifyHash, type FetchLike, type ProgressListener } from './download.js';
 import { parseManifest, presentRoles, type FileRole, type Manifest, type RequiredRole } from './manifest.js';
 import { parseSignatureFile, signatureUrlOf, verifySigned } from './signature.js';
-import { readStored, type StoredVersion } from './store.js';
+import type { StoredVersion, VersionStore } from './store.js';
 
 /** A version's files by role: the four required ones, `weights` for TensorFlow.js, and `reference` when the bundle ships one. */
 export type BundleBytes = Readonly<Record<RequiredRole, Uint8Array>> & Readonly<Partial<Record<FileRole, Uint8Array>>>;
@@ -34,9 +34,9 @@ export interface FetchedChannel {
 }
 
 /** The channel as the server has it now (never from an HTTP cache), its signature checked when keys are pinned. */
-export async function fetchChannel(channelUrl: string, trust: TrustOptions): Promise<FetchedChannel> {
-  const { bytes, json } = await fetchJson(channelUrl, { cache: 'no-cache' });
-  const signedBy = await checkSignature(bytes, channelUrl, trust, { cache: 'no-cache' });
+export async function fetchChannel(fetcher: FetchLike, channelUrl: string, trust: TrustOptions): Promise<FetchedChannel> {
+  const { bytes, json } = await fetchJson(fetcher, channelUrl, { cache: 'no-cache' });
+  const signedBy = await checkSignature(fetcher, bytes, channelUrl, trust, { cache: 'no-cache' });
   const channel = parseChannel(json);
   return signedBy === undefined ? { channel } : { channel, signedBy };
 }
@@ -58,11 +58,11 @@ export function expectedFromChannel(channelUrl: string, channel: Channel): Expec
  * are pinned, its name and version those the channel names: no mixing of releases), then every
  * file, streamed and verified.
  */
-export async function fetchVersion(expected: ExpectedVersion, trust: TrustOptions, onProgress?: ProgressListener): Promise<VerifiedVersion> {
+export async function fetchVersion(fetcher: FetchLike, expected: ExpectedVersion, trust: TrustOptions, onProgress?: ProgressListener): Promise<VerifiedVersion> {
   const { manifestUrl } = expected;
-  const manifestBytes = new Uint8Array(await (await fetchOk(manifestUrl)).arrayBuffer());
+  const manifestBytes = new Uint8Array(await (await fetchOk(fetcher, manifestUrl)).arrayBuffer());
   await verifyHash(manifestBytes, expected.manifestSha256, manifestUrl);
-  await checkSignature(manifestBytes, manifestUrl, trust);
+  await checkSignature(fetcher, manifestBytes, manifestUrl, trust);
   const manifest = parseManifest(parseJsonBytes(manifestBytes, manifestUrl));
   if (manifest.version !== expected.version || manifest.name !== expected.name) {
     throw new BundleError('INVALID_MANIFEST', `${manifestUrl} is ${manifest.name} ${manifest.version}; the channel names ${expected.name} ${expected.version}`, {
@@ -78,7 +78,7 @@ export async function fetchVersion(expected: ExpectedVersion, trust: TrustOption
     const file = manifest.files[role]!;
     const url = new URL(file.path, manifestUrl).href;
     onProgress?.({ loadedBytes: loaded, totalBytes: total, file: file.path });
-    files[role] = await downloadVerified(url, file, (bytes) => {
+    files[role] = await downloadVerified(fetcher, url, file, (bytes) => {
       loaded += bytes;
       onProgress?.({ loadedBytes: loaded, totalBytes: total, file: file.path });
     });
@@ -88,8 +88,8 @@ export async function fetchVersion(expected: ExpectedVersion, trust: TrustOption
 }
 
 /** An installed version read back from Cache Storage, every byte hashed again (storage can be altered or damaged). */
-export async function openStored(entry: StoredVersion): Promise<VerifiedVersion> {
-  const manifestBytes = await readStored(entry.manifestSha256, entry.manifestUrl);
+export async function openStored(store: VersionStore, entry: StoredVersion): Promise<VerifiedVersion> {
+  const manifestBytes = await store.readStored(entry.manifestSha256, entry.manifestUrl);
   if (manifestBytes === undefined) throw new BundleError('NOT_INSTALLED', `${entry.manifestUrl} is not in the cache`, { url: entry.manifestUrl });
   await verifyHash(manifestBytes, entry.manifestSha256, entry.manifestUrl);
   const manifest = parseManifest(parseJsonBytes(manifestBytes, entry.manifestUrl));
@@ -98,7 +98,7 @@ export async function openStored(entry: StoredVersion): Promise<VerifiedVersion>
   for (const role of presentRoles(manifest.files)) {
     const file = manifest.files[role]!;
     const url = new URL(file.path, entry.manifestUrl).href;
-    const bytes = await readStored(entry.manifestSha256, url);
+    const bytes = await store.readStored(entry.manifestSha256, url);
     if (bytes === undefined) throw new BundleError('NOT_INSTALLED', `${url} is not in the cache`, { url });
     await verifyHash(bytes, file.sha256, url);
     files[role] = bytes;
@@ -107,12 +107,12 @@ export async function openStored(entry: StoredVersion): Promise<VerifiedVersion>
   return { manifest, manifestUrl: entry.manifestUrl, manifestSha256: entry.manifestSha256, files, byUrl, totalBytes: totalBytes(manifest) };
 }
 
-async function checkSignature(bytes: Uint8Array, url: string, trust: TrustOptions, init?: RequestInit): Promise<string | undefined> {
+async function checkSignature(fetcher: FetchLike, bytes: Uint8Array, url: string, trust: TrustOptions, init?: RequestInit): Promise<string | undefined> {
   if (trust.publicKeys === undefined || trust.publicKeys.length === 0) return undefined;
   const signatureUrl = signatureUrlOf(url);
   let json: unknown;
   try {
-    json = (await fetchJson(signatureUrl, init)).json;
+    json = (await fetchJson(fetcher, signatureUrl, init)).json;
   } catch {
     throw new BundleError('SIGNATURE_INVALID', `${url} has no signature (${signatureUrl}) and this app pins signing keys`, { url });
   }

@@ -88,8 +88,12 @@ export class GateError extends OndeviceError {
   }
 }
 
-/** The model runtime could not load the model or score it. */
-export type ScoringErrorCode = 'RUNTIME_LOAD_FAILED' | 'SCORING_FAILED';
+/**
+ * The model runtime could not load the model or score it; the worker it runs in did not start
+ * (`WORKER_LOAD_FAILED`, with the script's `url`); a runtime the bundle needs is not installed in
+ * the app (`RUNTIME_MISSING`, with the `packages` to install).
+ */
+export type ScoringErrorCode = 'RUNTIME_LOAD_FAILED' | 'SCORING_FAILED' | 'WORKER_LOAD_FAILED' | 'RUNTIME_MISSING';
 
 export class ScoringError extends OndeviceError {
   override name: ErrorClassName = 'ScoringError';

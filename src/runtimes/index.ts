@@ -1,6 +1,10 @@
 import { ScoringError, describeUnknown } from '../errors/index.js';
-import type { Backend, BackendFailure, Runtime, RuntimeFiles, RuntimeName, RuntimeOptions, RuntimeProvider } from './runtime.js';
+import { RUNTIME_PACKAGES, type Backend, type BackendFailure, type Runtime, type RuntimeFiles, type RuntimeName, type RuntimeOptions, type RuntimeProvider } from './runtime.js';
 
+export { RUNTIME_PACKAGES } from './runtime.js';
+
+export { runtimeEnvironment } from './environment.js';
+export type { RuntimeEnvironment } from './environment.js';
 export type { Backend, BackendFailure, Runtime, RuntimeFiles, RuntimeName, RuntimeOptions, InputTensor, OutputTensor, ShardStatus } from './runtime.js';
 
 /** The most shard workers an app may ask for (`RuntimeOptions.shards`). */
@@ -19,7 +23,13 @@ export function defaultShards(): number {
  * loads, one `ScoringError('RUNTIME_LOAD_FAILED')` names every backend and its reason.
  */
 export async function createRuntime(name: RuntimeName, files: RuntimeFiles, options: RuntimeOptions = {}): Promise<Runtime> {
-  const provider = await loadProvider(name);
+  return createRuntimeWith(await loadProvider(name), files, options);
+}
+
+/** `createRuntime` with a provider already in hand (a shard worker imports onnxruntime-web's alone). */
+export async function createRuntimeWith(provider: RuntimeProvider, files: RuntimeFiles, options: RuntimeOptions = {}): Promise<Runtime> {
+  const name = provider.name;
+  if (provider.missing !== undefined) throw missingRuntime(name, provider.missing.packages, provider.missing.reason);
   const backends: readonly Backend[] = options.backends === undefined || options.backends === 'auto' ? await provider.auto(files) : options.backends;
   // The list may come from an app unchecked: a bare string would otherwise be tried letter by letter.
   if (!Array.isArray(backends as unknown)) throw new ScoringError('RUNTIME_LOAD_FAILED', `backends must be 'auto' or a list of backend names`, { runtime: name });
@@ -57,6 +67,17 @@ async function loadProvider(name: RuntimeName): Promise<RuntimeProvider> {
   try {
     return name === 'tensorflow-js' ? (await import('./tfjs.js')).tfjsProvider : (await import('./onnx.js')).onnxProvider;
   } catch (error) {
-    throw new ScoringError('RUNTIME_LOAD_FAILED', `could not load ${name}: ${describeUnknown(error)}`, { runtime: name });
+    const text = describeUnknown(error);
+    // Node names the package it could not find; the app then lacks an optional peer dependency.
+    const absent = RUNTIME_PACKAGES[name].filter((pkg) => text.includes(`'${pkg}'`) || text.includes(`"${pkg}"`));
+    if (absent.length > 0) throw missingRuntime(name, RUNTIME_PACKAGES[name], text);
+    throw new ScoringError('RUNTIME_LOAD_FAILED', `could not load ${name}: ${text}`, { runtime: name });
   }
+}
+
+function missingRuntime(name: RuntimeName, packages: readonly string[], reason: string): ScoringError {
+  return new ScoringError('RUNTIME_MISSING', `this bundle runs on ${name}, which this app does not include (${reason}): npm install ${packages.join(' ')}`, {
+    runtime: name,
+    packages,
+  });
 }

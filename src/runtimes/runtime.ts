@@ -31,6 +31,13 @@ export interface OutputTensor {
 
 export type RuntimeName = 'onnxruntime-web' | 'tensorflow-js';
 
+/** The packages each runtime needs in the app; TensorFlow.js's are optional peer dependencies of ondevice. */
+export const RUNTIME_PACKAGES: Readonly<Record<RuntimeName, readonly string[]>> = {
+  'onnxruntime-web': ['onnxruntime-web'],
+  'tensorflow-js': ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm'],
+};
+
+
 /**
  * A backend (execution provider) name. onnxruntime-web has `webgpu` and `wasm`; TensorFlow.js knows
  * `webgpu`, `webgl`, `wasm` and `cpu` (this build ships `wasm` and `cpu`). Asking a runtime for one
@@ -105,4 +112,6 @@ export interface RuntimeProvider {
   readonly backends: Readonly<Partial<Record<Backend, (files: RuntimeFiles, options: RuntimeOptions) => Promise<LoadedRuntime>>>>;
   /** The backends `'auto'` tries, in order, for these files on this device. */
   auto(files: RuntimeFiles): Promise<readonly Backend[]>;
+  /** Set when the app was built without this runtime: what to install, and why it is missing. */
+  readonly missing?: { readonly packages: readonly string[]; readonly reason: string };
 }

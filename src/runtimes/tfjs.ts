@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { ScoringError, describeUnknown } from '../errors/index.js';
+import { runtimeEnvironment } from './environment.js';
 import type { Backend, LoadedRuntime, OutputTensor, RuntimeFiles, RuntimeProvider } from './runtime.js';
 
 interface LayersModelJson {
@@ -49,7 +50,9 @@ async function useBackend(backend: TfjsBackend): Promise<void> {
   if (backend === 'wasm') {
     if (wasmFailure !== undefined) throw new Error(`${wasmFailure} (on the first attempt in this worker; not retried)`);
     try {
-      (await import('./tfjs-wasm.js')).prepareWasmBackend();
+      const prepare = runtimeEnvironment.prepareTfjsWasm;
+      if (prepare === undefined) (await import('./tfjs-wasm.js')).prepareWasmBackend();
+      else await prepare();
     } catch (error) {
       throw new Error(`could not load TensorFlow.js's wasm backend: ${describeUnknown(error)}`);
     }

@@ -1,16 +1,13 @@
 import {
   compareVersions,
-  deleteFiles,
+  defaultIo,
   emptyRecord,
   expectedFromChannel,
   fetchChannel,
   fetchVersion,
-  hasCacheStorage,
   isExpired,
   openStored,
-  readRecord,
-  storeFiles,
-  writeRecord,
+  type BundleIo,
   type Channel,
   type ChannelRecord,
   type DownloadProgress,
@@ -36,7 +33,7 @@ import {
   type RolloutPolicy,
   type Route,
 } from '../rollout/index.js';
-import type { DeploymentEvent, ModelInfo, RolloutInfo, UpdateResult, WorkerLoadOptions } from './protocol.js';
+import type { DeploymentEvent, ModelInfo, PinnedVersion, RolloutInfo, UpdateResult, WorkerLoadOptions } from './protocol.js';
 
 /** A version serving calls; retired once replaced, released once its last in-flight call is done. */
 interface Lease {
@@ -85,8 +82,16 @@ export class Deployment {
   #banditCounts: ArmCounts = {};
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #random: () => number;
+  readonly #io: BundleIo;
 
-  constructor(channelUrl: string, options: WorkerLoadOptions, emit: (event: DeploymentEvent) => void, onProgress?: (progress: DownloadProgress) => void) {
+  constructor(
+    channelUrl: string,
+    options: WorkerLoadOptions,
+    emit: (event: DeploymentEvent) => void,
+    onProgress?: (progress: DownloadProgress) => void,
+    io: BundleIo = defaultIo(),
+  ) {
+    this.#io = io;
     this.#channelUrl = channelUrl;
     this.#options = options;
     this.#emit = emit;
@@ -97,7 +102,8 @@ export class Deployment {
 
   /** Serves the last known good version if one is installed, else installs the live one; throws if neither can serve. */
   async start(): Promise<void> {
-    this.#record = (await readRecord(this.#channelUrl)) ?? emptyRecord(this.#channelUrl);
+    if (this.#options.pinned !== undefined) return this.#startPinned(this.#options.pinned);
+    this.#record = (await this.#io.store.readRecord(this.#channelUrl).catch(() => undefined)) ?? emptyRecord(this.#channelUrl);
     const started = performance.now();
     for (const entry of this.#goodVersions()) {
       const opened = await this.#openOrHeal(entry);
@@ -112,9 +118,9 @@ export class Deployment {
       return;
     }
 
-    const { channel, signedBy } = await fetchChannel(this.#channelUrl, this.#trust());
+    const { channel, signedBy } = await fetchChannel(this.#io.fetch, this.#channelUrl, this.#trust());
     this.#checkChannel(channel, signedBy);
-    const version = await fetchVersion(expectedFromChannel(this.#channelUrl, channel), this.#trust(), this.#onProgress);
+    const version = await this.#download(channel);
     const storageError = await this.#store(version);
     const { lease } = await this.#prepare(version, started, 'network', storageError).catch(async (error: unknown) => {
       await this.#reject(expectedOf(version), error);
@@ -126,8 +132,17 @@ export class Deployment {
     this.#schedule();
   }
 
+  /** Serves the one version the app pinned, downloaded and verified against its pin: no channel, no updates, no rollout. */
+  async #startPinned(pinned: PinnedVersion): Promise<void> {
+    const started = performance.now();
+    const version = await fetchVersion(this.#io.fetch, { ...pinned, manifestSha256: pinned.sha256 }, this.#trust(), this.#onProgress);
+    const { lease } = await this.#prepare(version, started, 'network', await this.#store(version));
+    this.#activate(lease);
+  }
+
   /** Checks the channel now; resolves with what happened (it does not throw: the current version keeps serving). */
   update(): Promise<UpdateResult> {
+    if (this.#options.pinned !== undefined) return Promise.resolve({ status: 'up-to-date', version: this.#options.pinned.version, stale: false });
     this.#updating ??= this.#update().finally(() => (this.#updating = undefined));
     return this.#updating;
   }
@@ -198,7 +213,7 @@ export class Deployment {
     let channel: Channel;
     let signedBy: string | undefined;
     try {
-      ({ channel, signedBy } = await fetchChannel(this.#channelUrl, this.#trust()));
+      ({ channel, signedBy } = await fetchChannel(this.#io.fetch, this.#channelUrl, this.#trust()));
     } catch (error) {
       return this.#failed(undefined, error);
     }
@@ -229,7 +244,7 @@ export class Deployment {
     const started = performance.now();
     let version: VerifiedVersion;
     try {
-      version = known?.stored ? await openStored(known).catch(() => this.#download(channel)) : await this.#download(channel);
+      version = known?.stored ? await openStored(this.#io.store, known).catch(() => this.#download(channel)) : await this.#download(channel);
     } catch (error) {
       return this.#failed(live.version, error);
     }
@@ -283,7 +298,7 @@ export class Deployment {
     let note: string | undefined;
     for (const version of await this.#neededVersions(saved.policy, this.#lease.info.version, this.#lease.info.name)) {
       const entry = this.#record.versions.find((v) => v.version === version && v.stored && v.status !== 'rejected');
-      const opened = entry === undefined ? undefined : await openStored(entry).catch(() => undefined);
+      const opened = entry === undefined ? undefined : await openStored(this.#io.store, entry).catch(() => undefined);
       const prepared = opened === undefined ? undefined : await this.#prepare(opened, performance.now(), 'cache').catch(() => undefined);
       if (prepared === undefined) {
         note = `${version} is not stored on this device yet`;
@@ -311,7 +326,7 @@ export class Deployment {
     const known = this.#record.versions.find((v) => v.manifestSha256 === expected.manifestSha256);
     if (known?.status === 'rejected') throw new BundleError('INVALID_MANIFEST', `${expected.version} was rejected earlier: ${known.reason ?? ''}`, { version: expected.version });
     const started = performance.now();
-    const version = known?.stored ? await openStored(known).catch(() => fetchVersion(expected, this.#trust())) : await fetchVersion(expected, this.#trust());
+    const version = known?.stored ? await openStored(this.#io.store, known).catch(() => fetchVersion(this.#io.fetch, expected, this.#trust())) : await fetchVersion(this.#io.fetch, expected, this.#trust());
     const storageError = await this.#store(version);
     try {
       return (await this.#prepare(version, started, 'network', storageError)).lease;
@@ -405,17 +420,17 @@ export class Deployment {
   }
 
   #download(channel: Channel): Promise<VerifiedVersion> {
-    return fetchVersion(expectedFromChannel(this.#channelUrl, channel), this.#trust(), this.#onProgress);
+    return fetchVersion(this.#io.fetch, expectedFromChannel(this.#channelUrl, channel), this.#trust(), this.#onProgress);
   }
 
   /** A stored version, or the same version fetched again when its stored files are missing or damaged. */
   async #openOrHeal(entry: StoredVersion): Promise<{ version: VerifiedVersion; source: 'cache' | 'network' } | undefined> {
     try {
-      return { version: await openStored(entry), source: 'cache' };
+      return { version: await openStored(this.#io.store, entry), source: 'cache' };
     } catch {
-      await deleteFiles(entry.manifestSha256);
+      await this.#io.store.deleteFiles(entry.manifestSha256).catch(() => undefined);
       try {
-        const version = await fetchVersion(entry, this.#trust(), this.#onProgress);
+        const version = await fetchVersion(this.#io.fetch, entry, this.#trust(), this.#onProgress);
         await this.#store(version);
         return { version, source: 'network' };
       } catch {
@@ -457,7 +472,7 @@ export class Deployment {
         variantsPassedOver: model.variantsPassedOver,
       },
       source,
-      storage: storageError === undefined ? 'cache' : 'memory',
+      storage: storageError === undefined ? this.#io.store.kind : 'memory',
       ...(storageError === undefined ? {} : { storageError }),
       ...(this.#options.persisted === undefined ? {} : { persisted: this.#options.persisted }),
       bundleBytes: version.totalBytes,
@@ -483,9 +498,8 @@ export class Deployment {
 
   /** Stores a verified version; on failure (quota) it serves from memory and says why. */
   async #store(version: VerifiedVersion): Promise<string | undefined> {
-    if (!hasCacheStorage()) return 'Cache Storage is not available here';
     try {
-      await storeFiles(version.manifestSha256, version.byUrl, `${version.manifest.name} ${version.manifest.version}`);
+      await this.#io.store.storeFiles(version.manifestSha256, version.byUrl, `${version.manifest.name} ${version.manifest.version}`);
     } catch (error) {
       return describeUnknown(error);
     }
@@ -520,7 +534,7 @@ export class Deployment {
 
   async #reject(expected: ExpectedVersion, error: unknown): Promise<void> {
     const { name, version, manifestSha256, manifestUrl } = expected;
-    await deleteFiles(manifestSha256);
+    await this.#io.store.deleteFiles(manifestSha256).catch(() => undefined);
     const existing = this.#record.versions.find((v) => v.manifestSha256 === manifestSha256);
     const rejected: StoredVersion = {
       name,
@@ -547,7 +561,7 @@ export class Deployment {
     const keep = Math.max(1, this.#options.keepVersions ?? DEFAULT_KEEP_VERSIONS);
     const kept = new Set(this.#goodVersions().slice(0, keep).map((v) => v.manifestSha256));
     const evicted = this.#record.versions.filter((v) => v.stored && !kept.has(v.manifestSha256));
-    for (const v of evicted) await deleteFiles(v.manifestSha256);
+    for (const v of evicted) await this.#io.store.deleteFiles(v.manifestSha256).catch(() => undefined);
     if (evicted.length > 0) {
       await this.#save({ ...this.#record, versions: this.#record.versions.map((v) => (evicted.includes(v) ? { ...v, stored: false } : v)) });
     }
@@ -567,7 +581,7 @@ export class Deployment {
 
   async #save(record: ChannelRecord): Promise<void> {
     this.#record = record;
-    await writeRecord(record).catch(() => undefined);
+    await this.#io.store.writeRecord(record).catch(() => undefined);
   }
 
   #trust(): { publicKeys?: readonly string[] } {

@@ -135,6 +135,21 @@ export interface WorkerLoadOptions {
    * through an outbox in IndexedDB that survives offline periods and reloads. Default: off.
    */
   readonly telemetry?: TelemetryOptions;
+  /**
+   * Serve exactly this version instead of the channel's live one: its manifest, pinned by SHA-256
+   * (e.g. `ondevice score --version`). No update checks, no rollout. Default: none.
+   */
+  readonly pinned?: PinnedVersion;
+}
+
+/** A version named by the app rather than by a channel. */
+export interface PinnedVersion {
+  readonly name: string;
+  readonly version: string;
+  /** Absolute URL of its manifest.json. */
+  readonly manifestUrl: string;
+  /** SHA-256 (hex) of that manifest.json's bytes. */
+  readonly sha256: string;
 }
 
 /** What the worker tells the app about deployments. */
@@ -263,8 +278,16 @@ export interface ColumnarAnswers {
 /** One row's outcome in a micro-batch: each call gets its own answer or its own error. */
 export type RowResult = { readonly ok: true; readonly prediction: Prediction } | { readonly ok: false; readonly error: SerializedError };
 
+/**
+ * Bumped whenever the messages between page and worker change: a worker script left in a cache by
+ * another version of the library is refused at start instead of misreading calls.
+ */
+export const PROTOCOL_VERSION = 1;
+
 /** What the worker exposes over comlink. */
 export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'predictColumns' | 'features' | 'on' | 'explain' | 'importance' | 'partialDependence'> {
+  /** The first call: the worker's script loaded and speaks this protocol. */
+  hello(): Promise<{ readonly protocol: number }>;
   load(
     channelUrl: string,
     options: WorkerLoadOptions,

@@ -7,7 +7,8 @@ import { categoryCodes, type FeatureTransform, type LentInput } from '../feature
 import type { ColumnarReply, Prediction, ScoredBatch, Scorer } from '../scoring/index.js';
 import { Deployment, type AcquiredVersion } from './deployment.js';
 import type { Route } from '../rollout/index.js';
-import type { ColumnarAnswers, DeploymentEvent, FeatureMatrix, ModelInfo, RowResult, ShadowStats, TaskProgress, UpdateResult, WorkerApi, WorkerLoadOptions } from './protocol.js';
+import { defaultIo, type BundleIo } from '../bundle/index.js';
+import { PROTOCOL_VERSION, type ColumnarAnswers, type DeploymentEvent, type FeatureMatrix, type ModelInfo, type RowResult, type ShadowStats, type TaskProgress, type UpdateResult, type WorkerApi, type WorkerLoadOptions } from './protocol.js';
 
 /** Serving never reads the feature matrix: the model input goes into a reused buffer. */
 const SERVING = { keepFeatures: false } as const;
@@ -28,6 +29,16 @@ export class ModelService implements WorkerApi {
   /** Batches sent in parts (`openColumnBatch`), by id. */
   readonly #batches = new Map<number, OpenBatch>();
   #lastBatch = 0;
+  readonly #io: BundleIo;
+
+  /** `io`: where bundles are read from and kept (default: `fetch` and Cache Storage). */
+  constructor(io: BundleIo = defaultIo()) {
+    this.#io = io;
+  }
+
+  async hello(): Promise<{ readonly protocol: number }> {
+    return { protocol: PROTOCOL_VERSION };
+  }
 
   async load(
     channelUrl: string,
@@ -48,6 +59,7 @@ export class ModelService implements WorkerApi {
         if (event.type === 'activated') monitor.gate(event.version, deployment.info().gate);
       },
       onProgress,
+      this.#io,
     );
     try {
       await deployment.start();

@@ -3,7 +3,9 @@
 import * as Comlink from 'comlink';
 import { parseJsonBytes } from '../bundle/index.js';
 import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
-import { createRuntime, type OutputTensor, type Runtime } from '../runtimes/index.js';
+import { createRuntimeWith, type OutputTensor, type Runtime } from '../runtimes/index.js';
+// onnxruntime-web's provider alone: a shard never runs TensorFlow.js, so its chunk stays out.
+import { onnxProvider } from '../runtimes/onnx.js';
 import { createScorer, type Scorer, type ShardColumn, type ShardColumns, type ShardInit, type ShardInputs } from '../scoring/index.js';
 import { installErrorTransfer } from './protocol.js';
 
@@ -25,7 +27,7 @@ const api = {
   async init(init: ShardInit): Promise<void> {
     const transform = compileFeatureSpec(parseFeatureSpec(parseJsonBytes(init.featureSpec, 'feature-spec.json')));
     // One thread: the shards are the parallelism.
-    const runtime = await createRuntime('onnxruntime-web', { model: init.model }, { backends: ['wasm'], threads: 1 });
+    const runtime = await createRuntimeWith(onnxProvider, { model: init.model }, { backends: ['wasm'], threads: 1 });
     served = { runtime, scorer: createScorer(transform, runtime, init.task) };
   },
   async run(inputs: ShardInputs, wanted: readonly string[] | undefined): Promise<{ outputs: Record<string, OutputTensor>; inputs: ShardInputs }> {

@@ -1,0 +1,263 @@
+import * as Comlink from 'comlink';
+import { StateError } from '../errors/index.js';
+import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
+import { withLabels } from '../scoring/labels.js';
+import type {
+  ColumnarInput,
+  DeploymentEvent,
+  DeploymentEventType,
+  FeatureMatrix,
+  ModelInfo,
+  OndeviceModel,
+  RowResult,
+  TaskOptions,
+  TaskProgress,
+  UpdateResult,
+  WorkerApi,
+} from '../worker/protocol.js';
+import { MicroBatcher, type BatchingOptions } from './batcher.js';
+import { PredictionCache, cacheKey, type CacheOptions } from './cache.js';
+import { PARTS_MIN_ROWS, PART_ROWS, columnPlan, expandAnswers, partToColumns, rowsToColumns, type ColumnPlan } from './columns.js';
+
+/** The service's methods as the client calls them: each answers a promise, across a worker or in the same thread. */
+export type ServiceEndpoint = { readonly [K in keyof WorkerApi]: WorkerApi[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never };
+
+/** Client-side options: they shape how calls reach the service, not what it does. */
+export interface ClientOptions {
+  /** Micro-batching of concurrent `predict()` calls; `false` sends each call on its own. Default: on, window 0 ms, 1024 rows. */
+  readonly batching?: BatchingOptions | false;
+  /** A main-thread cache of predictions for repeated rows (LRU). Default: off. */
+  readonly cache?: CacheOptions | false;
+}
+
+/** How the client reaches the service and lets it go: behind a worker, or in the same thread. */
+export interface ServiceLink {
+  readonly endpoint: ServiceEndpoint;
+  /** Rejects once the service can no longer answer (its worker died); never resolves. */
+  readonly lost: Promise<never>;
+  /** Ends the service (and its worker) once `dispose()` has been asked of it, however that went. */
+  close(): void;
+}
+
+/** How long `dispose()` waits for the service to release its runtimes before ending it anyway. */
+export const DISPOSE_TIMEOUT_MS = 5_000;
+
+/**
+ * The model as the app holds it: a thin client over the service (in a worker or in this thread).
+ * Micro-batching, the prediction cache and laying big batches out in columns happen here; every
+ * answer comes from the service.
+ */
+export class ModelClient implements OndeviceModel {
+  readonly #link: ServiceLink;
+  readonly #listeners = new Map<string, Set<(event: DeploymentEvent) => void>>();
+  readonly #batcher: MicroBatcher | undefined;
+  readonly #cache: PredictionCache | undefined;
+  /** The live version's fields, for sending big batches of rows as columns; refreshed when the version or rollout changes. */
+  #plan: ColumnPlan | undefined;
+  #planAsked = 0;
+  #disposed: Promise<void> | undefined;
+
+  constructor(link: ServiceLink, info: ModelInfo, options: ClientOptions) {
+    this.#link = link;
+    this.#plan = columnPlan(info.inputs);
+    this.#batcher = options.batching === false ? undefined : new MicroBatcher((rows) => this.#predictEach(rows), options.batching);
+    this.#cache = options.cache === false || options.cache === undefined ? undefined : new PredictionCache(options.cache);
+  }
+
+  /** Deployment events from the service: a new version or rollout answers differently. */
+  handleEvent(event: DeploymentEvent): void {
+    if (event.type === 'activated' || event.type === 'rollout') {
+      this.#cache?.clear();
+      this.#refreshPlan();
+    }
+    this.#listeners.get(event.type)?.forEach((listener) => listener(event));
+  }
+
+  predict(row: Readonly<Record<string, unknown>>): Promise<Prediction> {
+    return this.#live(() => this.#predictOne(row));
+  }
+
+  predictBatch(rows: readonly Readonly<Record<string, unknown>>[]): Promise<Prediction[]> {
+    return this.#live(() => this.#predictBatch(rows));
+  }
+
+  predictColumns(columns: ColumnarInput): Promise<ColumnarPrediction> {
+    return this.#live(async () => withLabels(await this.#call((api) => api.predictColumns(Comlink.transfer(columns, transferables(columns))))));
+  }
+
+  features(rows: readonly Readonly<Record<string, unknown>>[]): Promise<FeatureMatrix> {
+    return this.#live(() => this.#call((api) => api.features(rows)));
+  }
+
+  info(): Promise<ModelInfo> {
+    return this.#live(() => this.#call((api) => api.info()));
+  }
+
+  update(): Promise<UpdateResult> {
+    return this.#live(() => this.#call((api) => api.update()));
+  }
+
+  reportOutcome(id: string, reward: number): Promise<void> {
+    return this.#live(() => this.#call((api) => api.reportOutcome(id, reward)));
+  }
+
+  monitor(version?: string): ReturnType<OndeviceModel['monitor']> {
+    return this.#live(() => this.#call((api) => api.monitor(version)));
+  }
+
+  telemetry(): ReturnType<OndeviceModel['telemetry']> {
+    return this.#live(() => this.#call((api) => api.telemetry()));
+  }
+
+  flushTelemetry(): ReturnType<OndeviceModel['flushTelemetry']> {
+    return this.#live(() => this.#call((api) => api.flushTelemetry()));
+  }
+
+  explain(row: Readonly<Record<string, unknown>>, options: Parameters<OndeviceModel['explain']>[1] = {}): ReturnType<OndeviceModel['explain']> {
+    return this.#live(() => this.#task(options, (plain, id, progress) => this.#call((api) => api.explain(row, plain, id, progress))));
+  }
+
+  importance(options: Parameters<OndeviceModel['importance']>[0] = {}): ReturnType<OndeviceModel['importance']> {
+    return this.#live(() => this.#task(options, (plain, id, progress) => this.#call((api) => api.importance(plain, id, progress))));
+  }
+
+  partialDependence(field: string, options: Parameters<OndeviceModel['partialDependence']>[1] = {}): ReturnType<OndeviceModel['partialDependence']> {
+    return this.#live(() => this.#task(options, (plain, id, progress) => this.#call((api) => api.partialDependence(field, plain, id, progress))));
+  }
+
+  on<T extends DeploymentEventType>(type: T, listener: (event: Extract<DeploymentEvent, { type: T }>) => void): () => void {
+    const set = this.#listeners.get(type) ?? new Set();
+    this.#listeners.set(type, set);
+    const wrapped = listener as (event: DeploymentEvent) => void;
+    set.add(wrapped);
+    return () => void set.delete(wrapped);
+  }
+
+  /** Releases the runtimes and ends the service; settles within `DISPOSE_TIMEOUT_MS` even if the service does not answer. */
+  dispose(): Promise<void> {
+    this.#disposed ??= settleWithin(this.#call((api) => api.dispose()), DISPOSE_TIMEOUT_MS).finally(() => this.#link.close());
+    return this.#disposed;
+  }
+
+  /** After dispose, the library's own error, not the transport's. */
+  #live<T>(call: () => Promise<T>): Promise<T> {
+    return this.#disposed === undefined ? call() : Promise.reject(new StateError('DISPOSED', 'this model was disposed', {}));
+  }
+
+  /** A call to the service that fails, instead of waiting forever, if the service is lost meanwhile. */
+  #call<T>(call: (api: ServiceEndpoint) => Promise<T>): Promise<T> {
+    return Promise.race([call(this.#link.endpoint), this.#link.lost]);
+  }
+
+  #refreshPlan(): void {
+    this.#plan = undefined;
+    const asked = ++this.#planAsked;
+    this.#call((api) => api.info()).then(
+      (info) => void (asked === this.#planAsked && (this.#plan = columnPlan(info.inputs))),
+      () => undefined,
+    );
+  }
+
+  async #predictOne(row: Readonly<Record<string, unknown>>): Promise<Prediction> {
+    const key = this.#cache === undefined ? undefined : cacheKey(row);
+    const cached = key === undefined ? undefined : this.#cache!.get(key);
+    if (cached !== undefined) return cached;
+    const prediction = await (this.#batcher === undefined ? this.#call((api) => api.predict(row)) : this.#batcher.add(row));
+    if (key !== undefined) this.#cache!.set(key, prediction);
+    return prediction;
+  }
+
+  /** A large micro-batch of regular rows goes as columns; any refusal or a per-call rollout sends the rows again, answered one by one. */
+  async #predictEach(rows: unknown[]): Promise<RowResult[]> {
+    const columns = rowsToColumns(rows, this.#plan);
+    const answers = columns === undefined ? undefined : await this.#call((api) => api.predictEachColumns(Comlink.transfer(columns, transferables(columns))));
+    if (answers === undefined) return this.#call((api) => api.predictEach(rows));
+    return expandAnswers(answers).map((prediction) => ({ ok: true, prediction }));
+  }
+
+  async #predictBatch(rows: readonly Readonly<Record<string, unknown>>[]): Promise<Prediction[]> {
+    const plan = this.#plan;
+    if (plan !== undefined && Array.isArray(rows) && rows.length >= PARTS_MIN_ROWS) {
+      const predictions = await this.#predictInParts(rows, plan);
+      if (predictions !== undefined) return predictions;
+    }
+    const columns = rowsToColumns(rows, plan);
+    if (columns !== undefined) {
+      const answers = await this.#call((api) => api.predictBatchColumns(Comlink.transfer(columns, transferables(columns))));
+      if (answers !== undefined) return expandAnswers(answers);
+      // The version routed to takes other fields: rows, until the plan is refreshed.
+      this.#refreshPlan();
+    }
+    return this.#call((api) => api.predictBatch(rows));
+  }
+
+  /** A large batch of regular rows in parts (see PARTS_MIN_ROWS); undefined: send it whole instead. */
+  async #predictInParts(rows: readonly unknown[], plan: ColumnPlan): Promise<Prediction[] | undefined> {
+    const id = await this.#call((api) => api.openColumnBatch(rows.length));
+    if (id === undefined) return undefined;
+    let open = true;
+    const sent: Promise<void>[] = [];
+    try {
+      for (let at = 0; at < rows.length; at += PART_ROWS) {
+        const columns = partToColumns(rows, plan, at, Math.min(rows.length, at + PART_ROWS));
+        if (columns === undefined) return undefined;
+        // Not awaited: the service takes the parts in order while this thread lays out the next.
+        const added = this.#call((api) => api.addColumnPart(id, at, Comlink.transfer(columns, transferables(columns))));
+        // Awaited below; a failure that closeColumnBatch reports first is not left unhandled.
+        added.catch(() => undefined);
+        sent.push(added);
+      }
+      open = false;
+      const answers = await this.#call((api) => api.closeColumnBatch(id));
+      await Promise.all(sent);
+      return answers === undefined ? undefined : expandAnswers(answers);
+    } finally {
+      if (open) {
+        void this.#call((api) => api.abortColumnBatch(id)).catch(() => undefined);
+        await Promise.allSettled(sent);
+      }
+    }
+  }
+
+  /**
+   * A long task in the service: its progress callback goes as a comlink proxy, and its signal stays
+   * here (it cannot be cloned): aborting it asks the service to cancel the task by its id.
+   */
+  async #task<O extends TaskOptions, T>(
+    options: O,
+    call: (plain: Omit<O, 'signal' | 'onProgress'>, id: string, onProgress: ((progress: TaskProgress) => void) | undefined) => Promise<T>,
+  ): Promise<T> {
+    const { signal, onProgress, ...plain } = options;
+    if (signal?.aborted) throw new StateError('CANCELLED', 'the task was cancelled before it started', {});
+    const id = String(++lastTaskId);
+    const abort = (): void => void this.#call((api) => api.cancel(id)).catch(() => undefined);
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      return await call(plain, id, onProgress === undefined ? undefined : Comlink.proxy(onProgress));
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
+  }
+}
+
+let lastTaskId = 0;
+
+/** Resolves when `promise` settles or `ms` pass, whichever is first; never rejects. */
+function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([promise.then(noop, noop), elapsed]).finally(() => clearTimeout(timer));
+}
+
+const noop = (): void => undefined;
+
+/** The buffers of the typed arrays among the columns (dictionary codes too), each once: moved to the worker, not copied. */
+export function transferables(columns: ColumnarInput): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  if (typeof columns !== 'object' || columns === null) return [];
+  for (const column of Object.values(columns)) {
+    const typed = ArrayBuffer.isView(column) ? column : !Array.isArray(column) && typeof column === 'object' && column !== null && 'codes' in column ? column.codes : undefined;
+    if (ArrayBuffer.isView(typed) && typed.buffer instanceof ArrayBuffer) buffers.add(typed.buffer);
+  }
+  return [...buffers];
+}

@@ -1,0 +1,84 @@
+// `ondevice/node`: the model in this process, for Node (servers, scripts, the CLI, tests). The same
+// service, verification, gate, feature code and runtimes as in the browser's worker; no worker.
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { globalFetch, memoryStore, sha256Hex, parseManifest, parseJsonBytes, type BundleIo, type DownloadProgress, type FetchLike } from '../bundle/index.js';
+import { inThreadLink } from '../client/in-thread-link.js';
+import { ModelClient, type ClientOptions } from '../client/model.js';
+import { BundleError } from '../errors/index.js';
+import type { DeploymentEvent, OndeviceModel, WorkerLoadOptions } from '../worker/protocol.js';
+import { ModelService } from '../worker/service.js';
+import { runtimeEnvironment } from '../runtimes/index.js';
+import { prepareNodeTfjsWasm } from './tfjs-wasm.js';
+
+// TensorFlow.js's wasm backend reads its binaries from node_modules here (a page has them bundled).
+runtimeEnvironment.prepareTfjsWasm ??= prepareNodeTfjsWasm;
+
+export interface NodeLoadOptions extends Omit<WorkerLoadOptions, 'persisted' | 'pinned'>, ClientOptions {
+  /** Called as a bundle is read or downloaded. */
+  readonly onProgress?: (progress: DownloadProgress) => void;
+  /**
+   * Serve this packed version instead of the channel's live one (a folder source only): its
+   * manifest is then verified against the bytes read now, not pinned by the channel. Default: the live version.
+   */
+  readonly version?: string;
+}
+
+/**
+ * Loads a bundle in this process: `source` is a bundle folder (`<bundles>/<name>/`), its
+ * `channel.json`, or an `http(s):`/`file:` URL of a channel. The channel, manifest and every file
+ * are verified as in the browser, the gate runs, and the model answers `predict`, `predictBatch`,
+ * `predictColumns` and the rest exactly as `load()` from `ondevice` does in a browser. Versions are
+ * kept in memory (nothing is written to disk). Rejects with the same typed errors.
+ */
+export async function load(source: string | URL, options: NodeLoadOptions = {}): Promise<OndeviceModel> {
+  const { onProgress, batching, cache, version, ...serviceOptions } = options;
+  const channelUrl = await channelUrlOf(source);
+  const io: BundleIo = { fetch: fileOrNetworkFetch, store: memoryStore() };
+  const pinned = version === undefined ? undefined : await pinnedVersion(channelUrl, version);
+  const service = new ModelService(io);
+  let client: ModelClient | undefined;
+  const onEvent = (event: DeploymentEvent): void => client?.handleEvent(event);
+  const info = await service.load(channelUrl, pinned === undefined ? serviceOptions : { ...serviceOptions, pinned }, onProgress, onEvent);
+  client = new ModelClient(inThreadLink(service), info, { ...(batching === undefined ? {} : { batching }), ...(cache === undefined ? {} : { cache }) });
+  return client;
+}
+
+/** A channel URL for a folder, a file path or a URL. */
+export async function channelUrlOf(source: string | URL): Promise<string> {
+  if (source instanceof URL) return source.href;
+  if (/^(https?|file):/i.test(source)) return new URL(source).href;
+  const info = await stat(source).catch(() => undefined);
+  if (info === undefined) throw new BundleError('FETCH_FAILED', `${source} does not exist; give a bundle folder (<bundles>/<name>/), its channel.json, or a URL`, { url: source });
+  return pathToFileURL(info.isDirectory() ? join(source, 'channel.json') : source).href;
+}
+
+/** `<bundle>/<version>/manifest.json`, pinned by the SHA-256 of its bytes as they are now. */
+async function pinnedVersion(channelUrl: string, version: string): Promise<NonNullable<WorkerLoadOptions['pinned']>> {
+  if (!/^\d+\.\d+\.\d+$/.test(version)) throw new BundleError('INVALID_MANIFEST', `"${version.slice(0, 40)}" is not a version like 1.2.0`, { version: version.slice(0, 40) });
+  const manifestUrl = new URL(`${version}/manifest.json`, channelUrl).href;
+  const response = await fileOrNetworkFetch(manifestUrl);
+  if (!response.ok) throw new BundleError('FETCH_FAILED', `could not read ${manifestUrl}: HTTP ${response.status}`, { url: manifestUrl, status: response.status });
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const manifest = parseManifest(parseJsonBytes(bytes, manifestUrl));
+  return { name: manifest.name, version: manifest.version, manifestUrl, sha256: await sha256Hex(bytes) };
+}
+
+/** `fetch`, reading `file:` URLs from disk (Node's own fetch does not): a missing file is a 404. */
+export const fileOrNetworkFetch: FetchLike = async (url, init) => {
+  if (!url.startsWith('file:')) return globalFetch(url, init);
+  try {
+    const bytes = await readFile(fileURLToPath(url));
+    return new Response(bytes, { status: 200, headers: { 'content-length': String(bytes.byteLength) } });
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return new Response(null, { status: 404, statusText: 'Not Found' });
+    throw error;
+  }
+};
+
+export { OndeviceError, InputError, BundleError, GateError, ScoringError, StateError } from '../errors/index.js';
+export type { ErrorDetails, InputErrorCode, BundleErrorCode, GateErrorCode, ScoringErrorCode, StateErrorCode } from '../errors/index.js';
+export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, DictionaryColumn, DeploymentEvent, UpdateResult } from '../worker/protocol.js';
+export type { Prediction, ClassificationPrediction, RegressionPrediction, ColumnarPrediction } from '../scoring/index.js';
