@@ -3,6 +3,7 @@ import type { DownloadProgress } from './bundle/index.js';
 import { StateError } from './errors/index.js';
 import { ModelClient, type ClientOptions } from './client/model.js';
 import { WORKER_START_TIMEOUT_MS, startWorkerLink, type WorkerSource } from './client/worker-link.js';
+import { hasWebWorkers } from './util/environment.js';
 import { installErrorTransfer, type DeploymentEvent, type OndeviceModel, type WorkerLoadOptions } from './worker/protocol.js';
 
 export interface LoadOptions extends Omit<WorkerLoadOptions, 'persisted'>, ClientOptions {
@@ -35,7 +36,7 @@ export interface LoadOptions extends Omit<WorkerLoadOptions, 'persisted'>, Clien
  */
 export async function load(channelUrl: string | URL, options: LoadOptions = {}): Promise<OndeviceModel> {
   const { onProgress, persistStorage, batching, cache, worker, workerStartTimeoutMs = WORKER_START_TIMEOUT_MS, ...workerOptions } = options;
-  if (worker === undefined && typeof Worker === 'undefined') {
+  if (worker === undefined && !hasWebWorkers()) {
     throw new StateError('UNSUPPORTED', "ondevice's load() runs a model in a Web Worker, and there are none here: in Node, import { load } from 'ondevice/node'", {
       instead: 'ondevice/node',
     });

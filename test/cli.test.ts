@@ -433,6 +433,24 @@ describe('ondevice score', () => {
     expect((await readdir(dir)).sort()).toEqual(['in.csv', 'out.csv']);
   });
 
+  it("reads the training data's own missing markers (pandas' NA values) as missing in every column; --na chooses them", async () => {
+    const penguinsCsv = join(MODELS_DIR, 'penguins/data/penguins.csv');
+    const dir = await temp('score-na');
+    // The library's own data: "NA" in number columns and in the sex category.
+    expect(await readFile(penguinsCsv, 'utf8')).toMatch(/,NA,/);
+    const summary = await scoreCsv({ bundle: join(bundles, 'penguins'), input: penguinsCsv, output: join(dir, 'out.csv') });
+    expect(summary).toMatchObject({ rows: 344, scored: 344, skipped: 0 });
+    // With only empty cells as missing, "NA" is text: in a number column, the wrong type (row 4 is the first with one).
+    const strict = (await caught(() => scoreCsv({ bundle: join(bundles, 'penguins'), input: penguinsCsv, output: join(dir, 'strict.csv'), na: [''] }))) as InputError;
+    expect(strict).toMatchObject({ code: 'WRONG_TYPE', details: { field: 'bill_length_mm', row: 4 } });
+    // A marker that is also a level is reported (that level could never be sent).
+    const warnings: string[] = [];
+    await scoreCsv({ bundle: join(bundles, 'penguins'), input: penguinsCsv, output: join(dir, 'warned.csv'), na: ['', 'NA', 'male'], onWarning: (m) => warnings.push(m) });
+    expect(warnings).toEqual([expect.stringContaining('field "sex" has the level "male", which --na reads as missing')]);
+    const help = await run(scoreCommand, ['--help']);
+    expect(help.stdout).toContain('--na <markers>');
+  });
+
   it('refuses a CSV without a column the model needs, and a tensor bundle', async () => {
     const dir = await temp('score-refuse');
     const e2e = JSON.parse(await readFile(new URL('e2e-set.json', PENGUINS_BUILD), 'utf8')) as { rows: Record<string, unknown>[] };

@@ -7,14 +7,14 @@ import type { Readable, Writable } from 'node:stream';
 import { CsvError, parse, type Info, type Parser } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import { InputError, describeUnknown } from '../errors/index.js';
-import { parseFeatureSpec, type TabularSpec } from '../features/index.js';
-import { prepareModel, type GatedModel } from '../model/index.js';
-import type { Prediction, Scorer } from '../scoring/index.js';
+import type { InputField } from '../features/index.js';
+import { load } from '../node/index.js';
+import type { Prediction } from '../scoring/index.js';
+import type { ModelInfo, OndeviceModel } from '../worker/protocol.js';
 import { parseCommandArgs, readInteger, UsageError, type Command } from './command.js';
 import { CliError } from './errors.js';
-import { parseJsonFile, shown } from './files.js';
+import { shown } from './files.js';
 import { bytes, count, num, plural } from './format.js';
-import { readLocalBundle } from './local-bundle.js';
 
 export type OnError = 'stop' | 'skip';
 
@@ -31,6 +31,10 @@ export interface ScoreOptions {
   readonly batchRows?: number;
   /** `stop` (default): the first bad row ends the run with its error; `skip`: it is reported and left out. */
   readonly onError?: OnError;
+  /** Cell texts that mean a missing value, in every column. Default: pandas' (`DEFAULT_NA`). */
+  readonly na?: readonly string[];
+  /** Told when a missing-value marker is also a level a category field knows (that level can then never be sent). */
+  readonly onWarning?: (message: string) => void;
   readonly onProgress?: (progress: ScoreProgress) => void;
   readonly onSkip?: (skipped: SkippedRow) => void;
   /** Called once the model is verified, gated and ready, before reading the CSV. */
@@ -72,7 +76,11 @@ interface PendingRow {
 }
 
 export const DEFAULT_BATCH_ROWS = 1000;
-const NA = /^(|na|nan)$/i;
+/**
+ * What `pandas.read_csv` reads as missing by default: a training script that read its data with
+ * pandas saw these cells as NaN, in every column, so scoring reads them as missing too.
+ */
+export const DEFAULT_NA: readonly string[] = ['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null'];
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const INFINITE = /^[+-]?inf(inity)?$/i;
 
@@ -91,18 +99,7 @@ export async function scoreCsv(options: ScoreOptions): Promise<ScoreSummary> {
       throw new CliError('FILE_NOT_FOUND', `cannot read ${shown(input)}: ${describeUnknown(error)}`, { path: shown(input) });
     },
   );
-  const bundle = await readLocalBundle(options.bundle, options.version === undefined ? {} : { version: options.version });
-  const { manifest } = bundle;
-  const spec = parseFeatureSpec(parseJsonFile(bundle.files.featureSpec, manifest.files.featureSpec.path));
-  if (spec.kind !== 'tabular') {
-    throw new CliError(
-      'NOT_TABULAR',
-      `${manifest.name} takes tensors (${spec.tensors.map((t) => `${t.name}: ${t.dtype}[${t.shape.join(', ')}]`).join('; ')}), not table rows: a CSV cannot feed it; score it from code with predictBatch()`,
-      { bundle: manifest.name },
-    );
-  }
-  const batchRows = Math.min(options.batchRows ?? DEFAULT_BATCH_ROWS, spec.limits.maxBatchRows);
-  if (batchRows < 1) throw new UsageError('--batch must be at least 1');
+  if (options.batchRows !== undefined && options.batchRows < 1) throw new UsageError('--batch must be at least 1');
 
   // One count for both kinds of skipped line: unreadable CSV (from the parser) and rows the model refuses.
   const skips = { count: 0 };
@@ -111,7 +108,7 @@ export async function scoreCsv(options: ScoreOptions): Promise<ScoreSummary> {
     options.onSkip?.(row);
   };
   const reader = new CsvRows(input);
-  let model: GatedModel | undefined;
+  let model: OndeviceModel | undefined;
   let sink: Writable | undefined;
   const temporary = output === undefined ? undefined : `${output}.${randomBytes(6).toString('hex')}.tmp`;
   try {
@@ -119,16 +116,22 @@ export async function scoreCsv(options: ScoreOptions): Promise<ScoreSummary> {
     const header = await reader.next();
     if (header?.kind === 'malformed') throw new CliError('INVALID_CSV', `${shown(input)}: ${header.message}`, { path: shown(input), line: header.line });
     if (header === undefined) throw new CliError('INVALID_CSV', `${shown(input)} is empty: it needs a header line naming the columns`, { path: shown(input) });
-    const toRow = rowReader(header.record, spec, input);
-    model = await prepareModel(manifest, bundle.files);
-    options.onReady?.({ name: manifest.name, version: manifest.version, ...model.timings });
+    // The same loader, checks and gate as a browser's (ondevice/node): no drift, no shards, no updates.
+    model = await load(options.bundle, { ...(options.version === undefined ? {} : { version: options.version }), monitor: false, shards: 0, batching: false, checkForUpdates: false });
+    const info = await model.info();
+    const fields = tabularFields(info);
+    const na = new Set(options.na ?? DEFAULT_NA);
+    warnAboutLevels(fields, na, options.onWarning);
+    const toRow = rowReader(header.record, fields, input, na);
+    options.onReady?.({ name: info.name, version: info.version, runtimeMs: info.timings.runtimeMs, gateMs: info.timings.gateMs });
     sink = temporary === undefined ? (options.stdout ?? process.stdout) : createWriteStream(temporary);
-    const summary = await streamScores({ ...options, input, reader, header: header.record, toRow, scorer: model.scorer, batchRows, sink, totalBytes, skip, skips });
+    const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
+    const summary = await streamScores({ ...options, input, reader, header: header.record, toRow, model, info, batchRows, sink, totalBytes, skip, skips });
     if (temporary !== undefined) {
       await closeStream(sink);
       await rename(temporary, output!);
     }
-    return { ...summary, name: manifest.name, version: manifest.version, output };
+    return { ...summary, name: info.name, version: info.version, output };
   } catch (error) {
     if (temporary !== undefined && sink !== undefined) {
       // A write still in flight fails once the stream is destroyed: that is expected, not a crash.
@@ -140,7 +143,29 @@ export async function scoreCsv(options: ScoreOptions): Promise<ScoreSummary> {
     throw error;
   } finally {
     reader.close();
-    await model?.scorer.runtime.dispose();
+    await model?.dispose();
+  }
+}
+
+/** A table model's raw fields; a tensor model cannot be fed from a CSV. */
+function tabularFields(info: ModelInfo): readonly InputField[] {
+  const tensors = info.inputs.filter((field) => field.type === 'tensor');
+  if (tensors.length > 0) {
+    throw new CliError(
+      'NOT_TABULAR',
+      `${info.name} takes tensors (${tensors.map((t) => `${t.name}: ${t.type === 'tensor' ? `${t.dtype}[${t.shape.join(', ')}]` : ''}`).join('; ')}), not table rows: a CSV cannot feed it; score it from code with predictBatch()`,
+      { bundle: info.name },
+    );
+  }
+  return info.inputs;
+}
+
+/** A missing-value marker that is also a category's level hides that level: say so once. */
+function warnAboutLevels(fields: readonly InputField[], na: ReadonlySet<string>, warn: ((message: string) => void) | undefined): void {
+  for (const field of fields) {
+    if (field.type !== 'category') continue;
+    const hidden = field.categories.filter((level) => na.has(level));
+    if (hidden.length > 0) warn?.(`field "${field.name}" has the level${hidden.length === 1 ? '' : 's'} ${hidden.map((l) => `"${l}"`).join(', ')}, which --na reads as missing; give --na to choose the markers`);
   }
 }
 
@@ -227,7 +252,8 @@ interface StreamContext extends ScoreOptions {
   readonly reader: CsvRows;
   readonly header: readonly string[];
   readonly toRow: (record: readonly string[]) => Record<string, unknown>;
-  readonly scorer: Scorer;
+  readonly model: OndeviceModel;
+  readonly info: ModelInfo;
   readonly batchRows: number;
   readonly sink: Writable;
   readonly totalBytes: number;
@@ -236,8 +262,8 @@ interface StreamContext extends ScoreOptions {
 }
 
 async function streamScores(context: StreamContext): Promise<Omit<ScoreSummary, 'name' | 'version' | 'output'>> {
-  const { scorer, sink, totalBytes, reader, header, toRow, skip, skips } = context;
-  const classes = scorer.task.kind === 'classification' ? scorer.task.classes : [];
+  const { model, info, sink, totalBytes, reader, header, toRow, skip, skips } = context;
+  const classes = info.task.kind === 'classification' ? info.task.classes : [];
   const onError = context.onError ?? 'stop';
   const started = performance.now();
   let batch: PendingRow[] = [];
@@ -250,14 +276,14 @@ async function streamScores(context: StreamContext): Promise<Omit<ScoreSummary, 
   const progress = (): ScoreProgress => ({ rows, scored, skipped: skips.count, bytesRead: reader.bytesRead, totalBytes, elapsedMs: performance.now() - started });
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    const { kept, predictions } = await scoreBatch(scorer, batch, onError, skip);
+    const { kept, predictions } = await scoreBatch(model, batch, onError, skip);
     batch = [];
     if (kept.length > 0) await write(stringify(kept.map((row, i) => [...row.record, ...predictionCells(predictions[i]!, classes)])));
     scored += kept.length;
     context.onProgress?.(progress());
   };
 
-  const predictionColumns = predictionColumnsFor(scorer, header);
+  const predictionColumns = predictionColumnsFor(info, header);
   await write(stringify([[...header, ...predictionColumns]]));
   for (let next = await reader.next(); next !== undefined; next = await reader.next()) {
     if (next.kind === 'malformed') {
@@ -281,11 +307,11 @@ async function streamScores(context: StreamContext): Promise<Omit<ScoreSummary, 
  * Scores a batch. A bad row (InputError names its index) is dropped and the rest scored again in
  * `skip` mode; in `stop` mode it ends the run, named by its row and line in the file.
  */
-async function scoreBatch(scorer: Scorer, batch: readonly PendingRow[], onError: OnError, skip: (row: SkippedRow) => void): Promise<{ kept: PendingRow[]; predictions: Prediction[] }> {
+async function scoreBatch(model: OndeviceModel, batch: readonly PendingRow[], onError: OnError, skip: (row: SkippedRow) => void): Promise<{ kept: PendingRow[]; predictions: Prediction[] }> {
   let kept = [...batch];
   for (;;) {
     try {
-      return { kept, predictions: kept.length === 0 ? [] : scorer.predictions(await scorer.score(kept.map((r) => r.raw))) };
+      return { kept, predictions: kept.length === 0 ? [] : await model.predictBatch(kept.map((r) => r.raw)) };
     } catch (error) {
       const index = error instanceof InputError ? error.details.row : undefined;
       if (!(error instanceof InputError) || typeof index !== 'number' || kept[index] === undefined) throw error;
@@ -299,11 +325,11 @@ async function scoreBatch(scorer: Scorer, batch: readonly PendingRow[], onError:
 }
 
 /**
- * Turns a CSV record (strings) into a raw row as the feature spec wants it: numbers parsed, empty
- * cells (and NA / NaN for numbers) as null. Every field of the spec must be a column; others are ignored.
+ * Turns a CSV record (strings) into a raw row as the feature spec wants it: numbers parsed, a
+ * missing-value marker (`na`) as null in any column. Every field must be a column; others are ignored.
  */
-function rowReader(header: readonly string[], spec: TabularSpec, input: string): (record: readonly string[]) => Record<string, unknown> {
-  const missing = spec.fields.filter((f) => !header.includes(f.name)).map((f) => f.name);
+function rowReader(header: readonly string[], fields: readonly InputField[], input: string, na: ReadonlySet<string>): (record: readonly string[]) => Record<string, unknown> {
+  const missing = fields.filter((f) => !header.includes(f.name)).map((f) => f.name);
   if (missing.length > 0) {
     const has = header.length > 30 ? `${header.slice(0, 30).join(', ')}, …` : header.join(', ');
     throw new CliError(
@@ -312,31 +338,31 @@ function rowReader(header: readonly string[], spec: TabularSpec, input: string):
       { path: shown(input), missing },
     );
   }
-  const repeated = spec.fields.filter((f) => header.indexOf(f.name) !== header.lastIndexOf(f.name)).map((f) => f.name);
+  const repeated = fields.filter((f) => header.indexOf(f.name) !== header.lastIndexOf(f.name)).map((f) => f.name);
   if (repeated.length > 0) throw new CliError('INVALID_CSV', `${shown(input)} has the column${repeated.length === 1 ? '' : 's'} ${repeated.join(', ')} more than once: which one the model should read is unclear`, { path: shown(input) });
-  const columns = spec.fields.map((f) => ({ name: f.name, index: header.indexOf(f.name), number: f.type === 'number' }));
+  const columns = fields.map((f) => ({ name: f.name, index: header.indexOf(f.name), number: f.type === 'number' }));
   return (record) => {
     const row: Record<string, unknown> = {};
     for (const { name, index, number } of columns) {
       const text = record[index] ?? '';
-      row[name] = number ? numberCell(text) : text === '' ? null : text;
+      row[name] = na.has(text) ? null : number ? numberCell(text, na) : text;
     }
     return row;
   };
 }
 
 /** A number, null for a missing one; other text stays a string so the spec's validator names it (WRONG_TYPE). */
-function numberCell(text: string): number | string | null {
+function numberCell(text: string, na: ReadonlySet<string>): number | string | null {
   const trimmed = text.trim();
-  if (NA.test(trimmed)) return null;
+  if (na.has(trimmed)) return null;
   if (DECIMAL.test(trimmed)) return Number(trimmed);
   if (INFINITE.test(trimmed)) return trimmed.startsWith('-') ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
   return text;
 }
 
 /** `label` and `p_<class>` per class, or `prediction`; a name the input already uses gets a `predicted_` prefix. */
-function predictionColumnsFor(scorer: Scorer, header: readonly string[]): string[] {
-  const wanted = scorer.task.kind === 'classification' ? ['label', ...scorer.task.classes.map((c) => `p_${c}`)] : ['prediction'];
+function predictionColumnsFor(info: ModelInfo, header: readonly string[]): string[] {
+  const wanted = info.task.kind === 'classification' ? ['label', ...info.task.classes.map((c) => `p_${c}`)] : ['prediction'];
   const taken = new Set(header);
   return wanted.map((name) => {
     let unique = name;
@@ -371,12 +397,15 @@ export function describeProgress(p: ScoreProgress): string {
 export const scoreCommand: Command = {
   name: 'score',
   summary: 'score a CSV file in batches with a bundle (streaming)',
-  usage: 'ondevice score <bundle-dir> <input.csv> [--out <output.csv>] [--version <v>] [--batch <rows>] [--on-error stop|skip]',
+  usage: 'ondevice score <bundle-dir> <input.csv> [--out <output.csv>] [--version <v>] [--batch <rows>] [--on-error stop|skip] [--na <markers>]',
   help: `Scores every row of a CSV file with the bundle's live version (or --version), in Node with the
-browser's own feature spec code, runtime and scorer. The version is verified (hashes) and must pass
-its gate first. The file is streamed, never read whole. The first line names the columns: every
-field of the feature spec must be a column (others are ignored and copied through). Number cells
-are parsed; an empty cell, NA or NaN is a missing value (null), as is an empty category cell.
+browser's own loader, checks, feature spec code, runtime and scorer (ondevice/node). The version is
+verified (hashes) and must pass its gate first. The file is streamed, never read whole. The first
+line names the columns: every field of the feature spec must be a column (others are ignored and
+copied through). Number cells are parsed. A cell that is a missing-value marker is a missing value
+(null) in every column, numbers and categories alike; the markers are those pandas.read_csv uses
+by default (so a training script that read its data with pandas saw the same cells as missing):
+  ${DEFAULT_NA.map((m) => (m === '' ? '(empty)' : m)).join(' ')}
 
 Writes the input's columns plus, for classification, label and p_<class> for each class, or for
 regression, prediction (a name the input already uses gets a predicted_ prefix). Progress goes
@@ -387,6 +416,9 @@ to stderr (redrawn in place on a terminal).
   --out <output.csv>      Where to write. Default: stdout. Written whole or not at all.
   --version <v>           Score with this packed version instead of the live one.
   --batch <rows>          Rows per model run. Default ${DEFAULT_BATCH_ROWS}.
+  --na <markers>          The missing-value markers instead, comma-separated (--na "" for empty cells
+                          only; --na ",NA" for empty and NA). A marker that is also a category's
+                          level is reported: that level could then never be sent.
   --on-error stop|skip    A row the model refuses (missing value, unknown category, text in a number
                           column...): stop (default) ends with "row N (line L): why"; skip reports it
                           on stderr, leaves it out of the output and counts it.`,
@@ -394,7 +426,7 @@ to stderr (redrawn in place on a terminal).
     const args = parseCommandArgs(
       scoreCommand,
       argv,
-      { out: { type: 'string', short: 'o' }, version: { type: 'string' }, batch: { type: 'string' }, 'on-error': { type: 'string' } },
+      { out: { type: 'string', short: 'o' }, version: { type: 'string' }, batch: { type: 'string' }, 'on-error': { type: 'string' }, na: { type: 'string' } },
       io,
       { min: 2, max: 2, names: 'a bundle folder and a CSV file' },
     );
@@ -419,6 +451,8 @@ to stderr (redrawn in place on a terminal).
       ...(values.version === undefined ? {} : { version: values.version }),
       batchRows,
       onError,
+      ...(values.na === undefined ? {} : { na: values.na.split(',') }),
+      onWarning: (message) => io.stderr.write(`ondevice score: warning: ${message}\n`),
       onReady: (ready) => io.stderr.write(`${ready.name} ${ready.version}: verified, gate passed (runtime ${num(ready.runtimeMs)} ms, gate ${num(ready.gateMs)} ms); scoring ${shown(positionals[1]!)}\n`),
       onSkip: (row) => {
         clear();

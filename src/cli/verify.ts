@@ -1,7 +1,7 @@
 import { signatureUrlOf } from '../bundle/index.js';
 import { BundleError } from '../errors/index.js';
 import type { GateReport } from '../gate/index.js';
-import { prepareModel } from '../model/index.js';
+import { load } from '../node/index.js';
 import { parseCommandArgs, type Command } from './command.js';
 import { exists, shown } from './files.js';
 import { describeGate, num } from './format.js';
@@ -22,6 +22,8 @@ export interface VerifyResult {
   readonly bundle: LocalBundle;
   readonly gate: GateReport;
   readonly timings: { readonly runtimeMs: number; readonly gateMs: number };
+  /** The runtime and backend the gate ran on: the browser's default for this bundle. */
+  readonly runtime: { readonly name: string; readonly backend: string };
 }
 
 /** What `verify --json` prints: the same fields as the browser's `info()`, to compare them. */
@@ -51,9 +53,21 @@ export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult
       { url: shown(channelPath), version: channel.live.version },
     );
   }
-  const model = await prepareModel(bundle.manifest, bundle.files);
-  await model.scorer.runtime.dispose();
-  return { bundle, gate: model.gate, timings: model.timings };
+  // The gate runs as in a browser: the same loader verifies the channel, manifest and files again,
+  // then the same runtime (and backend) the worker would use scores the sets (ondevice/node).
+  const model = await load(channelPath, {
+    ...(options.publicKeys === undefined || options.publicKeys.length === 0 ? {} : { publicKeys: options.publicKeys }),
+    monitor: false,
+    shards: 0,
+    batching: false,
+    checkForUpdates: false,
+  });
+  try {
+    const info = await model.info();
+    return { bundle, gate: info.gate, timings: { runtimeMs: info.timings.runtimeMs, gateMs: info.timings.gateMs }, runtime: { name: info.runtime.name, backend: info.runtime.backend } };
+  } finally {
+    await model.dispose();
+  }
 }
 
 export const toVerifyJson = (result: VerifyResult): VerifyJson => ({
@@ -107,7 +121,7 @@ Exits 1 naming the first thing that fails.
     const { manifest } = result.bundle;
     const signed = result.bundle.channelSignedBy === undefined ? 'signatures not checked' : `signed by ${result.bundle.channelSignedBy}`;
     io.stdout.write(
-      `verified ${manifest.name} ${manifest.version} (${manifest.runtime}; ${signed}; runtime ${num(result.timings.runtimeMs)} ms, gate ${num(result.timings.gateMs)} ms)\n`,
+      `verified ${manifest.name} ${manifest.version} (${manifest.runtime} on ${result.runtime.backend}; ${signed}; runtime ${num(result.timings.runtimeMs)} ms, gate ${num(result.timings.gateMs)} ms)\n`,
     );
     return 0;
   },

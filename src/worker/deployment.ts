@@ -17,6 +17,7 @@ import {
 } from '../bundle/index.js';
 import { BundleError, OndeviceError, StateError, describeUnknown } from '../errors/index.js';
 import { prepareModel, type GatedModel } from '../model/index.js';
+import { hasWebWorkers } from '../util/environment.js';
 import type { RuntimeOptions } from '../runtimes/index.js';
 import type { Scorer, StartShard } from '../scoring/index.js';
 import type { ConfidenceSet } from '../gate/index.js';
@@ -449,8 +450,8 @@ export class Deployment {
       ...(backends === undefined ? {} : { backends }),
       ...(variant === undefined ? {} : { variant }),
     };
-    // The shards' worker code is imported only when a pool starts one.
-    const startShard: StartShard = async (init) => (await import('./shard-start.js')).startShardWorker(init);
+    // The shards' worker code is imported only when a pool starts one; Node has no workers for them.
+    const startShard: StartShard | undefined = hasWebWorkers() ? async (init) => (await import('./shard-start.js')).startShardWorker(init) : undefined;
     const model = await prepareModel(version.manifest, version.files, runtimeOptions, startShard);
     const { manifest } = version;
     const { runtime, transform } = model.scorer;
