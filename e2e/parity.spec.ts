@@ -18,18 +18,18 @@ for (const { name, confidence, parity, card } of folders) {
     });
     await openHarness(page);
     const result = await page.evaluate(
-      async ({ channel, rows, runtime }) => {
+      async ({ channel, rows }) => {
         // One thread and TensorFlow.js on its CPU backend: the configuration `ondevice verify` runs in
         // Node, so the two must agree to the last bit (threads sum trees in another order; TF.js WASM
         // rounds differently, within the gate's tolerance).
-        const model = await window.ondevice.load(channel, { threads: 1, backends: runtime === 'tensorflow-js' ? ['cpu'] : 'auto' });
+        const model = await window.ondevice.load(channel, { threads: 1 });
         const info = await model.info();
         const matrix = await model.features(rows);
         const predictions = await model.predictBatch(rows);
         await model.dispose();
         return { info, width: matrix.names.length, features: Array.from(matrix.values), predictions };
       },
-      { channel: `bundles/${name}/channel.json`, rows: confidence.rows, runtime: card.runtime },
+      { channel: `bundles/${name}/channel.json`, rows: confidence.rows },
     );
     expect(result.info.gate.passed).toBe(true);
     // `ondevice verify` reaches the same verdict with the same numbers, to the last bit.
