@@ -27,10 +27,35 @@ feature_spec(transformer, name, version, dtype="float32", fields=None, input_nam
 
 to_onnx(estimator, n_features, input_dtype=np.float64, output_name="value", output_dtype=None,
         input_name="features", probabilities_name="probabilities", label_name="label", graph_name=None) -> onnx.ModelProto
-    LinearRegression, Ridge, Lasso, ElasticNet, LogisticRegression, RandomForest{Regressor,Classifier},
-    GradientBoosting{Regressor,Classifier}, XGB{Regressor,Classifier}, and TransformedTargetRegressor
-    (func=np.log1p, inverse_func=np.expm1) around any of the regressors. Anything else raises
-    UnsupportedEstimator. See onnx_export.py for how trees stay exact.
+    A fitted estimator as an ONNX graph (opset 17, ai.onnx.ml 3) for onnxruntime-web, input [N, n_features]
+    float64 or float32. Regressors output `output_name` [N, 1]; classifiers output `probabilities_name`
+    [N, classes] in estimator.classes_ order and `label_name` [N] (int64 index into classes_, equal to
+    predict); never a ZipMap. Supported (SUPPORTED lists them; anything else, or an unsupported option,
+    raises UnsupportedEstimator naming the estimator and why):
+      linear      LinearRegression, Ridge, Lasso, ElasticNet, SGDRegressor, LinearSVR; LogisticRegression;
+                  LinearSVC and SGDClassifier (predict_proba for loss log_loss / modified_huber; other losses
+                  and LinearSVC have none: "probabilities" is then the one-hot of the predicted class)
+      trees       DecisionTree{Regressor,Classifier}, ExtraTree{Regressor,Classifier},
+                  RandomForest{Regressor,Classifier}, ExtraTrees{Regressor,Classifier},
+                  GradientBoosting{Regressor,Classifier}, HistGradientBoosting{Regressor,Classifier} (NaN go
+                  where the fitted tree sends them; categorical_features bitset splits),
+                  XGB{Regressor,Classifier} (gbtree; NaN and `missing` follow each split's default direction)
+      libsvm      SVR, NuSVR, SVC, NuSVC with linear, poly, rbf or sigmoid kernels; probability=True gives
+                  libsvm's Platt + pairwise-coupling probabilities (without it, the one-hot of predict);
+                  the label is libsvm's vote, as predict
+      neighbours  KNeighbors{Regressor,Classifier}, uniform or distance weights, euclidean / manhattan /
+                  chebyshev (minkowski p = 2, 1, inf): the training set is in the graph; an exact tie at
+                  the k-th distance keeps the lowest training indices (scikit-learn's heap or tree order
+                  may keep others there)
+      neural      MLP{Regressor,Classifier}, relu / tanh / logistic / identity
+      Bayes       GaussianNB, BernoulliNB (binarize), MultinomialNB
+      calibrated  CalibratedClassifierCV (sigmoid, isotonic; ensemble or not) around a supported classifier
+      target      TransformedTargetRegressor (func=np.log1p, inverse_func=np.expm1) around a supported regressor
+    Exactness: float64 input agrees with the trainer within 1e-5 relative (trees decide exactly as the
+    trainer); float32 input within 1e-4 of the trainer on the float32 rows (SVMs, neighbours, LinearSVC /
+    SGDClassifier, naive Bayes and CalibratedClassifierCV compute in float64 inside). Both are what
+    test_estimators.py checks on scikit-learn's bundled data sets. See onnx_export.py and the module
+    of each family (trees.py, linear.py, svm.py, neighbors.py, neural.py, bayes.py, calibration.py).
 
 append_expm1(model, output_name="value", dtype=np.float64) -> onnx.ModelProto
     A one-output ONNX model (e.g. from torch.onnx.export, trained on log1p(target)) with Cast, Exp, Sub 1 appended.
@@ -55,6 +80,9 @@ is_additive(estimator) -> bool
     Whether the output before the task's inverse is linear in the feature columns: LinearRegression,
     Ridge, Lasso, ElasticNet (bare, in a TransformedTargetRegressor, or ending a Pipeline).
 
+ondevice_export.ortweb.run(cases) -> {name: {output: values}}
+    Scores ONNX models with onnxruntime-web's WASM build in Node (ort_run.mjs), as the tests do.
+
 ondevice_export.variants.int8_static(model, calibration) -> onnx.ModelProto
     An int8 build of an exported MLP for the WASM backend (Gemm -> QuantizeLinear with calibrated
     scales + MatMulInteger on int8 weights); evaluate(model, x) computes such a graph in numpy.
@@ -63,7 +91,7 @@ ondevice_export.variants.int8_static(model, calibration) -> onnx.ModelProto
 RareLabelGrouper(min_frequency=0.01, label="Rare"), TargetOrderedEncoder(handle_unknown="error", unknown_value=None)
     The two scikit-learn transformers behind the rare_label and ordinal ops (see transformers.py).
 """
-from .onnx_export import UnsupportedEstimator, append_expm1, to_onnx
+from .onnx_export import SUPPORTED, UnsupportedEstimator, append_expm1, to_onnx
 from .reference import DEFAULT_THRESHOLDS, feature_columns, is_additive, reference_stats
 from .rows import json_row
 from .spec import UnsupportedStep, feature_spec
@@ -73,6 +101,7 @@ from .transformers import RareLabelGrouper, TargetOrderedEncoder
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "RareLabelGrouper",
+    "SUPPORTED",
     "TargetOrderedEncoder",
     "UnsupportedEstimator",
     "UnsupportedStep",
