@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,8 @@ test.describe.configure({ mode: 'serial', timeout: 120_000 });
 
 let work: string;
 let app: string;
+/** What `npm pack --json` says of the tarball. */
+let packed: { filename: string; size: number; unpackedSize: number; entryCount: number };
 let plain: StaticServer;
 let strict: StaticServer;
 /** The strict policy less `'wasm-unsafe-eval'`: what the policy needs that for. */
@@ -29,7 +31,8 @@ test.beforeAll(async () => {
   app = join(work, 'app');
   // `npm pack` runs prepack, which builds what the package ships.
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: REPO, maxBuffer: 64 * 1024 * 1024 });
-  const tarball = join(work, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
+  packed = (JSON.parse(stdout) as (typeof packed)[])[0]!;
+  const tarball = join(work, packed.filename);
   await cp(join(REPO, 'e2e/consumer'), app, { recursive: true });
   await cp(join(REPO, 'models/penguins/build'), join(app, 'models/penguins/build'), { recursive: true });
   const vite = (JSON.parse(await readFile(join(REPO, 'node_modules/vite/package.json'), 'utf8')) as { version: string }).version;
@@ -50,6 +53,15 @@ test.afterAll(async () => {
   if (work !== undefined) await rm(work, { recursive: true, force: true });
 });
 
+/** Bytes of every file under `dir`. */
+async function sizeOf(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const sizes = await Promise.all(entries.filter((e) => e.isFile()).map((e) => stat(join(e.parentPath, e.name)).then((s) => s.size)));
+  return sizes.reduce((sum, size) => sum + size, 0);
+}
+
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(2)} MB`;
+
 async function species(page: Page): Promise<{ species: string; source: string }> {
   const output = page.locator('#species');
   await expect(output).not.toHaveText('…', { timeout: 30_000 });
@@ -57,8 +69,12 @@ async function species(page: Page): Promise<{ species: string; source: string }>
 }
 
 test('the quick-start app predicts, and after a reload offline it starts from the cache and predicts again', async ({ page, context }) => {
+  const fetched: { url: string; bytes: number }[] = [];
+  page.on('requestfinished', (request) => void request.sizes().then((sizes) => fetched.push({ url: request.url(), bytes: sizes.responseBodySize })));
   await page.goto(plain.origin);
   expect(await species(page)).toEqual({ species: 'Gentoo', source: 'network' });
+  const firstVisit = fetched.length;
+  const firstBytes = fetched.reduce((sum, f) => sum + f.bytes, 0);
   // The service worker the plugin built has precached the app, the runtime and the bundle.
   await page.evaluate(async () => void (await navigator.serviceWorker.ready));
   await expect.poll(() => page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
@@ -66,6 +82,7 @@ test('the quick-start app predicts, and after a reload offline it starts from th
   await context.setOffline(true);
   await page.reload();
   expect(await species(page)).toEqual({ species: 'Gentoo', source: 'cache' });
+  console.log(`consumer app, first visit until the first answer: ${firstVisit} requests, ${mb(firstBytes)} (bodies); offline reload: answered from the cache`);
 });
 
 test('under the strict Content-Security-Policy the app loads, gates and predicts, with no violation', async ({ browser }) => {
@@ -100,6 +117,20 @@ test('the build holds only the runtime files the app uses: no TensorFlow.js, no 
   expect(wasm, 'one WASM binary: onnxruntime-web (SIMD, threads when isolated)').toHaveLength(1);
   expect(wasm[0]).toMatch(/^ort-wasm-simd-threaded-[^.]+\.wasm$/);
   expect(assets.filter((name) => /tfjs|asyncify|jsep|jspi|webgpu\.bundle/.test(name) && !/tfjs-missing/.test(name))).toEqual([]);
+  const dist = await readdir(join(app, 'dist'), { recursive: true, withFileTypes: true });
+  const listed = await Promise.all(dist.filter((e) => e.isFile()).map(async (e) => ({ file: join(e.parentPath, e.name).slice(join(app, 'dist').length + 1), bytes: (await stat(join(e.parentPath, e.name))).size })));
+  // What the app's build made (not the bundle this test put beside it).
+  const files = listed.filter((f) => !f.file.startsWith('elsewhere/'));
+  const installed = await readdir(join(app, 'node_modules'));
+  expect(installed).not.toContain('@tensorflow');
+  console.log(
+    [
+      `tarball ${packed.filename}: ${mb(packed.size)} packed, ${mb(packed.unpackedSize)} unpacked, ${packed.entryCount} files`,
+      `app node_modules (ondevice + vite): ${mb(await sizeOf(join(app, 'node_modules')))}, of it onnxruntime-web ${mb(await sizeOf(join(app, 'node_modules/onnxruntime-web')))}, ondevice ${mb(await sizeOf(join(app, 'node_modules/ondevice')))}; no @tensorflow`,
+      `app dist: ${mb(files.reduce((sum, f) => sum + f.bytes, 0))} in ${files.length} files:`,
+      ...files.sort((a, b) => b.bytes - a.bytes).map((f) => `  ${f.file} ${f.bytes.toLocaleString('en')} B`),
+    ].join('\n'),
+  );
   const sw = await readFile(join(app, 'dist/sw.js'), 'utf8');
   for (const file of ['index.html', 'bundles/penguins/channel.json', 'bundles/penguins/1.0.0/model.onnx', `assets/${wasm[0]}`]) expect(sw).toContain(file);
 });
