@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,6 +91,22 @@ describe('ondevice/vite builds', () => {
     const error = await caught(() => buildApp(root, { bundles: [join(MODELS_DIR, 'house-prices/build/mlp-tfjs')] }));
     expect(error).toBeInstanceOf(BundleError);
     expect((error as Error).message).toContain('bundle house-prices-mlp-tfjs runs tensorflow-js, which is not installed: npm install @tensorflow/tfjs-core');
+    expect(await stat(join(root, 'dist')).catch(() => undefined)).toBeUndefined();
+  });
+});
+
+describe('ondevice/vite refuses a bundle that could not serve', () => {
+  it('a build folder whose model fails its own gate fails the build, naming the bundle and the check', async () => {
+    const root = await app(join(REPO, 'node_modules/.cache'));
+    const build = join(root, 'penguins-build');
+    await cp(join(MODELS_DIR, 'penguins/build'), build, { recursive: true });
+    // The research outputs no longer match the model: the end-to-end check fails, as it would on every device.
+    const e2e = JSON.parse(await readFile(join(build, 'e2e-set.json'), 'utf8')) as { expected: { probabilities: number[][] } };
+    e2e.expected.probabilities[0] = [0.2, 0.3, 0.5];
+    await writeFile(join(build, 'e2e-set.json'), JSON.stringify(e2e));
+    const error = await caught(() => buildApp(root, { bundles: [build] }));
+    expect(error).toBeInstanceOf(BundleError);
+    expect((error as Error).message).toMatch(/^ondevice\/vite: bundle penguins \(from .*penguins-build\) cannot serve: .*end-to-end/);
     expect(await stat(join(root, 'dist')).catch(() => undefined)).toBeUndefined();
   });
 });

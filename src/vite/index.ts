@@ -94,13 +94,17 @@ export default function ondevice(options: OndeviceViteOptions = {}): Plugin {
       if (previewing) return;
       staged = await stageBundles(settings.bundles, resolved.root, 'ondevice/vite');
       runtimes = new Set([...settings.runtimes, ...staged.bundles.map((b) => b.runtime)]);
-      checkRuntimesInstalled(runtimes, resolved.root, staged);
+      try {
+        checkRuntimesInstalled(runtimes, resolved.root, staged);
+        // Before the build starts: a bundle that cannot serve stops it with its own error.
+        if (resolved.command === 'build' && settings.verify) await verifyBundles(staged);
+      } catch (error) {
+        await staged.dispose();
+        throw error;
+      }
     },
     resolveId: swap.resolveId!,
     load: swap.load!,
-    async buildStart() {
-      if (config?.command === 'build' && settings.verify) await verifyBundles(staged!);
-    },
     configureServer(server) {
       server.httpServer?.once('close', () => void staged?.dispose());
       server.middlewares.use((request, response, next) => {

@@ -5,6 +5,9 @@ import type { ShardApi } from './shard-entry.js';
 const bufferOf = (view: ArrayBufferView): ArrayBuffer => view.buffer as ArrayBuffer;
 const columnBuffer = (column: ShardColumn): ArrayBuffer => bufferOf(column instanceof Float64Array ? column : column.codes);
 
+/** How long a shard worker may take to load its script, its runtime and the model (30 s): past it, the shards are turned off. */
+export const SHARD_START_TIMEOUT_MS = 30_000;
+
 /**
  * Starts a shard worker (`shard-entry.ts`) with its session and transform. A worker that dies (a
  * script that does not load, say) rejects its calls, instead of leaving comlink waiting for an answer.
@@ -20,12 +23,16 @@ export async function startShardWorker(init: ShardInit): Promise<Shard> {
     remote[Comlink.releaseProxy]();
     worker.terminate();
   };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the shard worker did not start within ${SHARD_START_TIMEOUT_MS} ms`)), SHARD_START_TIMEOUT_MS)));
   try {
     const model = init.model.slice();
-    await Promise.race([remote.init(Comlink.transfer({ ...init, model }, [model.buffer])), died]);
+    await Promise.race([remote.init(Comlink.transfer({ ...init, model }, [model.buffer])), died, timedOut]);
   } catch (error) {
     close();
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
   return {
     run: (inputs, wanted) => Promise.race([remote.run(Comlink.transfer(inputs, Object.values(inputs).map((input) => bufferOf(input.data))), wanted), died]),
