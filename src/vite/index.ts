@@ -186,11 +186,11 @@ function checkOptions(options: OndeviceViteOptions): {
 /**
  * Resolves ondevice's runtime modules to stand-ins for what the app leaves out: TensorFlow.js when
  * no bundle needs it (and so its ~900 KB of code and its .wasm files), onnxruntime-web's WebGPU
- * build unless asked for. Applied to the app and to its workers.
+ * build unless asked for. Applied to the app and to its workers, whose entries it checks are leaves.
  */
 function runtimeSwap(runtimes: () => ReadonlySet<RuntimeName>, webgpu: boolean): Plugin {
   return {
-    name: 'ondevice:runtimes',
+    name: 'ondevice:workers',
     enforce: 'pre',
     async resolveId(source, importer, resolveOptions) {
       if (importer === undefined || !isLibraryFile(importer)) return null;
@@ -204,7 +204,25 @@ function runtimeSwap(runtimes: () => ReadonlySet<RuntimeName>, webgpu: boolean):
       if (id !== WEBGPU_STUB) return null;
       return `throw new Error("onnxruntime-web's WebGPU build is not in this app (ondevice/vite's webgpu option adds it)");\n`;
     },
+    generateBundle(_, bundle) {
+      const problem = entryImportedBack(bundle);
+      if (problem !== undefined) this.error(problem);
+    },
   };
+}
+
+/**
+ * A worker's entry chunk that another chunk imports: WebKit would evaluate the entry a second time
+ * (two services on one channel). ondevice's entries are leaves; this fails a build that breaks that.
+ */
+export function entryImportedBack(bundle: Readonly<Record<string, { readonly type: string; readonly isEntry?: boolean; readonly imports?: readonly string[]; readonly dynamicImports?: readonly string[] }>>): string | undefined {
+  const chunks = Object.entries(bundle).filter(([, item]) => item.type === 'chunk');
+  for (const [entry, chunk] of chunks) {
+    if (chunk.isEntry !== true) continue;
+    const importers = chunks.filter(([, other]) => [...(other.imports ?? []), ...(other.dynamicImports ?? [])].includes(entry)).map(([name]) => name);
+    if (importers.length > 0) return `ondevice/vite: the worker entry ${entry} is imported by ${importers.join(', ')}: WebKit would run it twice. A worker's entry must be a leaf.`;
+  }
+  return undefined;
 }
 
 const cleanId = (id: string): string => id.replace(/[?#].*$/, '');

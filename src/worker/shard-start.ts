@@ -1,6 +1,6 @@
 import * as Comlink from 'comlink';
 import type { Shard, ShardColumn, ShardColumns, ShardInit } from '../scoring/index.js';
-import type { ShardApi } from './shard-entry.js';
+import type { ShardApi } from './shard-service.js';
 
 const bufferOf = (view: ArrayBufferView): ArrayBuffer => view.buffer as ArrayBuffer;
 const columnBuffer = (column: ShardColumn): ArrayBuffer => bufferOf(column instanceof Float64Array ? column : column.codes);
