@@ -1,6 +1,8 @@
 // The library's public API on `window`, for the browser tests (e2e/) to call from page.evaluate.
 import * as ondevice from '../src/index.js';
 import { Outbox } from '../src/monitor/outbox.js';
+import { scenarios, type Scenarios } from './scenarios.js';
+import { storage } from './storage.js';
 
 export type HarnessApi = typeof ondevice;
 
@@ -11,7 +13,9 @@ declare global {
      * Internals the browser tests reach before the public API wires them (the telemetry outbox), and
      * what a call's refusal looks like to an app (null when it is answered).
      */
-    ondeviceTesting: { Outbox: typeof Outbox; refusal: typeof refusal; startWorker: typeof startWorker };
+    ondeviceTesting: { Outbox: typeof Outbox; refusal: typeof refusal; startWorker: typeof startWorker; storage: typeof storage };
+    /** The cross-engine tests' scenarios (e2e/engines.spec.ts). */
+    ondeviceScenarios: Scenarios;
   }
 }
 
@@ -39,5 +43,6 @@ function startWorker(): Worker {
   return new Worker(new URL('../src/worker/entry.ts', import.meta.url), { type: 'module', name: 'app-started-ondevice' });
 }
 
-window.ondeviceTesting = { Outbox, refusal, startWorker };
+window.ondeviceTesting = { Outbox, refusal, startWorker, storage };
+window.ondeviceScenarios = scenarios;
 document.body.dataset.ready = 'true';

@@ -64,7 +64,7 @@ async function predictWorks(page: Page): Promise<string> {
   }, row);
 }
 
-const storedVersions = (page: Page) => page.evaluate(async () => (await caches.keys()).filter((name) => name.startsWith('ondevice-files')).length);
+const storedVersions = (page: Page) => page.evaluate(() => window.ondeviceTesting.storage.storedVersions());
 
 test('a flipped byte in any file of a signed bundle is refused, and nothing is installed', async ({ page, deployment, server, channelUrl }) => {
   const key = newKey();
@@ -243,16 +243,15 @@ test('old versions are evicted beyond keepVersions; a full quota serves from mem
   const installed = await page.evaluate(async () => (await window.model!.info()).installed.map((v) => `${v.version}:${v.stored}`).sort());
   expect(installed).toEqual(['1.0.0:false', '1.1.0:false', '1.2.0:true', '1.3.0:true']);
 
-  // A real quota error (Chromium's storage quota for this origin set to a few bytes).
-  const page2 = await page.context().newPage();
-  const client = await page2.context().newCDPSession(page2);
+  // A real quota error (Chromium's storage quota for this origin set to a few bytes), on a device with nothing stored yet.
+  const context2 = await page.context().browser()!.newContext({ serviceWorkers: 'block' });
+  const page2 = await context2.newPage();
+  const client = await context2.newCDPSession(page2);
   await page2.goto(`${server.origin}/harness.html`);
-  await page2.evaluate(async () => {
-    for (const name of await caches.keys()) await caches.delete(name);
-  });
   await client.send('Storage.overrideQuotaForOrigin', { origin: server.origin, quotaSize: 2048 });
   const result = await loadModel(page2, server, channelUrl);
   expect(result).toMatchObject({ ok: true, version: '1.3.0', storage: 'memory' });
   expect(await predictWorks(page2)).toBe(e2eSet.expected.label[3]);
+  await context2.close();
 });
 

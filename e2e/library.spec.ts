@@ -119,12 +119,12 @@ test('a tampered model file is refused, nothing is installed, and the genuine on
       return { thrown: false };
     } catch (error) {
       const e = error as InstanceType<typeof window.ondevice.BundleError>;
-      return { thrown: true, isBundleError: error instanceof window.ondevice.BundleError, code: e.code, url: e.details.url, caches: await caches.keys() };
+      return { thrown: true, isBundleError: error instanceof window.ondevice.BundleError, code: e.code, url: e.details.url, stored: await window.ondeviceTesting.storage.storedVersions() };
     }
   }, CHANNEL);
   expect(refused).toMatchObject({ thrown: true, isBundleError: true, code: 'INTEGRITY_MISMATCH' });
   expect(String(refused.url)).toMatch(/model\.onnx$/);
-  expect((refused.caches as string[]).filter((name) => name.startsWith('ondevice-files'))).toEqual([]);
+  expect(refused.stored).toBe(0);
 
   await context.unrouteAll();
   const info = await page.evaluate(async (channel) => (await window.ondevice.load(channel)).info(), CHANNEL);
@@ -197,12 +197,7 @@ test('later loads start from the cache with no network; damaged storage is detec
   // Storage altered behind the library's back: verified on read, dropped, fetched again.
   await context.unrouteAll();
   const repaired = await page.evaluate(async (channel) => {
-    const name = (await caches.keys()).find((n) => n.startsWith('ondevice-files'))!;
-    const cache = await caches.open(name);
-    const modelKey = (await cache.keys()).find((request) => request.url.endsWith('model.onnx'))!;
-    const bytes = new Uint8Array(await (await cache.match(modelKey))!.arrayBuffer());
-    bytes[bytes.length - 9] = bytes[bytes.length - 9]! ^ 0x01;
-    await cache.put(modelKey, new Response(bytes));
+    await window.ondeviceTesting.storage.corrupt('model.onnx');
     const model = await window.ondevice.load(channel);
     return model.info();
   }, CHANNEL);

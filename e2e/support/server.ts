@@ -16,6 +16,10 @@ export interface Faults {
   down?: boolean;
   /** Answer 404 for any file of the app whose path contains this (a host that lost a chunk). */
   missingApp?: string;
+  /** Refuse every request, the app's included (the device is offline). */
+  offline?: boolean;
+  /** Hold requests whose path ends with this until `releaseHeld()` (a download still under way). */
+  hold?: string | undefined;
 }
 
 export interface BundleServer {
@@ -23,7 +27,15 @@ export interface BundleServer {
   readonly faults: Faults;
   /** Request log: method, path and Range header of each bundle request. */
   readonly requests: { path: string; range: string | undefined }[];
+  /** Requests held by `faults.hold`, waiting. */
+  readonly held: () => number;
+  releaseHeld(): void;
   close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  /** Send the two headers that make the pages cross-origin isolated (threads). */
+  readonly isolated?: boolean;
 }
 
 const TYPES: Record<string, string> = {
@@ -40,13 +52,20 @@ const TYPES: Record<string, string> = {
  * at `/deploy/`, with HTTP range support and the faults above. Listens on a free loopback port; the
  * test closes it.
  */
-export async function startBundleServer(appDir: string, deployDir: string): Promise<BundleServer> {
+export async function startBundleServer(appDir: string, deployDir: string, options: ServerOptions = {}): Promise<BundleServer> {
   const faults: Faults = {};
   const requests: BundleServer['requests'] = [];
+  const waiting: (() => void)[] = [];
+  const isolation: Record<string, string> = options.isolated ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
   const server: Server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      if (!response.headersSent) response.writeHead(500).end(String(error));
-    });
+    if (faults.offline) return void request.socket.destroy();
+    const answer = (): void =>
+      void handle(request, response).catch((error: unknown) => {
+        if (!response.headersSent) response.writeHead(500).end(String(error));
+      });
+    const path = new URL(request.url ?? '/', 'http://x').pathname;
+    if (faults.hold !== undefined && path.endsWith(faults.hold)) waiting.push(answer);
+    else answer();
   });
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -62,7 +81,7 @@ export async function startBundleServer(appDir: string, deployDir: string): Prom
     }
     const info = await stat(file).catch(() => undefined);
     if (info === undefined || !info.isFile()) return void response.writeHead(404).end('not found');
-    const headers: Record<string, string> = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' };
+    const headers: Record<string, string> = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store', ...isolation };
     if (!isBundle) {
       if (faults.missingApp !== undefined && path.includes(faults.missingApp)) return void response.writeHead(404).end('not found');
       return void createReadStream(file).pipe(response.writeHead(200, headers));
@@ -100,6 +119,11 @@ export async function startBundleServer(appDir: string, deployDir: string): Prom
     origin: `http://localhost:${port}`,
     faults,
     requests,
+    held: () => waiting.length,
+    releaseHeld: () => {
+      faults.hold = undefined;
+      for (const answer of waiting.splice(0)) answer();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,6 +1,6 @@
 export { fetchChannel, fetchVersion, openStored, expectedFromChannel } from './remote.js';
 export type { BundleBytes, VerifiedVersion, TrustOptions, FetchedChannel, ExpectedVersion } from './remote.js';
-export { emptyRecord, hasCacheStorage, cacheStorageStore, memoryStore, defaultStore } from './store.js';
+export { emptyRecord, indexedDbStore, memoryStore, defaultStore } from './store.js';
 export type { ChannelRecord, StoredVersion, VersionStatus, VersionStore } from './store.js';
 export type { DownloadProgress, ProgressListener, FetchLike } from './download.js';
 export { parseJsonBytes, globalFetch } from './download.js';

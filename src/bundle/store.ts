@@ -1,3 +1,4 @@
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { BundleError, describeUnknown } from '../errors/index.js';
 import type { RolloutPolicy } from '../rollout/index.js';
 import type { ExpectedVersion } from './remote.js';
@@ -8,10 +9,10 @@ import type { ExpectedVersion } from './remote.js';
  * version ever accepted (so nothing older is taken later). The record is written only after a
  * version's files are all stored: a version is never half-installed.
  *
- * Browsers keep them in Cache Storage (`cacheStorageStore`); Node and tests in memory (`memoryStore`).
+ * Browsers keep them in IndexedDB (`indexedDbStore`); Node and tests in memory (`memoryStore`).
  */
 export interface VersionStore {
-  /** Where versions persist: `cache` survives a reload, `memory` does not. */
+  /** Where versions persist: `cache` (the device's storage) survives a reload, `memory` does not. */
   readonly kind: 'cache' | 'memory';
   readRecord(channelUrl: string): Promise<ChannelRecord | undefined>;
   writeRecord(record: ChannelRecord): Promise<void>;
@@ -20,6 +21,8 @@ export interface VersionStore {
   /** The stored bytes of one file of a version, or undefined if it is gone. */
   readStored(manifestSha256: string, url: string): Promise<Uint8Array | undefined>;
   deleteFiles(manifestSha256: string): Promise<void>;
+  /** A random id made once and kept: this device's identity for canary buckets when the app gives none. */
+  deviceId(): Promise<string>;
 }
 
 export type VersionStatus = 'installed' | 'good' | 'rejected';
@@ -56,60 +59,96 @@ export function emptyRecord(channelUrl: string): ChannelRecord {
   return { channelUrl, sequence: 0, floorVersion: undefined, active: undefined, versions: [] };
 }
 
-const RECORDS_CACHE = 'ondevice-channels-v2';
-const filesCacheName = (manifestSha256: string): string => `ondevice-files-v1-${manifestSha256}`;
-
-export function hasCacheStorage(): boolean {
-  return typeof caches !== 'undefined';
-}
-
-/** Cache Storage, where the page or worker has it; without it, the versions of this session only. */
+/**
+ * The device's store, where it has IndexedDB (pages and workers in every engine); else memory.
+ *
+ * Not Cache Storage: WebKit drops the entries a dedicated worker wrote to Cache Storage once no
+ * client holds that cache open (seen in its ephemeral sessions: Safari's Private Browsing, and
+ * WebDriver), so a version stored by the worker was gone at the next start. IndexedDB keeps them,
+ * and writes a version's files in one transaction: all of them or none.
+ */
 export function defaultStore(): VersionStore {
-  return hasCacheStorage() ? cacheStorageStore() : memoryStore();
+  return typeof indexedDB === 'undefined' ? memoryStore() : indexedDbStore();
 }
 
-export function cacheStorageStore(): VersionStore {
+const DATABASE = 'ondevice-bundles';
+const RECORDS = 'records';
+const FILES = 'files';
+const DEVICE = 'device';
+
+interface StoreSchema extends DBSchema {
+  records: { key: string; value: ChannelRecord };
+  device: { key: string; value: string };
+  /** Keyed by [manifestSha256, url]: a version's files are one key range. */
+  files: { key: [string, string]; value: { readonly bytes: ArrayBuffer } };
+}
+
+export function indexedDbStore(): VersionStore {
+  let opened: Promise<IDBPDatabase<StoreSchema>> | undefined;
+  const database = (): Promise<IDBPDatabase<StoreSchema>> =>
+    (opened ??= openDB<StoreSchema>(DATABASE, 1, {
+      upgrade(db) {
+        db.createObjectStore(RECORDS, { keyPath: 'channelUrl' });
+        db.createObjectStore(FILES);
+        db.createObjectStore(DEVICE);
+      },
+    }).then((db) => {
+      void dropCacheStorageLeftovers();
+      return db;
+    }));
+  const versionRange = (manifestSha256: string): IDBKeyRange => IDBKeyRange.bound([manifestSha256, ''], [manifestSha256, '\uffff']);
   return {
     kind: 'cache',
     async readRecord(channelUrl) {
-      const response = await (await caches.open(RECORDS_CACHE)).match(channelUrl);
-      if (response === undefined) return undefined;
-      try {
-        return checkedRecord((await response.json()) as unknown, channelUrl);
-      } catch {
-        return undefined;
-      }
+      return checkedRecord(await (await database()).get(RECORDS, channelUrl), channelUrl);
     },
     async writeRecord(record) {
-      const records = await caches.open(RECORDS_CACHE);
-      await records.put(record.channelUrl, new Response(JSON.stringify(record), { headers: { 'content-type': 'application/json' } }));
+      await (await database()).put(RECORDS, record);
     },
     async storeFiles(manifestSha256, files, label) {
-      const name = filesCacheName(manifestSha256);
       try {
-        const cache = await caches.open(name);
-        for (const [url, bytes] of files) {
-          await cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-length': String(bytes.byteLength) } }));
-        }
+        const transaction = (await database()).transaction(FILES, 'readwrite');
+        for (const [url, bytes] of files) void transaction.store.put({ bytes: bytes.slice().buffer }, [manifestSha256, url]);
+        await transaction.done;
       } catch (error) {
-        await caches.delete(name).catch(() => false);
+        // A failed transaction writes nothing (a full quota aborts it whole).
         throw new BundleError('STORAGE_FAILED', `could not store ${label}: ${describeUnknown(error)}`, { version: label });
       }
     },
     async readStored(manifestSha256, url) {
-      const response = await (await caches.open(filesCacheName(manifestSha256))).match(url);
-      return response === undefined ? undefined : new Uint8Array(await response.arrayBuffer());
+      const entry = await (await database()).get(FILES, [manifestSha256, url]);
+      return entry === undefined ? undefined : new Uint8Array(entry.bytes);
     },
     async deleteFiles(manifestSha256) {
-      await caches.delete(filesCacheName(manifestSha256));
+      await (await database()).delete(FILES, versionRange(manifestSha256));
+    },
+    async deviceId() {
+      const db = await database();
+      const kept = await db.get(DEVICE, 'id');
+      if (kept !== undefined) return kept;
+      const id = crypto.randomUUID();
+      // Two workers starting at once: the first id written wins, for both.
+      const transaction = db.transaction(DEVICE, 'readwrite');
+      const raced = await transaction.store.get('id');
+      if (raced === undefined) await transaction.store.put(id, 'id');
+      await transaction.done;
+      return raced ?? id;
     },
   };
+}
+
+/** Versions an earlier release of the library kept in Cache Storage: removed once, best effort. */
+async function dropCacheStorageLeftovers(): Promise<void> {
+  if (typeof caches === 'undefined') return;
+  const names = await caches.keys().catch(() => [] as string[]);
+  await Promise.all(names.filter((name) => name === 'ondevice-channels-v2' || name.startsWith('ondevice-files-v1-')).map((name) => caches.delete(name).catch(() => false)));
 }
 
 /** Versions kept in this process only: for Node, and for tests of the deployment. */
 export function memoryStore(): VersionStore {
   const records = new Map<string, string>();
   const files = new Map<string, Map<string, Uint8Array>>();
+  const device = crypto.randomUUID();
   return {
     kind: 'memory',
     async readRecord(channelUrl) {
@@ -127,6 +166,9 @@ export function memoryStore(): VersionStore {
     },
     async deleteFiles(manifestSha256) {
       files.delete(manifestSha256);
+    },
+    async deviceId() {
+      return device;
     },
   };
 }

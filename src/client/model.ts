@@ -56,9 +56,14 @@ export class ModelClient implements OndeviceModel {
   #plan: ColumnPlan | undefined;
   #planAsked = 0;
   #disposed: Promise<void> | undefined;
+  /** Rejects once the service is ended: a call still waiting then gets `DISPOSED` instead of waiting forever. */
+  readonly #ended: Promise<never>;
+  #end: (error: StateError) => void = () => undefined;
 
   constructor(link: ServiceLink, info: ModelInfo, options: ClientOptions) {
     this.#link = link;
+    this.#ended = new Promise<never>((_, reject) => (this.#end = reject));
+    this.#ended.catch(() => undefined);
     this.#plan = columnPlan(info.inputs);
     this.#batcher = options.batching === false ? undefined : new MicroBatcher((rows) => this.#predictEach(rows), options.batching);
     this.#cache = options.cache === false || options.cache === undefined ? undefined : new PredictionCache(options.cache);
@@ -135,7 +140,10 @@ export class ModelClient implements OndeviceModel {
 
   /** Releases the runtimes and ends the service; settles within `DISPOSE_TIMEOUT_MS` even if the service does not answer. */
   dispose(): Promise<void> {
-    this.#disposed ??= settleWithin(this.#call((api) => api.dispose()), DISPOSE_TIMEOUT_MS).finally(() => this.#link.close());
+    this.#disposed ??= settleWithin(this.#call((api) => api.dispose()), DISPOSE_TIMEOUT_MS).finally(() => {
+      this.#link.close();
+      this.#end(new StateError('DISPOSED', 'this model was disposed while the call was under way', {}));
+    });
     return this.#disposed;
   }
 
@@ -146,7 +154,7 @@ export class ModelClient implements OndeviceModel {
 
   /** A call to the service that fails, instead of waiting forever, if the service is lost meanwhile. */
   #call<T>(call: (api: ServiceEndpoint) => Promise<T>): Promise<T> {
-    return Promise.race([call(this.#link.endpoint), this.#link.lost]);
+    return Promise.race([call(this.#link.endpoint), this.#link.lost, this.#ended]);
   }
 
   #refreshPlan(): void {

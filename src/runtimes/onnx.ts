@@ -70,6 +70,7 @@ async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, o
   }
   // The module clamps the value it was started with: report what it really uses.
   const threads = ort.env.wasm.numThreads ?? 1;
+  const limitedBy = threadsLimitedBy(threads, options.threads, isolated);
 
   // onnxruntime-web runs one call at a time per session: concurrent predict() calls queue here.
   let queue: Promise<unknown> = Promise.resolve();
@@ -77,6 +78,7 @@ async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, o
     name: 'onnxruntime-web',
     backend,
     threads,
+    ...(limitedBy === undefined ? {} : { threadsLimitedBy: limitedBy }),
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     async run(inputs, wanted) {
@@ -108,6 +110,15 @@ async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, o
       await session.release();
     },
   };
+}
+
+/** Why the session runs on one thread, when it does: the app asked, or the page or engine lacks SharedArrayBuffer. */
+function threadsLimitedBy(threads: number, asked: number | undefined, isolated: boolean): string | undefined {
+  if (threads > 1) return undefined;
+  if (asked !== undefined) return `the app asked for ${asked} thread${asked === 1 ? '' : 's'}`;
+  if (!isolated) return 'the page is not cross-origin isolated (Cross-Origin-Opener-Policy same-origin and Cross-Origin-Embedder-Policy require-corp): no SharedArrayBuffer';
+  if (typeof SharedArrayBuffer === 'undefined') return 'this engine offers no SharedArrayBuffer, even cross-origin isolated (WebKit)';
+  return 'the device has one core';
 }
 
 async function downloaded(tensor: import('onnxruntime-web/wasm').Tensor, name: string): Promise<unknown> {

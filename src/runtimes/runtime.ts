@@ -5,6 +5,8 @@ export interface Runtime {
   readonly backend: string;
   /** Threads the runtime scores with. */
   readonly threads: number;
+  /** Why it scores on one thread, when it does (no SharedArrayBuffer, the app's `threads`, one core). */
+  readonly threadsLimitedBy?: string;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   /** Each backend tried before this one, in order, and why it failed. Empty when the first one loaded. */

@@ -45,6 +45,8 @@ interface Lease {
   readonly info: ModelInfo;
   inFlight: number;
   retired: boolean;
+  /** Its runtime has been released (once, whoever gets there first). */
+  released: boolean;
 }
 
 const DEFAULT_KEEP_VERSIONS = 2;
@@ -84,6 +86,10 @@ export class Deployment {
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #random: () => number;
   readonly #io: BundleIo;
+  /** Set by `dispose()`: from then on nothing activates, stores, emits or keeps a timer. */
+  #disposed = false;
+  /** Aborts every request in flight when the deployment is disposed. */
+  readonly #abort = new AbortController();
 
   constructor(
     channelUrl: string,
@@ -92,10 +98,12 @@ export class Deployment {
     onProgress?: (progress: DownloadProgress) => void,
     io: BundleIo = defaultIo(),
   ) {
-    this.#io = io;
+    // Every request this deployment makes ends when it is disposed.
+    this.#io = { ...io, fetch: (url, init) => io.fetch(url, { ...init, signal: this.#abort.signal }) };
     this.#channelUrl = channelUrl;
     this.#options = options;
-    this.#emit = emit;
+    // Nothing is told after dispose.
+    this.#emit = (event) => void (this.#disposed || emit(event));
     this.#onProgress = onProgress;
     this.#record = emptyRecord(channelUrl);
     this.#random = seededRandom(options.rolloutSeed ?? crypto.getRandomValues(new Uint32Array(1))[0]!);
@@ -103,7 +111,16 @@ export class Deployment {
 
   /** Serves the last known good version if one is installed, else installs the live one; throws if neither can serve. */
   async start(): Promise<void> {
-    if (this.#options.pinned !== undefined) return this.#startPinned(this.#options.pinned);
+    try {
+      await (this.#options.pinned === undefined ? this.#startFromRecordOrChannel() : this.#startPinned(this.#options.pinned));
+    } catch (error) {
+      // Whatever a start disposed midway met (an aborted request, say), it ended because of dispose().
+      this.#alive();
+      throw error;
+    }
+  }
+
+  async #startFromRecordOrChannel(): Promise<void> {
     this.#record = (await this.#io.store.readRecord(this.#channelUrl).catch(() => undefined)) ?? emptyRecord(this.#channelUrl);
     const started = performance.now();
     for (const entry of this.#goodVersions()) {
@@ -143,8 +160,16 @@ export class Deployment {
 
   /** Checks the channel now; resolves with what happened (it does not throw: the current version keeps serving). */
   update(): Promise<UpdateResult> {
+    if (this.#disposed) return Promise.resolve(disposedResult(this.#stale));
     if (this.#options.pinned !== undefined) return Promise.resolve({ status: 'up-to-date', version: this.#options.pinned.version, stale: false });
-    this.#updating ??= this.#update().finally(() => (this.#updating = undefined));
+    this.#updating ??= this.#update()
+      .then((result) => (this.#disposed ? disposedResult(this.#stale) : result))
+      .catch((error: unknown) => {
+        // Only disposal interrupts a check; anything else is reported by #update itself.
+        if (this.#disposed) return disposedResult(this.#stale);
+        throw error;
+      })
+      .finally(() => (this.#updating = undefined));
     return this.#updating;
   }
 
@@ -182,7 +207,7 @@ export class Deployment {
       reference: lease.reference,
       release: () => {
         lease.inFlight--;
-        if (lease.retired && lease.inFlight === 0) void lease.scorer.runtime.dispose();
+        if (lease.retired && lease.inFlight === 0) release(lease);
       },
     };
   }
@@ -198,16 +223,28 @@ export class Deployment {
     };
   }
 
+  /**
+   * Ends the deployment: requests in flight are aborted, the update check in flight is waited for
+   * (it stops at its next step), timers are cleared, and every version's runtime is released once
+   * its calls are done. Nothing activates, stores or emits afterwards.
+   */
   async dispose(): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#abort.abort(new StateError('DISPOSED', 'the model was disposed'));
+    clearInterval(this.#timer);
+    clearTimeout(this.#saveTimer);
+    await this.#updating?.catch(() => undefined);
     for (const lease of this.#candidates.values()) this.#retire(lease);
     this.#candidates.clear();
     const lease = this.#lease;
     this.#lease = undefined;
-    if (lease !== undefined) {
-      lease.retired = true;
-      if (lease.inFlight === 0) await lease.scorer.runtime.dispose();
-    }
+    if (lease !== undefined) this.#retire(lease);
+  }
+
+  /** Throws once disposed: a step of a start or an update that comes after `dispose()` goes no further. */
+  #alive(): void {
+    if (this.#disposed) throw new StateError('DISPOSED', 'the model was disposed');
   }
 
   async #update(): Promise<UpdateResult> {
@@ -272,6 +309,7 @@ export class Deployment {
    * leaves the live version serving everyone, and says why.
    */
   async #applyRollout(channel: Channel): Promise<void> {
+    this.#alive();
     const live = this.#lease!.info.version;
     const policy = channel.rollout;
     const entries = new Map(channel.candidates.map((c) => [c.version, expectedFromChannel(this.#channelUrl, { ...channel, live: c })]));
@@ -338,6 +376,10 @@ export class Deployment {
   }
 
   #useRollout(policy: RolloutPolicy, ready: Map<string, Lease>, bundle: string, note: string | undefined): void {
+    if (this.#disposed) {
+      for (const lease of ready.values()) this.#retire(lease);
+      this.#alive();
+    }
     const live = this.#lease!.info.version;
     for (const [version, lease] of this.#candidates) if (ready.get(version) !== lease) this.#retire(lease);
     this.#candidates = ready;
@@ -371,13 +413,14 @@ export class Deployment {
 
   /** The app's user id, else an id this device keeps for itself (so a canary stays put across reloads). */
   async #userId(): Promise<string> {
-    this.#userIdValue ??= this.#options.userId ?? (await deviceId());
+    this.#userIdValue ??= this.#options.userId ?? (await this.#io.store.deviceId().catch(() => crypto.randomUUID()));
     return this.#userIdValue;
   }
 
+  /** No new calls go to it; its runtime is released when its last call is done. */
   #retire(lease: Lease): void {
     lease.retired = true;
-    if (lease.inFlight === 0) void lease.scorer.runtime.dispose();
+    if (lease.inFlight === 0) release(lease);
   }
 
   #saveSoon(): void {
@@ -453,6 +496,11 @@ export class Deployment {
     // The shards' worker code is imported only when a pool starts one; Node has no workers for them.
     const startShard: StartShard | undefined = hasWebWorkers() ? async (init) => (await import('./shard-start.js')).startShardWorker(init) : undefined;
     const model = await prepareModel(version.manifest, version.files, runtimeOptions, startShard);
+    if (this.#disposed) {
+      // Made ready too late: released, never served.
+      await model.scorer.runtime.dispose();
+      this.#alive();
+    }
     const { manifest } = version;
     const { runtime, transform } = model.scorer;
     const info: ModelInfo = {
@@ -468,6 +516,7 @@ export class Deployment {
         name: runtime.name,
         backend: runtime.backend,
         threads: runtime.threads,
+        ...(runtime.threadsLimitedBy === undefined ? {} : { threadsLimitedBy: runtime.threadsLimitedBy }),
         fallbacks: runtime.fallbacks,
         variant: model.variant ?? null,
         variantsPassedOver: model.variantsPassedOver,
@@ -484,21 +533,23 @@ export class Deployment {
       rollout: { strategy: 'single', policy: { strategy: 'single' } },
       installed: [],
     };
-    return { lease: { scorer: model.scorer, confidence: model.confidence, reference: model.reference, info, inFlight: 0, retired: false }, model };
+    return { lease: { scorer: model.scorer, confidence: model.confidence, reference: model.reference, info, inFlight: 0, retired: false, released: false }, model };
   }
 
   /** New calls go to the new version at once; the old one is released when its last call returns. */
   #activate(lease: Lease): void {
+    if (this.#disposed) {
+      this.#retire(lease);
+      this.#alive();
+    }
     const old = this.#lease;
     this.#lease = lease;
-    if (old !== undefined) {
-      old.retired = true;
-      if (old.inFlight === 0) void old.scorer.runtime.dispose();
-    }
+    if (old !== undefined) this.#retire(old);
   }
 
   /** Stores a verified version; on failure (quota) it serves from memory and says why. */
   async #store(version: VerifiedVersion): Promise<string | undefined> {
+    this.#alive();
     try {
       await this.#io.store.storeFiles(version.manifestSha256, version.byUrl, `${version.manifest.name} ${version.manifest.version}`);
     } catch (error) {
@@ -534,6 +585,8 @@ export class Deployment {
   }
 
   async #reject(expected: ExpectedVersion, error: unknown): Promise<void> {
+    // A version is not held against itself because the app went away while it was checked.
+    if (this.#disposed) return;
     const { name, version, manifestSha256, manifestUrl } = expected;
     await this.#io.store.deleteFiles(manifestSha256).catch(() => undefined);
     const existing = this.#record.versions.find((v) => v.manifestSha256 === manifestSha256);
@@ -559,6 +612,7 @@ export class Deployment {
 
   /** Keeps the active version and the newest other good ones, up to `keepVersions`; drops the rest's files. */
   async #evict(): Promise<void> {
+    this.#alive();
     const keep = Math.max(1, this.#options.keepVersions ?? DEFAULT_KEEP_VERSIONS);
     const kept = new Set(this.#goodVersions().slice(0, keep).map((v) => v.manifestSha256));
     const evicted = this.#record.versions.filter((v) => v.stored && !kept.has(v.manifestSha256));
@@ -581,6 +635,7 @@ export class Deployment {
   }
 
   async #save(record: ChannelRecord): Promise<void> {
+    if (this.#disposed) return;
     this.#record = record;
     await this.#io.store.writeRecord(record).catch(() => undefined);
   }
@@ -590,27 +645,25 @@ export class Deployment {
   }
 
   #schedule(): void {
+    if (this.#disposed) return;
     const every = this.#options.updateIntervalMs;
     if (every !== undefined && every > 0 && this.#timer === undefined) this.#timer = setInterval(() => void this.update(), every);
   }
 }
 
-const DEVICE_CACHE = 'ondevice-device-v1';
-const DEVICE_KEY = 'https://ondevice.invalid/device-id';
-
-/** A random id kept in Cache Storage: this device's identity for canary buckets when the app gives none. */
-async function deviceId(): Promise<string> {
-  if (typeof caches === 'undefined') return crypto.randomUUID();
-  const cache = await caches.open(DEVICE_CACHE);
-  const stored = await cache.match(DEVICE_KEY);
-  if (stored !== undefined) return stored.text();
-  const id = crypto.randomUUID();
-  await cache.put(DEVICE_KEY, new Response(id)).catch(() => undefined);
-  return id;
-}
-
 function expectedOf(version: VerifiedVersion): ExpectedVersion {
   return { name: version.manifest.name, version: version.manifest.version, manifestSha256: version.manifestSha256, manifestUrl: version.manifestUrl };
+}
+
+/** Releases a retired version's runtime, once. */
+function release(lease: Lease): void {
+  if (lease.released) return;
+  lease.released = true;
+  void lease.scorer.runtime.dispose().catch(() => undefined);
+}
+
+function disposedResult(stale: boolean): UpdateResult {
+  return { status: 'failed', reason: 'the model was disposed', code: 'DISPOSED', stale };
 }
 
 function codeOf(error: unknown): string {

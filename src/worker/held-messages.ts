@@ -20,3 +20,14 @@ export function holdMessages(target: EventTarget = globalThis): HeldMessages {
     },
   };
 }
+
+/**
+ * Rethrows an error outside any promise, so that it reaches the page as the worker's `error` event:
+ * a service whose code did not load (offline, a missing chunk) then fails the start at once instead
+ * of leaving the page to wait out its timeout.
+ */
+export function rethrowLater(error: unknown): void {
+  setTimeout(() => {
+    throw error instanceof Error ? error : new Error(String(error));
+  });
+}

@@ -220,6 +220,8 @@ export interface ModelInfo {
     readonly name: string;
     readonly backend: string;
     readonly threads: number;
+    /** Why it scores on one thread, when it does: e.g. WebKit offers no SharedArrayBuffer, even cross-origin isolated. */
+    readonly threadsLimitedBy?: string;
     /** Backends tried before this one, and why each failed. */
     readonly fallbacks: readonly { readonly backend: string; readonly reason: string }[];
     /** The bundle's model variant serving (e.g. `int8`), or null for its main model. */
