@@ -256,7 +256,7 @@ function acceptedRow(row: unknown, transform: FeatureTransform, version: string)
   try {
     transform.prepare([projected]);
   } catch (error) {
-    if (error instanceof InputError) return `${version}: ${error.message.replace(/^row \d+: /, '')}`;
+    if (error instanceof InputError) return `${version}: ${error.reason}`;
     throw error;
   }
   return projected;

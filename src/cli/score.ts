@@ -316,9 +316,9 @@ async function scoreBatch(model: OndeviceModel, batch: readonly PendingRow[], on
       const index = error instanceof InputError ? error.details.row : undefined;
       if (!(error instanceof InputError) || typeof index !== 'number' || kept[index] === undefined) throw error;
       const bad = kept[index]!;
-      const message = `row ${bad.row} (line ${bad.line}): ${error.message.replace(/^row \d+: /, '')}`;
-      if (onError === 'stop') throw new InputError(error.code, message, { ...error.details, row: bad.row, line: bad.line });
-      skip({ row: bad.row, line: bad.line, message, code: error.code });
+      const refusal = new InputError(error.code, error.reason, { ...error.details, row: bad.row, line: bad.line });
+      if (onError === 'stop') throw refusal;
+      skip({ row: bad.row, line: bad.line, message: refusal.message, code: error.code });
       kept = kept.filter((_, i) => i !== index);
     }
   }

@@ -44,11 +44,26 @@ export type InputErrorCode =
   /** An option out of its range (e.g. `samples: -1`), or a telemetry endpoint that is not a URL. */
   | 'INVALID_OPTION';
 
+/**
+ * The message is derived from the data: `row <row>: <reason>` when the error is about a row (`row
+ * <row> (line <line>): ` for a file's row), else the reason. `details.reason` keeps the reason, so
+ * the same refusal can be told about another row (`atRow`) without reading the message back.
+ */
 export class InputError extends OndeviceError {
   override name: ErrorClassName = 'InputError';
   declare readonly code: InputErrorCode;
-  constructor(code: InputErrorCode, message: string, details: ErrorDetails) {
-    super(code, message, details);
+  constructor(code: InputErrorCode, reason: string, details: ErrorDetails) {
+    super(code, `${rowPrefix(details)}${reason}`, { ...details, reason });
+  }
+
+  /** Why, without the row: what the message says after `row <row>: `. */
+  get reason(): string {
+    return String(this.details.reason);
+  }
+
+  /** The same refusal about row `row` (a part's row in the whole batch, or a call's own row 0). */
+  atRow(row: number): InputError {
+    return new InputError(this.code, this.reason, { ...this.details, row });
   }
 }
 
@@ -75,6 +90,11 @@ export class BundleError extends OndeviceError {
   constructor(code: BundleErrorCode, message: string, details: ErrorDetails = {}) {
     super(code, message, details);
   }
+}
+
+function rowPrefix(details: ErrorDetails): string {
+  if (typeof details.row !== 'number') return '';
+  return typeof details.line === 'number' ? `row ${details.row} (line ${details.line}): ` : `row ${details.row}: `;
 }
 
 /** A version whose end-to-end set or confidence-set metric failed: it is never served. */
@@ -143,8 +163,10 @@ export function serializeError(error: OndeviceError): SerializedError {
 
 export function deserializeError(wire: SerializedError): OndeviceError {
   const ErrorClass = errorClasses[wire.className] ?? OndeviceError;
+  // An InputError's message is made from its reason again, as the sender made it.
+  const text = wire.className === 'InputError' && typeof wire.details.reason === 'string' ? wire.details.reason : wire.message;
   // The subclasses narrow `code`; on the wire it is whatever the sender had.
-  const error = new ErrorClass(wire.code as never, wire.message, wire.details);
+  const error = new ErrorClass(wire.code as never, text, wire.details);
   if (wire.stack !== undefined) error.stack = wire.stack;
   return error;
 }

@@ -14,21 +14,21 @@ export function checkBatchSize(rows: number, maxRows: number): void {
 
 export function readRow(row: unknown, r: number, known: ReadonlySet<string>): Record<string, unknown> {
   if (typeof row !== 'object' || row === null || Array.isArray(row) || ArrayBuffer.isView(row)) {
-    throw new InputError('INVALID_ROW', `row ${r}: expected an object with the model's fields, got ${describeType(row)}`, { row: r });
+    throw new InputError('INVALID_ROW', `expected an object with the model's fields, got ${describeType(row)}`, { row: r });
   }
   const proto: unknown = Object.getPrototypeOf(row);
-  if (proto !== Object.prototype && proto !== null) throw new InputError('INVALID_ROW', `row ${r}: expected a plain object`, { row: r });
+  if (proto !== Object.prototype && proto !== null) throw new InputError('INVALID_ROW', `expected a plain object`, { row: r });
   for (const key of Reflect.ownKeys(row)) {
-    if (typeof key !== 'string') throw new InputError('INVALID_ROW', `row ${r}: symbol keys are not accepted`, { row: r });
-    if (isForbiddenKey(key)) throw new InputError('FORBIDDEN_KEY', `row ${r}: key "${key}" is not accepted`, { row: r, field: key });
+    if (typeof key !== 'string') throw new InputError('INVALID_ROW', `symbol keys are not accepted`, { row: r });
+    if (isForbiddenKey(key)) throw new InputError('FORBIDDEN_KEY', `key "${key}" is not accepted`, { row: r, field: key });
     if (!known.has(key)) {
-      throw new InputError('UNEXPECTED_FIELD', `row ${r}: field "${preview(key)}" is not one of the model's fields`, { row: r, field: preview(key) });
+      throw new InputError('UNEXPECTED_FIELD', `field "${preview(key)}" is not one of the model's fields`, { row: r, field: preview(key) });
     }
   }
   const record = row as Record<string, unknown>;
   for (const name of known) {
     if (!Object.hasOwn(record, name)) {
-      throw new InputError('MISSING_FIELD', `row ${r}: field "${name}" is missing (use null for a missing value)`, { row: r, field: name });
+      throw new InputError('MISSING_FIELD', `field "${name}" is missing (use null for a missing value)`, { row: r, field: name });
     }
   }
   return record;

@@ -728,7 +728,7 @@ function dictionaryColumn(codes: Int32Array, levels: readonly unknown[], table: 
   for (let r = 0; r < n; r++) {
     const code = codes[r]!;
     if (code < -1 || code >= count) {
-      throw new InputError('INVALID_BATCH', `row ${r}: column "${name}" has code ${code}; codes run from -1 (missing) to ${count - 1}`, { row: r, field: name });
+      throw new InputError('INVALID_BATCH', `column "${name}" has code ${code}; codes run from -1 (missing) to ${count - 1}`, { row: r, field: name });
     }
     const resolved = table[code + 1]!;
     // Throws what the row would get.
@@ -787,7 +787,7 @@ function encodeCategory(value: unknown, row: number, plan: FieldPlan, maxLength:
   if (refusal === REFUSE_MISSING) throw missingValue(row, name);
   if (refusal === REFUSE_UNKNOWN) {
     const expected = [...plan.dictionary.keys()].filter((c) => plan.refusals[plan.dictionary.get(c)! + OFFSET] === ACCEPTED);
-    throw new InputError('UNKNOWN_CATEGORY', `row ${row}: field "${name}" has unknown category "${preview(String(value))}"; expected one of ${expected.join(', ')}`, {
+    throw new InputError('UNKNOWN_CATEGORY', `field "${name}" has unknown category "${preview(String(value))}"; expected one of ${expected.join(', ')}`, {
       row,
       field: name,
       value: preview(String(value)),
@@ -798,25 +798,25 @@ function encodeCategory(value: unknown, row: number, plan: FieldPlan, maxLength:
 }
 
 function missingValue(row: number, field: string): InputError {
-  return new InputError('MISSING_VALUE', `row ${row}: field "${field}" may not be null: the model has no imputation for it`, { row, field });
+  return new InputError('MISSING_VALUE', `field "${field}" may not be null: the model has no imputation for it`, { row, field });
 }
 
 function readNumberValue(value: unknown, row: number, field: string): number {
   if (typeof value !== 'number') {
-    throw new InputError('WRONG_TYPE', `row ${row}: field "${field}" must be a number or null, got ${describeType(value)}`, { row, field, expected: 'number' });
+    throw new InputError('WRONG_TYPE', `field "${field}" must be a number or null, got ${describeType(value)}`, { row, field, expected: 'number' });
   }
   if (!Number.isFinite(value)) {
-    throw new InputError('NOT_FINITE', `row ${row}: field "${field}" must be finite, got ${value} (use null for a missing value)`, { row, field });
+    throw new InputError('NOT_FINITE', `field "${field}" must be finite, got ${value} (use null for a missing value)`, { row, field });
   }
   return value;
 }
 
 function readCategoryValue(value: unknown, row: number, field: string, plan: FieldPlan, maxLength: number): number {
   if (typeof value !== 'string') {
-    throw new InputError('WRONG_TYPE', `row ${row}: field "${field}" must be a string or null, got ${describeType(value)}`, { row, field, expected: 'string' });
+    throw new InputError('WRONG_TYPE', `field "${field}" must be a string or null, got ${describeType(value)}`, { row, field, expected: 'string' });
   }
   if (value.length > maxLength) {
-    throw new InputError('VALUE_TOO_LONG', `row ${row}: field "${field}" is ${value.length} characters long; the limit is ${maxLength}`, {
+    throw new InputError('VALUE_TOO_LONG', `field "${field}" is ${value.length} characters long; the limit is ${maxLength}`, {
       row,
       field,
       length: value.length,
@@ -833,7 +833,7 @@ function checkFinite(features: Float64Array, width: number, blocks: readonly Com
     const row = Math.floor(i / width);
     let column = i % width;
     const block = blocks.find((b) => (column -= b.width) < 0)!;
-    throw new InputError('OUT_OF_DOMAIN', `row ${row}: field "${block.field}" = ${String(valueAt(row, block.field))} is outside what the feature spec can transform`, {
+    throw new InputError('OUT_OF_DOMAIN', `field "${block.field}" = ${String(valueAt(row, block.field))} is outside what the feature spec can transform`, {
       row,
       field: block.field,
     });

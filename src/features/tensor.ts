@@ -78,7 +78,7 @@ function readExample(value: unknown, tensor: TensorInputSpec, row: number, named
   const Expected = ARRAY_OF[tensor.dtype];
   if (ArrayBuffer.isView(data)) {
     if (!(data instanceof Expected)) {
-      throw new InputError('TENSOR_DTYPE', `row ${row}: input "${field}" must be a ${Expected.name} (${tensor.dtype}), got ${describeType(data)}`, {
+      throw new InputError('TENSOR_DTYPE', `input "${field}" must be a ${Expected.name} (${tensor.dtype}), got ${describeType(data)}`, {
         row,
         field,
         expected: tensor.dtype,
@@ -86,7 +86,7 @@ function readExample(value: unknown, tensor: TensorInputSpec, row: number, named
       });
     }
   } else if (!Array.isArray(data)) {
-    throw new InputError('WRONG_TYPE', `row ${row}: input "${field}" must be a ${Expected.name} or an array of numbers, got ${describeType(data)}`, {
+    throw new InputError('WRONG_TYPE', `input "${field}" must be a ${Expected.name} or an array of numbers, got ${describeType(data)}`, {
       row,
       field,
       expected: tensor.dtype,
@@ -97,11 +97,11 @@ function readExample(value: unknown, tensor: TensorInputSpec, row: number, named
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (typeof v !== 'number') {
-      throw new InputError('WRONG_TYPE', `row ${row}: input "${field}" value ${i} must be a number, got ${describeType(v)}`, { row, field, index: i, expected: tensor.dtype });
+      throw new InputError('WRONG_TYPE', `input "${field}" value ${i} must be a number, got ${describeType(v)}`, { row, field, index: i, expected: tensor.dtype });
     }
-    if (!Number.isFinite(v)) throw new InputError('NOT_FINITE', `row ${row}: input "${field}" value ${i} is ${v}`, { row, field, index: i });
+    if (!Number.isFinite(v)) throw new InputError('NOT_FINITE', `input "${field}" value ${i} is ${v}`, { row, field, index: i });
     if (tensor.dtype === 'int32' && (!Number.isInteger(v) || v !== (v | 0))) {
-      throw new InputError('WRONG_TYPE', `row ${row}: input "${field}" value ${i} must be a 32-bit integer, got ${v}`, { row, field, index: i, expected: 'int32' });
+      throw new InputError('WRONG_TYPE', `input "${field}" value ${i} must be a 32-bit integer, got ${v}`, { row, field, index: i, expected: 'int32' });
     }
   }
   return values as ArrayLike<number>;
@@ -112,7 +112,7 @@ function exampleSize(tensor: TensorInputSpec, named: ReadonlyMap<string, number>
 }
 
 function shapeError(row: number, field: string, why: string, expected: readonly (number | string)[], actual: readonly number[]): InputError {
-  return new InputError('TENSOR_SHAPE', `row ${row}: input "${field}" ${why} (expected shape [batch, ${expected.join(', ')}])`, {
+  return new InputError('TENSOR_SHAPE', `input "${field}" ${why} (expected shape [batch, ${expected.join(', ')}])`, {
     row,
     field,
     expected: expected.map(String),

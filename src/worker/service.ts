@@ -192,7 +192,7 @@ export class ModelService implements WorkerApi {
       batch.filled += part.rows;
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
-      batch.outcome = atRow(error, at);
+      batch.outcome = typeof error.details.row === 'number' ? error.atRow(error.details.row + at) : error;
     }
   }
 
@@ -265,7 +265,7 @@ export class ModelService implements WorkerApi {
       } catch (error) {
         const row = error instanceof InputError ? error.details.row : undefined;
         if (typeof row !== 'number' || pending[row] === undefined) throw error;
-        results[pending[row]!] = { ok: false, error: serializeError(asFirstRow(error as InputError, row)) };
+        results[pending[row]!] = { ok: false, error: serializeError((error as InputError).atRow(0)) };
         pending = pending.filter((_, k) => k !== row);
       }
     }
@@ -520,14 +520,6 @@ interface OpenBatch {
   outcome?: 'unfit' | InputError;
 }
 
-/** An error about row `row` of a part starting at row `at`, told about the whole batch's row. */
-function atRow(error: InputError, at: number): InputError {
-  const row = error.details.row;
-  if (typeof row !== 'number' || at === 0) return error;
-  const message = error.message.startsWith(`row ${row}: `) ? `row ${row + at}: ${error.message.slice(`row ${row}: `.length)}` : error.message;
-  return new InputError(error.code, message, { ...error.details, row: row + at });
-}
-
 const EMPTY_COLUMNS = { numbers: new Map<string, Float64Array>(), categories: new Map<string, Int32Array>() };
 
 type ProgressListener = (progress: TaskProgress) => void;
@@ -570,8 +562,3 @@ class ShadowRecorder {
   }
 }
 
-/** A row's error as its own call sees it: row 0 of a batch of one. */
-function asFirstRow(error: InputError, row: number): InputError {
-  const message = error.message.startsWith(`row ${row}: `) ? `row 0: ${error.message.slice(`row ${row}: `.length)}` : error.message;
-  return new InputError(error.code, message, { ...error.details, row: 0 });
-}
