@@ -35,9 +35,11 @@ async function start(): Promise<void> {
   let model: OndeviceModel;
   try {
     model = await load(CHANNEL, {
-      onProgress: ({ loadedBytes, totalBytes }) => {
+      onProgress: (step) => {
+        // Bytes downloaded (or read back from the device and checked), then the runtime and the gate.
+        if (step.phase !== 'download' && step.phase !== 'verify') return;
         progress.hidden = false;
-        progress.value = totalBytes === 0 ? 1 : loadedBytes / totalBytes;
+        progress.value = step.totalBytes === 0 ? 1 : step.loadedBytes / step.totalBytes;
       },
     });
   } catch (error) {

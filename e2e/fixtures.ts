@@ -19,7 +19,10 @@ export async function openHarness(page: Page): Promise<void> {
   await page.waitForFunction(() => document.body.dataset.ready === 'true');
 }
 
-/** From the next page load on, `window.workerCalls` lists the methods the page asks its workers for (comlink's messages name them). */
+/**
+ * From the next page load on, `window.workerCalls` lists the methods the page asks its workers for
+ * (comlink's messages name them); a scoring call as `score:<input>/<answer>`, its request's kind.
+ */
 export async function recordWorkerCalls(page: Page): Promise<void> {
   await page.addInitScript(() => {
     const calls: string[] = [];
@@ -27,7 +30,8 @@ export async function recordWorkerCalls(page: Page): Promise<void> {
     const post = Worker.prototype.postMessage;
     Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
       const path = (message as { path?: unknown } | null)?.path;
-      if (Array.isArray(path) && path.length > 0) calls.push(path.join('.'));
+      const request = (message as { argumentList?: { value?: { input?: string; answer?: string } }[] } | null)?.argumentList?.[0]?.value;
+      if (Array.isArray(path) && path.length > 0) calls.push(path[0] === 'score' ? `score:${request?.input}/${request?.answer}` : path.join('.'));
       return (post as (...args: unknown[]) => void).call(this, message, ...rest);
     } as Worker['postMessage'];
   });

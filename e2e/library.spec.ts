@@ -11,7 +11,7 @@ test('predicts in a worker, matching the research probabilities to 1e-5 on every
   await openHarness(page);
   const result = await page.evaluate(
     async ({ channel, rows }) => {
-      const progress: { loadedBytes: number; totalBytes: number }[] = [];
+      const progress: Parameters<NonNullable<Parameters<typeof window.ondevice.load>[1]>['onProgress'] & {}>[0][] = [];
       const model = await window.ondevice.load(channel, { onProgress: (p) => progress.push(p) });
       const batch = await model.predictBatch(rows);
       const single = [];
@@ -22,8 +22,12 @@ test('predicts in a worker, matching the research probabilities to 1e-5 on every
     { channel: CHANNEL, rows: e2eSet.rows },
   );
   expect(page.workers().some((w) => /entry.*\.js/.test(w.url()))).toBe(true);
-  expect(result.progress.length).toBeGreaterThanOrEqual(4);
-  expect(result.progress.at(-1)).toEqual(expect.objectContaining({ loadedBytes: result.info.bundleBytes, totalBytes: result.info.bundleBytes }));
+  // Every phase, in order: bytes as they arrive, then the runtime, the gate, and ready.
+  const downloads = result.progress.filter((p) => p.phase === 'download');
+  expect(downloads.length).toBeGreaterThanOrEqual(4);
+  expect(downloads.at(-1)).toEqual(expect.objectContaining({ loadedBytes: result.info.bundleBytes, totalBytes: result.info.bundleBytes }));
+  expect([...new Set(result.progress.map((p) => p.phase))]).toEqual(['download', 'runtime', 'gate', 'ready']);
+  expect(result.progress.at(-1)).toEqual({ phase: 'ready', version: '1.0.0', source: 'network' });
   expect(result.info).toMatchObject({ name: 'penguins', version: '1.0.0', source: 'network', storage: 'cache', runtime: { name: 'onnxruntime-web', backend: 'wasm' } });
   expect(result.info.gate).toMatchObject({ passed: true, endToEnd: { mismatches: 0 }, metric: { name: 'accuracy', passed: true } });
 
@@ -102,7 +106,7 @@ test('bad rows get typed errors on the main thread, and the worker keeps serving
     expect(outcome, outcome.what).toMatchObject({ thrown: true, isInputError: true, isOndeviceError: true, name: 'InputError', code });
     expect(outcome.details, outcome.what).toMatchObject({ row: 0, ...(field ? { field } : {}) });
   }
-  expect(outcomes.batch).toEqual({ code: 'WRONG_TYPE', details: { row: 2, field: 'sex', expected: 'string' } });
+  expect(outcomes.batch).toEqual({ code: 'WRONG_TYPE', details: { row: 2, field: 'sex', expected: 'string', reason: 'field "sex" must be a string or null, got number 7' } });
 });
 
 test('a tampered model file is refused, nothing is installed, and the genuine one loads after', async ({ page, context }) => {

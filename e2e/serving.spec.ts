@@ -41,7 +41,7 @@ test('10,000 concurrent predict() calls go as a few batches, each answered on it
   expect(outcome.bad).toMatchObject({ isInputError: true, code: 'UNKNOWN_CATEGORY', row: 0 });
   expect(outcome.bad!.message).toMatch(/^row 0: /);
   // Each micro-batch goes as columns; only the one holding the bad row is sent again as rows, answered one by one.
-  expect(outcome.methods).toEqual({ predictEachColumns: 10, predictEach: 1 });
+  expect(outcome.methods).toEqual({ 'score:columns/each': 10, 'score:rows/each': 1 });
   // ceil(10,000 / 1,024) model runs: the batch holding the bad row is refused before it runs, then
   // scored again without it.
   expect(outcome.runs).toBe(10);
@@ -167,7 +167,7 @@ for (const [name, source] of [
           // features(rows) validates the rows as objects, as predictBatch did before columns.
           const expected = await attempt(() => model.features(bad));
           const got = await attempt(() => model.predictBatch(bad));
-          errors.push({ expected, got, calls: calls.filter((c) => c.startsWith('predict')) });
+          errors.push({ expected, got, calls: calls.filter((c) => c.startsWith('score')) });
         }
         const strip = (p: { version?: unknown; id?: unknown }) => JSON.stringify({ ...p, id: undefined });
         await model.dispose();
@@ -183,8 +183,8 @@ for (const [name, source] of [
       },
       { name, source },
     );
-    expect(outcome.fastCalls).toEqual(['predictBatchColumns']);
-    expect(outcome.slowCalls).toEqual(['predictBatch']);
+    expect(outcome.fastCalls).toEqual(['score:columns/typed']);
+    expect(outcome.slowCalls).toEqual(['score:rows/typed']);
     expect(outcome.same).toBe(true);
     expect(outcome.versions).toHaveLength(1);
     expect(outcome.distinctIds).toBe(2000);
@@ -194,7 +194,7 @@ for (const [name, source] of [
       expect(got).toEqual(expected);
     }
     // A string for a number is left to the worker's row checks; the others are refused in columns.
-    expect(outcome.errors.map((e) => e.calls)).toEqual(outcome.errors.map((_, i) => (i === 0 ? ['predictBatch'] : ['predictBatchColumns'])));
+    expect(outcome.errors.map((e) => e.calls)).toEqual(outcome.errors.map((_, i) => (i === 0 ? ['score:rows/typed'] : ['score:columns/typed'])));
     expect(outcome.errors.map((e) => e.expected!.code)).toEqual(['WRONG_TYPE', 'VALUE_TOO_LONG', name === 'penguins' ? 'UNKNOWN_CATEGORY' : 'OUT_OF_DOMAIN']);
   });
 }
@@ -232,14 +232,14 @@ test('house-prices-gradient-boosting: predictBatch of 30,000 rows goes in parts 
     await model.dispose();
     return {
       partCalls: [...new Set(partCalls)],
-      parts: partCalls.filter((c) => c === 'addColumnPart').length,
+      parts: partCalls.filter((c) => c === 'addPart').length,
       same: parts.length === whole.length && parts.every((p, i) => strip(p) === strip(whole[i]!)),
       consecutive: parts.every((p, i) => Number(p.id) === Number(parts[0]!.id) + i),
       errors,
       servesAfter: after.length === 20_000 && after.every((p, i) => strip(p) === strip(parts[i]!)),
     };
   }, gradientBoosting.rows);
-  expect(outcome.partCalls).toEqual(['openColumnBatch', 'addColumnPart', 'closeColumnBatch']);
+  expect(outcome.partCalls).toEqual(['openParts', 'addPart', 'score:parts/typed']);
   expect(outcome.parts).toBe(4);
   expect(outcome.same).toBe(true);
   expect(outcome.consecutive).toBe(true);
@@ -250,7 +250,7 @@ test('house-prices-gradient-boosting: predictBatch of 30,000 rows goes in parts 
   ]);
   for (const { expected, got } of outcome.errors) expect(got).toEqual(expected);
   // The irregular row: the parts laid out before it are dropped, and the rows go whole.
-  expect(outcome.errors[2]!.calls).toEqual(['openColumnBatch', 'addColumnPart', 'abortColumnBatch', 'predictBatch']);
+  expect(outcome.errors[2]!.calls).toEqual(['openParts', 'addPart', 'abortParts', 'score:rows/typed']);
   expect(outcome.servesAfter).toBe(true);
 });
 

@@ -1,14 +1,14 @@
 import * as Comlink from 'comlink';
-import type { DownloadProgress } from './bundle/index.js';
 import { StateError } from './errors/index.js';
 import { ModelClient, type ClientOptions } from './client/model.js';
 import { WORKER_START_TIMEOUT_MS, startWorkerLink, type WorkerSource } from './client/worker-link.js';
 import { hasWebWorkers } from './util/environment.js';
-import { installErrorTransfer, type DeploymentEvent, type OndeviceModel, type WorkerLoadOptions } from './worker/protocol.js';
+import { installErrorTransfer, type DeploymentEvent, type LoadProgress, type OndeviceModel, type WorkerLoadOptions } from './worker/protocol.js';
 
 export interface LoadOptions extends Omit<WorkerLoadOptions, 'persisted'>, ClientOptions {
   /** Called as a bundle downloads (at the first load, and for updates; not when starting from the cache). */
-  readonly onProgress?: (progress: DownloadProgress) => void;
+  /** Called as the model loads, phase by phase: `download` (bytes), `verify` (bytes, from the device's store), `runtime`, `gate`, `ready`; for updates too. */
+  readonly onProgress?: (progress: LoadProgress) => void;
   /** Ask the browser for persistent storage (`navigator.storage.persist()`), so it does not evict the model under pressure. Default false. */
   readonly persistStorage?: boolean;
   /**
@@ -73,7 +73,7 @@ export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, Dictionary
 export type { MonitorOptions, MonitorReport, TelemetryOptions, LatencySummary, DriftEvent, DriftReport, FeatureDrift, OutputDrift, DriftBin, OutboxStatus } from './monitor/index.js';
 export type { Explanation, ExplainOptions, PermutationImportance, ImportanceOptions, PartialDependence, PartialDependenceOptions } from './explain/index.js';
 export type { Prediction, ClassificationPrediction, RegressionPrediction } from './scoring/index.js';
-export type { DownloadProgress } from './bundle/index.js';
+export type { LoadProgress, RowResult } from './worker/protocol.js';
 export type { GateReport, EndToEndReport, MetricReport } from './gate/index.js';
 export type { Manifest, Task, GateSpec } from './bundle/index.js';
 export type { FeatureSpec, InputField, NumberField, CategoryField, TensorField } from './features/index.js';

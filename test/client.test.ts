@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MicroBatcher } from '../src/client/batcher.js';
 import { PredictionCache, cacheKey } from '../src/client/cache.js';
-import { InputError, serializeError } from '../src/errors/index.js';
+import { InputError } from '../src/errors/index.js';
 import type { Prediction } from '../src/scoring/index.js';
 import type { RowResult } from '../src/worker/protocol.js';
 
@@ -13,7 +13,7 @@ describe('micro-batching', () => {
     const batcher = new MicroBatcher(
       async (rows) => {
         batches.push(rows);
-        return rows.map((row): RowResult => ((row as number) < 0 ? { ok: false, error: serializeError(new InputError('NOT_FINITE', 'row 0: bad', { row: 0 })) } : { ok: true, prediction: prediction(row as number) }));
+        return rows.map((row): RowResult => ((row as number) < 0 ? { ok: false, error: new InputError('NOT_FINITE', 'bad', { row: 0 }) } : { ok: true, prediction: prediction(row as number) }));
       },
       { maxBatch: 4 },
     );

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { COLUMNS_MIN_ROWS, columnPlan, expandAnswers, rowsToColumns } from '../src/client/columns.js';
+import { COLUMNS_MIN_ROWS, columnPlan, rowsToColumns } from '../src/client/columns.js';
 import { InputError } from '../src/errors/index.js';
 import { categoryCodes, compileFeatureSpec, parseFeatureSpec, type FeatureTransform } from '../src/features/index.js';
 import { createRuntime, type Runtime } from '../src/runtimes/index.js';
-import { createScorer, type Prediction } from '../src/scoring/index.js';
+import { createScorer, expandAnswers, type Prediction } from '../src/scoring/index.js';
 import type { ColumnarInput, DictionaryColumn } from '../src/worker/protocol.js';
 import { PENGUINS_BUILD, caught, everyOpSpec, penguinFiles, readJson, type PenguinE2E } from './helpers.js';
 
@@ -342,14 +342,14 @@ describe('typed answers expanded on the main thread', () => {
     let batch = await classifier.scoreColumns(dictionaryColumns(ops, rows));
     const expected = withIds(classifier.predictions(batch), '2.1.0', 41);
     const answers = classifier.answers(batch);
-    expect(expandAnswers({ version: '2.1.0', firstId: 41, result: answers })).toEqual(expected);
-    expect(JSON.stringify(expandAnswers({ version: '2.1.0', firstId: 41, result: answers }))).toBe(JSON.stringify(expected));
+    expect(expandAnswers(answers, '2.1.0', 41)).toEqual(expected);
+    expect(JSON.stringify(expandAnswers(answers, '2.1.0', 41))).toBe(JSON.stringify(expected));
     expect(expected.map((p) => p.kind === 'classification' && p.label)).toEqual(['Gentoo', 'Adelie', 'Chinstrap', 'Adelie']);
 
     const regressor = createScorer(ops, stub('y', Float32Array.from([11.5, 12.25, 10, 9.75]), [4, 1]), { kind: 'regression', value: 'y', inverse: 'expm1' });
     batch = await regressor.scoreColumns(dictionaryColumns(ops, rows));
     const values = regressor.answers(batch);
-    expect(expandAnswers({ version: '1.0.0', firstId: 7, result: values })).toEqual(withIds(regressor.predictions(batch), '1.0.0', 7));
+    expect(expandAnswers(values, '1.0.0', 7)).toEqual(withIds(regressor.predictions(batch), '1.0.0', 7));
     expect(regressor.columnar(batch)).toEqual({ kind: 'regression', rows: 4, values: (values as { values: Float64Array }).values });
   });
 
@@ -361,7 +361,7 @@ describe('typed answers expanded on the main thread', () => {
       const scorer = createScorer(penguins, runtime, task);
       const rows = tiledPenguins(1000);
       const columns: ColumnarInput = rowsToColumns(rows, columnPlan(penguins.inputs))!;
-      const fast = expandAnswers({ version: '1.0.0', firstId: 1, result: scorer.answers(await scorer.scoreColumns(columns)) });
+      const fast = expandAnswers(scorer.answers(await scorer.scoreColumns(columns)), '1.0.0', 1);
       expect(fast).toEqual(withIds(scorer.predictions(await scorer.score(rows)), '1.0.0', 1));
     } finally {
       await runtime.dispose();

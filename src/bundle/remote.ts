@@ -88,19 +88,23 @@ export async function fetchVersion(fetcher: FetchLike, expected: ExpectedVersion
 }
 
 /** An installed version read back from Cache Storage, every byte hashed again (storage can be altered or damaged). */
-export async function openStored(store: VersionStore, entry: StoredVersion): Promise<VerifiedVersion> {
+export async function openStored(store: VersionStore, entry: StoredVersion, onProgress?: ProgressListener): Promise<VerifiedVersion> {
   const manifestBytes = await store.readStored(entry.manifestSha256, entry.manifestUrl);
   if (manifestBytes === undefined) throw new BundleError('NOT_INSTALLED', `${entry.manifestUrl} is not in the cache`, { url: entry.manifestUrl });
   await verifyHash(manifestBytes, entry.manifestSha256, entry.manifestUrl);
   const manifest = parseManifest(parseJsonBytes(manifestBytes, entry.manifestUrl));
   const files = {} as Record<FileRole, Uint8Array>;
   const byUrl = new Map<string, Uint8Array>([[entry.manifestUrl, manifestBytes]]);
+  const total = totalBytes(manifest);
+  let verified = 0;
   for (const role of presentRoles(manifest.files)) {
     const file = manifest.files[role]!;
     const url = new URL(file.path, entry.manifestUrl).href;
     const bytes = await store.readStored(entry.manifestSha256, url);
     if (bytes === undefined) throw new BundleError('NOT_INSTALLED', `${url} is not in the cache`, { url });
     await verifyHash(bytes, file.sha256, url);
+    verified += bytes.byteLength;
+    onProgress?.({ loadedBytes: verified, totalBytes: total, file: file.path });
     files[role] = bytes;
     byUrl.set(url, bytes);
   }

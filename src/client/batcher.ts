@@ -1,4 +1,3 @@
-import { deserializeError } from '../errors/index.js';
 import type { Prediction } from '../scoring/index.js';
 import type { RowResult } from '../worker/protocol.js';
 
@@ -60,7 +59,7 @@ export class MicroBatcher {
         batch.forEach((pending, i) => {
           const result = results[i]!;
           if (result.ok) pending.resolve(result.prediction);
-          else pending.reject(deserializeError(result.error));
+          else pending.reject(result.error);
         }),
       (error: unknown) => batch.forEach((pending) => pending.reject(error)),
     );

@@ -1,6 +1,5 @@
 import type { InputField } from '../features/index.js';
-import type { Prediction } from '../scoring/index.js';
-import type { ColumnarAnswers, ColumnarInput, DictionaryColumn } from '../worker/protocol.js';
+import type { ColumnarInput, DictionaryColumn } from '../worker/protocol.js';
 
 /**
  * From this many rows, `predictBatch` tries sending columns instead of row objects: a plain loop
@@ -121,24 +120,6 @@ export function partToColumns(rows: readonly unknown[], plan: ColumnPlan, from: 
   const columns: Record<string, Float64Array | DictionaryColumn> = {};
   plan.names.forEach((name, slot) => (columns[name] = numeric[slot] ? numbers[slot]! : { codes: codes[slot]!, levels: levels[slot]! }));
   return columns;
-}
-
-/** The worker's typed answers as the `Prediction` objects `predictBatch` gives (same keys, same order). */
-export function expandAnswers({ version, firstId, result }: ColumnarAnswers): Prediction[] {
-  const predictions: Prediction[] = [];
-  if (result.kind === 'regression') {
-    const { values } = result;
-    for (let r = 0; r < result.rows; r++) predictions.push({ kind: 'regression', value: values[r]!, version, id: String(firstId + r) });
-    return predictions;
-  }
-  const { classes, best, probabilities: data } = result;
-  const k = classes.length;
-  for (let r = 0; r < result.rows; r++) {
-    const probabilities: Record<string, number> = {};
-    for (let c = 0; c < k; c++) probabilities[classes[c]!] = data[r * k + c]!;
-    predictions.push({ kind: 'classification', label: classes[best[r]!]!, probabilities, version, id: String(firstId + r) });
-  }
-  return predictions;
 }
 
 function hasEnumerableKeys(object: object): boolean {

@@ -1,7 +1,8 @@
 import * as Comlink from 'comlink';
-import { StateError } from '../errors/index.js';
-import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
+import { StateError, deserializeError, type InputError } from '../errors/index.js';
+import { expandAnswers, type ColumnarPrediction, type Prediction } from '../scoring/index.js';
 import { withLabels } from '../scoring/labels.js';
+import type { ScoreReply, ScoreRequest } from '../worker/score-protocol.js';
 import type {
   ColumnarInput,
   DeploymentEvent,
@@ -17,7 +18,7 @@ import type {
 } from '../worker/protocol.js';
 import { MicroBatcher, type BatchingOptions } from './batcher.js';
 import { PredictionCache, cacheKey, type CacheOptions } from './cache.js';
-import { PARTS_MIN_ROWS, PART_ROWS, columnPlan, expandAnswers, partToColumns, rowsToColumns, type ColumnPlan } from './columns.js';
+import { PARTS_MIN_ROWS, PART_ROWS, columnPlan, partToColumns, rowsToColumns, type ColumnPlan } from './columns.js';
 
 /** The service's methods as the client calls them: each answers a promise, across a worker or in the same thread. */
 export type ServiceEndpoint = { readonly [K in keyof WorkerApi]: WorkerApi[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never };
@@ -86,8 +87,16 @@ export class ModelClient implements OndeviceModel {
     return this.#live(() => this.#predictBatch(rows));
   }
 
+  predictEach(rows: readonly Readonly<Record<string, unknown>>[]): Promise<RowResult[]> {
+    return this.#live(() => this.#predictEach(rows));
+  }
+
   predictColumns(columns: ColumnarInput): Promise<ColumnarPrediction> {
-    return this.#live(async () => withLabels(await this.#call((api) => api.predictColumns(Comlink.transfer(columns, transferables(columns))))));
+    return this.#live(async () => {
+      const reply = await this.#score({ input: 'columns', columns, answer: 'columnar' }, transferables(columns));
+      if (reply.kind !== 'columnar') throw unexpected(reply);
+      return { ...withLabels(reply.reply), version: reply.version, firstId: reply.firstId };
+    });
   }
 
   features(rows: readonly Readonly<Record<string, unknown>>[]): Promise<FeatureMatrix> {
@@ -157,6 +166,11 @@ export class ModelClient implements OndeviceModel {
     return Promise.race([call(this.#link.endpoint), this.#link.lost, this.#ended]);
   }
 
+  /** A scoring call; `moved`: buffers transferred with it (comlink finds them only on the call's own argument). */
+  #score(request: ScoreRequest, moved: readonly ArrayBuffer[] = []): Promise<ScoreReply> {
+    return this.#call((api) => api.score(moved.length === 0 ? request : Comlink.transfer(request, [...moved])));
+  }
+
   #refreshPlan(): void {
     this.#plan = undefined;
     const asked = ++this.#planAsked;
@@ -170,17 +184,25 @@ export class ModelClient implements OndeviceModel {
     const key = this.#cache === undefined ? undefined : cacheKey(row);
     const cached = key === undefined ? undefined : this.#cache!.get(key);
     if (cached !== undefined) return cached;
-    const prediction = await (this.#batcher === undefined ? this.#call((api) => api.predict(row)) : this.#batcher.add(row));
+    const prediction = await (this.#batcher === undefined ? this.#predictAlone(row) : this.#batcher.add(row));
     if (key !== undefined) this.#cache!.set(key, prediction);
     return prediction;
   }
 
-  /** A large micro-batch of regular rows goes as columns; any refusal or a per-call rollout sends the rows again, answered one by one. */
-  async #predictEach(rows: unknown[]): Promise<RowResult[]> {
+  async #predictAlone(row: unknown): Promise<Prediction> {
+    const reply = await this.#score({ input: 'rows', rows: [row], answer: 'typed' });
+    if (reply.kind !== 'typed') throw unexpected(reply);
+    return expandAnswers(reply.answers, reply.version, reply.firstId)[0]!;
+  }
+
+  /** Rows answered each on its own: laid out as columns when they are regular and many, else sent as they are. */
+  async #predictEach(rows: readonly unknown[]): Promise<RowResult[]> {
     const columns = rowsToColumns(rows, this.#plan);
-    const answers = columns === undefined ? undefined : await this.#call((api) => api.predictEachColumns(Comlink.transfer(columns, transferables(columns))));
-    if (answers === undefined) return this.#call((api) => api.predictEach(rows));
-    return expandAnswers(answers).map((prediction) => ({ ok: true, prediction }));
+    if (columns !== undefined) {
+      const reply = await this.#score({ input: 'columns', columns, answer: 'each', laidOut: true }, transferables(columns));
+      if (reply.kind !== 'refit') return eachResults(reply, rows.length);
+    }
+    return eachResults(await this.#score({ input: 'rows', rows, answer: 'each' }), rows.length);
   }
 
   async #predictBatch(rows: readonly Readonly<Record<string, unknown>>[]): Promise<Prediction[]> {
@@ -191,18 +213,20 @@ export class ModelClient implements OndeviceModel {
     }
     const columns = rowsToColumns(rows, plan);
     if (columns !== undefined) {
-      const answers = await this.#call((api) => api.predictBatchColumns(Comlink.transfer(columns, transferables(columns))));
-      if (answers !== undefined) return expandAnswers(answers);
+      const reply = await this.#score({ input: 'columns', columns, answer: 'typed', laidOut: true }, transferables(columns));
+      if (reply.kind === 'typed') return expandAnswers(reply.answers, reply.version, reply.firstId);
       // The version routed to takes other fields: rows, until the plan is refreshed.
       this.#refreshPlan();
     }
-    return this.#call((api) => api.predictBatch(rows));
+    const reply = await this.#score({ input: 'rows', rows, answer: 'typed' });
+    if (reply.kind !== 'typed') throw unexpected(reply);
+    return expandAnswers(reply.answers, reply.version, reply.firstId);
   }
 
   /** A large batch of regular rows in parts (see PARTS_MIN_ROWS); undefined: send it whole instead. */
   async #predictInParts(rows: readonly unknown[], plan: ColumnPlan): Promise<Prediction[] | undefined> {
-    const id = await this.#call((api) => api.openColumnBatch(rows.length));
-    if (id === undefined) return undefined;
+    const id = await this.#call((api) => api.openParts(rows.length));
+    if (id === null) return undefined;
     let open = true;
     const sent: Promise<void>[] = [];
     try {
@@ -210,18 +234,18 @@ export class ModelClient implements OndeviceModel {
         const columns = partToColumns(rows, plan, at, Math.min(rows.length, at + PART_ROWS));
         if (columns === undefined) return undefined;
         // Not awaited: the service takes the parts in order while this thread lays out the next.
-        const added = this.#call((api) => api.addColumnPart(id, at, Comlink.transfer(columns, transferables(columns))));
-        // Awaited below; a failure that closeColumnBatch reports first is not left unhandled.
+        const added = this.#call((api) => api.addPart(id, at, Comlink.transfer(columns, transferables(columns))));
+        // Awaited below; a failure that scoring the batch reports first is not left unhandled.
         added.catch(() => undefined);
         sent.push(added);
       }
       open = false;
-      const answers = await this.#call((api) => api.closeColumnBatch(id));
+      const reply = await this.#score({ input: 'parts', batch: id, answer: 'typed' });
       await Promise.all(sent);
-      return answers === undefined ? undefined : expandAnswers(answers);
+      return reply.kind === 'typed' ? expandAnswers(reply.answers, reply.version, reply.firstId) : undefined;
     } finally {
       if (open) {
-        void this.#call((api) => api.abortColumnBatch(id)).catch(() => undefined);
+        void this.#call((api) => api.abortParts(id)).catch(() => undefined);
         await Promise.allSettled(sent);
       }
     }
@@ -249,6 +273,21 @@ export class ModelClient implements OndeviceModel {
 }
 
 let lastTaskId = 0;
+
+/** Each call's own outcome from an `each` reply. */
+function eachResults(reply: ScoreReply, rows: number): RowResult[] {
+  if (reply.kind !== 'each') throw unexpected(reply);
+  const results = new Array<RowResult>(rows);
+  for (const group of reply.groups) {
+    expandAnswers(group.answers, group.version, group.firstId).forEach((prediction, k) => (results[group.rows[k]!] = { ok: true, prediction }));
+  }
+  for (const { row, error } of reply.refused) results[row] = { ok: false, error: deserializeError(error) as InputError };
+  return results;
+}
+
+function unexpected(reply: ScoreReply): StateError {
+  return new StateError('NOT_READY', `the service answered ${reply.kind === 'refit' ? `"refit" (${reply.reason})` : `a ${reply.kind} reply`} where it could not`, {});
+}
 
 /** Resolves when `promise` settles or `ms` pass, whichever is first; never rejects. */
 function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {

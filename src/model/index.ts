@@ -35,7 +35,13 @@ export interface VariantPassedOver {
  * Throws `GateError` (after releasing the runtime) when the main model must not serve.
  * The same code runs in the browser's worker and in the Node CLI, so both reach the same verdict.
  */
-export async function prepareModel(manifest: Manifest, files: BundleBytes, runtimeOptions: RuntimeOptions = {}, startShard?: StartShard): Promise<GatedModel> {
+export async function prepareModel(
+  manifest: Manifest,
+  files: BundleBytes,
+  runtimeOptions: RuntimeOptions = {},
+  startShard?: StartShard,
+  onPhase?: (phase: 'runtime' | 'gate') => void,
+): Promise<GatedModel> {
   const name = (role: RequiredRole): string => manifest.files[role].path;
   const transform = compileFeatureSpec(parseFeatureSpec(parseJsonBytes(files.featureSpec, name('featureSpec'))));
   const e2e = parseEndToEndSet(parseJsonBytes(files.e2eSet, name('e2eSet')));
@@ -57,11 +63,13 @@ export async function prepareModel(manifest: Manifest, files: BundleBytes, runti
 
   const gated = async (runtimeFiles: RuntimeFiles, backends: RuntimeOptions, gateSpec: GateSpec, variant: string | undefined, passedOver: readonly VariantPassedOver[]): Promise<GatedModel> => {
     const started = performance.now();
+    onPhase?.('runtime');
     const created = await createRuntime(manifest.runtime, runtimeFiles, backends);
     const { runtime, pool } = await withShardsWhereUseful(created, { model: runtimeFiles.model, featureSpec: files.featureSpec, task: manifest.task }, workers, startShard, poolCode);
     const runtimeReady = performance.now();
     try {
       const scorer = createScorer(transform, runtime, manifest.task, pool);
+      onPhase?.('gate');
       const gate = await runGate(scorer, gateSpec, e2e, confidence);
       assertGatePassed(gate, variant === undefined ? manifest.version : `${manifest.version} (variant ${variant})`);
       return {

@@ -3,11 +3,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { globalFetch, memoryStore, sha256Hex, parseManifest, parseJsonBytes, type BundleIo, type DownloadProgress, type FetchLike } from '../bundle/index.js';
+import { globalFetch, memoryStore, sha256Hex, parseManifest, parseJsonBytes, type BundleIo, type FetchLike } from '../bundle/index.js';
 import { inThreadLink } from '../client/in-thread-link.js';
 import { ModelClient, type ClientOptions } from '../client/model.js';
 import { BundleError } from '../errors/index.js';
-import type { DeploymentEvent, OndeviceModel, WorkerLoadOptions } from '../worker/protocol.js';
+import type { DeploymentEvent, LoadProgress, OndeviceModel, WorkerLoadOptions } from '../worker/protocol.js';
 import { ModelService } from '../worker/service.js';
 import { runtimeEnvironment } from '../runtimes/index.js';
 import { prepareNodeTfjsWasm } from './tfjs-wasm.js';
@@ -17,7 +17,7 @@ runtimeEnvironment.prepareTfjsWasm ??= prepareNodeTfjsWasm;
 
 export interface NodeLoadOptions extends Omit<WorkerLoadOptions, 'persisted' | 'pinned'>, ClientOptions {
   /** Called as a bundle is read or downloaded. */
-  readonly onProgress?: (progress: DownloadProgress) => void;
+  readonly onProgress?: (progress: LoadProgress) => void;
   /**
    * Serve this packed version instead of the channel's live one (a folder source only): its
    * manifest is then verified against the bytes read now, not pinned by the channel. Default: the live version.
@@ -80,5 +80,5 @@ export const fileOrNetworkFetch: FetchLike = async (url, init) => {
 
 export { OndeviceError, InputError, BundleError, GateError, ScoringError, StateError } from '../errors/index.js';
 export type { ErrorDetails, InputErrorCode, BundleErrorCode, GateErrorCode, ScoringErrorCode, StateErrorCode } from '../errors/index.js';
-export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, DictionaryColumn, DeploymentEvent, UpdateResult } from '../worker/protocol.js';
+export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, DictionaryColumn, DeploymentEvent, UpdateResult, LoadProgress, RowResult } from '../worker/protocol.js';
 export type { Prediction, ClassificationPrediction, RegressionPrediction, ColumnarPrediction } from '../scoring/index.js';

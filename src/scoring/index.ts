@@ -5,6 +5,8 @@ import type { OutputTensor, Runtime } from '../runtimes/index.js';
 import { withLabels, type ColumnarReply } from './labels.js';
 
 export { withLabels, type ColumnarReply } from './labels.js';
+export { expandAnswers, outputAt } from './answers.js';
+export { refusedRows } from './refusals.js';
 export type { Inputs as ShardInputs, Shard, ShardColumn, ShardColumns, ShardInit, StartShard } from './shards.js';
 
 /** The shard pool's code (`shards.ts`), imported on demand: a chunk of its own, loaded only where shards may run. */
@@ -42,7 +44,7 @@ export interface ScoredBatch {
 }
 
 /** Predictions for a whole batch as typed arrays: what crosses the worker boundary without a copy. */
-export type ColumnarPrediction =
+export type ColumnarPrediction = (
   | {
       readonly kind: 'classification';
       readonly rows: number;
@@ -51,7 +53,13 @@ export type ColumnarPrediction =
       /** `rows x classes`, row-major. */
       readonly probabilities: Float32Array;
     }
-  | { readonly kind: 'regression'; readonly rows: number; readonly values: Float64Array };
+  | { readonly kind: 'regression'; readonly rows: number; readonly values: Float64Array }
+) & {
+  /** The model version that answered (set by the worker). */
+  readonly version?: string;
+  /** Row r's prediction id is `String(firstId + r)`, for `reportOutcome` (set by the worker). */
+  readonly firstId?: number;
+};
 
 /**
  * Each row's answer as typed arrays, exactly as `predictions` gives it (the model's own probability

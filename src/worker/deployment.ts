@@ -10,7 +10,6 @@ import {
   type BundleIo,
   type Channel,
   type ChannelRecord,
-  type DownloadProgress,
   type ExpectedVersion,
   type StoredVersion,
   type VerifiedVersion,
@@ -34,7 +33,7 @@ import {
   type RolloutPolicy,
   type Route,
 } from '../rollout/index.js';
-import type { DeploymentEvent, ModelInfo, PinnedVersion, RolloutInfo, UpdateResult, WorkerLoadOptions } from './protocol.js';
+import type { DeploymentEvent, LoadProgress, ModelInfo, PinnedVersion, RolloutInfo, UpdateResult, WorkerLoadOptions } from './protocol.js';
 
 /** A version serving calls; retired once replaced, released once its last in-flight call is done. */
 interface Lease {
@@ -70,7 +69,7 @@ export class Deployment {
   readonly #channelUrl: string;
   readonly #options: WorkerLoadOptions;
   readonly #emit: (event: DeploymentEvent) => void;
-  readonly #onProgress: ((progress: DownloadProgress) => void) | undefined;
+  readonly #onProgress: ((progress: LoadProgress) => void) | undefined;
   #record: ChannelRecord;
   #lease: Lease | undefined;
   #updating: Promise<UpdateResult> | undefined;
@@ -95,7 +94,7 @@ export class Deployment {
     channelUrl: string,
     options: WorkerLoadOptions,
     emit: (event: DeploymentEvent) => void,
-    onProgress?: (progress: DownloadProgress) => void,
+    onProgress?: (progress: LoadProgress) => void,
     io: BundleIo = defaultIo(),
   ) {
     // Every request this deployment makes ends when it is disposed.
@@ -113,6 +112,8 @@ export class Deployment {
   async start(): Promise<void> {
     try {
       await (this.#options.pinned === undefined ? this.#startFromRecordOrChannel() : this.#startPinned(this.#options.pinned));
+      const { version, source } = this.#lease!.info;
+      this.#onProgress?.({ phase: 'ready', version, source });
     } catch (error) {
       // Whatever a start disposed midway met (an aborted request, say), it ended because of dispose().
       this.#alive();
@@ -153,7 +154,7 @@ export class Deployment {
   /** Serves the one version the app pinned, downloaded and verified against its pin: no channel, no updates, no rollout. */
   async #startPinned(pinned: PinnedVersion): Promise<void> {
     const started = performance.now();
-    const version = await fetchVersion(this.#io.fetch, { ...pinned, manifestSha256: pinned.sha256 }, this.#trust(), this.#onProgress);
+    const version = await fetchVersion(this.#io.fetch, { ...pinned, manifestSha256: pinned.sha256 }, this.#trust(), this.#downloadProgress);
     const { lease } = await this.#prepare(version, started, 'network', await this.#store(version));
     this.#activate(lease);
   }
@@ -242,6 +243,11 @@ export class Deployment {
     if (lease !== undefined) this.#retire(lease);
   }
 
+  /** Bytes received, as the app's progress (`download`). */
+  readonly #downloadProgress = (progress: { loadedBytes: number; totalBytes: number; file: string }): void => this.#onProgress?.({ phase: 'download', ...progress });
+  /** Stored bytes read back and hashed, as the app's progress (`verify`). */
+  readonly #verifyProgress = (progress: { loadedBytes: number; totalBytes: number; file: string }): void => this.#onProgress?.({ phase: 'verify', ...progress });
+
   /** Throws once disposed: a step of a start or an update that comes after `dispose()` goes no further. */
   #alive(): void {
     if (this.#disposed) throw new StateError('DISPOSED', 'the model was disposed');
@@ -282,7 +288,7 @@ export class Deployment {
     const started = performance.now();
     let version: VerifiedVersion;
     try {
-      version = known?.stored ? await openStored(this.#io.store, known).catch(() => this.#download(channel)) : await this.#download(channel);
+      version = known?.stored ? await openStored(this.#io.store, known, this.#verifyProgress).catch(() => this.#download(channel)) : await this.#download(channel);
     } catch (error) {
       return this.#failed(live.version, error);
     }
@@ -337,7 +343,7 @@ export class Deployment {
     let note: string | undefined;
     for (const version of await this.#neededVersions(saved.policy, this.#lease.info.version, this.#lease.info.name)) {
       const entry = this.#record.versions.find((v) => v.version === version && v.stored && v.status !== 'rejected');
-      const opened = entry === undefined ? undefined : await openStored(this.#io.store, entry).catch(() => undefined);
+      const opened = entry === undefined ? undefined : await openStored(this.#io.store, entry, this.#verifyProgress).catch(() => undefined);
       const prepared = opened === undefined ? undefined : await this.#prepare(opened, performance.now(), 'cache').catch(() => undefined);
       if (prepared === undefined) {
         note = `${version} is not stored on this device yet`;
@@ -365,7 +371,7 @@ export class Deployment {
     const known = this.#record.versions.find((v) => v.manifestSha256 === expected.manifestSha256);
     if (known?.status === 'rejected') throw new BundleError('INVALID_MANIFEST', `${expected.version} was rejected earlier: ${known.reason ?? ''}`, { version: expected.version });
     const started = performance.now();
-    const version = known?.stored ? await openStored(this.#io.store, known).catch(() => fetchVersion(this.#io.fetch, expected, this.#trust())) : await fetchVersion(this.#io.fetch, expected, this.#trust());
+    const version = known?.stored ? await openStored(this.#io.store, known, this.#verifyProgress).catch(() => fetchVersion(this.#io.fetch, expected, this.#trust())) : await fetchVersion(this.#io.fetch, expected, this.#trust());
     const storageError = await this.#store(version);
     try {
       return (await this.#prepare(version, started, 'network', storageError)).lease;
@@ -464,17 +470,17 @@ export class Deployment {
   }
 
   #download(channel: Channel): Promise<VerifiedVersion> {
-    return fetchVersion(this.#io.fetch, expectedFromChannel(this.#channelUrl, channel), this.#trust(), this.#onProgress);
+    return fetchVersion(this.#io.fetch, expectedFromChannel(this.#channelUrl, channel), this.#trust(), this.#downloadProgress);
   }
 
   /** A stored version, or the same version fetched again when its stored files are missing or damaged. */
   async #openOrHeal(entry: StoredVersion): Promise<{ version: VerifiedVersion; source: 'cache' | 'network' } | undefined> {
     try {
-      return { version: await openStored(this.#io.store, entry), source: 'cache' };
+      return { version: await openStored(this.#io.store, entry, this.#verifyProgress), source: 'cache' };
     } catch {
       await this.#io.store.deleteFiles(entry.manifestSha256).catch(() => undefined);
       try {
-        const version = await fetchVersion(this.#io.fetch, entry, this.#trust(), this.#onProgress);
+        const version = await fetchVersion(this.#io.fetch, entry, this.#trust(), this.#downloadProgress);
         await this.#store(version);
         return { version, source: 'network' };
       } catch {
@@ -495,7 +501,7 @@ export class Deployment {
     };
     // The shards' worker code is imported only when a pool starts one; Node has no workers for them.
     const startShard: StartShard | undefined = hasWebWorkers() ? async (init) => (await import('./shard-start.js')).startShardWorker(init) : undefined;
-    const model = await prepareModel(version.manifest, version.files, runtimeOptions, startShard);
+    const model = await prepareModel(version.manifest, version.files, runtimeOptions, startShard, (phase) => this.#onProgress?.(phase === 'runtime' ? { phase, runtime: version.manifest.runtime } : { phase }));
     if (this.#disposed) {
       // Made ready too late: released, never served.
       await model.scorer.runtime.dispose();

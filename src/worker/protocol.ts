@@ -1,11 +1,14 @@
 import * as Comlink from 'comlink';
-import type { DownloadProgress, Manifest, ModelMetadata, Task } from '../bundle/index.js';
+import type { Manifest, ModelMetadata, Task } from '../bundle/index.js';
 import { OndeviceError, deserializeError, serializeError, type SerializedError } from '../errors/index.js';
 import type { InputField } from '../features/index.js';
 import type { GateReport } from '../gate/index.js';
 import type { RolloutPolicy, StrategyName } from '../rollout/index.js';
 import type { Backend, ShardStatus } from '../runtimes/index.js';
-import type { ColumnarPrediction, ColumnarReply, Prediction, TypedAnswers } from '../scoring/index.js';
+import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
+import type { RowResult, ScoreReply, ScoreRequest } from './score-protocol.js';
+
+export type { RowResult } from './score-protocol.js';
 import type { DriftEvent, MonitorOptions, MonitorReport, OutboxStatus, TelemetryOptions } from '../monitor/index.js';
 import type { ExplainOptions, Explanation, ImportanceOptions, PartialDependence, PartialDependenceOptions, PermutationImportance } from '../explain/index.js';
 
@@ -18,6 +21,12 @@ export interface OndeviceModel {
   predict(row: Readonly<Record<string, unknown>>): Promise<Prediction>;
   /** Scores many rows in one model run. A bad row rejects the whole batch, naming the row. */
   predictBatch(rows: readonly Readonly<Record<string, unknown>>[]): Promise<Prediction[]>;
+  /**
+   * Scores many rows, each answered on its own: a refused row gets its `InputError` (told as row 0,
+   * as if sent alone) and the others are scored, in one model run. What micro-batching does for
+   * concurrent `predict()` calls, for a batch in hand (e.g. a file, where bad lines are skipped).
+   */
+  predictEach(rows: readonly Readonly<Record<string, unknown>>[]): Promise<RowResult[]>;
   /**
    * Scores columns (`{ field: typed array | array }`, one value per row; NaN in a numeric typed
    * array means missing) in one run. Typed arrays are transferred to the worker, not copied: the
@@ -67,6 +76,17 @@ export interface OndeviceModel {
   /** Listens to deployment events; returns a function that stops listening. */
   on<T extends DeploymentEventType>(type: T, listener: (event: Extract<DeploymentEvent, { type: T }>) => void): () => void;
 }
+
+/**
+ * How a load (or an update's install) gets on, phase by phase; warm starts from the device's store
+ * report too. `download` and `verify` count bytes: of the files received, or read back and hashed.
+ */
+export type LoadProgress =
+  | { readonly phase: 'download'; readonly loadedBytes: number; readonly totalBytes: number; readonly file: string }
+  | { readonly phase: 'verify'; readonly loadedBytes: number; readonly totalBytes: number; readonly file: string }
+  | { readonly phase: 'runtime'; readonly runtime: string }
+  | { readonly phase: 'gate' }
+  | { readonly phase: 'ready'; readonly version: string; readonly source: 'cache' | 'network' };
 
 /** For the long tasks (explanations): progress reports and cancellation. */
 export interface TaskOptions {
@@ -267,55 +287,22 @@ export type ColumnarInput = Readonly<
 >;
 
 /**
- * What `predictBatchColumns` answers: the rows' answers as typed arrays (transferred), which the main
- * thread makes into the same `Prediction` objects `predictBatch` gives. Ids are consecutive.
- */
-export interface ColumnarAnswers {
-  readonly version: string;
-  /** The first row's id; row r has `firstId + r`. */
-  readonly firstId: number;
-  readonly result: TypedAnswers;
-}
-
-/** One row's outcome in a micro-batch: each call gets its own answer or its own error. */
-export type RowResult = { readonly ok: true; readonly prediction: Prediction } | { readonly ok: false; readonly error: SerializedError };
-
-/**
  * Bumped whenever the messages between page and worker change: a worker script left in a cache by
  * another version of the library is refused at start instead of misreading calls.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
-/** What the worker exposes over comlink. */
-export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'predictColumns' | 'features' | 'on' | 'explain' | 'importance' | 'partialDependence'> {
+/** What the worker exposes over comlink: one scoring call for every form of input (score-protocol.ts), and the rest of the model. */
+export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'predictEach' | 'predictColumns' | 'features' | 'on' | 'explain' | 'importance' | 'partialDependence'> {
   /** The first call: the worker's script loaded and speaks this protocol. */
   hello(): Promise<{ readonly protocol: number }>;
-  load(
-    channelUrl: string,
-    options: WorkerLoadOptions,
-    onProgress?: (progress: DownloadProgress) => void,
-    onEvent?: (event: DeploymentEvent) => void,
-  ): Promise<ModelInfo>;
-  // The worker receives whatever the app sent: validation happens there.
-  predict(row: unknown): Promise<Prediction>;
-  predictBatch(rows: unknown): Promise<Prediction[]>;
-  /**
-   * `predictBatch` for rows the main thread turned into columns (numbers as Float64Array,
-   * categories dictionary-encoded): one routing decision, ids and monitoring as `predictBatch`.
-   * Undefined when the version routed to takes other fields than these columns carry (an update
-   * or a candidate changed them): the caller sends the rows instead.
-   */
-  predictBatchColumns(columns: unknown): Promise<ColumnarAnswers | undefined>;
-  /** Micro-batched calls as columns: answered when one routing decision serves them all and no row is refused, else undefined (send the rows to `predictEach`). */
-  predictEachColumns(columns: unknown): Promise<ColumnarAnswers | undefined>;
-  /** A large predictBatch in parts (the client's `predictBatch`): open, add every part in row order, close; abort to drop it. */
-  openColumnBatch(rows: number): Promise<number | undefined>;
-  addColumnPart(id: number, at: number, columns: unknown): void;
-  closeColumnBatch(id: number): Promise<ColumnarAnswers | undefined>;
-  abortColumnBatch(id: number): void;
-  /** Micro-batches: scores rows together, answering each on its own (a bad row fails only itself). */
-  predictEach(rows: unknown): Promise<RowResult[]>;
-  predictColumns(columns: unknown): Promise<ColumnarReply>;
+  load(channelUrl: string, options: WorkerLoadOptions, onProgress?: (progress: LoadProgress) => void, onEvent?: (event: DeploymentEvent) => void): Promise<ModelInfo>;
+  /** Scores one call; the worker receives whatever the app sent: validation happens there. */
+  score(request: ScoreRequest): Promise<ScoreReply>;
+  /** A large batch in parts: open it (null: send it whole), add every part in row order, then score it (`{ input: 'parts' }`) or abort it. */
+  openParts(rows: number): Promise<number | null>;
+  addPart(id: number, at: number, columns: unknown): void;
+  abortParts(id: number): void;
   features(rows: unknown): Promise<FeatureMatrix>;
   // Long tasks: options without the signal and the callback (not cloneable); `taskId` names the call
   // for `cancel`; `onProgress` travels as a comlink proxy (only top-level arguments can).

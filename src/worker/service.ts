@@ -1,159 +1,190 @@
 import * as Comlink from 'comlink';
-import type { DownloadProgress } from '../bundle/index.js';
+import { defaultIo, type BundleIo } from '../bundle/index.js';
 import { InputError, StateError, serializeError } from '../errors/index.js';
 import { explain, partialDependence, permutationImportance, type ExplainOptions, type Explanation, type ImportanceOptions, type PartialDependence, type PartialDependenceOptions, type PermutationImportance } from '../explain/index.js';
+import { categoryCodes } from '../features/index.js';
 import { ModelMonitor, type MonitorReport, type OutboxStatus } from '../monitor/index.js';
-import { categoryCodes, type FeatureTransform, type LentInput } from '../features/index.js';
-import type { ColumnarReply, Prediction, ScoredBatch, Scorer } from '../scoring/index.js';
-import { Deployment, type AcquiredVersion } from './deployment.js';
 import type { Route } from '../rollout/index.js';
-import { defaultIo, type BundleIo } from '../bundle/index.js';
-import { PROTOCOL_VERSION, type ColumnarAnswers, type DeploymentEvent, type FeatureMatrix, type ModelInfo, type RowResult, type ShadowStats, type TaskProgress, type UpdateResult, type WorkerApi, type WorkerLoadOptions } from './protocol.js';
+import { expandAnswers, outputAt, type Prediction, type ScoredBatch, type Scorer } from '../scoring/index.js';
+import { Deployment, type AcquiredVersion } from './deployment.js';
+import { PROTOCOL_VERSION, type DeploymentEvent, type FeatureMatrix, type LoadProgress, type ModelInfo, type TaskProgress, type UpdateResult, type WorkerApi, type WorkerLoadOptions } from './protocol.js';
+import { Refit, SERVING, columnsReader, fitsLaidOut, partsReader, rowsReader, type InputReader, type OpenBatch, type Scored } from './readers.js';
+import { PredictionIds, ShadowRecorder } from './records.js';
+import type { Answer, Answered, ScoreReply, ScoreRequest } from './score-protocol.js';
 
-/** Serving never reads the feature matrix: the model input goes into a reused buffer. */
-const SERVING = { keepFeatures: false } as const;
+/** Where the service stands: nothing loaded, loading, serving, or disposed (then every call is refused). */
+export type ServiceState = 'idle' | 'loading' | 'serving' | 'disposed';
 
-/** The model behind the worker boundary; usable in the same thread too (no worker needed in tests). */
+/** A version held for one call, and how it is let go (a batch sent in parts holds its own). */
+interface Held {
+  readonly acquired: AcquiredVersion;
+  readonly release: () => void;
+}
+
+/**
+ * The model behind the worker boundary; usable in the same thread too (`ondevice/node`, tests).
+ * Every way in is an input reader feeding one pipeline (`#serve`): route, acquire, score, record
+ * (stats, drift, refusals, ids, shadow), shape the answer, release.
+ */
 export class ModelService implements WorkerApi {
+  #state: ServiceState = 'idle';
   #deployment: Deployment | undefined;
-  #disposed = false;
+  #monitor: ModelMonitor | undefined;
   /** Model runs and rows scored since load: what micro-batching saves shows here. */
   readonly #stats = { runs: 0, rows: 0 };
-  /** Which version made each recent prediction, in a ring indexed by id: O(1) to remember and to forget. */
-  readonly #outcomes = new Array<string | undefined>(MAX_REMEMBERED);
-  #lastId = 0;
+  readonly #ids = new PredictionIds();
   readonly #shadow = new ShadowRecorder();
-  #monitor: ModelMonitor | undefined;
   /** Long tasks running, by the id the main thread gave them: `cancel` aborts one. */
   readonly #tasks = new Map<string, AbortController>();
-  /** Batches sent in parts (`openColumnBatch`), by id. */
+  /** Batches sent in parts (`openParts`), by id. */
   readonly #batches = new Map<number, OpenBatch>();
   #lastBatch = 0;
   readonly #io: BundleIo;
 
-  /** `io`: where bundles are read from and kept (default: `fetch` and Cache Storage). */
+  /** `io`: where bundles are read from and kept (default: `fetch` and IndexedDB). */
   constructor(io: BundleIo = defaultIo()) {
     this.#io = io;
+  }
+
+  get state(): ServiceState {
+    return this.#state;
   }
 
   async hello(): Promise<{ readonly protocol: number }> {
     return { protocol: PROTOCOL_VERSION };
   }
 
-  async load(
-    channelUrl: string,
-    options: WorkerLoadOptions = {},
-    onProgress?: (progress: DownloadProgress) => void,
-    onEvent?: (event: DeploymentEvent) => void,
-  ): Promise<ModelInfo> {
-    this.#assertUsable();
-    if (this.#deployment !== undefined) throw new StateError('NOT_READY', 'this worker already serves a model');
+  async load(channelUrl: string, options: WorkerLoadOptions = {}, onProgress?: (progress: LoadProgress) => void, onEvent?: (event: DeploymentEvent) => void): Promise<ModelInfo> {
+    if (this.#state !== 'idle') throw this.#state === 'disposed' ? disposed() : new StateError('NOT_READY', 'this worker already serves a model');
+    this.#state = 'loading';
     const { monitor: monitorOptions, telemetry, ...deploymentOptions } = options;
     const monitor = await ModelMonitor.open(channelUrl, monitorOptions, telemetry, (event) => onEvent?.(event));
-    const deployment = new Deployment(
-      channelUrl,
-      deploymentOptions,
-      (event) => {
-        onEvent?.(event);
-        monitor.deploymentEvent(event);
-        if (event.type === 'activated') monitor.gate(event.version, deployment.info().gate);
-      },
-      onProgress,
-      this.#io,
-    );
+    const deployment = new Deployment(channelUrl, deploymentOptions, (event) => this.#tell(event, monitor, deployment, onEvent), onProgress, this.#io);
+    this.#deployment = deployment;
+    this.#monitor = monitor;
     try {
       await deployment.start();
     } catch (error) {
-      await monitor.close();
+      await this.#close();
+      if (this.#state === 'loading') this.#state = 'idle';
       throw error;
     }
-    this.#deployment = deployment;
-    this.#monitor = monitor;
+    // Disposed while it started: the start itself then ended with DISPOSED.
+    this.#state = 'serving';
     const info = deployment.info();
     monitor.gate(info.version, info.gate);
     return info;
   }
 
-  async predict(row: unknown): Promise<Prediction> {
-    const [prediction] = await this.predictBatch([row]);
-    return prediction!;
+  #tell(event: DeploymentEvent, monitor: ModelMonitor, deployment: Deployment, onEvent: ((event: DeploymentEvent) => void) | undefined): void {
+    onEvent?.(event);
+    monitor.deploymentEvent(event);
+    if (event.type === 'activated') monitor.gate(event.version, deployment.info().gate);
   }
 
-  async predictBatch(rows: unknown): Promise<Prediction[]> {
-    // One call, one routing decision; the version serving when the call starts answers it, even if
-    // an update swaps in meanwhile.
+  /** Scores one call, whatever form its input takes: one routing decision per call (per row, for micro-batched rows under a per-call rollout). */
+  async score(request: ScoreRequest): Promise<ScoreReply> {
     const deployment = this.#ready();
+    if (request.input === 'parts') return this.#scoreParts(request.batch);
+    const reader = request.input === 'rows' ? rowsReader(request.rows) : columnsReader(request.columns, request.laidOut === true);
+    if (request.answer === 'each' && !deployment.routesAlike()) {
+      if (request.input === 'columns') return { kind: 'refit', reason: 'this rollout routes each call on its own' };
+      return this.#scoreEachRouted(request.rows);
+    }
     const route = deployment.route();
-    const predictions = await this.#score(route.version, rows);
-    if (route.shadow !== undefined) this.#shadowLater(route.shadow, (scorer) => scorer.score(rows, SERVING), () => predictions);
-    return predictions;
-  }
-
-  async predictBatchColumns(columns: unknown): Promise<ColumnarAnswers | undefined> {
-    // As predictBatch: one routing decision for the call.
-    return this.#answerColumns(this.#ready().route(), columns, 'throw');
+    return this.#serve(route, this.#acquire(route.version), reader, request.answer);
   }
 
   /**
-   * Micro-batched calls sent as columns: answered here only when one routing decision serves them
-   * all (single, canary) and no row is refused; otherwise undefined, and the client sends the rows
-   * to `predictEach`, which answers each call on its own. (Nothing is counted or routed twice.)
+   * The pipeline every call goes through: the version is held, the reader scores its input, the
+   * run is recorded (stats, drift, refusals, ids, shadow) and the answer shaped; the version is
+   * released however it ends.
    */
-  async predictEachColumns(columns: unknown): Promise<ColumnarAnswers | undefined> {
-    const deployment = this.#ready();
-    if (!deployment.routesAlike()) return undefined;
-    return this.#answerColumns(deployment.route(), columns, 'give-up');
-  }
-
-  /** Scores columns with the routed version; a refused row throws (`throw`) or gives undefined (`give-up`, nothing recorded). */
-  async #answerColumns(route: Route, columns: unknown, onRefused: 'throw' | 'give-up'): Promise<ColumnarAnswers | undefined> {
-    const acquired = this.#ready().acquire(route.version);
-    const { scorer, version, release } = acquired;
+  async #serve(route: Route, held: Held, reader: InputReader, answer: Answer): Promise<ScoreReply> {
+    const { acquired } = held;
     try {
-      if (!fitsColumns(scorer.transform, columns)) return undefined;
+      const unfit = reader.unfit(acquired.scorer);
+      if (unfit !== undefined) return { kind: 'refit', reason: unfit };
       await this.#watch(acquired);
       const started = performance.now();
-      const scoring = (): Promise<ScoredBatch> => scorer.scoreColumns(columns, SERVING);
-      const scored =
-        onRefused === 'throw'
-          ? await this.#refusalsCounted(version, scoring)
-          : await Promise.resolve()
-              .then(scoring)
-              .catch((error: unknown) => {
-                if (error instanceof InputError) return undefined;
-                throw error;
-              });
-      if (scored === undefined) return undefined;
-      const batch = this.#count(scored);
-      const result = scorer.answers(batch);
-      this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
-      const firstId = this.#rememberRows(version, batch.rows);
-      // The columns stay in this worker (transferred here, not back): the shadow scores them again.
-      if (route.shadow !== undefined) this.#shadowLater(route.shadow, (shadow) => shadow.scoreColumns(columns, SERVING), () => scorer.predictions(batch));
-      const buffers = result.kind === 'classification' ? [result.best.buffer, result.probabilities.buffer] : [result.values.buffer];
-      return Comlink.transfer({ version, firstId, result }, buffers);
+      const scored = await this.#refusalsCounted(acquired.version, () => reader.score(acquired.scorer, answer === 'each'));
+      return this.#record(route, acquired, reader, scored, answer, performance.now() - started);
+    } catch (error) {
+      if (error instanceof Refit) return { kind: 'refit', reason: error.message };
+      throw error;
     } finally {
-      release();
+      held.release();
     }
   }
 
+  /** Records a run (stats, refusals, drift, ids, the shadow's rescoring) and shapes its answer. */
+  #record(route: Route, acquired: AcquiredVersion, reader: InputReader, scored: Scored, answer: Answer, ms: number): ScoreReply {
+    const { scorer, version } = acquired;
+    const { batch, kept, refused } = scored;
+    this.#stats.runs++;
+    this.#stats.rows += batch.rows;
+    for (const error of refused.values()) this.#monitor?.refused(version, error.code);
+    const answers = answer === 'columnar' ? scorer.columnarReply(batch) : scorer.answers(batch);
+    this.#monitor?.record(version, { rows: batch.rows, raw: batch.raw ?? EMPTY_COLUMNS, outputAt: outputAt(answers) }, ms);
+    const firstId = this.#ids.remember(version, batch.rows);
+    if (route.shadow !== undefined) this.#shadowLater(route.shadow, (shadow) => reader.rescore(shadow, kept), () => expandAnswers(scorer.answers(batch), version, firstId));
+    const buffers = answers.kind === 'classification' ? [answers.best.buffer, answers.probabilities.buffer] : [answers.values.buffer];
+    if (answer === 'columnar') return Comlink.transfer({ kind: 'columnar', version, firstId, reply: answers as Extract<ScoreReply, { kind: 'columnar' }>['reply'] }, buffers);
+    const answered: Answered = { version, firstId, answers: answers as Answered['answers'] };
+    if (answer === 'typed') return Comlink.transfer({ kind: 'typed', ...answered }, buffers);
+    const rows = kept ?? Array.from({ length: batch.rows }, (_, r) => r);
+    const refusedRows = [...refused].map(([row, error]) => ({ row, error: serializeError(error) }));
+    return Comlink.transfer({ kind: 'each', groups: batch.rows === 0 ? [] : [{ ...answered, rows }], refused: refusedRows }, buffers);
+  }
+
   /**
-   * A large `predictBatch` sent in parts, as the main thread lays its rows out in columns: each part
-   * is validated and written into the model input while the main thread prepares the next. Opens
-   * the batch (one routing decision, its version held until it closes); undefined when the route
-   * has a shadow (it scores whole calls) or the model is not tabular: then the rows go whole.
+   * Micro-batched rows under a rollout that routes call by call (shadow, bandit): each row is
+   * routed on its own, and the rows going to the same version (and shadow) are scored together.
    */
-  async openColumnBatch(rows: unknown): Promise<number | undefined> {
+  async #scoreEachRouted(rows: unknown): Promise<ScoreReply> {
+    if (!Array.isArray(rows)) throw new InputError('INVALID_BATCH', 'expected an array of rows', {});
+    const deployment = this.#ready();
+    const groups = new Map<string, { route: Route; rows: number[] }>();
+    rows.forEach((_, r) => {
+      const route = deployment.route();
+      const key = `${route.version}\n${route.shadow ?? ''}`;
+      const group = groups.get(key) ?? { route, rows: [] };
+      group.rows.push(r);
+      groups.set(key, group);
+    });
+    const merged: { groups: Extract<ScoreReply, { kind: 'each' }>['groups'][number][]; refused: Extract<ScoreReply, { kind: 'each' }>['refused'][number][] } = { groups: [], refused: [] };
+    for (const { route, rows: indices } of groups.values()) {
+      const reply = await this.#serve(route, this.#acquire(route.version), rowsReader(indices.map((r) => rows[r])), 'each');
+      if (reply.kind !== 'each') continue;
+      for (const group of reply.groups) merged.groups.push({ ...group, rows: group.rows.map((k) => indices[k]!) });
+      for (const refusal of reply.refused) merged.refused.push({ ...refusal, row: indices[refusal.row]! });
+    }
+    return { kind: 'each', ...merged };
+  }
+
+  #acquire(version: string): Held {
+    const acquired = this.#ready().acquire(version);
+    return { acquired, release: acquired.release };
+  }
+
+  /**
+   * Opens a large `predictBatch` sent in parts, as the main thread lays its rows out in columns:
+   * each part is validated and written into the model input while the main thread prepares the
+   * next. One routing decision; the version is held until the batch is scored or aborted. Null
+   * when the route has a shadow (it rescores whole calls) or the model is not tabular: then the
+   * rows go whole.
+   */
+  async openParts(rows: unknown): Promise<number | null> {
     const deployment = this.#ready();
     const route = deployment.route();
-    if (route.shadow !== undefined) return undefined;
+    if (route.shadow !== undefined) return null;
     if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 1) throw new InputError('INVALID_BATCH', `a batch of ${String(rows)} rows`, {});
     const acquired = deployment.acquire(route.version);
     const { transform } = acquired.scorer;
     try {
       if (transform.lendInput === undefined || transform.prepareColumnsInto === undefined) {
         acquired.release();
-        return undefined;
+        return null;
       }
       await this.#watch(acquired);
       const lent = transform.lendInput(rows);
@@ -163,7 +194,7 @@ export class ModelService implements WorkerApi {
         categories: new Map(transform.inputs.filter((f) => f.type === 'category').map((f) => [f.name, new Int32Array(rows)])),
       };
       const id = ++this.#lastBatch;
-      this.#batches.set(id, { acquired, lent, raw, filled: 0, started: performance.now() });
+      this.#batches.set(id, { acquired, lent, raw, filled: 0 });
       return id;
     } catch (error) {
       acquired.release();
@@ -173,15 +204,15 @@ export class ModelService implements WorkerApi {
 
   /**
    * One part of an open batch: rows `at` onwards. A refused value is kept (naming its row in the
-   * whole batch) and thrown by `closeColumnBatch`; later parts are then ignored, so the first
+   * whole batch) and thrown when the batch is scored; later parts are then ignored, so the first
    * refusal in row order is the one reported, as for the batch sent whole.
    */
-  addColumnPart(id: number, at: number, columns: unknown): void {
+  addPart(id: number, at: number, columns: unknown): void {
     const batch = this.#batches.get(id);
     if (batch === undefined) throw new StateError('NOT_READY', `no open batch ${String(id)}`);
     if (batch.outcome !== undefined) return;
     const { transform } = batch.acquired.scorer;
-    if (!fitsColumns(transform, columns) || at !== batch.filled) {
+    if (!fitsLaidOut(transform, columns) || at !== batch.filled) {
       batch.outcome = 'unfit';
       return;
     }
@@ -196,33 +227,8 @@ export class ModelService implements WorkerApi {
     }
   }
 
-  /** Scores an open batch once every part is in; undefined when a part did not fit this version (send the rows whole). */
-  async closeColumnBatch(id: number): Promise<ColumnarAnswers | undefined> {
-    const batch = this.#batches.get(id);
-    if (batch === undefined) throw new StateError('NOT_READY', `no open batch ${String(id)}`);
-    this.#batches.delete(id);
-    const { acquired, lent } = batch;
-    try {
-      if (batch.outcome === 'unfit') return undefined;
-      if (batch.outcome !== undefined) {
-        this.#monitor?.refused(acquired.version, batch.outcome.code);
-        throw batch.outcome;
-      }
-      if (batch.filled !== lent.rows) throw new InputError('INVALID_BATCH', `the parts hold ${batch.filled} of the batch's ${lent.rows} rows`, {});
-      const scored = this.#count(await acquired.scorer.scoreLent(lent, batch.raw));
-      const result = acquired.scorer.answers(scored);
-      this.#observe(acquired, scored, performance.now() - batch.started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
-      const firstId = this.#rememberRows(acquired.version, scored.rows);
-      const buffers = result.kind === 'classification' ? [result.best.buffer, result.probabilities.buffer] : [result.values.buffer];
-      return Comlink.transfer({ version: acquired.version, firstId, result }, buffers);
-    } finally {
-      lent.release();
-      acquired.release();
-    }
-  }
-
   /** Drops an open batch (the main thread met a row it sends whole instead). */
-  abortColumnBatch(id: number): void {
+  abortParts(id: number): void {
     const batch = this.#batches.get(id);
     if (batch === undefined) return;
     this.#batches.delete(id);
@@ -230,69 +236,19 @@ export class ModelService implements WorkerApi {
     batch.acquired.release();
   }
 
-  async predictEach(rows: unknown): Promise<RowResult[]> {
-    if (!Array.isArray(rows)) throw new InputError('INVALID_BATCH', 'expected an array of rows', {});
-    const deployment = this.#ready();
-    // Each call is routed on its own (a bandit may send them to different versions); rows going to
-    // the same version are scored together.
-    const routes = rows.map(() => deployment.route());
-    const results = new Array<RowResult>(rows.length);
-    const groups = new Map<string, number[]>();
-    routes.forEach((route, i) => groups.set(route.version, [...(groups.get(route.version) ?? []), i]));
-    for (const [version, indices] of groups) {
-      const answered = await this.#scoreEach(version, indices.map((i) => rows[i]));
-      answered.forEach((result, k) => (results[indices[k]!] = result));
-    }
-    const shadowed = routes.map((route, i) => (route.shadow !== undefined && results[i]!.ok ? i : -1)).filter((i) => i >= 0);
-    if (shadowed.length > 0) {
-      const shadow = routes[shadowed[0]!]!.shadow!;
-      const shadowRows = shadowed.map((i) => rows[i]);
-      const live = shadowed.map((i) => (results[i] as { prediction: Prediction }).prediction);
-      this.#shadowLater(shadow, (scorer) => scorer.score(shadowRows, SERVING), () => live);
-    }
-    return results;
-  }
-
-  /** Scores rows with one version, answering each row on its own: a bad row gets its own error and the rest are scored again without it. */
-  async #scoreEach(version: string, rows: readonly unknown[]): Promise<RowResult[]> {
-    const results = new Array<RowResult>(rows.length);
-    let pending = rows.map((_, i) => i);
-    while (pending.length > 0) {
-      try {
-        const predictions = await this.#score(version, pending.map((i) => rows[i]));
-        pending.forEach((i, k) => (results[i] = { ok: true, prediction: predictions[k]! }));
-        pending = [];
-      } catch (error) {
-        const row = error instanceof InputError ? error.details.row : undefined;
-        if (typeof row !== 'number' || pending[row] === undefined) throw error;
-        results[pending[row]!] = { ok: false, error: serializeError((error as InputError).atRow(0)) };
-        pending = pending.filter((_, k) => k !== row);
-      }
-    }
-    return results;
-  }
-
-  async #score(version: string, rows: unknown): Promise<Prediction[]> {
-    const acquired = this.#ready().acquire(version);
-    const { scorer, version: answered, release } = acquired;
-    try {
-      await this.#watch(acquired);
-      const started = performance.now();
-      const batch = this.#count(await this.#refusalsCounted(answered, () => scorer.score(rows, SERVING)));
-      const predictions = scorer.predictions(batch);
-      this.#observe(acquired, batch, performance.now() - started, (r) => {
-        const p = predictions[r]!;
-        return p.kind === 'classification' ? p.label : p.value;
-      });
-      return predictions.map((prediction) => ({ ...prediction, version: answered, id: this.#remember(answered) }));
-    } finally {
-      release();
-    }
-  }
-
-  /** Drift and latency of what a version answered (after the answer is computed, before it is sent). */
-  #observe(acquired: AcquiredVersion, batch: ScoredBatch, ms: number, outputAt: (row: number) => string | number): void {
-    this.#monitor?.record(acquired.version, { rows: batch.rows, raw: batch.raw ?? EMPTY_COLUMNS, outputAt }, ms);
+  async #scoreParts(id: number): Promise<ScoreReply> {
+    const batch = this.#batches.get(id);
+    if (batch === undefined) throw new StateError('NOT_READY', `no open batch ${String(id)}`);
+    this.#batches.delete(id);
+    const held: Held = {
+      acquired: batch.acquired,
+      release: () => {
+        batch.lent.release();
+        batch.acquired.release();
+      },
+    };
+    // The batch was routed when it was opened (never with a shadow).
+    return this.#serve({ version: batch.acquired.version }, held, partsReader(batch), 'typed');
   }
 
   /** Starts watching a version the first time it serves (its saved drift counts are read then). */
@@ -311,43 +267,15 @@ export class ModelService implements WorkerApi {
     }
   }
 
-  async reportOutcome(id: string, reward: number): Promise<void> {
-    const n = typeof id === 'string' && /^[1-9][0-9]{0,15}$/.test(id) ? Number(id) : Number.NaN;
-    const recent = n <= this.#lastId && n > this.#lastId - MAX_REMEMBERED;
-    const version = recent ? this.#outcomes[n % MAX_REMEMBERED] : undefined;
-    if (version === undefined) throw new InputError('UNKNOWN_PREDICTION', `no recent prediction has id "${String(id).slice(0, 40)}"`, { field: 'id' });
-    if (typeof reward !== 'number' || !Number.isFinite(reward)) throw new InputError('NOT_FINITE', 'the reward must be a finite number (1 success, 0 failure)', { field: 'reward' });
-    // An outcome counts once.
-    this.#outcomes[n % MAX_REMEMBERED] = undefined;
-    this.#ready().report(version, reward);
-  }
-
-  /** Remembers which version made a prediction, for its outcome; past the bound the oldest is overwritten. */
-  #remember(version: string): string {
-    return String(this.#rememberRows(version, 1));
-  }
-
-  /** The same for `count` consecutive predictions, without an id string each; returns the first id. */
-  #rememberRows(version: string, count: number): number {
-    const first = this.#lastId + 1;
-    for (let id = first; id < first + count; id++) this.#outcomes[id % MAX_REMEMBERED] = version;
-    this.#lastId += count;
-    return first;
-  }
-
   /**
    * The candidate scores the same rows (`rescore`) after the live answer has gone: it never slows
    * it. `live` gives the live answers then, so a call answered in typed arrays builds them only here.
    */
   #shadowLater(version: string, rescore: (scorer: Scorer) => Promise<ScoredBatch>, live: () => readonly Prediction[]): void {
     setTimeout(() => {
+      if (this.#state !== 'serving') return;
       const started = performance.now();
-      let acquired: ReturnType<Deployment['acquire']>;
-      try {
-        acquired = this.#ready().acquire(version);
-      } catch {
-        return;
-      }
+      const acquired = this.#ready().acquire(version);
       const { scorer, version: used, release } = acquired;
       if (used !== version) return release();
       rescore(scorer)
@@ -357,19 +285,12 @@ export class ModelService implements WorkerApi {
     }, 0);
   }
 
-  async predictColumns(columns: unknown): Promise<ColumnarReply> {
-    const acquired = this.#ready().acquire(this.#ready().route().version);
-    const { scorer, release } = acquired;
-    try {
-      await this.#watch(acquired);
-      const started = performance.now();
-      const batch = this.#count(await this.#refusalsCounted(acquired.version, () => scorer.scoreColumns(columns, SERVING)));
-      const result = scorer.columnarReply(batch);
-      this.#observe(acquired, batch, performance.now() - started, (r) => (result.kind === 'classification' ? result.classes[result.best[r]!]! : result.values[r]!));
-      return Comlink.transfer(result, result.kind === 'classification' ? [result.probabilities.buffer, result.best.buffer] : [result.values.buffer]);
-    } finally {
-      release();
-    }
+  async reportOutcome(id: string, reward: number): Promise<void> {
+    const deployment = this.#ready();
+    if (typeof reward !== 'number' || !Number.isFinite(reward)) throw new InputError('NOT_FINITE', 'the reward must be a finite number (1 success, 0 failure)', { field: 'reward' });
+    const version = this.#ids.take(id);
+    if (version === undefined) throw new InputError('UNKNOWN_PREDICTION', `no recent prediction has id "${String(id).slice(0, 40)}"`, { field: 'id' });
+    deployment.report(version, reward);
   }
 
   async features(rows: unknown): Promise<FeatureMatrix> {
@@ -394,12 +315,6 @@ export class ModelService implements WorkerApi {
     const rollout = info.rollout.strategy === 'shadow' ? { ...info.rollout, shadow: this.#shadow.stats() } : info.rollout;
     const runtime = shards === undefined ? info.runtime : { ...info.runtime, shards };
     return { ...info, runtime, rollout, stats: { ...this.#stats, ...(tensors === undefined ? {} : { tensors }) } };
-  }
-
-  #count<T extends { rows: number }>(batch: T): T {
-    this.#stats.runs++;
-    this.#stats.rows += batch.rows;
-    return batch;
   }
 
   async update(): Promise<UpdateResult> {
@@ -451,11 +366,7 @@ export class ModelService implements WorkerApi {
    * Runs a long task on the live version, cancellable by its id; the version is held until it ends.
    * Progress goes back through a comlink proxy, not awaited: the task never waits on the page.
    */
-  async #task<T>(
-    taskId: string,
-    onProgress: ProgressListener | undefined,
-    task: (acquired: AcquiredVersion, run: { signal: AbortSignal; onProgress?: ProgressListener }) => Promise<T>,
-  ): Promise<T> {
+  async #task<T>(taskId: string, onProgress: ProgressListener | undefined, task: (acquired: AcquiredVersion, run: { signal: AbortSignal; onProgress?: ProgressListener }) => Promise<T>): Promise<T> {
     const acquired = this.#ready().acquire();
     const controller = new AbortController();
     this.#tasks.set(taskId, controller);
@@ -468,9 +379,16 @@ export class ModelService implements WorkerApi {
     }
   }
 
+  /** Ends the service: long tasks are cancelled, batches in parts dropped, the monitor and deployment closed (updates and timers included). */
   async dispose(): Promise<void> {
-    this.#disposed = true;
+    if (this.#state === 'disposed') return;
+    this.#state = 'disposed';
     for (const controller of this.#tasks.values()) controller.abort();
+    for (const id of [...this.#batches.keys()]) this.abortParts(id);
+    await this.#close();
+  }
+
+  async #close(): Promise<void> {
     const deployment = this.#deployment;
     const monitor = this.#monitor;
     this.#deployment = undefined;
@@ -480,85 +398,14 @@ export class ModelService implements WorkerApi {
   }
 
   #ready(): Deployment {
-    this.#assertUsable();
-    if (this.#deployment === undefined) throw new StateError('NOT_READY', 'no model is loaded yet');
+    if (this.#state === 'disposed') throw disposed();
+    if (this.#state !== 'serving' || this.#deployment === undefined) throw new StateError('NOT_READY', 'no model is loaded yet');
     return this.#deployment;
   }
-
-  #assertUsable(): void {
-    if (this.#disposed) throw new StateError('DISPOSED', 'this model was disposed');
-  }
 }
 
-const MAX_REMEMBERED = 100_000;
-
-/**
- * Whether columns built on the main thread for the live version's fields fit the version a call is
- * routed to: the same fields, numbers as Float64Array, categories dictionary-encoded. Only their
- * shape is looked at here; the values are validated as any input is.
- */
-function fitsColumns(transform: FeatureTransform, columns: unknown): boolean {
-  if (transform.spec.kind !== 'tabular' || typeof columns !== 'object' || columns === null) return false;
-  const record = columns as Record<string, unknown>;
-  if (Object.keys(record).length !== transform.inputs.length) return false;
-  return transform.inputs.every((field) => {
-    if (!Object.hasOwn(record, field.name)) return false;
-    const column = record[field.name];
-    if (field.type === 'number') return column instanceof Float64Array;
-    return field.type === 'category' && typeof column === 'object' && column !== null && !Array.isArray(column) && !ArrayBuffer.isView(column);
-  });
-}
-
-interface OpenBatch {
-  readonly acquired: AcquiredVersion;
-  readonly lent: LentInput;
-  /** The raw values of every row, filled part by part (drift monitoring reads rows anywhere in it). */
-  readonly raw: { readonly numbers: Map<string, Float64Array>; readonly categories: Map<string, Int32Array> };
-  filled: number;
-  readonly started: number;
-  /** Set once a part does not fit this version (`unfit`) or has a refused value (its error). */
-  outcome?: 'unfit' | InputError;
-}
+const disposed = (): StateError => new StateError('DISPOSED', 'this model was disposed');
 
 const EMPTY_COLUMNS = { numbers: new Map<string, Float64Array>(), categories: new Map<string, Int32Array>() };
 
 type ProgressListener = (progress: TaskProgress) => void;
-
-/** How the shadow candidate compares with the live answers. */
-class ShadowRecorder {
-  #comparisons = 0;
-  #agreements = 0;
-  #absoluteDifference = 0;
-  #calls = 0;
-  #ms = 0;
-
-  record(live: readonly Prediction[], shadow: readonly Prediction[], ms: number): void {
-    this.#calls++;
-    this.#ms += ms;
-    live.forEach((a, i) => {
-      const b = shadow[i];
-      if (b === undefined) return;
-      this.#comparisons++;
-      if (a.kind === 'classification' && b.kind === 'classification') {
-        if (a.label === b.label) this.#agreements++;
-        const classes = Object.keys(a.probabilities);
-        this.#absoluteDifference += classes.reduce((sum, c) => sum + Math.abs(a.probabilities[c]! - (b.probabilities[c] ?? 0)), 0) / classes.length;
-      } else if (a.kind === 'regression' && b.kind === 'regression') {
-        // Regression answers agree within 1% of the live value.
-        if (Math.abs(a.value - b.value) <= 0.01 * Math.max(1, Math.abs(a.value))) this.#agreements++;
-        this.#absoluteDifference += Math.abs(a.value - b.value);
-      }
-    });
-  }
-
-  stats(): ShadowStats {
-    const n = this.#comparisons;
-    return {
-      comparisons: n,
-      agreement: n === 0 ? 0 : this.#agreements / n,
-      meanAbsoluteDifference: n === 0 ? 0 : this.#absoluteDifference / n,
-      candidateMeanMs: this.#calls === 0 ? 0 : this.#ms / this.#calls,
-    };
-  }
-}
-
