@@ -1,5 +1,6 @@
 // The shape of bench/results/<timestamp>.json (and latest.json): every raw number of one run.
 import type { BatchFigure, Breakdown, ConcurrentFigure, LatencyFigure, ModelSetup, PageEnvironment, StartResult } from './protocol.js';
+import type { CliFigures } from './cli/score-bench.js';
 import type { SizeReport } from './sizes.js';
 
 export interface RequestSummary {
@@ -82,6 +83,8 @@ export interface BenchResults {
   readonly starts: Readonly<Record<string, StartResults>>;
   readonly notIsolated?: Readonly<Record<string, ModelResults>>;
   readonly sizes: SizeReport;
+  /** `ondevice score` and pandas + scikit-learn on the same CSV file (absent in runs before it was measured). */
+  readonly cli?: CliFigures;
   /** Console errors and page errors seen during the run (should be empty). */
   readonly pageErrors: readonly string[];
 }

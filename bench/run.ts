@@ -14,6 +14,7 @@ import type { RivalId, StartResult } from './protocol.js';
 import { renderReadme } from './report.js';
 import type { BenchResults, ModelResults, RequestSummary, StartPhase, StartResults } from './results-types.js';
 import { PLAIN_PREFIX, startBenchServer, type BenchServer } from './server.js';
+import { cliFigures } from './cli/score-bench.js';
 import { measureSizes } from './sizes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -273,6 +274,9 @@ async function main(): Promise<void> {
     const notIsolated = { [MODELS[0]!.name]: await modelFigures(plainPage, MODELS[0]!, { concurrent: false, breakdown: false }) };
     await plainContext.close();
 
+    log('ondevice score and pandas + scikit-learn on a 30,000-row CSV file');
+    const cli = cliFigures({ rows: 30_000, repetitions: quick ? 1 : 5 });
+
     const results: BenchResults = {
       format: 'ondevice-bench',
       formatVersion: 1,
@@ -310,6 +314,7 @@ async function main(): Promise<void> {
       starts: startResults,
       notIsolated,
       sizes,
+      cli,
       pageErrors,
     };
     const dir = join(root, 'bench/results');

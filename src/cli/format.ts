@@ -9,8 +9,10 @@ export function num(value: number): string {
   return String(Number(value.toPrecision(4)));
 }
 
+/** A count with thousands separators (1,234,567), as `toLocaleString('en-US')` writes it without loading locale data. */
 export function count(value: number): string {
-  return value.toLocaleString('en-US');
+  if (!Number.isInteger(value)) return value.toLocaleString('en-US');
+  return String(value).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 export function bytes(value: number): string {

@@ -1,19 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
-import { CsvError, parse, type Info, type Parser } from 'csv-parse';
-import { stringify } from 'csv-stringify/sync';
+import type { Writable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
 import { InputError, describeUnknown } from '../errors/index.js';
 import type { InputField } from '../features/index.js';
 import { load } from '../node/index.js';
-import type { Prediction } from '../scoring/index.js';
-import type { ModelInfo, OndeviceModel } from '../worker/protocol.js';
+import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
+import type { ColumnarInput, ModelInfo, OndeviceModel } from '../worker/protocol.js';
 import { parseCommandArgs, readInteger, UsageError, type Command } from './command.js';
 import { CliError } from './errors.js';
 import { shown } from './files.js';
+import { ColumnBuilder, type FieldColumn } from './csv-columns.js';
+import { cellText, csvCell, readCsv, splitRecords, type CsvCells, type CsvChunk, type CsvProblem, type CsvRecord } from './csv.js';
 import { bytes, count, num, plural } from './format.js';
 
 export type OnError = 'stop' | 'skip';
@@ -27,7 +28,7 @@ export interface ScoreOptions {
   readonly stdout?: Writable;
   /** Default: the live version. */
   readonly version?: string;
-  /** Rows per model run. Default 1000 (at most the spec's maxBatchRows). */
+  /** Rows per model run at most (the first runs are smaller, so scoring starts early). Default `DEFAULT_BATCH_ROWS`. */
   readonly batchRows?: number;
   /** `stop` (default): the first bad row ends the run with its error; `skip`: it is reported and left out. */
   readonly onError?: OnError;
@@ -68,14 +69,15 @@ export interface ScoreSummary extends ScoreProgress {
   readonly rowsPerSecond: number;
 }
 
-interface PendingRow {
-  readonly row: number;
-  readonly line: number;
-  readonly record: readonly string[];
-  readonly raw: Record<string, unknown>;
-}
-
-export const DEFAULT_BATCH_ROWS = 1000;
+export const DEFAULT_BATCH_ROWS = 8192;
+const FIRST_BATCH_ROWS = 1024;
+/**
+ * V8 optimizes a WebAssembly function once it has run about this many bytes of code. Its default
+ * (1.8 MB) has it optimize onnxruntime's one-off start-up code too: about a second of compiling on
+ * another core just as scoring starts, which on a 2-core machine took a fifth of the scoring time.
+ * Raised, only the functions the model runs over and over are optimized.
+ */
+const WASM_TIERING_BUDGET = 100_000_000;
 /**
  * What `pandas.read_csv` reads as missing by default: a training script that read its data with
  * pandas saw these cells as NaN, in every column, so scoring reads them as missing too.
@@ -85,9 +87,10 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const INFINITE = /^[+-]?inf(inity)?$/i;
 
 /**
- * Batch scoring of a CSV file with the browser's own scorer: the version is verified and gated
- * first, then the file is streamed (never read whole), parsed, turned into rows per the feature
- * spec, and scored `batchRows` at a time. The output is the input's columns plus the predictions.
+ * Batch scoring of a CSV file with the browser's own loader and scorer (ondevice/node): the version
+ * is verified and gated first, then the file is streamed (never read whole), the cells the model
+ * reads laid out as typed columns, and scored `batchRows` at a time. Each output line is the input
+ * line as it was, then the predictions.
  */
 export async function scoreCsv(options: ScoreOptions): Promise<ScoreSummary> {
   const input = resolve(options.input);
@@ -100,51 +103,303 @@ export async function scoreCsv(options: ScoreOptions): Promise<ScoreSummary> {
     },
   );
   if (options.batchRows !== undefined && options.batchRows < 1) throw new UsageError('--batch must be at least 1');
-
-  // One count for both kinds of skipped line: unreadable CSV (from the parser) and rows the model refuses.
-  const skips = { count: 0 };
-  const skip = (row: SkippedRow): void => {
-    skips.count++;
-    options.onSkip?.(row);
-  };
-  const reader = new CsvRows(input);
   let model: OndeviceModel | undefined;
-  let sink: Writable | undefined;
-  const temporary = output === undefined ? undefined : `${output}.${randomBytes(6).toString('hex')}.tmp`;
+  const target = new OutputTarget(output, options.stdout ?? process.stdout);
+  // When Node's event loop runs out of work it waits for V8's background tasks to end: after the
+  // first model runs that is the optimizing compile of onnxruntime's WASM, which held the first
+  // second of scoring still. A handle held for the run keeps the loop from running out.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
   try {
-    // The header first: a missing column is reported before the model is even loaded.
-    const header = await reader.next();
-    if (header?.kind === 'malformed') throw new CliError('INVALID_CSV', `${shown(input)}: ${header.message}`, { path: shown(input), line: header.line });
-    if (header === undefined) throw new CliError('INVALID_CSV', `${shown(input)} is empty: it needs a header line naming the columns`, { path: shown(input) });
     // The same loader, checks and gate as a browser's (ondevice/node): no drift, no shards, no updates.
-    model = await load(options.bundle, { ...(options.version === undefined ? {} : { version: options.version }), monitor: false, shards: 0, batching: false, checkForUpdates: false });
+    model = await load(options.bundle, { ...(options.version === undefined ? {} : { version: options.version }), thread: 'worker', monitor: false, shards: 0, batching: false, checkForUpdates: false });
     const info = await model.info();
     const fields = tabularFields(info);
     const na = new Set(options.na ?? DEFAULT_NA);
     warnAboutLevels(fields, na, options.onWarning);
-    const toRow = rowReader(header.record, fields, input, na);
     options.onReady?.({ name: info.name, version: info.version, runtimeMs: info.timings.runtimeMs, gateMs: info.timings.gateMs });
-    sink = temporary === undefined ? (options.stdout ?? process.stdout) : createWriteStream(temporary);
-    const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
-    const summary = await streamScores({ ...options, input, reader, header: header.record, toRow, model, info, batchRows, sink, totalBytes, skip, skips });
-    if (temporary !== undefined) {
-      await closeStream(sink);
-      await rename(temporary, output!);
-    }
+    const run = new ScoreRun({ ...options, input, model, info, fields, na, totalBytes, target, batchRows: options.batchRows ?? DEFAULT_BATCH_ROWS });
+    const summary = await run.stream();
+    await target.commit();
     return { ...summary, name: info.name, version: info.version, output };
   } catch (error) {
-    if (temporary !== undefined && sink !== undefined) {
-      // A write still in flight fails once the stream is destroyed: that is expected, not a crash.
-      sink.on('error', () => undefined);
-      sink.destroy();
-      await once(sink, 'close').catch(() => undefined);
-      await rm(temporary, { force: true });
-    }
+    await target.discard();
     throw error;
   } finally {
-    reader.close();
+    clearInterval(keepAlive);
     await model?.dispose();
   }
+}
+
+/** Where the output goes: stdout, or a file written whole (a temporary file renamed into place) or not at all. */
+class OutputTarget {
+  readonly #output: string | undefined;
+  readonly #temporary: string | undefined;
+  readonly #stdout: Writable;
+  #sink: Writable | undefined;
+
+  constructor(output: string | undefined, stdout: Writable) {
+    this.#output = output;
+    this.#stdout = stdout;
+    this.#temporary = output === undefined ? undefined : `${output}.${randomBytes(6).toString('hex')}.tmp`;
+  }
+
+  async write(chunk: string | Buffer): Promise<void> {
+    // A batch's lines fit in the stream's buffer: the next batch is scored while they are written.
+    this.#sink ??= this.#temporary === undefined ? this.#stdout : createWriteStream(this.#temporary, { highWaterMark: 16 << 20 });
+    if (!this.#sink.write(chunk)) await once(this.#sink, 'drain');
+  }
+
+  async commit(): Promise<void> {
+    if (this.#temporary === undefined) return;
+    if (this.#sink === undefined) await this.write('');
+    await closeStream(this.#sink!);
+    await rename(this.#temporary, this.#output!);
+  }
+
+  async discard(): Promise<void> {
+    if (this.#temporary === undefined) return;
+    if (this.#sink !== undefined) {
+      // A write still in flight fails once the stream is destroyed: that is expected, not a crash.
+      this.#sink.on('error', () => undefined);
+      this.#sink.destroy();
+      await once(this.#sink, 'close').catch(() => undefined);
+    }
+    await rm(this.#temporary, { force: true });
+  }
+}
+
+interface RunContext extends Omit<ScoreOptions, 'na'> {
+  readonly input: string;
+  readonly model: OndeviceModel;
+  readonly info: ModelInfo;
+  readonly fields: readonly InputField[];
+  readonly na: ReadonlySet<string>;
+  readonly totalBytes: number;
+  readonly target: OutputTarget;
+  readonly batchRows: number;
+}
+
+/**
+ * The records waiting to be scored, as parallel arrays (no object per row): where each is in the
+ * file, and its bytes (copied to the output as they are) in one of the chunks it keeps.
+ */
+class BatchRecords {
+  readonly rows: Int32Array;
+  readonly lines: Int32Array;
+  readonly starts: Int32Array;
+  readonly ends: Int32Array;
+  /** Index into `chunks` of each record's bytes. */
+  readonly chunkOf: Int32Array;
+  readonly chunks: Buffer[] = [];
+  length = 0;
+
+  constructor(capacity: number) {
+    this.rows = new Int32Array(capacity);
+    this.lines = new Int32Array(capacity);
+    this.starts = new Int32Array(capacity);
+    this.ends = new Int32Array(capacity);
+    this.chunkOf = new Int32Array(capacity);
+  }
+
+  push(row: number, line: number, bytes: Buffer, start: number, end: number): void {
+    if (this.chunks[this.chunks.length - 1] !== bytes) this.chunks.push(bytes);
+    const i = this.length++;
+    this.rows[i] = row;
+    this.lines[i] = line;
+    this.starts[i] = start;
+    this.ends[i] = end;
+    this.chunkOf[i] = this.chunks.length - 1;
+  }
+
+  /** Record i's line, as it is in the file. */
+  bytesOf(i: number): Buffer {
+    return this.chunks[this.chunkOf[i]!]!.subarray(this.starts[i], this.ends[i]);
+  }
+}
+
+/** A batch's prediction cells per record (undefined: left out), and the rows it left out. */
+interface ScoredBatch {
+  readonly answers: readonly (string | undefined)[];
+  readonly skipped: readonly SkippedRow[];
+}
+
+/** One pass over the file: header, then records in batches, each scored once and written in order. */
+class ScoreRun {
+  readonly #context: RunContext;
+  readonly #started = performance.now();
+  readonly #counts = { rows: 0, scored: 0, skipped: 0, bytesRead: 0 };
+  #builder: ColumnBuilder | undefined;
+  #header: HeaderLayout | undefined;
+  #batch: BatchRecords;
+  /**
+   * Rows in the batch being read: small at first, doubling up to `batchRows`, so the worker starts
+   * scoring (and its code warms up) while this thread reads on, instead of idling through the first batch.
+   */
+  #batchLimit: number;
+  /** The batches sent for scoring, written in order as their answers come. */
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(context: RunContext) {
+    this.#context = context;
+    this.#batch = new BatchRecords(context.batchRows);
+    this.#batchLimit = Math.min(context.batchRows, FIRST_BATCH_ROWS);
+  }
+
+  async stream(): Promise<Omit<ScoreSummary, 'name' | 'version' | 'output'>> {
+    for await (const chunk of readCsv(this.#context.input)) {
+      const { records } = chunk;
+      for (let i = 0; i < records.length; i++) {
+        // Most records need no wait: an await each would cost a turn of the microtask queue per row.
+        const waiting = this.#take(chunk, i);
+        if (waiting !== undefined) await waiting;
+      }
+      this.#counts.bytesRead = Math.min(this.#context.totalBytes, this.#counts.bytesRead + chunk.bytes.length);
+    }
+    if (this.#header === undefined) throw new CliError('INVALID_CSV', `${shown(this.#context.input)} is empty: it needs a header line naming the columns`, { path: shown(this.#context.input) });
+    await this.#flush();
+    await this.#writing;
+    const elapsedMs = performance.now() - this.#started;
+    const { rows, scored, skipped } = this.#counts;
+    const totalBytes = this.#context.totalBytes;
+    return { rows, scored, skipped, bytesRead: totalBytes, totalBytes, elapsedMs, predictionColumns: this.#header.predictionColumns, rowsPerSecond: rows / Math.max(elapsedMs / 1000, 1e-9) };
+  }
+
+  /** Takes record i of the chunk into the batch; a promise when it has to wait (a full batch, a malformed record, the header). */
+  #take({ bytes, cells, records }: CsvChunk, i: number): Promise<void> | undefined {
+    const count = records.counts[i]!;
+    const line = records.lines[i]!;
+    if (count < 0) return this.#malformed({ line, message: records.problems.get(i)! });
+    if (this.#header === undefined) return this.#readHeader(bytes, cells, records.at(i));
+    if (count !== this.#header.columns) return this.#malformed({ line, message: `the record has ${count} cells; the header names ${this.#header.columns} columns` });
+    const row = ++this.#counts.rows;
+    this.#batch.push(row, line, bytes, records.starts[i]!, records.ends[i]!);
+    this.#builder!.add(bytes, cells, records.firsts[i]!);
+    return this.#batch.length >= this.#batchLimit ? this.#flush() : undefined;
+  }
+
+  async #readHeader(bytes: Buffer, cells: CsvCells, record: CsvRecord): Promise<void> {
+    const names = Array.from({ length: record.count }, (_, i) => cellText(bytes, cells, record.first + i));
+    this.#header = headerLayout(names, this.#context.fields, this.#context.info, this.#context.input);
+    this.#builder = new ColumnBuilder(this.#header.fieldColumns, this.#context.na, this.#context.batchRows);
+    await this.#context.target.write(Buffer.concat([bytes.subarray(record.start, record.end), Buffer.from(`,${this.#header.predictionColumns.map(csvCell).join(',')}\n`)]));
+  }
+
+  async #malformed(problem: CsvProblem): Promise<void> {
+    const { input, onError } = this.#context;
+    // The rows before it are scored (and their problems reported) first: reports follow the file.
+    await this.#flush();
+    await this.#writing;
+    if (this.#header === undefined || onError !== 'skip') throw new CliError('INVALID_CSV', `${shown(input)}: line ${problem.line}: ${problem.message}`, { path: shown(input), line: problem.line });
+    this.#skip({ row: undefined, line: problem.line, message: `line ${problem.line}: ${problem.message}`, code: 'INVALID_CSV' });
+  }
+
+  #skip(row: SkippedRow): void {
+    this.#counts.skipped++;
+    this.#context.onSkip?.(row);
+  }
+
+  /**
+   * Sends the batch to be scored (one run) and queues its lines for writing, each input line then
+   * its predictions. The model scores it in its worker thread while this thread reads the next;
+   * at most one batch waits, so memory stays at two batches.
+   */
+  async #flush(): Promise<void> {
+    const batch = this.#batch;
+    if (batch.length === 0) return;
+    this.#batch = new BatchRecords(this.#context.batchRows);
+    this.#batchLimit = Math.min(this.#context.batchRows, this.#batchLimit * 2);
+    const builder = this.#builder!;
+    const irregular = builder.irregular;
+    const columns = builder.take();
+    const scoring = irregular ? this.#scoreRows(batch) : this.#scoreColumns(batch, columns);
+    // Awaited below, in order; a failure is not left unhandled meanwhile.
+    scoring.catch(() => undefined);
+    const previous = this.#writing;
+    this.#writing = previous.then(async () => {
+      const { answers, skipped } = await scoring;
+      // Reported here, in the file's order: a later batch may be scored before an earlier one is.
+      for (const row of skipped) this.#skip(row);
+      await this.#context.target.write(outputLines(batch, answers));
+      this.#counts.scored += answers.reduce((scored, cells) => scored + (cells === undefined ? 0 : 1), 0);
+      this.#context.onProgress?.(this.#progress());
+    });
+    await previous;
+  }
+
+  /** The fast path: typed columns, one model run. A refused row sends the batch down the row path, where each row is named. */
+  async #scoreColumns(batch: BatchRecords, columns: ColumnarInput): Promise<ScoredBatch> {
+    try {
+      const predicted = await this.#context.model.predictColumns(columns);
+      return { answers: Array.from({ length: batch.length }, (_, r) => predictionCellsAt(predicted, r)), skipped: [] };
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      return this.#scoreRows(batch);
+    }
+  }
+
+  /** Row objects, as the cells read: a refused row stops the run (`stop`) or is reported and left out (`skip`). */
+  async #scoreRows(batch: BatchRecords): Promise<ScoredBatch> {
+    const toRow = this.#header!.toRow;
+    const rows = Array.from({ length: batch.length }, (_, r) => {
+      // The chunk's cell list has moved on: the line is split again (the slow path is rare).
+      const line = batch.bytesOf(r);
+      const again = splitRecords(line, batch.lines[r]!, true);
+      return again.records.length === 1 && again.records.counts[0]! >= 0 ? toRow(line, again.cells, again.records.firsts[0]!, this.#context.na) : {};
+    });
+    const place = (r: number): PlaceInFile => ({ row: batch.rows[r]!, line: batch.lines[r]! });
+    const skipped: SkippedRow[] = [];
+    const { kept, predictions } = await scoreBatch(this.#context.model, place, rows, this.#context.onError ?? 'stop', (row) => skipped.push(row));
+    const classes = this.#context.info.task.kind === 'classification' ? this.#context.info.task.classes : [];
+    const cells = new Map(kept.map((r, k) => [r, predictionCells(predictions[k]!, classes).map(csvCell).join(',')]));
+    return { answers: Array.from({ length: batch.length }, (_, r) => cells.get(r)), skipped };
+  }
+
+  #progress(): ScoreProgress {
+    const { rows, scored, skipped, bytesRead } = this.#counts;
+    return { rows, scored, skipped, bytesRead, totalBytes: this.#context.totalBytes, elapsedMs: performance.now() - this.#started };
+  }
+}
+
+/**
+ * Scores a batch of row objects in one model run (`place` says where row i is in the file). `stop`: the first bad row ends the run, named by
+ * its row and line in the file. `skip`: every bad row is reported and left out, found in one pass
+ * (`predictEach`).
+ */
+interface PlaceInFile {
+  readonly row: number;
+  readonly line: number;
+}
+
+async function scoreBatch(
+  model: OndeviceModel,
+  place: (index: number) => PlaceInFile,
+  rows: readonly Record<string, unknown>[],
+  onError: OnError,
+  skip: (row: SkippedRow) => void,
+): Promise<{ kept: number[]; predictions: Prediction[] }> {
+  const inFile = (error: InputError, index: number): InputError => new InputError(error.code, error.reason, { ...error.details, ...place(index) });
+  if (onError === 'stop') {
+    try {
+      return { kept: rows.map((_, i) => i), predictions: await model.predictBatch(rows) };
+    } catch (error) {
+      const index = error instanceof InputError ? error.details.row : undefined;
+      if (!(error instanceof InputError) || typeof index !== 'number' || rows[index] === undefined) throw error;
+      throw inFile(error, index);
+    }
+  }
+  const kept: number[] = [];
+  const predictions: Prediction[] = [];
+  (await model.predictEach(rows)).forEach((result, i) => {
+    if (result.ok) {
+      kept.push(i);
+      predictions.push(result.prediction);
+      return;
+    }
+    const refusal = inFile(result.error, i);
+    skip({ ...place(i), message: refusal.message, code: refusal.code });
+  });
+  return { kept, predictions };
 }
 
 /** A table model's raw fields; a tensor model cannot be fed from a CSV. */
@@ -169,166 +424,16 @@ function warnAboutLevels(fields: readonly InputField[], na: ReadonlySet<string>,
   }
 }
 
-type CsvItem = { readonly kind: 'record'; readonly record: string[]; readonly line: number } | { readonly kind: 'malformed'; readonly line: number; readonly message: string };
-
-function lineBreaksIn(record: readonly string[]): number {
-  let breaks = 0;
-  for (const cell of record) if (cell.includes('\n') || cell.includes('\r')) breaks += cell.match(/\r\n|\n|\r/g)!.length;
-  return breaks;
+interface HeaderLayout {
+  readonly columns: number;
+  readonly fieldColumns: readonly FieldColumn[];
+  readonly predictionColumns: readonly string[];
+  /** A record as the row object the model takes (the slow path): numbers parsed, markers as null. */
+  readonly toRow: (bytes: Buffer, cells: CsvCells, firstCell: number, na: ReadonlySet<string>) => Record<string, unknown>;
 }
 
-/** Records of a CSV file, streamed, with the line each starts on; CSV syntax errors become `INVALID_CSV`. */
-class CsvRows {
-  readonly #input: string;
-  readonly #source: Readable;
-  readonly #parser: Parser;
-  readonly #records: AsyncIterator<{ record: string[]; info: Info }>;
-  /** Malformed lines the parser passed over, not yet handed out: they come out in file order. */
-  readonly #malformed: { line: number; message: string }[] = [];
-  #pending: (CsvItem & { kind: 'record' }) | undefined;
-  /** Bytes parsed so far. */
-  bytesRead = 0;
-
-  constructor(input: string) {
-    this.#input = input;
-    this.#parser = parse({
-      info: true,
-      bom: true,
-      skip_empty_lines: true,
-      // The parser runs ahead of the rows being scored: a malformed line is queued and handed out
-      // after the rows before it, so problems are reported in the order of the file.
-      skip_records_with_error: true,
-      on_skip: (error) => {
-        this.#malformed.push({ line: lineOf(error), message: error?.message ?? 'unreadable CSV record' });
-        return undefined;
-      },
-    });
-    this.#source = createReadStream(input);
-    this.#source.on('error', (error: Error) => this.#parser.destroy(error));
-    this.#source.pipe(this.#parser);
-    this.#records = (this.#parser as AsyncIterable<{ record: string[]; info: Info }>)[Symbol.asyncIterator]();
-  }
-
-  async next(): Promise<CsvItem | undefined> {
-    if (this.#pending !== undefined) {
-      const pending = this.#pending;
-      this.#pending = undefined;
-      return this.#before(pending);
-    }
-    let item: IteratorResult<{ record: string[]; info: Info }>;
-    try {
-      item = await this.#records.next();
-    } catch (error) {
-      if (error instanceof CsvError) throw new CliError('INVALID_CSV', `${shown(this.#input)}: ${error.message}`, { path: shown(this.#input), line: lineOf(error) });
-      throw error;
-    }
-    if (item.done === true) {
-      const malformed = this.#malformed.shift();
-      return malformed === undefined ? undefined : { kind: 'malformed', ...malformed };
-    }
-    const { record, info } = item.value;
-    this.bytesRead = info.bytes;
-    // `lines` counts to the record's end; a quoted cell may span lines.
-    return this.#before({ kind: 'record', record, line: info.lines - lineBreaksIn(record) });
-  }
-
-  /** A malformed line that comes before `item` is handed out first; `item` waits for the next call. */
-  #before(item: CsvItem & { kind: 'record' }): CsvItem {
-    const first = this.#malformed[0];
-    if (first === undefined || first.line >= item.line) return item;
-    this.#malformed.shift();
-    this.#pending = item;
-    return { kind: 'malformed', ...first };
-  }
-
-  close(): void {
-    this.#source.destroy();
-    this.#parser.destroy();
-  }
-}
-
-interface StreamContext extends ScoreOptions {
-  readonly input: string;
-  readonly reader: CsvRows;
-  readonly header: readonly string[];
-  readonly toRow: (record: readonly string[]) => Record<string, unknown>;
-  readonly model: OndeviceModel;
-  readonly info: ModelInfo;
-  readonly batchRows: number;
-  readonly sink: Writable;
-  readonly totalBytes: number;
-  readonly skip: (row: SkippedRow) => void;
-  readonly skips: { readonly count: number };
-}
-
-async function streamScores(context: StreamContext): Promise<Omit<ScoreSummary, 'name' | 'version' | 'output'>> {
-  const { model, info, sink, totalBytes, reader, header, toRow, skip, skips } = context;
-  const classes = info.task.kind === 'classification' ? info.task.classes : [];
-  const onError = context.onError ?? 'stop';
-  const started = performance.now();
-  let batch: PendingRow[] = [];
-  let rows = 0;
-  let scored = 0;
-
-  const write = async (text: string): Promise<void> => {
-    if (!sink.write(text)) await once(sink, 'drain');
-  };
-  const progress = (): ScoreProgress => ({ rows, scored, skipped: skips.count, bytesRead: reader.bytesRead, totalBytes, elapsedMs: performance.now() - started });
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    const { kept, predictions } = await scoreBatch(model, batch, onError, skip);
-    batch = [];
-    if (kept.length > 0) await write(stringify(kept.map((row, i) => [...row.record, ...predictionCells(predictions[i]!, classes)])));
-    scored += kept.length;
-    context.onProgress?.(progress());
-  };
-
-  const predictionColumns = predictionColumnsFor(info, header);
-  await write(stringify([[...header, ...predictionColumns]]));
-  for (let next = await reader.next(); next !== undefined; next = await reader.next()) {
-    if (next.kind === 'malformed') {
-      // The rows before it are scored (and their problems reported) first: reports follow the file.
-      await flush();
-      if (onError === 'stop') throw new CliError('INVALID_CSV', `${shown(context.input)}: ${next.message}`, { path: shown(context.input), line: next.line });
-      skip({ row: undefined, line: next.line, message: next.message, code: 'INVALID_CSV' });
-      continue;
-    }
-    rows++;
-    batch.push({ row: rows, line: next.line, record: next.record, raw: toRow(next.record) });
-    if (batch.length >= context.batchRows) await flush();
-  }
-  await flush();
-  const elapsedMs = performance.now() - started;
-  // Malformed lines skipped by the parser are counted in `skipped` but were never rows.
-  return { rows, scored, skipped: skips.count, bytesRead: totalBytes, totalBytes, elapsedMs, predictionColumns, rowsPerSecond: rows / Math.max(elapsedMs / 1000, 1e-9) };
-}
-
-/**
- * Scores a batch. A bad row (InputError names its index) is dropped and the rest scored again in
- * `skip` mode; in `stop` mode it ends the run, named by its row and line in the file.
- */
-async function scoreBatch(model: OndeviceModel, batch: readonly PendingRow[], onError: OnError, skip: (row: SkippedRow) => void): Promise<{ kept: PendingRow[]; predictions: Prediction[] }> {
-  let kept = [...batch];
-  for (;;) {
-    try {
-      return { kept, predictions: kept.length === 0 ? [] : await model.predictBatch(kept.map((r) => r.raw)) };
-    } catch (error) {
-      const index = error instanceof InputError ? error.details.row : undefined;
-      if (!(error instanceof InputError) || typeof index !== 'number' || kept[index] === undefined) throw error;
-      const bad = kept[index]!;
-      const refusal = new InputError(error.code, error.reason, { ...error.details, row: bad.row, line: bad.line });
-      if (onError === 'stop') throw refusal;
-      skip({ row: bad.row, line: bad.line, message: refusal.message, code: error.code });
-      kept = kept.filter((_, i) => i !== index);
-    }
-  }
-}
-
-/**
- * Turns a CSV record (strings) into a raw row as the feature spec wants it: numbers parsed, a
- * missing-value marker (`na`) as null in any column. Every field must be a column; others are ignored.
- */
-function rowReader(header: readonly string[], fields: readonly InputField[], input: string, na: ReadonlySet<string>): (record: readonly string[]) => Record<string, unknown> {
+/** Where the model's fields are among the header's columns; every field must be one (others are copied through). */
+function headerLayout(header: readonly string[], fields: readonly InputField[], info: ModelInfo, input: string): HeaderLayout {
   const missing = fields.filter((f) => !header.includes(f.name)).map((f) => f.name);
   if (missing.length > 0) {
     const has = header.length > 30 ? `${header.slice(0, 30).join(', ')}, …` : header.join(', ');
@@ -340,15 +445,16 @@ function rowReader(header: readonly string[], fields: readonly InputField[], inp
   }
   const repeated = fields.filter((f) => header.indexOf(f.name) !== header.lastIndexOf(f.name)).map((f) => f.name);
   if (repeated.length > 0) throw new CliError('INVALID_CSV', `${shown(input)} has the column${repeated.length === 1 ? '' : 's'} ${repeated.join(', ')} more than once: which one the model should read is unclear`, { path: shown(input) });
-  const columns = fields.map((f) => ({ name: f.name, index: header.indexOf(f.name), number: f.type === 'number' }));
-  return (record) => {
+  const fieldColumns = fields.map((field) => ({ field, index: header.indexOf(field.name) }));
+  const toRow = (bytes: Buffer, cells: CsvCells, firstCell: number, na: ReadonlySet<string>): Record<string, unknown> => {
     const row: Record<string, unknown> = {};
-    for (const { name, index, number } of columns) {
-      const text = record[index] ?? '';
-      row[name] = na.has(text) ? null : number ? numberCell(text, na) : text;
+    for (const { field, index } of fieldColumns) {
+      const text = cellText(bytes, cells, firstCell + index);
+      row[field.name] = na.has(text) ? null : field.type === 'number' ? numberCell(text, na) : text;
     }
     return row;
   };
+  return { columns: header.length, fieldColumns, predictionColumns: predictionColumnsFor(info, header), toRow };
 }
 
 /** A number, null for a missing one; other text stays a string so the spec's validator names it (WRONG_TYPE). */
@@ -377,9 +483,32 @@ function predictionCells(prediction: Prediction, classes: readonly string[]): st
   return [prediction.label, ...classes.map((c) => String(prediction.probabilities[c]))];
 }
 
-/** csv-parse puts the line number on its errors as `lines`. */
-function lineOf(error: CsvError | undefined): number {
-  return typeof error?.lines === 'number' ? error.lines : 0;
+/** Row r of a columnar answer as the prediction cells, the values `predictionCells` writes for the same row. */
+function predictionCellsAt(predicted: ColumnarPrediction, r: number): string {
+  if (predicted.kind === 'regression') return String(predicted.values[r]);
+  const k = predicted.classes.length;
+  let cells = csvCell(predicted.labels[r]!);
+  for (let c = 0; c < k; c++) cells += `,${String(predicted.probabilities[r * k + c])}`;
+  return cells;
+}
+
+/** The batch's output: each scored record's line as it was in the file, then `,` and its prediction cells. */
+function outputLines(batch: BatchRecords, answers: readonly (string | undefined)[]): Buffer {
+  let size = 0;
+  answers.forEach((cells, i) => {
+    if (cells !== undefined) size += batch.ends[i]! - batch.starts[i]! + Buffer.byteLength(cells) + 2;
+  });
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  answers.forEach((cells, i) => {
+    if (cells === undefined) return;
+    out.set(batch.bytesOf(i), at);
+    at += batch.ends[i]! - batch.starts[i]!;
+    out[at++] = 0x2c;
+    at += out.write(cells, at);
+    out[at++] = 0x0a;
+  });
+  return out;
 }
 
 async function closeStream(stream: Writable): Promise<void> {
@@ -415,7 +544,7 @@ to stderr (redrawn in place on a terminal).
   <input.csv>             The rows to score (comma-separated, with a header line; quotes as RFC 4180).
   --out <output.csv>      Where to write. Default: stdout. Written whole or not at all.
   --version <v>           Score with this packed version instead of the live one.
-  --batch <rows>          Rows per model run. Default ${DEFAULT_BATCH_ROWS}.
+  --batch <rows>          Rows per model run, at most (the first runs are smaller). Default ${DEFAULT_BATCH_ROWS}.
   --na <markers>          The missing-value markers instead, comma-separated (--na "" for empty cells
                           only; --na ",NA" for empty and NA). A marker that is also a category's
                           level is reported: that level could then never be sent.

@@ -1,19 +1,19 @@
 // `ondevice/node`: the model in this process, for Node (servers, scripts, the CLI, tests). The same
 // service, verification, gate, feature code and runtimes as in the browser's worker; no worker.
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { globalFetch, memoryStore, sha256Hex, parseManifest, parseJsonBytes, type BundleIo, type FetchLike } from '../bundle/index.js';
+import { pathToFileURL } from 'node:url';
+import * as Comlink from 'comlink';
+import { sha256Hex, parseManifest, parseJsonBytes } from '../bundle/index.js';
 import { inThreadLink } from '../client/in-thread-link.js';
-import { ModelClient, type ClientOptions } from '../client/model.js';
+import { ModelClient, type ClientOptions, type ServiceLink } from '../client/model.js';
 import { BundleError } from '../errors/index.js';
 import type { DeploymentEvent, LoadProgress, OndeviceModel, WorkerLoadOptions } from '../worker/protocol.js';
 import { ModelService } from '../worker/service.js';
-import { runtimeEnvironment } from '../runtimes/index.js';
-import { prepareNodeTfjsWasm } from './tfjs-wasm.js';
+import { fileOrNetworkFetch, nodeIo } from './io.js';
+import { startThreadLink } from './worker-link.js';
 
-// TensorFlow.js's wasm backend reads its binaries from node_modules here (a page has them bundled).
-runtimeEnvironment.prepareTfjsWasm ??= prepareNodeTfjsWasm;
+export { fileOrNetworkFetch } from './io.js';
 
 export interface NodeLoadOptions extends Omit<WorkerLoadOptions, 'persisted' | 'pinned'>, ClientOptions {
   /** Called as a bundle is read or downloaded. */
@@ -23,6 +23,12 @@ export interface NodeLoadOptions extends Omit<WorkerLoadOptions, 'persisted' | '
    * manifest is then verified against the bytes read now, not pinned by the channel. Default: the live version.
    */
   readonly version?: string;
+  /**
+   * Where the model runs: `same`, this thread; `worker`, a worker thread of its own (as in a
+   * browser), so this thread can prepare the next batch while the last one is scored.
+   * @defaultValue `'same'`
+   */
+  readonly thread?: 'same' | 'worker';
 }
 
 /**
@@ -33,16 +39,23 @@ export interface NodeLoadOptions extends Omit<WorkerLoadOptions, 'persisted' | '
  * kept in memory (nothing is written to disk). Rejects with the same typed errors.
  */
 export async function load(source: string | URL, options: NodeLoadOptions = {}): Promise<OndeviceModel> {
-  const { onProgress, batching, cache, version, ...serviceOptions } = options;
+  const { onProgress, batching, cache, version, thread = 'same', ...serviceOptions } = options;
   const channelUrl = await channelUrlOf(source);
-  const io: BundleIo = { fetch: fileOrNetworkFetch, store: memoryStore() };
   const pinned = version === undefined ? undefined : await pinnedVersion(channelUrl, version);
-  const service = new ModelService(io);
+  const link: ServiceLink = thread === 'worker' ? await startThreadLink() : inThreadLink(new ModelService(nodeIo()));
   let client: ModelClient | undefined;
   const onEvent = (event: DeploymentEvent): void => client?.handleEvent(event);
-  const info = await service.load(channelUrl, pinned === undefined ? serviceOptions : { ...serviceOptions, pinned }, onProgress, onEvent);
-  client = new ModelClient(inThreadLink(service), info, { ...(batching === undefined ? {} : { batching }), ...(cache === undefined ? {} : { cache }) });
-  return client;
+  try {
+    const info = await Promise.race([
+      link.endpoint.load(channelUrl, pinned === undefined ? serviceOptions : { ...serviceOptions, pinned }, onProgress === undefined ? undefined : Comlink.proxy(onProgress), Comlink.proxy(onEvent)),
+      link.lost,
+    ]);
+    client = new ModelClient(link, info, { ...(batching === undefined ? {} : { batching }), ...(cache === undefined ? {} : { cache }) });
+    return client;
+  } catch (error) {
+    link.close();
+    throw error;
+  }
 }
 
 /** A channel URL for a folder, a file path or a URL. */
@@ -64,19 +77,6 @@ async function pinnedVersion(channelUrl: string, version: string): Promise<NonNu
   const manifest = parseManifest(parseJsonBytes(bytes, manifestUrl));
   return { name: manifest.name, version: manifest.version, manifestUrl, sha256: await sha256Hex(bytes) };
 }
-
-/** `fetch`, reading `file:` URLs from disk (Node's own fetch does not): a missing file is a 404. */
-export const fileOrNetworkFetch: FetchLike = async (url, init) => {
-  if (!url.startsWith('file:')) return globalFetch(url, init);
-  try {
-    const bytes = await readFile(fileURLToPath(url));
-    return new Response(bytes, { status: 200, headers: { 'content-length': String(bytes.byteLength) } });
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return new Response(null, { status: 404, statusText: 'Not Found' });
-    throw error;
-  }
-};
 
 export { OndeviceError, InputError, BundleError, GateError, ScoringError, StateError } from '../errors/index.js';
 export type { ErrorDetails, InputErrorCode, BundleErrorCode, GateErrorCode, ScoringErrorCode, StateErrorCode } from '../errors/index.js';

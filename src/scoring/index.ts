@@ -50,8 +50,8 @@ export type ColumnarPrediction = (
       readonly rows: number;
       readonly classes: readonly string[];
       readonly labels: readonly string[];
-      /** `rows x classes`, row-major. */
-      readonly probabilities: Float32Array;
+      /** `rows x classes`, row-major, in the model output's own type (float32 for most models): the values `predictBatch` gives. */
+      readonly probabilities: Float32Array | Float64Array;
     }
   | { readonly kind: 'regression'; readonly rows: number; readonly values: Float64Array }
 ) & {
@@ -154,8 +154,9 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
   const columnarReply = (batch: ScoredBatch): ColumnarReply => {
     if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
     const k = task.classes.length;
-    const probabilities = batch.rows === 0 ? new Float32Array(0) : new Float32Array(checkedProbabilities(batch, task.probabilities, k));
-    // Labels from the float32 values sent (a float64 output could tie differently once rounded).
+    const data = batch.rows === 0 ? new Float32Array(0) : checkedProbabilities(batch, task.probabilities, k);
+    // The model's own values (an integer output read as float64): the same labels and numbers as `predictions`.
+    const probabilities = data instanceof Int32Array ? Float64Array.from(data) : data.slice();
     return { kind: 'classification', rows: batch.rows, classes: task.classes, best: bestClasses(probabilities, batch.rows, k), probabilities };
   };
 
