@@ -58,7 +58,7 @@ export function expectedFromChannel(channelUrl: string, channel: Channel): Expec
  * are pinned, its name and version those the channel names: no mixing of releases), then every
  * file, streamed and verified.
  */
-export async function fetchVersion(fetcher: FetchLike, expected: ExpectedVersion, trust: TrustOptions, onProgress?: ProgressListener): Promise<VerifiedVersion> {
+export async function fetchVersion(fetcher: FetchLike, expected: ExpectedVersion, trust: TrustOptions, onProgress?: ProgressListener, onManifest?: (manifest: Manifest) => void): Promise<VerifiedVersion> {
   const { manifestUrl } = expected;
   const manifestBytes = new Uint8Array(await (await fetchOk(fetcher, manifestUrl)).arrayBuffer());
   await verifyHash(manifestBytes, expected.manifestSha256, manifestUrl);
@@ -69,30 +69,39 @@ export async function fetchVersion(fetcher: FetchLike, expected: ExpectedVersion
       url: manifestUrl,
     });
   }
+  onManifest?.(manifest);
 
   const total = totalBytes(manifest);
   let loaded = 0;
+  // Every file at once: one round trip for all of them, not one each.
+  const roles = presentRoles(manifest.files);
+  const downloaded = await Promise.all(
+    roles.map((role) => {
+      const file = manifest.files[role]!;
+      const url = new URL(file.path, manifestUrl).href;
+      onProgress?.({ loadedBytes: loaded, totalBytes: total, file: file.path });
+      return downloadVerified(fetcher, url, file, (bytes) => {
+        loaded += bytes;
+        onProgress?.({ loadedBytes: loaded, totalBytes: total, file: file.path });
+      }).then((bytes) => ({ role, url, bytes }));
+    }),
+  );
   const files = {} as Record<FileRole, Uint8Array>;
   const byUrl = new Map<string, Uint8Array>([[manifestUrl, manifestBytes]]);
-  for (const role of presentRoles(manifest.files)) {
-    const file = manifest.files[role]!;
-    const url = new URL(file.path, manifestUrl).href;
-    onProgress?.({ loadedBytes: loaded, totalBytes: total, file: file.path });
-    files[role] = await downloadVerified(fetcher, url, file, (bytes) => {
-      loaded += bytes;
-      onProgress?.({ loadedBytes: loaded, totalBytes: total, file: file.path });
-    });
-    byUrl.set(url, files[role]);
+  for (const { role, url, bytes } of downloaded) {
+    files[role] = bytes;
+    byUrl.set(url, bytes);
   }
   return { manifest, manifestUrl, manifestSha256: expected.manifestSha256, files, byUrl, totalBytes: total };
 }
 
 /** An installed version read back from Cache Storage, every byte hashed again (storage can be altered or damaged). */
-export async function openStored(store: VersionStore, entry: StoredVersion, onProgress?: ProgressListener): Promise<VerifiedVersion> {
+export async function openStored(store: VersionStore, entry: StoredVersion, onProgress?: ProgressListener, onManifest?: (manifest: Manifest) => void): Promise<VerifiedVersion> {
   const manifestBytes = await store.readStored(entry.manifestSha256, entry.manifestUrl);
   if (manifestBytes === undefined) throw new BundleError('NOT_INSTALLED', `${entry.manifestUrl} is not in the cache`, { url: entry.manifestUrl });
   await verifyHash(manifestBytes, entry.manifestSha256, entry.manifestUrl);
   const manifest = parseManifest(parseJsonBytes(manifestBytes, entry.manifestUrl));
+  onManifest?.(manifest);
   const files = {} as Record<FileRole, Uint8Array>;
   const byUrl = new Map<string, Uint8Array>([[entry.manifestUrl, manifestBytes]]);
   const total = totalBytes(manifest);

@@ -5,7 +5,8 @@ import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
 import { assertGatePassed, parseConfidenceSet, parseEndToEndSet, runGate, type ConfidenceSet, type GateReport } from '../gate/index.js';
 import { parseReference, type Reference } from '../monitor/index.js';
 import { MAX_SHARDS, createRuntime, defaultShards, plannedBackends, type Runtime, type RuntimeFiles, type RuntimeOptions } from '../runtimes/index.js';
-import { createScorer, importShardPool, type ColumnShards, type Scorer, type ShardInit, type StartShard } from '../scoring/index.js';
+import { createScorer, type ColumnShards, type Scorer, type ShardInit, type StartShard } from '../scoring/index.js';
+import { DeferredShards } from './deferred-shards.js';
 
 export interface GatedModel {
   readonly scorer: Scorer;
@@ -56,16 +57,14 @@ export async function prepareModel(
   if (shards !== undefined && !(Number.isInteger(shards) && shards >= 0 && shards <= MAX_SHARDS)) {
     throw new InputError('INVALID_OPTION', `shards must be a whole number from 0 to ${MAX_SHARDS}, got ${typeof shards === 'number' ? shards : typeof shards}`, { field: 'shards' });
   }
-  // The pool's code, imported beside the runtime's (a cold start would otherwise wait for it after).
   const workers = shards ?? defaultShards();
-  const poolCode = startShard !== undefined && manifest.runtime === 'onnxruntime-web' && workers >= 2 ? importShardPool().catch(() => undefined) : undefined;
   const mainFiles: RuntimeFiles = files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights };
 
   const gated = async (runtimeFiles: RuntimeFiles, backends: RuntimeOptions, gateSpec: GateSpec, variant: string | undefined, passedOver: readonly VariantPassedOver[]): Promise<GatedModel> => {
     const started = performance.now();
     onPhase?.('runtime');
     const created = await createRuntime(manifest.runtime, runtimeFiles, backends);
-    const { runtime, pool } = await withShardsWhereUseful(created, { model: runtimeFiles.model, featureSpec: files.featureSpec, task: manifest.task }, workers, startShard, poolCode);
+    const { runtime, pool } = withShardsWhereUseful(created, { model: runtimeFiles.model, featureSpec: files.featureSpec, task: manifest.task }, workers, startShard);
     const runtimeReady = performance.now();
     try {
       const scorer = createScorer(transform, runtime, manifest.task, pool);
@@ -114,19 +113,10 @@ export async function prepareModel(
 /**
  * The runtime with shard workers for its large batches (`RuntimeOptions.shards`), where they can
  * help: onnxruntime-web on WASM, shards to start (`startShard`: the browser's worker), and at least
- * two of them (`poolCode` is then the pool's module, or undefined if it did not load: the runtime
- * serves alone).
+ * two of them. The pool's code is imported when the first large batch comes, not before.
  */
-async function withShardsWhereUseful(
-  runtime: Runtime,
-  init: ShardInit,
-  workers: number,
-  startShard: StartShard | undefined,
-  poolCode: Promise<Awaited<ReturnType<typeof importShardPool>> | undefined> | undefined,
-): Promise<{ runtime: Runtime; pool?: ColumnShards }> {
-  if (startShard === undefined || poolCode === undefined || runtime.name !== 'onnxruntime-web' || runtime.backend !== 'wasm') return { runtime };
-  const code = await poolCode;
-  if (code === undefined) return { runtime };
-  const pool = new code.ShardPool(workers, init, startShard);
-  return { runtime: code.withShards(runtime, pool), pool };
+function withShardsWhereUseful(runtime: Runtime, init: ShardInit, workers: number, startShard: StartShard | undefined): { runtime: Runtime; pool?: ColumnShards } {
+  if (startShard === undefined || workers < 2 || runtime.name !== 'onnxruntime-web' || runtime.backend !== 'wasm') return { runtime };
+  const pool = new DeferredShards(workers, init, startShard);
+  return { runtime: pool.wrap(runtime), pool };
 }

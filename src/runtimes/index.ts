@@ -57,6 +57,18 @@ export async function createRuntimeWith(provider: RuntimeProvider, files: Runtim
   );
 }
 
+/**
+ * Starts loading the runtime a version names as soon as its manifest is read, before the model's
+ * bytes are in: its code and, for onnxruntime-web on WASM, its WebAssembly module (the largest
+ * download of a cold start), so that creating the session waits for neither. Never rejects: what
+ * fails here fails again, named, when the runtime is created.
+ */
+export function warmRuntime(name: RuntimeName, modelBytes: number, options: RuntimeOptions = {}): void {
+  void loadProvider(name)
+    .then((provider) => provider.warm?.(modelBytes, options))
+    .catch(() => undefined);
+}
+
 /** The backends `createRuntime` would try for these files and options, in order. */
 export async function plannedBackends(name: RuntimeName, files: RuntimeFiles, options: RuntimeOptions = {}): Promise<readonly Backend[]> {
   if (options.backends !== undefined && options.backends !== 'auto') return Array.isArray(options.backends as unknown) ? options.backends : [];

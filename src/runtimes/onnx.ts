@@ -23,7 +23,35 @@ export const onnxProvider: RuntimeProvider = {
     if (files.model.byteLength < WEBGPU_MIN_MODEL_BYTES) return ['wasm'];
     return (await webGpuUnavailable()) === undefined ? ['webgpu', 'wasm'] : ['wasm'];
   },
+  async warm(modelBytes, options) {
+    const first = options.backends === undefined || options.backends === 'auto' ? (modelBytes < WEBGPU_MIN_MODEL_BYTES ? 'wasm' : undefined) : options.backends[0];
+    if (first !== 'wasm') return;
+    const ort = await importBuild('wasm', () => import('onnxruntime-web/wasm'));
+    configureEnvironment(ort, options);
+    // A session on a one-node model starts the WebAssembly module (download, compile, threads); the
+    // bundle's own session then finds it started.
+    const session = await ort.InferenceSession.create(WARM_UP_MODEL, { executionProviders: ['wasm'] });
+    await session.release();
+  },
 };
+
+/**
+ * An ONNX model with one Identity node (float[1] in, float[1] out; opset 13), serialized with
+ * onnx.helper: `warm` creates a session on it to start onnxruntime-web before the bundle's model is in.
+ */
+const WARM_UP_MODEL = Uint8Array.from(atob('CAcSCG9uZGV2aWNlOjoKEAoBeBIBeSIISWRlbnRpdHkSBHdhcm1aDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAN'), (c) => c.charCodeAt(0));
+
+/** onnxruntime-web's global settings, read once when its module starts: the same for `warm` and every session. */
+function configureEnvironment(ort: Ort, options: RuntimeOptions): { isolated: boolean } {
+  const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
+  const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency : 1;
+  // Threads only where SharedArrayBuffer exists: asking for more elsewhere makes onnxruntime-web warn.
+  ort.env.wasm.numThreads = options.threads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
+  // Already in a worker: a second proxy worker would only add a hop.
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = 'error';
+  return { isolated };
+}
 
 async function loadWasm(files: RuntimeFiles, options: RuntimeOptions): Promise<LoadedRuntime> {
   const ort = await importBuild('wasm', () => import('onnxruntime-web/wasm'));
@@ -49,13 +77,7 @@ async function importBuild(backend: OrtBackend, load: () => Promise<Ort>): Promi
 }
 
 async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, options: RuntimeOptions): Promise<LoadedRuntime> {
-  const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
-  const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency : 1;
-  // Threads only where SharedArrayBuffer exists: asking for more elsewhere makes onnxruntime-web warn.
-  ort.env.wasm.numThreads = options.threads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
-  // Already in a worker: a second proxy worker would only add a hop.
-  ort.env.wasm.proxy = false;
-  ort.env.logLevel = 'error';
+  const { isolated } = configureEnvironment(ort, options);
 
   let session: import('onnxruntime-web/wasm').InferenceSession;
   try {

@@ -34,7 +34,23 @@ export const tfjsProvider: RuntimeProvider = {
   async auto() {
     return ['wasm', 'cpu'];
   },
+  async warm(_modelBytes, options) {
+    const first = options.backends === undefined || options.backends === 'auto' ? 'wasm' : options.backends[0];
+    if (first === 'wasm') await startWasm();
+  },
 };
+
+let wasmStart: Promise<void> | undefined;
+
+/** The wasm backend started once per worker: `warm` and the first model's load share one start. */
+function startWasm(): Promise<void> {
+  // A failed start is asked again: useBackend then says at once that it is not retried.
+  wasmStart ??= useBackend('wasm').catch((error: unknown) => {
+    wasmStart = undefined;
+    throw error;
+  });
+  return wasmStart;
+}
 
 function notShipped(backend: Backend): () => Promise<never> {
   return async () => {
@@ -90,6 +106,7 @@ async function setBackendQuietly(backend: TfjsBackend): Promise<{ ok: boolean; l
 }
 
 async function loadOn(backend: TfjsBackend, files: RuntimeFiles): Promise<LoadedRuntime> {
+  if (backend === 'wasm') await startWasm();
   await useBackend(backend);
   let model: Awaited<ReturnType<typeof loadLayersModel>>;
   try {

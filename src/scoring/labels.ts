@@ -10,9 +10,28 @@ export type ColumnarReply =
   | Extract<TypedAnswers, { readonly kind: 'regression' }>
   | (Extract<TypedAnswers, { readonly kind: 'classification' }> & { readonly probabilities: Float32Array | Float64Array });
 
-/** The reply with its labels as strings: what `predictColumns` gives. */
+/**
+ * The reply with its labels as strings: what `predictColumns` gives. The labels are made when first
+ * read (an app that reads only the probabilities never pays for 100,000 of them), then kept.
+ */
 export function withLabels(reply: ColumnarReply): ColumnarPrediction {
   if (reply.kind === 'regression') return reply;
   const { rows, classes, best, probabilities } = reply;
-  return { kind: 'classification', rows, classes, labels: Array.from(best, (c) => classes[c]!), probabilities };
+  let labels: string[] | undefined;
+  return {
+    kind: 'classification',
+    rows,
+    classes,
+    get labels(): string[] {
+      labels ??= labelsOf(best, classes);
+      return labels;
+    },
+    probabilities,
+  };
+}
+
+function labelsOf(best: Int32Array, classes: readonly string[]): string[] {
+  const labels = new Array<string>(best.length);
+  for (let r = 0; r < best.length; r++) labels[r] = classes[best[r]!]!;
+  return labels;
 }

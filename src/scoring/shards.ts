@@ -13,8 +13,9 @@ import type { InputTensor, OutputTensor, Runtime, ShardStatus } from '../runtime
  * are scored by the worker alone.
  */
 
-/** Batches of fewer rows are scored by the worker alone: the messaging would cost more than it saves. */
-export const SHARD_MIN_ROWS = 8192;
+import { SHARD_MIN_ROWS } from './shard-rows.js';
+
+export { SHARD_MIN_ROWS };
 /** Rows of the first large batch scored both ways before the shards serve. */
 export const PROBE_ROWS = 256;
 /** How far a shard's output may stray from the worker's own session on the probe rows (relative, above 1). */

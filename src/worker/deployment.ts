@@ -11,13 +11,14 @@ import {
   type Channel,
   type ChannelRecord,
   type ExpectedVersion,
+  type Manifest,
   type StoredVersion,
   type VerifiedVersion,
 } from '../bundle/index.js';
 import { BundleError, OndeviceError, StateError, describeUnknown } from '../errors/index.js';
 import { prepareModel, type GatedModel } from '../model/index.js';
 import { hasWebWorkers } from '../util/environment.js';
-import type { RuntimeOptions } from '../runtimes/index.js';
+import { warmRuntime, type RuntimeOptions } from '../runtimes/index.js';
 import type { Scorer, StartShard } from '../scoring/index.js';
 import type { ConfidenceSet } from '../gate/index.js';
 import type { Reference } from '../monitor/index.js';
@@ -33,7 +34,7 @@ import {
   type RolloutPolicy,
   type Route,
 } from '../rollout/index.js';
-import type { DeploymentEvent, LoadProgress, ModelInfo, PinnedVersion, RolloutInfo, UpdateResult, WorkerLoadOptions } from './protocol.js';
+import { DEFAULT_KEEP_VERSIONS, type DeploymentEvent, type LoadProgress, type ModelInfo, type PinnedVersion, type RolloutInfo, type UpdateResult, type WorkerLoadOptions } from './protocol.js';
 
 /** A version serving calls; retired once replaced, released once its last in-flight call is done. */
 interface Lease {
@@ -47,8 +48,6 @@ interface Lease {
   /** Its runtime has been released (once, whoever gets there first). */
   released: boolean;
 }
-
-const DEFAULT_KEEP_VERSIONS = 2;
 
 /** A version held for one call; `release` when the call is done. */
 export interface AcquiredVersion {
@@ -154,7 +153,7 @@ export class Deployment {
   /** Serves the one version the app pinned, downloaded and verified against its pin: no channel, no updates, no rollout. */
   async #startPinned(pinned: PinnedVersion): Promise<void> {
     const started = performance.now();
-    const version = await fetchVersion(this.#io.fetch, { ...pinned, manifestSha256: pinned.sha256 }, this.#trust(), this.#downloadProgress);
+    const version = await fetchVersion(this.#io.fetch, { ...pinned, manifestSha256: pinned.sha256 }, this.#trust(), this.#downloadProgress, this.#warm);
     const { lease } = await this.#prepare(version, started, 'network', await this.#store(version));
     this.#activate(lease);
   }
@@ -242,6 +241,9 @@ export class Deployment {
     this.#lease = undefined;
     if (lease !== undefined) this.#retire(lease);
   }
+
+  /** A version's manifest is read: its runtime starts loading while its files are downloaded or read back. */
+  readonly #warm = (manifest: Manifest): void => warmRuntime(manifest.runtime, manifest.files.model.size, this.#runtimeOptions());
 
   /** Bytes received, as the app's progress (`download`). */
   readonly #downloadProgress = (progress: { loadedBytes: number; totalBytes: number; file: string }): void => this.#onProgress?.({ phase: 'download', ...progress });
@@ -470,17 +472,17 @@ export class Deployment {
   }
 
   #download(channel: Channel): Promise<VerifiedVersion> {
-    return fetchVersion(this.#io.fetch, expectedFromChannel(this.#channelUrl, channel), this.#trust(), this.#downloadProgress);
+    return fetchVersion(this.#io.fetch, expectedFromChannel(this.#channelUrl, channel), this.#trust(), this.#downloadProgress, this.#warm);
   }
 
   /** A stored version, or the same version fetched again when its stored files are missing or damaged. */
   async #openOrHeal(entry: StoredVersion): Promise<{ version: VerifiedVersion; source: 'cache' | 'network' } | undefined> {
     try {
-      return { version: await openStored(this.#io.store, entry, this.#verifyProgress), source: 'cache' };
+      return { version: await openStored(this.#io.store, entry, this.#verifyProgress, this.#warm), source: 'cache' };
     } catch {
       await this.#io.store.deleteFiles(entry.manifestSha256).catch(() => undefined);
       try {
-        const version = await fetchVersion(this.#io.fetch, entry, this.#trust(), this.#downloadProgress);
+        const version = await fetchVersion(this.#io.fetch, entry, this.#trust(), this.#downloadProgress, this.#warm);
         await this.#store(version);
         return { version, source: 'network' };
       } catch {
@@ -490,15 +492,19 @@ export class Deployment {
     }
   }
 
-  async #prepare(version: VerifiedVersion, started: number, source: 'cache' | 'network', storageError?: string): Promise<{ lease: Lease; model: GatedModel }> {
-    const bundleReady = performance.now();
+  #runtimeOptions(): RuntimeOptions {
     const { threads, shards, backends, variant } = this.#options;
-    const runtimeOptions: RuntimeOptions = {
+    return {
       ...(threads === undefined ? {} : { threads }),
       ...(shards === undefined ? {} : { shards }),
       ...(backends === undefined ? {} : { backends }),
       ...(variant === undefined ? {} : { variant }),
     };
+  }
+
+  async #prepare(version: VerifiedVersion, started: number, source: 'cache' | 'network', storageError?: string): Promise<{ lease: Lease; model: GatedModel }> {
+    const bundleReady = performance.now();
+    const runtimeOptions = this.#runtimeOptions();
     // The shards' worker code is imported only when a pool starts one; Node has no workers for them.
     const startShard: StartShard | undefined = hasWebWorkers() ? async (init) => (await import('./shard-start.js')).startShardWorker(init) : undefined;
     const model = await prepareModel(version.manifest, version.files, runtimeOptions, startShard, (phase) => this.#onProgress?.(phase === 'runtime' ? { phase, runtime: version.manifest.runtime } : { phase }));
