@@ -115,27 +115,19 @@ async function prepared(bundle: LocalBundle, role: string): Promise<GatedModel> 
   }
 }
 
+interface AcceptedRow {
+  readonly ref: RowRef;
+  readonly base: unknown;
+  readonly cand: unknown;
+}
+
 async function compare(baseBundle: LocalBundle, base: GatedModel, candBundle: LocalBundle, cand: GatedModel, options: DiffOptions): Promise<DiffSummary> {
   const examples = options.examples ?? 5;
-  const batchRows = options.batchRows ?? 1000;
   const { rows: all, duplicates } = collectRows([baseBundle, candBundle]);
-
-  const accepted: { ref: RowRef; base: unknown; cand: unknown }[] = [];
-  const skippedExamples: (RowRef & { reason: string })[] = [];
-  let skipped = 0;
-  for (const { ref, row } of all) {
-    const forBase = acceptedRow(row, base.scorer.transform, baseBundle.manifest.version);
-    const forCand = typeof forBase === 'string' ? forBase : acceptedRow(row, cand.scorer.transform, candBundle.manifest.version);
-    if (typeof forBase === 'string' || typeof forCand === 'string') {
-      skipped++;
-      if (skippedExamples.length < examples) skippedExamples.push({ ...ref, reason: typeof forBase === 'string' ? forBase : (forCand as string) });
-      continue;
-    }
-    accepted.push({ ref, base: forBase, cand: forCand });
-  }
-
+  const { accepted, skipped, skippedExamples } = acceptedByBoth(all, base, baseBundle, cand, candBundle, examples);
   const basePredictions: Prediction[] = [];
   const candPredictions: Prediction[] = [];
+  const batchRows = options.batchRows ?? 1000;
   for (let start = 0; start < accepted.length; start += batchRows) {
     const batch = accepted.slice(start, start + batchRows);
     basePredictions.push(...base.scorer.predictions(await base.scorer.score(batch.map((r) => r.base))));
@@ -158,59 +150,95 @@ async function compare(baseBundle: LocalBundle, base: GatedModel, candBundle: Lo
     skippedExamples,
     tolerance,
   };
-
   const baseTask = baseBundle.manifest.task;
   const candTask = candBundle.manifest.task;
   if (baseTask.kind === 'classification' && candTask.kind === 'classification') {
-    const shared = baseTask.classes.filter((c) => candTask.classes.includes(c));
-    const differences = new Float64Array(accepted.length * shared.length);
-    let changed = 0;
-    let beyond = 0;
-    const changes: NonNullable<DiffSummary['labels']>['examples'][number][] = [];
-    accepted.forEach(({ ref }, i) => {
-      const before = basePredictions[i]!;
-      const after = candPredictions[i]!;
-      if (before.kind !== 'classification' || after.kind !== 'classification') return;
-      let rowBeyond = false;
-      shared.forEach((c, k) => {
-        const difference = Math.abs(after.probabilities[c]! - before.probabilities[c]!);
-        differences[i * shared.length + k] = difference;
-        if (!(difference <= tolerance * Math.max(1, Math.abs(before.probabilities[c]!)))) rowBeyond = true;
-      });
-      if (rowBeyond) beyond++;
-      if (before.label !== after.label) {
-        changed++;
-        if (changes.length < examples) {
-          changes.push({ ...ref, from: before.label, to: after.label, fromProbability: before.probabilities[before.label]!, toProbability: after.probabilities[after.label]! });
-        }
-      }
-    });
-    return {
-      ...common,
-      task: 'classification',
-      beyondTolerance: beyond,
-      labels: {
-        changed,
-        examples: changes,
-        classesOnlyInBaseline: baseTask.classes.filter((c) => !candTask.classes.includes(c)),
-        classesOnlyInCandidate: candTask.classes.filter((c) => !baseTask.classes.includes(c)),
-      },
-      probabilities: stats(differences),
-    };
+    return { ...common, ...labelChanges(accepted, basePredictions, candPredictions, baseTask.classes, candTask.classes, tolerance, examples) };
   }
+  return { ...common, ...valueChanges(basePredictions, candPredictions, tolerance) };
+}
 
-  const absolute = new Float64Array(accepted.length);
-  const relative = new Float64Array(accepted.length);
+/** The rows both versions accept (each as the version reads it); the others counted, a few kept with why. */
+function acceptedByBoth(
+  all: readonly Candidate[],
+  base: GatedModel,
+  baseBundle: LocalBundle,
+  cand: GatedModel,
+  candBundle: LocalBundle,
+  examples: number,
+): { accepted: AcceptedRow[]; skipped: number; skippedExamples: (RowRef & { reason: string })[] } {
+  const accepted: AcceptedRow[] = [];
+  const skippedExamples: (RowRef & { reason: string })[] = [];
+  let skipped = 0;
+  for (const { ref, row } of all) {
+    const forBase = acceptedRow(row, base.scorer.transform, baseBundle.manifest.version);
+    const forCand = typeof forBase === 'string' ? forBase : acceptedRow(row, cand.scorer.transform, candBundle.manifest.version);
+    if (typeof forBase === 'string' || typeof forCand === 'string') {
+      skipped++;
+      if (skippedExamples.length < examples) skippedExamples.push({ ...ref, reason: typeof forBase === 'string' ? forBase : (forCand as string) });
+      continue;
+    }
+    accepted.push({ ref, base: forBase, cand: forCand });
+  }
+  return { accepted, skipped, skippedExamples };
+}
+
+/** Classifiers: labels that changed (a few as examples) and how far the shared classes' probabilities moved. */
+function labelChanges(
+  accepted: readonly AcceptedRow[],
+  basePredictions: readonly Prediction[],
+  candPredictions: readonly Prediction[],
+  baseClasses: readonly string[],
+  candClasses: readonly string[],
+  tolerance: number,
+  examples: number,
+): Pick<DiffSummary, 'task' | 'beyondTolerance' | 'labels' | 'probabilities'> {
+  const shared = baseClasses.filter((c) => candClasses.includes(c));
+  const differences = new Float64Array(accepted.length * shared.length);
+  let changed = 0;
   let beyond = 0;
-  accepted.forEach((_, i) => {
+  const changes: NonNullable<DiffSummary['labels']>['examples'][number][] = [];
+  accepted.forEach(({ ref }, i) => {
     const before = basePredictions[i]!;
+    const after = candPredictions[i]!;
+    if (before.kind !== 'classification' || after.kind !== 'classification') return;
+    let rowBeyond = false;
+    shared.forEach((c, k) => {
+      const difference = Math.abs(after.probabilities[c]! - before.probabilities[c]!);
+      differences[i * shared.length + k] = difference;
+      if (!(difference <= tolerance * Math.max(1, Math.abs(before.probabilities[c]!)))) rowBeyond = true;
+    });
+    if (rowBeyond) beyond++;
+    if (before.label === after.label) return;
+    changed++;
+    if (changes.length < examples) changes.push({ ...ref, from: before.label, to: after.label, fromProbability: before.probabilities[before.label]!, toProbability: after.probabilities[after.label]! });
+  });
+  return {
+    task: 'classification',
+    beyondTolerance: beyond,
+    labels: {
+      changed,
+      examples: changes,
+      classesOnlyInBaseline: baseClasses.filter((c) => !candClasses.includes(c)),
+      classesOnlyInCandidate: candClasses.filter((c) => !baseClasses.includes(c)),
+    },
+    probabilities: stats(differences),
+  };
+}
+
+/** Regressions: how far the values moved, absolute and relative to max(1, |before|). */
+function valueChanges(basePredictions: readonly Prediction[], candPredictions: readonly Prediction[], tolerance: number): Pick<DiffSummary, 'task' | 'beyondTolerance' | 'values'> {
+  const absolute = new Float64Array(basePredictions.length);
+  const relative = new Float64Array(basePredictions.length);
+  let beyond = 0;
+  basePredictions.forEach((before, i) => {
     const after = candPredictions[i]!;
     if (before.kind !== 'regression' || after.kind !== 'regression') return;
     absolute[i] = Math.abs(after.value - before.value);
     relative[i] = absolute[i]! / Math.max(1, Math.abs(before.value));
     if (!(relative[i]! <= tolerance)) beyond++;
   });
-  return { ...common, task: 'regression', beyondTolerance: beyond, values: { absolute: stats(absolute), relative: stats(relative) } };
+  return { task: 'regression', beyondTolerance: beyond, values: { absolute: stats(absolute), relative: stats(relative) } };
 }
 
 /** Every row of both versions' sets, in order, each distinct row once (under its first source). */

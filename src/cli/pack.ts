@@ -121,6 +121,17 @@ function checkReference(bytes: Buffer, spec: FeatureSpec, task: unknown, file: s
   }
 }
 
+/** A build folder read and checked: its model card, the file of each role and their bytes. */
+interface PackSource {
+  readonly card: Record<string, unknown>;
+  readonly runtime: 'onnxruntime-web' | 'tensorflow-js';
+  readonly names: Partial<Record<FileRole, string>>;
+  readonly roles: readonly FileRole[];
+  readonly bytes: Record<FileRole, Buffer>;
+  readonly spec: FeatureSpec;
+  readonly variants: readonly Record<string, unknown>[];
+}
+
 /**
  * Packs a trained model into an immutable, content-addressed version: every file is checked
  * (feature spec, sets), hashed and listed in `manifest.json`. A version folder is never
@@ -128,13 +139,27 @@ function checkReference(bytes: Buffer, spec: FeatureSpec, task: unknown, file: s
  */
 export async function pack(options: PackOptions): Promise<PackResult> {
   const source = resolve(options.source);
+  const read = await readSource(source);
+  const builtBy = options.builtBy ?? process.env.ONDEVICE_BUILT_BY ?? userInfo().username;
+  const builtAt = options.builtAt ?? new Date().toISOString();
+  const manifest = await buildManifest(read, builtBy, builtAt);
+  const out = join(resolve(options.out), manifest.name);
+  const { manifestPath, written } = await writeVersion(source, out, read, manifest);
+  // The bytes on disk are what clients verify, whether written now or by an earlier identical pack.
+  const manifestSha256 = await sha256Hex(await readFile(manifestPath));
+  if (options.promote === false) return { manifest, manifestPath, manifestSha256, channelPath: undefined, written, signatureNote: undefined };
+  const promoted = await promoteVersion(out, manifest, manifestSha256, { by: options.approval?.by ?? builtBy, reason: options.approval?.reason ?? 'packed and promoted by ondevice pack' }, builtAt);
+  return { manifest, manifestPath, manifestSha256, written, ...promoted };
+}
+
+/** The build folder's model card and files, refused now for what the browser would refuse on users' devices. */
+async function readSource(source: string): Promise<PackSource> {
   const read = (name: string): Promise<Buffer> =>
     readFile(join(source, name)).catch(() => {
       throw new BundleError('FETCH_FAILED', `pack: ${join(source, name)} is missing; the training script should write it`, { file: name });
     });
   const card = readRecord(JSON.parse((await read(SOURCE_FILES.modelCard)).toString('utf8')), '(root)', fail);
   const runtime = card.runtime === undefined ? 'onnxruntime-web' : readLiteral(card.runtime, ['onnxruntime-web', 'tensorflow-js'] as const, 'runtime', fail);
-
   const names: Partial<Record<FileRole, string>> = {
     featureSpec: SOURCE_FILES.featureSpec,
     e2eSet: SOURCE_FILES.e2eSet,
@@ -150,12 +175,15 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const roles = presentRoles(names);
   const bytes = {} as Record<FileRole, Buffer>;
   for (const role of roles) bytes[role] = await read(names[role]!);
-  // Refuse what the browser would refuse, now rather than on users' devices.
   const spec = parseFeatureSpec(JSON.parse(bytes.featureSpec.toString('utf8')));
   parseEndToEndSet(JSON.parse(bytes.e2eSet.toString('utf8')));
   parseConfidenceSet(JSON.parse(bytes.confidenceSet.toString('utf8')));
   if (bytes.reference !== undefined) checkReference(bytes.reference, spec, card.task, join(source, SOURCE_FILES.reference));
+  return { card, runtime, names, roles, bytes, spec, variants };
+}
 
+/** The version's manifest: files hashed, versions and gate from the model card, metadata for people. */
+async function buildManifest({ card, runtime, names, roles, bytes, spec, variants }: PackSource, builtBy: string, builtAt: string): Promise<Manifest> {
   const files = {} as Record<FileRole, BundleFile>;
   for (const role of roles) files[role] = { path: names[role]!, size: bytes[role]!.byteLength, sha256: await sha256Hex(bytes[role]!) };
   const version = readString(card.version, 'version', fail);
@@ -165,11 +193,8 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const metric = readRecord(gate.metric, 'gate.metric', fail);
   const { name: _name, version: _version, runtime: _runtime, task, gate: _gate, variants: _variants, featureSpecVersion, ...metadata } = card;
   if (featureSpecVersion !== spec.version) fail('featureSpecVersion', `is ${String(featureSpecVersion)} but the feature spec is ${spec.version}`);
-  const builtBy = options.builtBy ?? process.env.ONDEVICE_BUILT_BY ?? userInfo().username;
-  const builtAt = options.builtAt ?? new Date().toISOString();
-
   // Parsing what we are about to write checks it against the same rules the browser applies.
-  const manifest = parseManifest({
+  return parseManifest({
     format: 'ondevice/manifest',
     formatVersion: 2,
     name: readString(card.name, 'name', fail),
@@ -184,17 +209,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     },
     task,
     gate: { tolerance: gate.tolerance, metric: { name: metric.name, range: metric.range } },
-    ...(variants.length === 0
-      ? {}
-      : {
-          variants: variants.map(({ name, backends, tolerance, metric: variantMetric, description, toleranceReason }) => ({
-            name,
-            backends,
-            gate: { tolerance, metric: isRecord(variantMetric) ? { name: variantMetric.name, range: variantMetric.range } : variantMetric },
-            ...(description === undefined ? {} : { description }),
-            ...(toleranceReason === undefined ? {} : { toleranceReason }),
-          })),
-        }),
+    ...(variants.length === 0 ? {} : { variants: variants.map(manifestVariant) }),
     metadata: {
       ...metadata,
       features: spec.kind === 'tabular' ? spec.fields.map((f) => ({ name: f.name, type: f.type })) : spec.tensors.map((t) => ({ name: t.name, type: `${t.dtype}[${t.shape.join(', ')}]` })),
@@ -203,59 +218,55 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       build: { by: builtBy, at: builtAt },
     },
   });
-  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+}
 
-  const out = join(resolve(options.out), manifest.name);
-  const versionDir = join(out, version);
+function manifestVariant({ name, backends, tolerance, metric, description, toleranceReason }: Record<string, unknown>): Record<string, unknown> {
+  return {
+    name,
+    backends,
+    gate: { tolerance, metric: isRecord(metric) ? { name: metric.name, range: metric.range } : metric },
+    ...(description === undefined ? {} : { description }),
+    ...(toleranceReason === undefined ? {} : { toleranceReason }),
+  };
+}
+
+/** Writes the version folder (files, then its manifest last), or finds the same content already packed there. */
+async function writeVersion(source: string, out: string, { names, roles }: PackSource, manifest: Manifest): Promise<{ manifestPath: string; written: boolean }> {
+  const versionDir = join(out, manifest.version);
   const manifestPath = join(versionDir, 'manifest.json');
   const existing = await readFile(manifestPath).catch(() => undefined);
-  let written = false;
   if (existing !== undefined) {
     const packed = parseManifest(JSON.parse(existing.toString('utf8')));
     if (packed.contentHash !== manifest.contentHash) {
-      throw new BundleError(
-        'INVALID_MANIFEST',
-        `pack: ${versionDir} already holds ${manifest.name} ${version} with other content; give the new model a new version`,
-        { version },
-      );
-    }
-  } else {
-    await mkdir(versionDir, { recursive: true });
-    try {
-      for (const role of roles) await copyFile(join(source, names[role]!), join(versionDir, files[role]!.path));
-      // The manifest goes last: a version folder without one is an interrupted pack, not a version.
-      await writeFile(manifestPath, manifestText);
-    } catch (error) {
-      await rm(versionDir, { recursive: true, force: true });
-      throw error;
-    }
-    written = true;
-  }
-
-  // The bytes on disk are what clients verify, whether written now or by an earlier identical pack.
-  const manifestSha256 = await sha256Hex(await readFile(manifestPath));
-  let channelPath: string | undefined;
-  let signatureNote: string | undefined;
-  if (options.promote !== false) {
-    const previous = await readChannelFile(out);
-    if (previous !== undefined && compareVersions(version, previous.live.version) < 0) {
-      throw new BundleError('ROLLBACK_REFUSED', `pack: ${manifest.name} ${previous.live.version} is live; promoting the older ${version} is a rollback (ondevice rollback)`, {
-        version,
+      throw new BundleError('INVALID_MANIFEST', `pack: ${versionDir} already holds ${manifest.name} ${manifest.version} with other content; give the new model a new version`, {
+        version: manifest.version,
       });
     }
-    const channel = nextChannel(previous, {
-      name: manifest.name,
-      version,
-      manifestSha256,
-      approval: { by: options.approval?.by ?? builtBy, reason: options.approval?.reason ?? 'packed and promoted by ondevice pack' },
-      at: builtAt,
-    });
-    // Shared with promote: a signature over the old channel is removed, never left stale.
-    const written = await writeChannelFile(out, channel);
-    channelPath = written.path;
-    signatureNote = describeSignatureChange(written);
+    return { manifestPath, written: false };
   }
-  return { manifest, manifestPath, manifestSha256, channelPath, written, signatureNote };
+  await mkdir(versionDir, { recursive: true });
+  try {
+    for (const role of roles) await copyFile(join(source, names[role]!), join(versionDir, manifest.files[role]!.path));
+    // The manifest goes last: a version folder without one is an interrupted pack, not a version.
+    await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  } catch (error) {
+    await rm(versionDir, { recursive: true, force: true });
+    throw error;
+  }
+  return { manifestPath, written: true };
+}
+
+/** Makes the version live in the bundle's channel; an older version than the live one is a rollback, refused here. */
+async function promoteVersion(out: string, manifest: Manifest, manifestSha256: string, approval: { by: string; reason: string }, at: string): Promise<{ channelPath: string; signatureNote: string | undefined }> {
+  const { name, version } = manifest;
+  const previous = await readChannelFile(out);
+  if (previous !== undefined && compareVersions(version, previous.live.version) < 0) {
+    throw new BundleError('ROLLBACK_REFUSED', `pack: ${name} ${previous.live.version} is live; promoting the older ${version} is a rollback (ondevice rollback)`, { version });
+  }
+  const channel = nextChannel(previous, { name, version, manifestSha256, approval, at });
+  // Shared with promote: a signature over the old channel is removed, never left stale.
+  const written = await writeChannelFile(out, channel);
+  return { channelPath: written.path, signatureNote: describeSignatureChange(written) };
 }
 
 export const packCommand: Command = {

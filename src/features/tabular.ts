@@ -109,16 +109,7 @@ const MAX_POOLED_BYTES = 64 * 1024 * 1024;
 export function compileTabular(spec: TabularSpec): FeatureTransform {
   const dictionaries = buildDictionaries(spec);
   const compiled = spec.features.map((block) => compileBlock(block, spec.fields.find((f) => f.name === block.field)!, dictionaries.get(block.field)!));
-  const plans = new Map(
-    spec.fields.map((field): [string, FieldPlan] => {
-      const blocks = compiled.filter((b) => b.block.field === field.name);
-      const dictionary = dictionaries.get(field.name)!;
-      const refusals = new Int8Array(dictionary.size + OFFSET);
-      for (const { refusal } of blocks) refusal?.forEach((why, i) => (refusals[i] ||= why));
-      const refuseMissing = field.type === 'number' && blocks.some(({ block }) => block.steps[0]?.op !== 'impute');
-      return [field.name, { field, dictionary, refusals, refuseMissing }];
-    }),
-  );
+  const plans = fieldPlans(spec, compiled, dictionaries);
   const blocks = compiled.map((c) => c.compiled);
   const width = blocks.reduce((sum, b) => sum + b.width, 0);
   const known = new Set(spec.fields.map((f) => f.name));
@@ -126,43 +117,8 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
   const feeding = new Set(blocks.map((b) => b.field));
   /** Columns as a batch: trusted (no pass over the values), or checked. */
   const read = (columns: unknown, trust: boolean): ColumnBatch & { readonly checked: boolean } => fromColumnar(columns, spec, plans, known, feeding, trust);
-
-  const plan = planChunks(blocks);
-  const float32 = spec.output.dtype === 'float32';
-  const chunk = new Float64Array(CHUNK_ROWS * width);
-  /** The pooled model input, while no batch holds it. */
-  let spare: Float64Array | Float32Array | undefined;
-
-  /** A model input for `size` values: the pooled buffer when it is free and big enough, else a new one. */
-  const take = (size: number): Float64Array | Float32Array => {
-    if (spare !== undefined && spare.length >= size) {
-      const taken = spare.subarray(0, size);
-      spare = undefined;
-      return taken;
-    }
-    return float32 ? new Float32Array(size) : new Float64Array(size);
-  };
-  /** Keeps the larger of the returned buffer and the spare, up to MAX_POOLED_BYTES. */
-  const giveBack = (input: Float64Array | Float32Array): void => {
-    if (input.buffer.byteLength <= MAX_POOLED_BYTES && (spare === undefined || spare.byteLength < input.buffer.byteLength)) {
-      spare = input instanceof Float32Array ? new Float32Array(input.buffer) : new Float64Array(input.buffer);
-    }
-  };
-
-  /** Writes the model input of the batch's rows from row `at` of `input` (and of `features`); true if a value is not finite. */
-  const write = (batch: ColumnBatch, input: Float64Array | Float32Array, features: Float64Array | undefined, at: number): boolean => {
-    let nonFinite = false;
-    const bound = bindPlan(plan, batch);
-    for (let from = 0; from < batch.rows; from += CHUNK_ROWS) {
-      const to = Math.min(batch.rows, from + CHUNK_ROWS);
-      if (writeChunk(bound, chunk, width, from, to)) nonFinite = true;
-      // Into a Float32Array, `set` rounds as the Float32Array constructor does: the same input as converting the whole matrix.
-      const filled = to - from === CHUNK_ROWS ? chunk : chunk.subarray(0, (to - from) * width);
-      input.set(filled, (at + from) * width);
-      if (features !== undefined && features !== input) features.set(filled, (at + from) * width);
-    }
-    return nonFinite;
-  };
+  const writer = new MatrixWriter(planChunks(blocks), width);
+  const pool = new InputPool(spec.output.dtype === 'float32');
 
   /**
    * `strict`, for a batch read without checking every value: the batch read with every check, for
@@ -170,43 +126,28 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
    */
   const transform = (batch: ColumnBatch, valueAt: (row: number, field: string) => unknown, pooled: boolean, strict?: () => ColumnBatch): PreparedBatch => {
     const size = batch.rows * width;
-    const input = pooled ? take(size) : float32 ? new Float32Array(size) : new Float64Array(size);
+    const input = pooled ? pool.take(size) : pool.fresh(size);
     // The float64 matrix itself, unless pooled (then only the model's input is written).
-    const features = pooled ? undefined : float32 ? new Float64Array(size) : (input as Float64Array);
+    const features = pooled ? undefined : input instanceof Float32Array ? new Float64Array(size) : input;
     // Every block reports a value that is not finite as it writes it: the full scan (which names the
     // first such row and field) runs only when one did, on an unpooled matrix.
-    if (write(batch, input, features, 0)) {
-      if (pooled) giveBack(input);
+    if (writer.write(batch, input, features, 0)) {
+      if (pooled) pool.giveBack(input);
       if (strict !== undefined) return transform(strict(), valueAt, pooled);
       if (features === undefined) return transform(batch, valueAt, false);
       checkFinite(features, width, blocks, valueAt);
     }
     const raw = rawOf(batch);
     const inputs = { [spec.output.input]: { data: input, dims: [batch.rows, width] } };
-    return features === undefined ? { rows: batch.rows, raw, inputs, release: () => giveBack(input) } : { rows: batch.rows, features, raw, inputs };
+    return features === undefined ? { rows: batch.rows, raw, inputs, release: () => pool.giveBack(input) } : { rows: batch.rows, features, raw, inputs };
   };
-
-  const inputs = [...plans.values()].map(({ field, dictionary, refusals, refuseMissing }): InputField => {
-    const missing = (field.type === 'number' ? refuseMissing : refusals[MISSING + OFFSET] !== ACCEPTED) ? 'error' : 'impute';
-    if (field.type === 'number') return { name: field.name, type: 'number', missing };
-    const categories = [...dictionary.keys()].filter((c) => refusals[dictionary.get(c)! + OFFSET] === ACCEPTED);
-    return { name: field.name, type: 'category', categories, missing, acceptsUnknown: refusals[UNKNOWN + OFFSET] === ACCEPTED };
-  });
-
-  const fieldColumns: FieldColumns[] = spec.fields.map((field) => ({ field: field.name, columns: [] as number[] }));
-  let start = 0;
-  for (const block of blocks) {
-    const entry = fieldColumns.find((f) => f.field === block.field)!;
-    for (let k = 0; k < block.width; k++) (entry.columns as number[]).push(start + k);
-    start += block.width;
-  }
 
   return {
     spec,
-    inputs,
+    inputs: inputFields(plans),
     width,
     names: blocks.flatMap((b) => b.names),
-    fieldColumns,
+    fieldColumns: fieldColumnsOf(spec, blocks),
     levels: new Map(spec.fields.filter((f) => f.type === 'category').map((f) => [f.name, [...dictionaries.get(f.name)!.keys()]])),
     prepare(rows: unknown, options?: PrepareOptions): PreparedBatch {
       const list = rows as readonly Record<string, unknown>[];
@@ -224,16 +165,7 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
     },
     lendInput(rows: number): LentInput {
       checkBatchSize(rows, spec.limits.maxBatchRows);
-      const data = take(rows * width);
-      let lent = true;
-      return {
-        rows,
-        data,
-        release: () => {
-          if (lent) giveBack(data);
-          lent = false;
-        },
-      };
+      return pool.lend(rows, rows * width);
     },
     prepareColumnsInto(columns: unknown, lent: LentInput, at: number): PreparedBatch {
       const record = columns as Record<string, unknown>;
@@ -242,12 +174,128 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
         throw new InputError('INVALID_BATCH', `rows ${at} to ${at + batch.rows} do not fit a batch of ${lent.rows} rows`, {});
       }
       // A value flagged: the checked, unpooled pass over these rows throws its error.
-      if (write(batch, lent.data, undefined, at)) {
+      if (writer.write(batch, lent.data, undefined, at)) {
         transform(batch.checked ? batch : read(columns, false), (row, field) => columnValue(record[field], row), false);
       }
       return { rows: batch.rows, raw: rawOf(batch), inputs: {} };
     },
   };
+}
+
+/** Per field: its dictionary, the refusals of every block reading it, and whether a missing number is refused. */
+function fieldPlans(spec: TabularSpec, compiled: readonly { block: FeatureBlock; refusal?: Int8Array }[], dictionaries: ReadonlyMap<string, Map<string, number>>): Map<string, FieldPlan> {
+  return new Map(
+    spec.fields.map((field): [string, FieldPlan] => {
+      const blocks = compiled.filter((b) => b.block.field === field.name);
+      const dictionary = dictionaries.get(field.name)!;
+      const refusals = new Int8Array(dictionary.size + OFFSET);
+      for (const { refusal } of blocks) refusal?.forEach((why, i) => (refusals[i] ||= why));
+      const refuseMissing = field.type === 'number' && blocks.some(({ block }) => block.steps[0]?.op !== 'impute');
+      return [field.name, { field, dictionary, refusals, refuseMissing }];
+    }),
+  );
+}
+
+/** The raw fields as the app sees them: which categories are accepted, and whether a missing value is. */
+function inputFields(plans: ReadonlyMap<string, FieldPlan>): InputField[] {
+  return [...plans.values()].map(({ field, dictionary, refusals, refuseMissing }): InputField => {
+    const missing = (field.type === 'number' ? refuseMissing : refusals[MISSING + OFFSET] !== ACCEPTED) ? 'error' : 'impute';
+    if (field.type === 'number') return { name: field.name, type: 'number', missing };
+    const categories = [...dictionary.keys()].filter((c) => refusals[dictionary.get(c)! + OFFSET] === ACCEPTED);
+    return { name: field.name, type: 'category', categories, missing, acceptsUnknown: refusals[UNKNOWN + OFFSET] === ACCEPTED };
+  });
+}
+
+/** Which columns of the matrix each field's blocks write. */
+function fieldColumnsOf(spec: TabularSpec, blocks: readonly CompiledBlock[]): FieldColumns[] {
+  const fieldColumns = spec.fields.map((field) => ({ field: field.name, columns: [] as number[] }));
+  let start = 0;
+  for (const block of blocks) {
+    const entry = fieldColumns.find((f) => f.field === block.field)!;
+    for (let k = 0; k < block.width; k++) entry.columns.push(start + k);
+    start += block.width;
+  }
+  return fieldColumns;
+}
+
+/**
+ * The model input buffer kept between batches: `prepare(..., { pooled: true })` reuses one buffer
+ * instead of allocating (and the OS zero-filling) tens of MB per large batch.
+ */
+class InputPool {
+  readonly #float32: boolean;
+  /** The pooled model input, while no batch holds it. */
+  #spare: Float64Array | Float32Array | undefined;
+
+  constructor(float32: boolean) {
+    this.#float32 = float32;
+  }
+
+  fresh(size: number): Float64Array | Float32Array {
+    return this.#float32 ? new Float32Array(size) : new Float64Array(size);
+  }
+
+  /** A model input for `size` values: the pooled buffer when it is free and big enough, else a new one. */
+  take(size: number): Float64Array | Float32Array {
+    const spare = this.#spare;
+    if (spare !== undefined && spare.length >= size) {
+      this.#spare = undefined;
+      return spare.subarray(0, size);
+    }
+    return this.fresh(size);
+  }
+
+  /** Keeps the larger of the returned buffer and the spare, up to MAX_POOLED_BYTES. */
+  giveBack(input: Float64Array | Float32Array): void {
+    const spare = this.#spare;
+    if (input.buffer.byteLength <= MAX_POOLED_BYTES && (spare === undefined || spare.byteLength < input.buffer.byteLength)) {
+      this.#spare = input instanceof Float32Array ? new Float32Array(input.buffer) : new Float64Array(input.buffer);
+    }
+  }
+
+  /** A buffer lent for a batch written part by part; released once, whatever calls `release`. */
+  lend(rows: number, size: number): LentInput {
+    const data = this.take(size);
+    let lent = true;
+    return {
+      rows,
+      data,
+      release: () => {
+        if (lent) this.giveBack(data);
+        lent = false;
+      },
+    };
+  }
+}
+
+/** Writes a batch's model input chunk by chunk (CHUNK_ROWS rows), through the kernels of its plan. */
+class MatrixWriter {
+  readonly #plan: ChunkPlan;
+  readonly #width: number;
+  readonly #chunk: Float64Array;
+
+  constructor(plan: ChunkPlan, width: number) {
+    this.#plan = plan;
+    this.#width = width;
+    this.#chunk = new Float64Array(CHUNK_ROWS * width);
+  }
+
+  /** The batch's rows from row `at` of `input` (and of `features`); true if a value is not finite. */
+  write(batch: ColumnBatch, input: Float64Array | Float32Array, features: Float64Array | undefined, at: number): boolean {
+    const width = this.#width;
+    const chunk = this.#chunk;
+    let nonFinite = false;
+    const bound = bindPlan(this.#plan, batch);
+    for (let from = 0; from < batch.rows; from += CHUNK_ROWS) {
+      const to = Math.min(batch.rows, from + CHUNK_ROWS);
+      if (writeChunk(bound, chunk, width, from, to)) nonFinite = true;
+      // Into a Float32Array, `set` rounds as the Float32Array constructor does: the same input as converting the whole matrix.
+      const filled = to - from === CHUNK_ROWS ? chunk : chunk.subarray(0, (to - from) * width);
+      input.set(filled, (at + from) * width);
+      if (features !== undefined && features !== input) features.set(filled, (at + from) * width);
+    }
+    return nonFinite;
+  }
 }
 
 function buildDictionaries(spec: TabularSpec): Map<string, Map<string, number>> {

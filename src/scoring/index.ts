@@ -120,46 +120,8 @@ export interface ColumnShards {
 
 /** `shards`, when given, may score a large batch of typed columns (features included) in the scorer's place. */
 export function createScorer(transform: FeatureTransform, runtime: Runtime, task: Task, shards?: ColumnShards): Scorer {
-  const feeds = transform.spec.kind === 'tabular' ? [transform.spec.output.input] : transform.spec.tensors.map((t) => t.name);
-  // A single-input model is fed by position (TensorFlow.js names inputs after layers); several by name.
-  const rename = new Map(feeds.length === 1 && runtime.inputNames.length === 1 ? [[feeds[0]!, runtime.inputNames[0]!]] : feeds.map((f) => [f, f]));
-  for (const [feed, input] of rename) {
-    if (!runtime.inputNames.includes(input)) {
-      throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no input "${feed}" (it has ${runtime.inputNames.join(', ')})`, { input: feed });
-    }
-  }
-  const needed = task.kind === 'classification' ? task.probabilities : task.value;
-  if (!runtime.outputNames.includes(needed)) {
-    throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no output "${needed}" (it has ${runtime.outputNames.join(', ')})`, { output: needed });
-  }
-  // The task's output is all that is read of a run.
-  const wanted = [needed];
-
-  const run = async (prepared: PreparedBatch): Promise<ScoredBatch> => {
-    const base = {
-      rows: prepared.rows,
-      ...(prepared.features === undefined ? {} : { features: prepared.features }),
-      ...(prepared.raw === undefined ? {} : { raw: prepared.raw }),
-    };
-    if (prepared.rows === 0) return { ...base, outputs: {} };
-    const inputs = Object.fromEntries(Object.entries(prepared.inputs).map(([name, tensor]) => [rename.get(name) ?? name, tensor]));
-    try {
-      return { ...base, outputs: await runtime.run(inputs, wanted) };
-    } finally {
-      // The runtime has copied the inputs by the time its run settles.
-      prepared.release?.();
-    }
-  };
+  const run = modelRun(runtime, feedNames(transform, runtime), [checkedOutput(runtime, task)]);
   const pooled = (options: ScoreOptions | undefined): { pooled: boolean } => ({ pooled: options?.keepFeatures === false });
-  const columnarReply = (batch: ScoredBatch): ColumnarReply => {
-    if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
-    const k = task.classes.length;
-    const data = batch.rows === 0 ? new Float32Array(0) : checkedProbabilities(batch, task.probabilities, k);
-    // The model's own values (an integer output read as float64): the same labels and numbers as `predictions`.
-    const probabilities = data instanceof Int32Array ? Float64Array.from(data) : data.slice();
-    return { kind: 'classification', rows: batch.rows, classes: task.classes, best: bestClasses(probabilities, batch.rows, k), probabilities };
-  };
-
   return {
     transform,
     runtime,
@@ -175,33 +137,89 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
       return run(transform.prepareColumns(columns, pooled(options)));
     },
     scoreLent(lent, raw) {
-      const spec = transform.spec;
-      if (spec.kind !== 'tabular') throw new ScoringError('SCORING_FAILED', 'a tensor model has no feature matrix to score', {});
-      return run({ rows: lent.rows, raw, inputs: { [spec.output.input]: { data: lent.data, dims: [lent.rows, transform.width] } } });
+      return run({ rows: lent.rows, raw, inputs: { [tabularInput(transform)]: { data: lent.data, dims: [lent.rows, transform.width] } } });
     },
     scoreFeatures(features, rows) {
-      const spec = transform.spec;
-      if (spec.kind !== 'tabular') throw new ScoringError('SCORING_FAILED', 'a tensor model has no feature matrix to score', {});
+      const input = tabularInput(transform);
       if (features.length !== rows * transform.width) {
         throw new ScoringError('SCORING_FAILED', `a feature matrix of ${features.length} values is not ${rows} rows of ${transform.width}`, {});
       }
       // The typed-array constructor converts as Float32Array.from does, without an iterator.
-      const data = spec.output.dtype === 'float32' ? new Float32Array(features) : features;
-      return run({ rows, features, inputs: { [spec.output.input]: { data, dims: [rows, transform.width] } } });
+      const data = transform.spec.kind === 'tabular' && transform.spec.output.dtype === 'float32' ? new Float32Array(features) : features;
+      return run({ rows, features, inputs: { [input]: { data, dims: [rows, transform.width] } } });
     },
-    columnar: (batch) => withLabels(columnarReply(batch)),
-    columnarReply,
-    answers(batch) {
-      if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
-      const k = task.classes.length;
-      const probabilities = batch.rows === 0 ? new Float32Array(0) : checkedProbabilities(batch, task.probabilities, k).slice();
-      return { kind: 'classification', rows: batch.rows, classes: task.classes, best: bestClasses(probabilities, batch.rows, k), probabilities };
-    },
+    columnar: (batch) => withLabels(columnarReply(task, batch)),
+    columnarReply: (batch) => columnarReply(task, batch),
+    answers: (batch) => typedAnswers(task, batch),
     predictions(batch) {
       if (batch.rows === 0) return [];
       return task.kind === 'classification' ? classify(batch, task.probabilities, task.classes) : regress(batch, task.value, task.inverse);
     },
   };
+}
+
+/** The model input of a tabular transform; a tensor model has no feature matrix to score. */
+function tabularInput(transform: FeatureTransform): string {
+  const spec = transform.spec;
+  if (spec.kind !== 'tabular') throw new ScoringError('SCORING_FAILED', 'a tensor model has no feature matrix to score', {});
+  return spec.output.input;
+}
+
+/** Each feed of the transform by the runtime input it goes to; throws when the model lacks one. */
+function feedNames(transform: FeatureTransform, runtime: Runtime): ReadonlyMap<string, string> {
+  const feeds = transform.spec.kind === 'tabular' ? [transform.spec.output.input] : transform.spec.tensors.map((t) => t.name);
+  // A single-input model is fed by position (TensorFlow.js names inputs after layers); several by name.
+  const rename = new Map(feeds.length === 1 && runtime.inputNames.length === 1 ? [[feeds[0]!, runtime.inputNames[0]!]] : feeds.map((f) => [f, f]));
+  for (const [feed, input] of rename) {
+    if (!runtime.inputNames.includes(input)) {
+      throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no input "${feed}" (it has ${runtime.inputNames.join(', ')})`, { input: feed });
+    }
+  }
+  return rename;
+}
+
+/** The output the task reads (the only one a run asks for); throws when the model lacks it. */
+function checkedOutput(runtime: Runtime, task: Task): string {
+  const needed = task.kind === 'classification' ? task.probabilities : task.value;
+  if (!runtime.outputNames.includes(needed)) {
+    throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no output "${needed}" (it has ${runtime.outputNames.join(', ')})`, { output: needed });
+  }
+  return needed;
+}
+
+/** A prepared batch run through the model (inputs renamed to the runtime's), its input buffer released after. */
+function modelRun(runtime: Runtime, rename: ReadonlyMap<string, string>, wanted: readonly string[]): (prepared: PreparedBatch) => Promise<ScoredBatch> {
+  return async (prepared) => {
+    const base = {
+      rows: prepared.rows,
+      ...(prepared.features === undefined ? {} : { features: prepared.features }),
+      ...(prepared.raw === undefined ? {} : { raw: prepared.raw }),
+    };
+    if (prepared.rows === 0) return { ...base, outputs: {} };
+    const inputs = Object.fromEntries(Object.entries(prepared.inputs).map(([name, tensor]) => [rename.get(name) ?? name, tensor]));
+    try {
+      return { ...base, outputs: await runtime.run(inputs, wanted) };
+    } finally {
+      // The runtime has copied the inputs by the time its run settles.
+      prepared.release?.();
+    }
+  };
+}
+
+/** `predictColumns`' reply: the probabilities in the model's own float type (an integer output read as float64). */
+function columnarReply(task: Task, batch: ScoredBatch): ColumnarReply {
+  if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
+  const k = task.classes.length;
+  const data = batch.rows === 0 ? new Float32Array(0) : checkedProbabilities(batch, task.probabilities, k);
+  const probabilities = data instanceof Int32Array ? Float64Array.from(data) : data.slice();
+  return { kind: 'classification', rows: batch.rows, classes: task.classes, best: bestClasses(probabilities, batch.rows, k), probabilities };
+}
+
+function typedAnswers(task: Task, batch: ScoredBatch): TypedAnswers {
+  if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
+  const k = task.classes.length;
+  const probabilities = batch.rows === 0 ? new Float32Array(0) : checkedProbabilities(batch, task.probabilities, k).slice();
+  return { kind: 'classification', rows: batch.rows, classes: task.classes, best: bestClasses(probabilities, batch.rows, k), probabilities };
 }
 
 function checkedProbabilities(batch: ScoredBatch, output: string, classes: number): OutputTensor['data'] {
