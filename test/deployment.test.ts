@@ -1,52 +1,23 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { memoryStore, type BundleIo } from '../src/bundle/index.js';
-import { fileOrNetworkFetch } from '../src/node/index.js';
 import { Deployment } from '../src/worker/deployment.js';
 import type { DeploymentEvent } from '../src/worker/protocol.js';
 import { Deployment as Publisher } from '../e2e/support/deploy.js';
+import { BundleServer, memoryIo as io } from './bundle-server.js';
 
 // The deployment in Node, over a real local HTTP server and an in-memory store.
-interface Held {
-  /** Requests whose path ends with this wait until `release()`. */
-  suffix: string | undefined;
-  waiting: (() => void)[];
-}
-
 let publisher: Publisher;
-let server: Server;
+let server: BundleServer;
 let channelUrl: string;
-const held: Held = { suffix: undefined, waiting: [] };
 
 beforeEach(async () => {
   publisher = await Publisher.create();
-  held.suffix = undefined;
-  held.waiting = [];
-  server = createServer((request, response) => {
-    const path = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
-    const send = (): void =>
-      void stat(join(publisher.dir, path)).then(
-        (info) => createReadStream(join(publisher.dir, path)).pipe(response.writeHead(200, { 'content-length': String(info.size) })),
-        () => response.writeHead(404).end(),
-      );
-    if (held.suffix !== undefined && path.endsWith(held.suffix)) held.waiting.push(send);
-    else send();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  channelUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/penguins/channel.json`;
+  server = await BundleServer.start(publisher.dir);
+  channelUrl = `${server.origin}/penguins/channel.json`;
 });
 
 afterEach(async () => {
-  for (const send of held.waiting.splice(0)) send();
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.close();
 });
-
-const io = (): BundleIo => ({ fetch: fileOrNetworkFetch, store: memoryStore() });
 
 describe('Deployment lifecycle', () => {
   it('starts, updates while serving, and restarts from its store without the network', async () => {
@@ -61,13 +32,12 @@ describe('Deployment lifecycle', () => {
     expect(events.map((e) => e.type)).toEqual(['update-available', 'installed', 'activated']);
     await deployment.dispose();
 
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server.close();
     const again = new Deployment(channelUrl, { checkForUpdates: false }, () => undefined, undefined, store);
     await again.start();
     expect(again.info()).toMatchObject({ version: '1.1.0', source: 'cache' });
     await again.dispose();
-    server.listen(0);
+    server = await BundleServer.start(publisher.dir);
   });
 
   it('dispose() during an update check: the check stops, nothing activates, is stored or emitted, and nothing throws', async () => {
@@ -77,12 +47,12 @@ describe('Deployment lifecycle', () => {
     const deployment = new Deployment(channelUrl, { checkForUpdates: false, updateIntervalMs: 50 }, (e) => events.push(e), undefined, store);
     await deployment.start();
     await publisher.publish('1.1.0');
-    held.suffix = '1.1.0/model.onnx';
+    server.holdSuffix = '1.1.0/model.onnx';
     const checking = deployment.update();
-    await expect.poll(() => held.waiting.length).toBe(1);
+    await expect.poll(() => server.heldCount).toBe(1);
     await deployment.dispose();
     // The held file arrives after dispose: too late to matter.
-    for (const send of held.waiting.splice(0)) send();
+    server.release();
     expect(await checking).toMatchObject({ status: 'failed', code: 'DISPOSED' });
     expect(await deployment.update()).toMatchObject({ status: 'failed', code: 'DISPOSED' });
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -94,12 +64,12 @@ describe('Deployment lifecycle', () => {
 
   it('dispose() during start: start rejects with StateError DISPOSED and serves nothing', async () => {
     await publisher.publish('1.0.0');
-    held.suffix = '1.0.0/model.onnx';
+    server.holdSuffix = '1.0.0/model.onnx';
     const deployment = new Deployment(channelUrl, {}, () => undefined, undefined, io());
     const starting = deployment.start();
-    await expect.poll(() => held.waiting.length).toBe(1);
+    await expect.poll(() => server.heldCount).toBe(1);
     await deployment.dispose();
-    for (const send of held.waiting.splice(0)) send();
+    server.release();
     await expect(starting).rejects.toMatchObject({ name: 'StateError', code: 'DISPOSED' });
   });
 });
