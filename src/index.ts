@@ -6,19 +6,22 @@ import { hasWebWorkers } from './util/environment.js';
 import { installErrorTransfer, type DeploymentEvent, type LoadProgress, type OndeviceModel, type WorkerLoadOptions } from './worker/protocol.js';
 
 export interface LoadOptions extends Omit<WorkerLoadOptions, 'persisted'>, ClientOptions {
-  /** Called as a bundle downloads (at the first load, and for updates; not when starting from the cache). */
   /** Called as the model loads, phase by phase: `download` (bytes), `verify` (bytes, from the device's store), `runtime`, `gate`, `ready`; for updates too. */
   readonly onProgress?: (progress: LoadProgress) => void;
-  /** Ask the browser for persistent storage (`navigator.storage.persist()`), so it does not evict the model under pressure. Default false. */
+  /**
+   * Ask the browser for persistent storage (`navigator.storage.persist()`), so it does not evict the model under pressure.
+   * @defaultValue `false`
+   */
   readonly persistStorage?: boolean;
   /**
    * The worker the model runs in: a `Worker` running ondevice's `worker/entry.js`, or a function
-   * that makes one. Default: the library starts its own (`new Worker(new URL('./worker/entry.js', import.meta.url))`).
+   * that makes one.
+   * @defaultValue the library starts its own: `new Worker(new URL('./worker/entry.js', import.meta.url))`
    */
   readonly worker?: WorkerSource;
   /**
    * How long the worker's script may take to load and answer, in milliseconds.
-   * @defaultValue 30000 (`WORKER_START_TIMEOUT_MS`)
+   * @defaultValue `30000` (`WORKER_START_TIMEOUT_MS`)
    */
   readonly workerStartTimeoutMs?: number;
 }
@@ -27,12 +30,19 @@ export interface LoadOptions extends Omit<WorkerLoadOptions, 'persisted'>, Clien
  * Starts a dedicated module worker, loads the channel's model there (cache first, else download and
  * verify), runs its gate, and resolves once it may serve.
  *
- * Rejects with `ScoringError` `WORKER_LOAD_FAILED` (and the script's URL) when the worker's script
- * does not load or answer within `workerStartTimeoutMs`; with `StateError` `UNSUPPORTED` where there
- * are no Web Workers (in Node, use `ondevice/node`); otherwise with the `BundleError`, `GateError`,
- * `ScoringError` or `InputError` (a bad option) that kept the model from serving.
- *
  * @param channelUrl URL of the bundle's `channel.json`, absolute or relative to the page.
+ * @throws {ScoringError} `WORKER_LOAD_FAILED` (with the script's `url`): the worker's script did
+ * not load or answer within `workerStartTimeoutMs`, or speaks another protocol (a stale cache);
+ * `RUNTIME_MISSING`: the app was built without the bundle's runtime; `RUNTIME_LOAD_FAILED`: no
+ * backend could load the model.
+ * @throws {StateError} `UNSUPPORTED`: there are no Web Workers here (in Node, use `ondevice/node`).
+ * @throws {BundleError} the channel, manifest or a file is unreachable or refused:
+ * `FETCH_FAILED`, `INVALID_CHANNEL`, `INVALID_MANIFEST`, `INVALID_FEATURE_SPEC`, `INVALID_SET`,
+ * `INVALID_REFERENCE`, `INVALID_JSON`, `INTEGRITY_MISMATCH`, `SIZE_MISMATCH`, `TOO_LARGE`,
+ * `TIMEOUT` (a network wait ran out), `SIGNATURE_INVALID` (with `publicKeys`), `ROLLBACK_REFUSED`,
+ * `CHANNEL_REPLAYED`.
+ * @throws {GateError} `GATE_E2E_MISMATCH`, `GATE_METRIC_OUT_OF_RANGE`: the version failed its gate.
+ * @throws {InputError} `INVALID_OPTION`: an option out of its range (e.g. `variant`, `telemetry.endpoint`).
  */
 export async function load(channelUrl: string | URL, options: LoadOptions = {}): Promise<OndeviceModel> {
   const { onProgress, persistStorage, batching, cache, worker, workerStartTimeoutMs = WORKER_START_TIMEOUT_MS, ...workerOptions } = options;

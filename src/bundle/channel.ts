@@ -18,9 +18,15 @@ export interface Channel {
   /** After this instant the channel is stale: clients report it (and keep serving). */
   readonly expires?: string;
   readonly live: ChannelEntry;
-  /** Versions offered beside the live one, for the rollout to use. Default none. */
+  /**
+   * Versions offered beside the live one, for the rollout to use.
+   * @defaultValue `[]` when the channel file leaves them out
+   */
   readonly candidates: readonly ChannelEntry[];
-  /** How calls are shared between the live version and the candidates. Default `single`. */
+  /**
+   * How calls are shared between the live version and the candidates.
+   * @defaultValue `{ strategy: 'single' }` when the channel file leaves it out
+   */
   readonly rollout: RolloutPolicy;
   /** Present when `live` is deliberately older than the version it replaces. */
   readonly rollback?: { readonly from: string; readonly reason: string };

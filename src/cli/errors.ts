@@ -4,18 +4,20 @@ import { OndeviceError, type ErrorDetails } from '../errors/index.js';
  * Failures only the command line has (files and keys on disk, CSV input). Bundle, gate and input
  * problems keep the library's own classes and codes, so a script sees the same code as an app.
  */
-export type CliErrorCode =
-  /** keygen would overwrite a key, or an output folder is missing. */
-  | 'FILE_EXISTS'
-  | 'FILE_NOT_FOUND'
-  /** Not an Ed25519 private key (PKCS8 PEM), or not a 32-byte base64url public key. */
-  | 'INVALID_KEY'
-  /** The CSV cannot be read as CSV, lacks a column the model needs, or the bundle does not take table rows. */
-  | 'INVALID_CSV'
-  | 'MISSING_COLUMN'
-  | 'NOT_TABULAR'
-  /** diff: the two versions cannot be compared (different tasks). */
-  | 'NOT_COMPARABLE';
+export const CLI_ERROR_CODES = [
+  // keygen would overwrite a key, or an output folder is missing.
+  'FILE_EXISTS',
+  'FILE_NOT_FOUND',
+  // Not an Ed25519 private key (PKCS8 PEM), or not a 32-byte base64url public key.
+  'INVALID_KEY',
+  // The CSV cannot be read as CSV, lacks a column the model needs, or the bundle does not take table rows.
+  'INVALID_CSV',
+  'MISSING_COLUMN',
+  'NOT_TABULAR',
+  // diff: the two versions cannot be compared (different tasks).
+  'NOT_COMPARABLE',
+] as const;
+export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
 
 export class CliError extends OndeviceError {
   declare readonly code: CliErrorCode;

@@ -3,13 +3,22 @@ import type { RowResult } from '../worker/protocol.js';
 
 export interface BatchingOptions {
   /**
-   * How long the first call of a batch waits for others, in milliseconds. Default 0: the calls
-   * made in the same task (e.g. a loop firing many `predict()`) go as one batch, with no added delay.
+   * How long the first call of a batch waits for others, in milliseconds. With 0, the calls made in
+   * the same task (e.g. a loop firing many `predict()`) go as one batch, with no added delay.
+   * @defaultValue `0` (`DEFAULT_BATCH_WINDOW_MS`)
    */
   readonly windowMs?: number;
-  /** Most rows in one batch; a full batch goes at once. Default 1024. */
+  /**
+   * Most rows in one batch; a full batch goes at once.
+   * @defaultValue `1024` (`DEFAULT_MAX_BATCH`)
+   */
   readonly maxBatch?: number;
 }
+
+/** `windowMs` when not given: calls made in the same task are batched, none waits longer. */
+export const DEFAULT_BATCH_WINDOW_MS = 0;
+/** `maxBatch` when not given. */
+export const DEFAULT_MAX_BATCH = 1024;
 
 interface Pending {
   readonly row: unknown;
@@ -30,8 +39,8 @@ export class MicroBatcher {
 
   constructor(send: (rows: unknown[]) => Promise<RowResult[]>, options: BatchingOptions = {}) {
     this.#send = send;
-    this.#windowMs = Math.max(0, options.windowMs ?? 0);
-    this.#maxBatch = Math.max(1, options.maxBatch ?? 1024);
+    this.#windowMs = Math.max(0, options.windowMs ?? DEFAULT_BATCH_WINDOW_MS);
+    this.#maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH);
   }
 
   add(row: unknown): Promise<Prediction> {

@@ -25,9 +25,15 @@ export type ServiceEndpoint = { readonly [K in keyof WorkerApi]: WorkerApi[K] ex
 
 /** Client-side options: they shape how calls reach the service, not what it does. */
 export interface ClientOptions {
-  /** Micro-batching of concurrent `predict()` calls; `false` sends each call on its own. Default: on, window 0 ms, 1024 rows. */
+  /**
+   * Micro-batching of concurrent `predict()` calls; `false` sends each call on its own.
+   * @defaultValue `{}`: on, with `BatchingOptions`' defaults (a window of 0 ms, at most 1,024 rows)
+   */
   readonly batching?: BatchingOptions | false;
-  /** A main-thread cache of predictions for repeated rows (LRU). Default: off. */
+  /**
+   * A main-thread cache of predictions for repeated rows (LRU).
+   * @defaultValue `false`: no cache
+   */
   readonly cache?: CacheOptions | false;
 }
 

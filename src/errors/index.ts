@@ -25,24 +25,26 @@ export class OndeviceError extends Error {
 }
 
 /** Input rows that do not fit the feature spec. `details.field` and `details.row` say where. */
-export type InputErrorCode =
-  | 'INVALID_BATCH'
-  | 'INVALID_ROW'
-  | 'MISSING_FIELD'
-  | 'MISSING_VALUE'
-  | 'UNEXPECTED_FIELD'
-  | 'FORBIDDEN_KEY'
-  | 'WRONG_TYPE'
-  | 'NOT_FINITE'
-  | 'VALUE_TOO_LONG'
-  | 'UNKNOWN_CATEGORY'
-  | 'OUT_OF_DOMAIN'
-  | 'TENSOR_SHAPE'
-  | 'TENSOR_DTYPE'
-  | 'UNKNOWN_PREDICTION'
-  | 'BATCH_TOO_LARGE'
-  /** An option out of its range (e.g. `samples: -1`), or a telemetry endpoint that is not a URL. */
-  | 'INVALID_OPTION';
+export const INPUT_ERROR_CODES = [
+  'INVALID_BATCH',
+  'INVALID_ROW',
+  'MISSING_FIELD',
+  'MISSING_VALUE',
+  'UNEXPECTED_FIELD',
+  'FORBIDDEN_KEY',
+  'WRONG_TYPE',
+  'NOT_FINITE',
+  'VALUE_TOO_LONG',
+  'UNKNOWN_CATEGORY',
+  'OUT_OF_DOMAIN',
+  'TENSOR_SHAPE',
+  'TENSOR_DTYPE',
+  'UNKNOWN_PREDICTION',
+  'BATCH_TOO_LARGE',
+  // An option out of its range (e.g. `samples: -1`), or a telemetry endpoint that is not a URL.
+  'INVALID_OPTION',
+] as const;
+export type InputErrorCode = (typeof INPUT_ERROR_CODES)[number];
 
 /**
  * The message is derived from the data: `row <row>: <reason>` when the error is about a row (`row
@@ -68,21 +70,29 @@ export class InputError extends OndeviceError {
 }
 
 /** A bundle file, manifest or channel that is malformed, unreachable or fails its hash. */
-export type BundleErrorCode =
-  | 'FETCH_FAILED'
-  | 'INVALID_CHANNEL'
-  | 'INVALID_MANIFEST'
-  | 'INVALID_FEATURE_SPEC'
-  | 'INVALID_SET'
-  /** `reference.json`, the training distribution drift is measured against. */
-  | 'INVALID_REFERENCE'
-  | 'INTEGRITY_MISMATCH'
-  | 'SIZE_MISMATCH'
-  | 'NOT_INSTALLED'
-  | 'STORAGE_FAILED'
-  | 'SIGNATURE_INVALID'
-  | 'ROLLBACK_REFUSED'
-  | 'CHANNEL_REPLAYED';
+export const BUNDLE_ERROR_CODES = [
+  'FETCH_FAILED',
+  'INVALID_CHANNEL',
+  'INVALID_MANIFEST',
+  'INVALID_FEATURE_SPEC',
+  'INVALID_SET',
+  // `reference.json`, the training distribution drift is measured against.
+  'INVALID_REFERENCE',
+  'INTEGRITY_MISMATCH',
+  'SIZE_MISMATCH',
+  'NOT_INSTALLED',
+  'STORAGE_FAILED',
+  'SIGNATURE_INVALID',
+  'ROLLBACK_REFUSED',
+  'CHANNEL_REPLAYED',
+  // A network wait ran out (`details.wait`: first-byte, idle or file; `details.ms`).
+  'TIMEOUT',
+  // A file past its cap (`details.limit`), refused before it is parsed.
+  'TOO_LARGE',
+  // A file that is not JSON, or nested deeper than the library reads.
+  'INVALID_JSON',
+] as const;
+export type BundleErrorCode = (typeof BUNDLE_ERROR_CODES)[number];
 
 export class BundleError extends OndeviceError {
   override name: ErrorClassName = 'BundleError';
@@ -98,7 +108,8 @@ function rowPrefix(details: ErrorDetails): string {
 }
 
 /** A version whose end-to-end set or confidence-set metric failed: it is never served. */
-export type GateErrorCode = 'GATE_E2E_MISMATCH' | 'GATE_METRIC_OUT_OF_RANGE';
+export const GATE_ERROR_CODES = ['GATE_E2E_MISMATCH', 'GATE_METRIC_OUT_OF_RANGE'] as const;
+export type GateErrorCode = (typeof GATE_ERROR_CODES)[number];
 
 export class GateError extends OndeviceError {
   override name: ErrorClassName = 'GateError';
@@ -113,7 +124,8 @@ export class GateError extends OndeviceError {
  * (`WORKER_LOAD_FAILED`, with the script's `url`); a runtime the bundle needs is not installed in
  * the app (`RUNTIME_MISSING`, with the `packages` to install).
  */
-export type ScoringErrorCode = 'RUNTIME_LOAD_FAILED' | 'SCORING_FAILED' | 'WORKER_LOAD_FAILED' | 'RUNTIME_MISSING';
+export const SCORING_ERROR_CODES = ['RUNTIME_LOAD_FAILED', 'SCORING_FAILED', 'WORKER_LOAD_FAILED', 'RUNTIME_MISSING'] as const;
+export type ScoringErrorCode = (typeof SCORING_ERROR_CODES)[number];
 
 export class ScoringError extends OndeviceError {
   override name: ErrorClassName = 'ScoringError';
@@ -128,7 +140,8 @@ export class ScoringError extends OndeviceError {
  * `AbortSignal` (`CANCELLED`); what the model cannot do (`UNSUPPORTED`: e.g. explaining a tensor
  * model, or drift without reference statistics in the bundle).
  */
-export type StateErrorCode = 'DISPOSED' | 'NOT_READY' | 'CANCELLED' | 'UNSUPPORTED';
+export const STATE_ERROR_CODES = ['DISPOSED', 'NOT_READY', 'CANCELLED', 'UNSUPPORTED'] as const;
+export type StateErrorCode = (typeof STATE_ERROR_CODES)[number];
 
 export class StateError extends OndeviceError {
   override name: ErrorClassName = 'StateError';
@@ -137,6 +150,15 @@ export class StateError extends OndeviceError {
     super(code, message, details);
   }
 }
+
+/** Every class's codes: what the README's error table must list (a test reads both). */
+export const ERROR_CODES: Readonly<Record<Exclude<ErrorClassName, 'OndeviceError'>, readonly string[]>> = {
+  InputError: INPUT_ERROR_CODES,
+  BundleError: BUNDLE_ERROR_CODES,
+  GateError: GATE_ERROR_CODES,
+  ScoringError: SCORING_ERROR_CODES,
+  StateError: STATE_ERROR_CODES,
+};
 
 type ErrorConstructor = new (code: never, message: string, details: ErrorDetails) => OndeviceError;
 const errorClasses: Record<ErrorClassName, ErrorConstructor> = {

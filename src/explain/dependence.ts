@@ -19,12 +19,20 @@ import {
 export interface PartialDependenceOptions extends RunOptions {
   /**
    * The field's values to evaluate (numbers for a number field, categories for a category field),
-   * 1 to 1,000. Default: see `partialDependence`.
+   * 1 to 1,000.
+   * @defaultValue number fields: `gridSize` quantiles of the background; category fields: the
+   * categories that occur in it (see `partialDependence`)
    */
   readonly grid?: readonly (number | string)[];
-  /** Number fields without `grid`: how many quantiles, 1 to 1,000. Default 20. */
+  /**
+   * Number fields without `grid`: how many quantiles, 1 to 1,000.
+   * @defaultValue `20` (`DEFAULT_GRID_SIZE`)
+   */
   readonly gridSize?: number;
-  /** Classification: the class whose probability is averaged. Default: the class the model predicts most often on the background. */
+  /**
+   * Classification: the class whose probability is averaged.
+   * @defaultValue the class the model predicts most often on the background
+   */
   readonly class?: string;
 }
 
@@ -39,6 +47,8 @@ export interface PartialDependence {
 }
 
 const MAX_GRID = 1000;
+/** Quantiles of a number field's grid when neither `grid` nor `gridSize` is given. */
+export const DEFAULT_GRID_SIZE = 20;
 
 /**
  * Partial dependence (Friedman 2001) of the explained output on one raw field: per grid value,
@@ -58,7 +68,7 @@ export async function partialDependence(scorer: Scorer, background: ConfidenceSe
     throw new InputError('UNEXPECTED_FIELD', `"${name}" is not one of the model's fields`, { field: name });
   }
   const requestedClass = readClass(scorer.task, options.class);
-  const gridSize = readCount(options.gridSize, 'gridSize', 20, MAX_GRID);
+  const gridSize = readCount(options.gridSize, 'gridSize', DEFAULT_GRID_SIZE, MAX_GRID);
   if (options.grid !== undefined && (!Array.isArray(options.grid) || options.grid.length === 0 || options.grid.length > MAX_GRID)) {
     throw new InputError('INVALID_OPTION', `grid must be an array of 1 to ${MAX_GRID} values`, { field: 'grid' });
   }

@@ -6,9 +6,15 @@ import type { ScoredBatch, Scorer } from '../scoring/index.js';
 import { CHUNK_ROWS, pause, range, readCount, readSeed, scoreBackground, shuffle, tabularTransform, type RunOptions } from './shared.js';
 
 export interface ImportanceOptions extends RunOptions {
-  /** Shuffles per field, 1 to 1,000. Default 5. */
+  /**
+   * Shuffles per field, 1 to 1,000.
+   * @defaultValue `5` (`DEFAULT_REPEATS`)
+   */
   readonly repeats?: number;
-  /** Seed of the shuffles (mulberry32). Default 1. */
+  /**
+   * Seed of the shuffles (mulberry32).
+   * @defaultValue `1` (`DEFAULT_SEED`)
+   */
   readonly seed?: number;
 }
 
@@ -31,6 +37,8 @@ export interface PermutationImportance {
 }
 
 const MAX_REPEATS = 1000;
+/** Shuffles per field when `repeats` is not given. */
+export const DEFAULT_REPEATS = 5;
 
 /**
  * Permutation importance (Breiman 2001; Fisher, Rudin & Dominici 2019) on the background set: per
@@ -47,7 +55,7 @@ export async function permutationImportance(
   options: ImportanceOptions = {},
 ): Promise<PermutationImportance> {
   const transform = tabularTransform(scorer, 'permutationImportance');
-  const repeats = readCount(options.repeats, 'repeats', 5, MAX_REPEATS);
+  const repeats = readCount(options.repeats, 'repeats', DEFAULT_REPEATS, MAX_REPEATS);
   const seed = readSeed(options.seed);
   const task = scorer.task;
   const classification = task.kind === 'classification';

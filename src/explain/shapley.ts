@@ -30,21 +30,28 @@ export interface LinearReference {
 }
 
 export interface ExplainOptions extends RunOptions {
-  /** Classification: the class whose probability is explained. Default: the class the model predicts for the row. */
+  /**
+   * Classification: the class whose probability is explained.
+   * @defaultValue the class the model predicts for the row
+   */
   readonly class?: string;
   /**
-   * `auto` (default): `exact-linear` for a regression model whose reference says it is additive
-   * (falling back to sampling if the model turns out not to be), else `sampling-shapley`.
+   * `auto`: `exact-linear` for a regression model whose reference says it is additive (falling back
+   * to sampling if the model turns out not to be), else `sampling-shapley`.
    * Asking for `exact-linear` where it does not apply is `StateError('UNSUPPORTED')`.
+   * @defaultValue `'auto'`
    */
   readonly method?: 'auto' | ExplanationMethod;
   /**
-   * Sampling: permutations drawn, 1 to 100,000. Default: the smallest multiple of the background
-   * size reaching 1,024 (so the attributions sum exactly to value - baseValue), or 1,024 for a
-   * background of more than 1,024 rows. Each costs (fields - 1) model rows.
+   * Sampling: permutations drawn, 1 to 100,000. Each costs (fields - 1) model rows.
+   * @defaultValue the smallest multiple of the background size reaching `DEFAULT_SAMPLES` (1,024),
+   * so the attributions sum exactly to value - baseValue; 1,024 for a background of more than 1,024 rows
    */
   readonly samples?: number;
-  /** Sampling: seed of the permutation and background draws (mulberry32). Default 1. */
+  /**
+   * Sampling: seed of the permutation and background draws (mulberry32).
+   * @defaultValue `1` (`DEFAULT_SEED`)
+   */
   readonly seed?: number;
 }
 
@@ -84,7 +91,8 @@ export interface Explanation {
 }
 
 const MAX_SAMPLES = 100_000;
-const DEFAULT_SAMPLES = 1024;
+/** Permutations `explain` samples when `samples` is not given: this many, rounded up to a multiple of a smaller background. */
+export const DEFAULT_SAMPLES = 1024;
 const Z_95 = 1.96;
 // Additivity is checked on the model's own numbers: float32 graphs round at about 1e-7 per term.
 const ADDITIVE_TOLERANCE = 1e-5;

@@ -45,6 +45,7 @@ export function readCount(value: unknown, field: string, fallback: number, max: 
   return value;
 }
 
+/** The seed of `explain`'s and `importance`'s draws when `seed` is not given: the same call gives the same answer. */
 export const DEFAULT_SEED = 1;
 
 export function readSeed(value: unknown): number {

@@ -42,10 +42,17 @@ export interface TensorInputSpec {
   readonly shape: readonly (number | string)[];
 }
 
+/** The spec's `limits`, each optional in the JSON: a missing one takes its default. */
 export interface FeatureLimits {
-  /** Longest category string accepted. Default 1024. */
+  /**
+   * Longest category string accepted.
+   * @defaultValue `1024` (`DEFAULT_LIMITS.maxStringLength`)
+   */
   readonly maxStringLength: number;
-  /** Most rows in one batch. Default 100000. */
+  /**
+   * Most rows in one batch.
+   * @defaultValue `100000` (`DEFAULT_LIMITS.maxBatchRows`)
+   */
   readonly maxBatchRows: number;
 }
 
@@ -117,6 +124,7 @@ export interface MinMaxStep {
 export type NumericStep = Log1pStep | StandardizeStep | MinMaxStep;
 export type EncoderStep = OneHotStep | OrdinalStep;
 
+/** The limits a feature spec's JSON leaves out. */
 export const DEFAULT_LIMITS: FeatureLimits = { maxStringLength: 1024, maxBatchRows: 100_000 };
 
 const fail: Fail = (path, why) => {

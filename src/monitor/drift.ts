@@ -49,12 +49,21 @@ export interface DriftReport {
 export interface DriftOptions {
   /**
    * How many rows the picture holds: once twice this many are counted, every count is halved, so
-   * old traffic fades and memory stays fixed. Default 10,000.
+   * old traffic fades and memory stays fixed.
+   * @defaultValue `10000` (`DEFAULT_DRIFT_WINDOW_ROWS`)
    */
   readonly windowRows?: number;
-  /** Rows of one call that are counted (evenly spaced): a huge batch costs no more than this. Default 1,024. */
+  /**
+   * Rows of one call that are counted (evenly spaced): a huge batch costs no more than this.
+   * @defaultValue `1024` (`DEFAULT_DRIFT_ROWS_PER_CALL`)
+   */
   readonly maxRowsPerCall?: number;
 }
+
+/** `DriftOptions.windowRows` when not given. */
+export const DEFAULT_DRIFT_WINDOW_ROWS = 10_000;
+/** `DriftOptions.maxRowsPerCall` when not given. */
+export const DEFAULT_DRIFT_ROWS_PER_CALL = 1_024;
 
 /** Counts, as persisted across reloads: plain arrays, keyed by field. */
 export interface DriftState {
@@ -105,8 +114,8 @@ export class DriftMonitor {
 
   constructor(reference: Reference, transform: FeatureTransform, options: DriftOptions = {}, state?: DriftState) {
     this.#reference = reference;
-    this.#windowRows = options.windowRows ?? 10_000;
-    this.#maxRowsPerCall = options.maxRowsPerCall ?? 1_024;
+    this.#windowRows = options.windowRows ?? DEFAULT_DRIFT_WINDOW_ROWS;
+    this.#maxRowsPerCall = options.maxRowsPerCall ?? DEFAULT_DRIFT_ROWS_PER_CALL;
     this.#fields = reference.fields.map((field) => fieldCounter(field, transform));
     this.#output = outputCounter(reference.output);
     if (state !== undefined) this.#restore(state);

@@ -10,9 +10,15 @@ export type MonitorOptions = DriftOptions;
 
 /** `load(url, { telemetry })`: aggregates sent to an OpenTelemetry collector (OTLP/HTTP JSON), never raw rows. */
 export interface TelemetryOptions extends Omit<OutboxOptions, 'fetch' | 'databaseName'> {
-  /** How often the aggregates (predictions, latency, drift) are queued as one record. Default 60,000 ms. */
+  /**
+   * How often the aggregates (predictions, latency, drift) are queued as one record, in milliseconds.
+   * @defaultValue `60000` (`DEFAULT_SNAPSHOT_INTERVAL_MS`)
+   */
   readonly snapshotIntervalMs?: number;
 }
+
+/** `TelemetryOptions.snapshotIntervalMs` when not given: one record of aggregates a minute. */
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 60_000;
 
 export interface MonitorReport {
   readonly version: string;
@@ -119,7 +125,7 @@ export class ModelMonitor {
     if (telemetry !== undefined) {
       const { snapshotIntervalMs, ...outboxOptions } = telemetry;
       monitor.#outbox = await Outbox.open(outboxOptions);
-      monitor.#snapshotTimer = setInterval(() => void monitor.snapshot(), snapshotIntervalMs ?? 60_000);
+      monitor.#snapshotTimer = setInterval(() => void monitor.snapshot(), snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS);
     }
     return monitor;
   }

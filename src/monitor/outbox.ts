@@ -16,17 +16,40 @@ export interface OutboxOptions {
    * `Content-Type`, in its CORS answer, and expose `Retry-After` for it to be honoured.
    */
   readonly headers?: Readonly<Record<string, string>>;
-  /** Resource attributes of every request. Default `service.name: 'unknown_service'`, as the OpenTelemetry spec asks. */
+  /**
+   * Resource attributes of every request; `service.name` is `'unknown_service'` unless given, as the
+   * OpenTelemetry spec asks.
+   * @defaultValue `{ 'service.name': 'unknown_service' }`
+   */
   readonly resource?: Attributes;
-  /** Records kept while undelivered; past it the oldest are dropped (and counted). Default 1000. */
+  /**
+   * Records kept while undelivered; past it the oldest are dropped (and counted).
+   * @defaultValue `1000` (`DEFAULT_MAX_RECORDS`)
+   */
   readonly maxRecords?: number;
-  /** How long a queued record waits before a delivery is tried (fewer, larger requests). Default 60,000 ms. */
+  /**
+   * How long a queued record waits before a delivery is tried (fewer, larger requests), in milliseconds.
+   * @defaultValue `60000` (`DEFAULT_DELIVERY_INTERVAL_MS`)
+   */
   readonly intervalMs?: number;
-  /** For tests. Default: the global `fetch`. */
+  /**
+   * For tests.
+   * @defaultValue the global `fetch`
+   */
   readonly fetch?: typeof fetch;
-  /** The IndexedDB database. Default `'ondevice-telemetry'`. */
+  /**
+   * The IndexedDB database.
+   * @defaultValue `'ondevice-telemetry'` (`DEFAULT_TELEMETRY_DATABASE`)
+   */
   readonly databaseName?: string;
 }
+
+/** `OutboxOptions.maxRecords` when not given. */
+export const DEFAULT_MAX_RECORDS = 1000;
+/** `OutboxOptions.intervalMs` when not given: queued records go at most once a minute. */
+export const DEFAULT_DELIVERY_INTERVAL_MS = 60_000;
+/** `OutboxOptions.databaseName` when not given. */
+export const DEFAULT_TELEMETRY_DATABASE = 'ondevice-telemetry';
 
 export interface OutboxStatus {
   /** Records waiting for delivery. */
@@ -46,7 +69,6 @@ export interface OutboxStatus {
 /** The sum point reporting losses, sent in the next batch after they happen. */
 export const DROPPED_METRIC = 'ondevice.telemetry.dropped';
 
-const DEFAULT_DATABASE = 'ondevice-telemetry';
 const LOCK = 'ondevice-telemetry-flush';
 const BATCH = 100;
 const FIRST_RETRY_MS = 1_000;
@@ -121,9 +143,9 @@ function settings(options: OutboxOptions): Settings {
     // fetch refuses URLs with credentials: put them in `headers` instead.
     throw invalid('endpoint', `telemetry.endpoint must be an absolute http(s) URL without credentials, got ${JSON.stringify(options.endpoint)}`);
   }
-  const maxRecords = options.maxRecords ?? 1000;
+  const maxRecords = options.maxRecords ?? DEFAULT_MAX_RECORDS;
   if (!Number.isSafeInteger(maxRecords) || maxRecords < 1) throw invalid('maxRecords', `telemetry.maxRecords must be a positive integer, got ${maxRecords}`);
-  const intervalMs = options.intervalMs ?? 60_000;
+  const intervalMs = options.intervalMs ?? DEFAULT_DELIVERY_INTERVAL_MS;
   if (!Number.isFinite(intervalMs) || intervalMs < 0) throw invalid('intervalMs', `telemetry.intervalMs must be a finite number of milliseconds >= 0, got ${intervalMs}`);
   const headers = options.headers ?? {};
   for (const [name, value] of Object.entries(headers)) {
@@ -138,7 +160,7 @@ function settings(options: OutboxOptions): Settings {
     maxRecords,
     intervalMs,
     fetch: fetchFunction,
-    databaseName: options.databaseName ?? DEFAULT_DATABASE,
+    databaseName: options.databaseName ?? DEFAULT_TELEMETRY_DATABASE,
   };
 }
 
@@ -299,7 +321,7 @@ export class Outbox {
     try {
       if (isOnline() && Date.now() >= this.#throttledUntilMs) {
         const locks = scope().navigator?.locks;
-        const name = this.#settings.databaseName === DEFAULT_DATABASE ? LOCK : `${LOCK}:${this.#settings.databaseName}`;
+        const name = this.#settings.databaseName === DEFAULT_TELEMETRY_DATABASE ? LOCK : `${LOCK}:${this.#settings.databaseName}`;
         // Held across read, send and delete: two workers or tabs never send the same records.
         await (locks ? locks.request(name, () => this.#sendAll()) : this.#sendAll());
       }

@@ -20,7 +20,8 @@ export interface NodeLoadOptions extends Omit<WorkerLoadOptions, 'persisted' | '
   readonly onProgress?: (progress: LoadProgress) => void;
   /**
    * Serve this packed version instead of the channel's live one (a folder source only): its
-   * manifest is then verified against the bytes read now, not pinned by the channel. Default: the live version.
+   * manifest is then verified against the bytes read now, not pinned by the channel.
+   * @defaultValue the channel's live version
    */
   readonly version?: string;
   /**
@@ -37,6 +38,16 @@ export interface NodeLoadOptions extends Omit<WorkerLoadOptions, 'persisted' | '
  * are verified as in the browser, the gate runs, and the model answers `predict`, `predictBatch`,
  * `predictColumns` and the rest exactly as `load()` from `ondevice` does in a browser. Versions are
  * kept in memory (nothing is written to disk). Rejects with the same typed errors.
+ *
+ * @throws {BundleError} `FETCH_FAILED` (`source` does not exist, or a file cannot be read),
+ * `INVALID_MANIFEST` (`version` is not like 1.2.0, or its manifest is malformed), and as in a
+ * browser: `INVALID_CHANNEL`, `INVALID_FEATURE_SPEC`, `INVALID_SET`, `INVALID_REFERENCE`,
+ * `INVALID_JSON`, `INTEGRITY_MISMATCH`, `SIZE_MISMATCH`, `TOO_LARGE`, `TIMEOUT`,
+ * `SIGNATURE_INVALID`, `ROLLBACK_REFUSED`.
+ * @throws {GateError} `GATE_E2E_MISMATCH`, `GATE_METRIC_OUT_OF_RANGE`: the version failed its gate.
+ * @throws {ScoringError} `RUNTIME_MISSING` (the runtime's package is not installed),
+ * `RUNTIME_LOAD_FAILED`; with `thread: 'worker'`, `WORKER_LOAD_FAILED` (the thread did not start).
+ * @throws {InputError} `INVALID_OPTION`: an option out of its range (e.g. `variant`).
  */
 export async function load(source: string | URL, options: NodeLoadOptions = {}): Promise<OndeviceModel> {
   const { onProgress, batching, cache, version, thread = 'same', ...serviceOptions } = options;

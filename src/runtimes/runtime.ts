@@ -62,32 +62,35 @@ export interface RuntimeFiles {
 export interface RuntimeOptions {
   /**
    * Threads for onnxruntime-web's WASM code (the `wasm` backend, and the CPU side of `webgpu`).
-   * Default: up to 4 when the page is cross-origin isolated, else 1 (threads need SharedArrayBuffer).
    * Takes effect when the first session of a build is created in the worker: onnxruntime-web starts its
    * WASM module once. TensorFlow.js always scores on one thread.
+   * @defaultValue up to 4 when the page is cross-origin isolated, else 1 (threads need SharedArrayBuffer)
    */
   readonly threads?: number;
   /**
    * Backends to try, in order; the first that loads the model serves, and the ones before it are
-   * listed in `Runtime.fallbacks` with the reason each failed. Default `'auto'`:
+   * listed in `Runtime.fallbacks` with the reason each failed. `'auto'`:
    * - onnxruntime-web: `['webgpu', 'wasm']` when WebGPU has an adapter and the model file is at least
    *   4 MiB (`WEBGPU_MIN_MODEL_BYTES`), else `['wasm']`;
    * - TensorFlow.js: `['wasm', 'cpu']`.
    * Takes effect each time a version's runtime is created (first load and every update).
+   * @defaultValue `'auto'`
    */
   readonly backends?: 'auto' | readonly Backend[];
   /**
    * Which of the bundle's model variants may serve (`Manifest.variants`, e.g. int8 for WASM):
-   * `'auto'` (default) the first built for the backend about to be tried first that passes its
-   * gate, else the main model; `'none'` always the main model; a name: that variant if it
-   * loads and passes, else the main model. Why a variant was passed over is in `info().runtime`.
+   * `'auto'` the first built for the backend about to be tried first that passes its gate, else
+   * the main model; `'none'` always the main model; a name: that variant if it loads and passes,
+   * else the main model. Why a variant was passed over is in `info().runtime`.
+   * @defaultValue `'auto'`
    */
   readonly variant?: string;
   /**
    * Workers a batch of at least `SHARD_MIN_ROWS` (8,192) rows is split across, by rows, each with a
    * one-thread onnxruntime-web session of the model (the `wasm` backend only). They start on the
    * first such batch and serve once checked against the worker's own session on its first rows.
-   * Default: the device's cores, up to 4 (none on one core); 0 (or 1) never splits.
+   * 0 (or 1) never splits.
+   * @defaultValue the device's cores, up to 4; none on one core (`defaultShards()`)
    */
   readonly shards?: number;
 }
@@ -114,6 +117,11 @@ export interface RuntimeProvider {
   readonly backends: Readonly<Partial<Record<Backend, (files: RuntimeFiles, options: RuntimeOptions) => Promise<LoadedRuntime>>>>;
   /** The backends `'auto'` tries, in order, for these files on this device. */
   auto(files: RuntimeFiles): Promise<readonly Backend[]>;
+  /**
+   * Starts what loading a model of `modelBytes` bytes will wait for that needs no model (the
+   * runtime's WebAssembly, downloaded and compiled), while the bundle's files are still coming.
+   */
+  warm?(modelBytes: number, options: RuntimeOptions): Promise<void>;
   /** Set when the app was built without this runtime: what to install, and why it is missing. */
   readonly missing?: { readonly packages: readonly string[]; readonly reason: string };
 }

@@ -10,7 +10,7 @@ import type { Plugin, ResolvedConfig } from 'vite';
 import { BundleError, InputError } from '../errors/index.js';
 import { RUNTIME_PACKAGES, type RuntimeName } from '../runtimes/index.js';
 import { listFiles, stageBundles, type Staged } from './bundles.js';
-import { REGISTER_FILE, precacheEntries, registerScript, writeServiceWorker, type OfflineOptions } from './offline.js';
+import { DEFAULT_NAVIGATE_FALLBACK, REGISTER_FILE, precacheEntries, registerScript, writeServiceWorker, type OfflineOptions } from './offline.js';
 
 export type { OfflineOptions } from './offline.js';
 
@@ -24,13 +24,13 @@ export interface OndeviceViteOptions {
   readonly bundles?: string | readonly string[];
   /**
    * Where bundles are served under the app's base.
-   * @defaultValue `'bundles'`
+   * @defaultValue `'bundles'` (`DEFAULT_BUNDLES_PATH`)
    */
   readonly path?: string;
   /**
    * Precache the app (its pages, scripts, the runtime assets it uses, and the bundles' live
    * versions) in a Workbox service worker, so it starts offline after the first visit. Build only.
-   * @defaultValue false
+   * @defaultValue `false`
    */
   readonly offline?: boolean | OfflineOptions;
   /**
@@ -42,23 +42,26 @@ export interface OndeviceViteOptions {
   /**
    * Build onnxruntime-web's WebGPU build in (about 27 MB, fetched only by devices that choose
    * WebGPU: large models on a GPU). Without it, WebGPU is a recorded fallback to WASM.
-   * @defaultValue false
+   * @defaultValue `false`
    */
   readonly webgpu?: boolean;
   /**
    * Serve dev and preview with the two headers that give onnxruntime-web threads
    * (Cross-Origin-Opener-Policy `same-origin`, Cross-Origin-Embedder-Policy `require-corp`). Your
    * production server must send them too. They block cross-origin resources without CORP/CORS.
-   * @defaultValue false
+   * @defaultValue `false`
    */
   readonly crossOriginIsolation?: boolean;
   /**
    * Run each bundle's gate in Node at build time (as `ondevice verify` does), so a bundle that
    * could not serve fails the build instead of the users' devices.
-   * @defaultValue true
+   * @defaultValue `true`
    */
   readonly verify?: boolean;
 }
+
+/** Where bundles are served under the app's base when `path` is not given. */
+export const DEFAULT_BUNDLES_PATH = 'bundles';
 
 const OPTION_NAMES = new Set(['bundles', 'path', 'offline', 'runtimes', 'webgpu', 'crossOriginIsolation', 'verify']);
 /** Where this plugin's module sits: `dist/lib/vite` installed, `src/vite` in this repository. */
@@ -143,7 +146,7 @@ export default function ondevice(options: OndeviceViteOptions = {}): Plugin {
         if (config?.command !== 'build' || settings.offline === false) return;
         const outDir = resolve(config.root, config.build.outDir);
         const pages = await listFiles(outDir);
-        const fallback = settings.offline.navigateFallback === undefined ? (pages.includes('index.html') ? 'index.html' : null) : settings.offline.navigateFallback;
+        const fallback = settings.offline.navigateFallback === undefined ? (pages.includes(DEFAULT_NAVIGATE_FALLBACK) ? DEFAULT_NAVIGATE_FALLBACK : null) : settings.offline.navigateFallback;
         const entries = await precacheEntries(outDir, settings.path, stagedBundles(), settings.offline);
         await writeServiceWorker(outDir, entries, fallback);
       } finally {
@@ -170,7 +173,7 @@ function checkOptions(options: OndeviceViteOptions): {
   for (const key of Object.keys(options)) if (!OPTION_NAMES.has(key)) refuse(key, `is not an option (options: ${[...OPTION_NAMES].join(', ')})`);
   const bundles = options.bundles === undefined ? [] : typeof options.bundles === 'string' ? [options.bundles] : options.bundles;
   if (!Array.isArray(bundles) || bundles.some((b) => typeof b !== 'string' || b === '')) refuse('bundles', 'must be a folder path or a list of them');
-  const path = options.path ?? 'bundles';
+  const path = options.path ?? DEFAULT_BUNDLES_PATH;
   if (typeof path !== 'string' || !/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(path)) refuse('path', `must be a relative URL path like "bundles", got ${JSON.stringify(path)}`);
   const offline = options.offline === undefined || options.offline === false ? false : options.offline === true ? {} : options.offline;
   if (offline !== false && (typeof offline !== 'object' || offline === null)) refuse('offline', 'must be true, false or an object');

@@ -8,7 +8,7 @@ export interface OfflineOptions {
   /**
    * The page a navigation gets when it is not a precached file (a single-page app's `index.html`);
    * `null`: none.
-   * @defaultValue `'index.html'` when the build has one
+   * @defaultValue `'index.html'` (`DEFAULT_NAVIGATE_FALLBACK`) when the build has one, else `null`
    */
   readonly navigateFallback?: string | null;
   /**
@@ -19,6 +19,9 @@ export interface OfflineOptions {
   /** Files of the build never precached, matched against their path in the output (e.g. `/^videos\//`). */
   readonly exclude?: readonly RegExp[];
 }
+
+/** The page navigations fall back to when `navigateFallback` is not given and the build has it. */
+export const DEFAULT_NAVIGATE_FALLBACK = 'index.html';
 
 /** The service worker's file name, in the output's root (its scope is the app's base). */
 export const SERVICE_WORKER_FILE = 'sw.js';

@@ -15,65 +15,146 @@ import type { ExplainOptions, Explanation, ImportanceOptions, PartialDependence,
 /**
  * The contract between the main thread and the worker. Both `ModelService` (in the worker, or in the
  * same thread for tests) and the comlink proxy returned by `load()` implement `OndeviceModel`.
+ *
+ * Each method's `@throws` lists the error classes and codes it rejects with (see the README's error
+ * table). Besides those, with `ondevice/node`'s `thread: 'worker'`, a call rejects with
+ * `ScoringError` `WORKER_LOAD_FAILED` if the worker thread exits.
  */
 export interface OndeviceModel {
-  /** Scores one raw row: `{ field: value }`, null for a missing value. */
+  /**
+   * Scores one raw row: `{ field: value }`, null for a missing value.
+   * @throws {InputError} a row that does not fit the feature spec (`details.row` 0,
+   * `details.field`): `INVALID_ROW`, `FORBIDDEN_KEY`, `UNEXPECTED_FIELD`, `MISSING_FIELD`,
+   * `MISSING_VALUE`, `WRONG_TYPE`, `NOT_FINITE`, `VALUE_TOO_LONG`, `UNKNOWN_CATEGORY`,
+   * `OUT_OF_DOMAIN`; tensor models: `TENSOR_SHAPE`, `TENSOR_DTYPE`.
+   * @throws {ScoringError} `SCORING_FAILED`: the runtime failed to run the model.
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
+   */
   predict(row: Readonly<Record<string, unknown>>): Promise<Prediction>;
-  /** Scores many rows in one model run. A bad row rejects the whole batch, naming the row. */
+  /**
+   * Scores many rows in one model run. A bad row rejects the whole batch, naming the row.
+   * @throws {InputError} `INVALID_BATCH` (not an array), `BATCH_TOO_LARGE` (more rows than the
+   * spec's `limits.maxBatchRows`), or the first refused row's code (`details.row`): `INVALID_ROW`,
+   * `FORBIDDEN_KEY`, `UNEXPECTED_FIELD`, `MISSING_FIELD`, `MISSING_VALUE`, `WRONG_TYPE`,
+   * `NOT_FINITE`, `VALUE_TOO_LONG`, `UNKNOWN_CATEGORY`, `OUT_OF_DOMAIN`; tensor models:
+   * `TENSOR_SHAPE`, `TENSOR_DTYPE`.
+   * @throws {ScoringError} `SCORING_FAILED`: the runtime failed to run the model.
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
+   */
   predictBatch(rows: readonly Readonly<Record<string, unknown>>[]): Promise<Prediction[]>;
   /**
    * Scores many rows, each answered on its own: a refused row gets its `InputError` (told as row 0,
    * as if sent alone) and the others are scored, in one model run. What micro-batching does for
    * concurrent `predict()` calls, for a batch in hand (e.g. a file, where bad lines are skipped).
+   * @throws {InputError} only for the call as a whole: `INVALID_BATCH` (not an array),
+   * `BATCH_TOO_LARGE`; a refused row's code is in its own result.
+   * @throws {ScoringError} `SCORING_FAILED`: the runtime failed to run the model.
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
    */
   predictEach(rows: readonly Readonly<Record<string, unknown>>[]): Promise<RowResult[]>;
   /**
    * Scores columns (`{ field: typed array | array }`, one value per row; NaN in a numeric typed
    * array means missing) in one run. Typed arrays are transferred to the worker, not copied: the
    * caller's arrays are detached afterwards. The result's typed arrays are transferred back.
+   * @throws {InputError} `INVALID_BATCH` (not an object of columns, columns of different lengths,
+   * a dictionary code out of range, or a tensor model), `BATCH_TOO_LARGE`, `WRONG_TYPE` (a column
+   * of the wrong kind), `MISSING_FIELD`, `UNEXPECTED_FIELD`, `FORBIDDEN_KEY` (the columns' names),
+   * or a refused value's code (`details.row`): `MISSING_VALUE`, `NOT_FINITE`, `VALUE_TOO_LONG`,
+   * `UNKNOWN_CATEGORY`, `OUT_OF_DOMAIN`.
+   * @throws {ScoringError} `SCORING_FAILED`: the runtime failed to run the model.
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
    */
   predictColumns(columns: ColumnarInput): Promise<ColumnarPrediction>;
   /**
    * The feature matrix the model would be given for these rows (tabular models): float64, as the
    * feature spec computes it, before the cast to the model's input type. For checking parity with
    * the research pipeline's `transform()`.
+   * @throws {InputError} as `predictBatch`: `INVALID_BATCH`, `BATCH_TOO_LARGE`, or the first
+   * refused row's code (`details.row`).
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
    */
   features(rows: readonly Readonly<Record<string, unknown>>[]): Promise<FeatureMatrix>;
+  /**
+   * What serves: version, inputs, runtime and backend, gate report, rollout, timings.
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
+   */
   info(): Promise<ModelInfo>;
   /**
    * Checks the channel now. A newer version is downloaded, verified, stored and gated, then swapped
-   * in for new calls (calls in flight finish on the old one). Never throws: the current version keeps
-   * serving whatever happens, and the result (and events) say what did.
+   * in for new calls (calls in flight finish on the old one). A failed check or a refused version
+   * does not reject: the current version keeps serving, and the result (and events) say what happened.
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
    */
   update(): Promise<UpdateResult>;
   /**
    * Reports how a prediction turned out (`prediction.id`; reward 1 a success, 0 a failure, or in
    * between): a bandit rollout learns from it. Ids are remembered for the last 100,000 predictions.
+   * @throws {InputError} `NOT_FINITE` (`reward` is not a finite number), `UNKNOWN_PREDICTION`
+   * (`id` is not among the recent predictions).
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
    */
   reportOutcome(id: string, reward: number): Promise<void>;
   /**
    * Drift of live inputs and outputs against the training distribution the bundle ships (counts
    * persist across reloads), rows refused per error code, and scoring latency, for the live version
-   * (or `version`, a version this device serves: else `InputError` `INVALID_OPTION`).
+   * (or `version`, a version this device serves).
+   * @throws {InputError} `INVALID_OPTION`: `version` is not one this device serves.
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
    */
   monitor(version?: string): Promise<MonitorReport>;
   /**
    * Per-field attributions of one prediction in the raw feature space: exact for linear models,
    * sampled Shapley values with a stated error bound otherwise. Runs in the worker, with progress;
    * cancel with `signal` (rejects with `StateError` `CANCELLED`).
+   * @throws {InputError} `INVALID_OPTION` (`class`, `method`, `samples`, `seed`), or the row's
+   * code as `predict` would refuse it.
+   * @throws {StateError} `CANCELLED` (its `signal` aborted), `UNSUPPORTED` (a tensor model, or
+   * `method: 'exact-linear'` for a model that is not additive), `DISPOSED`.
+   * @throws {BundleError} `INVALID_REFERENCE`: the bundle's reference does not fit its feature
+   * spec.
+   * @throws {ScoringError} `SCORING_FAILED`: the runtime failed to run the model.
    */
   explain(row: Readonly<Record<string, unknown>>, options?: ExplainOptions & TaskOptions): Promise<Explanation>;
-  /** Permutation importance of every field on the bundle's confidence set, with the gate's metric. */
+  /**
+   * Permutation importance of every field on the bundle's confidence set, with the gate's metric.
+   * @throws {InputError} `INVALID_OPTION` (`repeats`, `seed`; a confidence set without the
+   * labels or targets the metric needs).
+   * @throws {StateError} `CANCELLED` (its `signal` aborted), `UNSUPPORTED` (a tensor model: no
+   * fields to attribute to), `DISPOSED`.
+   * @throws {ScoringError} `SCORING_FAILED`: the runtime failed to run the model.
+   */
   importance(options?: ImportanceOptions & TaskOptions): Promise<PermutationImportance>;
-  /** Partial dependence of the model's answer on one field, averaged over the confidence set. */
+  /**
+   * Partial dependence of the model's answer on one field, averaged over the confidence set.
+   * @throws {InputError} `WRONG_TYPE` (`field` is not a string), `UNEXPECTED_FIELD` (not one of
+   * the model's fields), `INVALID_OPTION` (`grid`, `gridSize`, `class`), or a grid value's code as
+   * `predictBatch` would refuse it (`details.row` is its index in `grid`).
+   * @throws {StateError} `CANCELLED` (its `signal` aborted), `UNSUPPORTED` (a tensor model: no
+   * fields to attribute to), `DISPOSED`.
+   * @throws {ScoringError} `SCORING_FAILED`: the runtime failed to run the model.
+   */
   partialDependence(field: string, options?: PartialDependenceOptions & TaskOptions): Promise<PartialDependence>;
-  /** The telemetry outbox: queued, dropped and delivered records. Undefined without `telemetry`. */
+  /**
+   * The telemetry outbox: queued, dropped and delivered records. Undefined without `telemetry`.
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
+   */
   telemetry(): Promise<OutboxStatus | undefined>;
-  /** Queues the aggregates gathered so far and tries to deliver the outbox now. */
+  /**
+   * Queues the aggregates gathered so far and tries to deliver the outbox now. A failed delivery
+   * does not reject: it is in the status's `lastError`, and retried.
+   * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
+   */
   flushTelemetry(): Promise<OutboxStatus | undefined>;
-  /** Releases the runtime; with `load()`, also ends the worker. Later calls fail with `StateError`. */
+  /**
+   * Releases the runtime; with `load()`, also ends the worker. Later calls fail with `StateError`
+   * `DISPOSED`. Settles within `DISPOSE_TIMEOUT_MS` even when the service does not answer.
+   * @throws Never: it resolves however releasing went, and calls again resolve too.
+   */
   dispose(): Promise<void>;
-  /** Listens to deployment events; returns a function that stops listening. */
+  /**
+   * Listens to deployment events; returns a function that stops listening.
+   * @throws Never: it only records the listener.
+   */
   on<T extends DeploymentEventType>(type: T, listener: (event: Extract<DeploymentEvent, { type: T }>) => void): () => void;
 }
 
@@ -107,60 +188,87 @@ export interface FeatureMatrix {
 }
 
 export interface WorkerLoadOptions {
-  /** onnxruntime-web WASM threads. Default: up to 4 when cross-origin isolated, else 1. */
+  /**
+   * onnxruntime-web WASM threads.
+   * @defaultValue up to 4 when cross-origin isolated, else 1
+   */
   readonly threads?: number;
   /**
    * Workers a batch of 8,192 rows or more is split across, each with a one-thread onnxruntime-web
-   * session (the `wasm` backend). Default: the device's cores, up to 4; 0 never splits. Started on
-   * the first such batch; `info().runtime.shards` says how they stand.
+   * session (the `wasm` backend); 0 never splits. Started on the first such batch;
+   * `info().runtime.shards` says how they stand.
+   * @defaultValue the device's cores, up to 4 (none on one core)
    */
   readonly shards?: number;
   /**
    * Backends to try, in order, for the bundle's runtime (e.g. `['webgpu', 'wasm']`); one that fails
-   * falls back to the next and `info().runtime.fallbacks` says why. Default `auto`: chosen by model
-   * size and what the device offers.
+   * falls back to the next and `info().runtime.fallbacks` says why. `'auto'`: chosen by model size
+   * and what the device offers.
+   * @defaultValue `'auto'`
    */
   readonly backends?: 'auto' | readonly Backend[];
   /**
-   * Which model variant of a bundle may serve (e.g. `int8` for WASM): `'auto'` (default) the first
-   * built for the backends this device uses that passes its own gate; `'none'` the main model; or
-   * a variant's name. `info().runtime.variant` says which serves, `variantsPassedOver` why not others.
+   * Which model variant of a bundle may serve (e.g. `int8` for WASM): `'auto'` the first built for
+   * the backends this device uses that passes its own gate; `'none'` the main model; or a variant's
+   * name. `info().runtime.variant` says which serves, `variantsPassedOver` why not others.
+   * @defaultValue `'auto'`
    */
   readonly variant?: string;
   /**
    * Ed25519 public keys (raw 32 bytes, base64url, as `ondevice keygen` writes them). When given, a
-   * channel or manifest without a valid signature by one of them is refused. Default: none.
+   * channel or manifest without a valid signature by one of them is refused.
+   * @defaultValue none: hashes are checked, signatures are not required
    */
   readonly publicKeys?: readonly string[];
-  /** Check the channel in the background after starting from the cache. Default true. */
+  /**
+   * Check the channel in the background after starting from the cache.
+   * @defaultValue `true`
+   */
   readonly checkForUpdates?: boolean;
-  /** The user the canary buckets (any stable id). Default: a random id kept on this device. */
+  /**
+   * The user the canary buckets (any stable id).
+   * @defaultValue a random id kept on this device
+   */
   readonly userId?: string;
-  /** Seed for the rollout's random choices (shadow sampling, bandit draws), to replay them. Default: random. */
+  /**
+   * Seed for the rollout's random choices (shadow sampling, bandit draws), to replay them.
+   * @defaultValue a random seed per load
+   */
   readonly rolloutSeed?: number;
-  /** Also check every this many milliseconds. Default: never. */
+  /**
+   * Also check every this many milliseconds.
+   * @defaultValue never: only at load and on `update()`
+   */
   readonly updateIntervalMs?: number;
-  /** Versions whose files are kept in Cache Storage (the serving one included). Default 2. */
+  /**
+   * Versions whose files are kept in the device's store (the serving one included); at least 1.
+   * @defaultValue `2` (`DEFAULT_KEEP_VERSIONS`)
+   */
   readonly keepVersions?: number;
   /** Set by `load()`: whether the browser granted persistent storage (when asked to request it). */
   readonly persisted?: boolean;
   /**
-   * Drift monitoring (needs `reference.json` in the bundle); `false` turns it off. Default: on, with
-   * a window of 10,000 rows and at most 1,024 rows counted per call.
+   * Drift monitoring (needs `reference.json` in the bundle); `false` turns it off.
+   * @defaultValue `{}`: on, with `MonitorOptions`' defaults (a window of 10,000 rows, at most 1,024 rows counted per call)
    */
   readonly monitor?: MonitorOptions | false;
   /**
    * Send aggregates (predictions, latency, drift, refusals, deployment events, gate results; never
    * raw rows) to an OpenTelemetry collector's OTLP/HTTP endpoint, e.g. `https://collector/v1/metrics`,
-   * through an outbox in IndexedDB that survives offline periods and reloads. Default: off.
+   * through an outbox in IndexedDB that survives offline periods and reloads.
+   * @defaultValue off: nothing is sent
    */
   readonly telemetry?: TelemetryOptions;
   /**
    * Serve exactly this version instead of the channel's live one: its manifest, pinned by SHA-256
-   * (e.g. `ondevice score --version`). No update checks, no rollout. Default: none.
+   * (e.g. `ondevice score --version`). No update checks, no rollout.
+   * @defaultValue none: the channel's live version (and its rollout) serves
    */
   readonly pinned?: PinnedVersion;
 }
+
+/** How many versions' files the device keeps when `keepVersions` is not given (the serving one included). */
+export const DEFAULT_KEEP_VERSIONS = 2;
 
 /** A version named by the app rather than by a channel. */
 export interface PinnedVersion {
