@@ -178,78 +178,32 @@ async function sampleShapley(scorer: Scorer, background: ConfidenceSet, draw: Dr
   const fz = readOutputs(task, base.batch, classIndex);
   // A multiple of the background by default, so the attributions add up exactly.
   const samples = requestedSamples ?? (base.rows > DEFAULT_SAMPLES ? DEFAULT_SAMPLES : base.rows * Math.ceil(DEFAULT_SAMPLES / base.rows));
-
-  const width = transform.width;
-  const nFields = fields.length;
-  const columns = fields.map((f) => f.columns);
-  const random = seededRandom(seed);
-  const order = shuffle(range(base.rows), random);
-  const stepsPerPermutation = nFields - 1;
-  const perChunk = Math.max(1, Math.floor(CHUNK_ROWS / Math.max(1, stepsPerPermutation)));
-
-  const sums = new Float64Array(nFields);
-  // Welford over antithetic pairs: their mean contribution per field.
-  let pairs = 0;
-  const pairMean = new Float64Array(nFields);
-  const pairM2 = new Float64Array(nFields);
-  const pending = new Float64Array(nFields);
-  const contribution = new Float64Array(nFields);
-  let permutation = range(nFields);
-  const working = new Float64Array(width);
+  const chains = new PermutationChains(x, base.features, transform.width, fields.map((f) => f.columns), seededRandom(seed), base.rows);
+  const steps = fields.length - 1;
+  const perChunk = Math.max(1, Math.floor(CHUNK_ROWS / Math.max(1, steps)));
+  const totals = new Attributions(fields.length);
 
   for (let start = 0; start < samples; start += perChunk) {
     if (start > 0) await pause(options.signal, 'explain');
-    const count = Math.min(perChunk, samples - start);
-    const permutations = new Int32Array(count * nFields);
-    const zs = new Int32Array(count);
-    const matrix = new Float64Array(count * stepsPerPermutation * width);
-    for (let i = 0; i < count; i++) {
-      const g = start + i;
-      // Antithetic: an odd draw walks the previous permutation backwards.
-      permutation = g % 2 === 0 ? shuffle(range(nFields), random) : permutation.reverse();
-      permutations.set(permutation, i * nFields);
-      const z = order[g % base.rows]!;
-      zs[i] = z;
-      working.set(base.features.subarray(z * width, (z + 1) * width));
-      for (let k = 0; k < stepsPerPermutation; k++) {
-        for (const c of columns[permutation[k]!]!) working[c] = x[c]!;
-        matrix.set(working, (i * stepsPerPermutation + k) * width);
-      }
-    }
-    const out = stepsPerPermutation === 0 ? new Float64Array(0) : readOutputs(task, await scorer.scoreFeatures(matrix, count * stepsPerPermutation), classIndex);
-    for (let i = 0; i < count; i++) {
+    const chunk = chains.next(start, Math.min(perChunk, samples - start));
+    const out = steps === 0 ? new Float64Array(0) : readOutputs(task, await scorer.scoreFeatures(chunk.matrix, chunk.count * steps), classIndex);
+    for (let i = 0; i < chunk.count; i++) {
       // The chain starts and ends on outputs already known (f(z), f(x)), so it telescopes exactly.
-      let previous = fz[zs[i]!]!;
-      for (let k = 0; k < nFields; k++) {
-        const next = k < stepsPerPermutation ? out[i * stepsPerPermutation + k]! : value;
-        contribution[permutations[i * nFields + k]!] = next - previous;
+      let previous = fz[chunk.backgroundRows[i]!]!;
+      for (let k = 0; k < fields.length; k++) {
+        const next = k < steps ? out[i * steps + k]! : value;
+        totals.contribution[chunk.permutations[i * fields.length + k]!] = next - previous;
         previous = next;
       }
-      for (let j = 0; j < nFields; j++) sums[j]! += contribution[j]!;
-      if ((start + i) % 2 === 0) {
-        pending.set(contribution);
-      } else {
-        pairs++;
-        for (let j = 0; j < nFields; j++) {
-          const unit = (pending[j]! + contribution[j]!) / 2;
-          const delta = unit - pairMean[j]!;
-          pairMean[j]! += delta / pairs;
-          pairM2[j]! += delta * (unit - pairMean[j]!);
-        }
-      }
+      totals.add(start + i);
     }
-    options.onProgress?.({ done: start + count, total: samples });
+    options.onProgress?.({ done: start + chunk.count, total: samples });
   }
 
   let baseValue = 0;
   for (let r = 0; r < base.rows; r++) baseValue += fz[r]!;
   baseValue /= base.rows;
-  const attributions = fields.map((f, j) => ({
-    field: f.field,
-    value: values[j]!,
-    attribution: sums[j]! / samples,
-    error: pairs < 2 ? Infinity : (Z_95 * Math.sqrt(pairM2[j]! / (pairs - 1))) / Math.sqrt(pairs),
-  }));
+  const attributions = fields.map((f, j) => ({ field: f.field, value: values[j]!, attribution: totals.sums[j]! / samples, error: totals.error(j) }));
   return {
     method: 'sampling-shapley',
     output: describeOutput(task, classIndex),
@@ -262,6 +216,95 @@ async function sampleShapley(scorer: Scorer, background: ConfidenceSet, draw: Dr
     samples,
     seed,
   };
+}
+
+/**
+ * The model inputs of sampled permutation chains: for each sample, a background row `z` turned into
+ * `x` one field at a time in a random order (an odd sample walks the previous order backwards: an
+ * antithetic pair), every step but the last (which is `x` itself) a row of the matrix.
+ */
+class PermutationChains {
+  readonly #x: Float64Array;
+  readonly #background: Float64Array;
+  readonly #width: number;
+  readonly #columns: readonly (readonly number[])[];
+  readonly #random: () => number;
+  readonly #order: Int32Array;
+  readonly #working: Float64Array;
+  #permutation: Int32Array;
+
+  constructor(x: Float64Array, background: Float64Array, width: number, columns: readonly (readonly number[])[], random: () => number, backgroundRows: number) {
+    this.#x = x;
+    this.#background = background;
+    this.#width = width;
+    this.#columns = columns;
+    this.#random = random;
+    this.#order = shuffle(range(backgroundRows), random);
+    this.#working = new Float64Array(width);
+    this.#permutation = range(columns.length);
+  }
+
+  /** Samples `start` to `start + count`: their permutations, background rows and the matrix of their steps. */
+  next(start: number, count: number): { count: number; permutations: Int32Array; backgroundRows: Int32Array; matrix: Float64Array } {
+    const fields = this.#columns.length;
+    const steps = fields - 1;
+    const width = this.#width;
+    const permutations = new Int32Array(count * fields);
+    const backgroundRows = new Int32Array(count);
+    const matrix = new Float64Array(count * steps * width);
+    for (let i = 0; i < count; i++) {
+      const g = start + i;
+      this.#permutation = g % 2 === 0 ? shuffle(range(fields), this.#random) : this.#permutation.reverse();
+      permutations.set(this.#permutation, i * fields);
+      const z = this.#order[g % this.#order.length]!;
+      backgroundRows[i] = z;
+      this.#working.set(this.#background.subarray(z * width, (z + 1) * width));
+      for (let k = 0; k < steps; k++) {
+        for (const c of this.#columns[this.#permutation[k]!]!) this.#working[c] = this.#x[c]!;
+        matrix.set(this.#working, (i * steps + k) * width);
+      }
+    }
+    return { count, permutations, backgroundRows, matrix };
+  }
+}
+
+/** Each field's summed contributions, and Welford's mean and variance over antithetic pairs (the error bound). */
+class Attributions {
+  readonly sums: Float64Array;
+  /** The sample being added: its contribution per field. */
+  readonly contribution: Float64Array;
+  readonly #pending: Float64Array;
+  readonly #pairMean: Float64Array;
+  readonly #pairM2: Float64Array;
+  #pairs = 0;
+
+  constructor(fields: number) {
+    this.sums = new Float64Array(fields);
+    this.contribution = new Float64Array(fields);
+    this.#pending = new Float64Array(fields);
+    this.#pairMean = new Float64Array(fields);
+    this.#pairM2 = new Float64Array(fields);
+  }
+
+  /** Adds `contribution` as sample `sample` (an even one opens a pair, the next odd one closes it). */
+  add(sample: number): void {
+    const n = this.sums.length;
+    for (let j = 0; j < n; j++) this.sums[j]! += this.contribution[j]!;
+    if (sample % 2 === 0) return void this.#pending.set(this.contribution);
+    this.#pairs++;
+    for (let j = 0; j < n; j++) {
+      const unit = (this.#pending[j]! + this.contribution[j]!) / 2;
+      const delta = unit - this.#pairMean[j]!;
+      this.#pairMean[j]! += delta / this.#pairs;
+      this.#pairM2[j]! += delta * (unit - this.#pairMean[j]!);
+    }
+  }
+
+  /** The 95% half-width of field j's attribution; unbounded before two pairs. */
+  error(j: number): number {
+    const pairs = this.#pairs;
+    return pairs < 2 ? Infinity : (Z_95 * Math.sqrt(this.#pairM2[j]! / (pairs - 1))) / Math.sqrt(pairs);
+  }
 }
 
 /** Undefined when the model's outputs show it is not additive after all. */

@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import type { ServerResponse } from 'node:http';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin, ResolvedConfig } from 'vite';
@@ -110,20 +111,7 @@ export default function ondevice(options: OndeviceViteOptions = {}): Plugin {
     load: swap.load!,
     configureServer(server) {
       server.httpServer?.once('close', () => void staged?.dispose());
-      server.middlewares.use((request, response, next) => {
-        const file = bundleFileOf(request.url, config!.base, settings.path, stagedBundles());
-        if (file === undefined) return next();
-        stat(file).then(
-          (info) => {
-            if (!info.isFile()) return next();
-            response.setHeader('Content-Type', contentType(file));
-            response.setHeader('Content-Length', String(info.size));
-            response.setHeader('Cache-Control', 'no-cache');
-            createReadStream(file).pipe(response);
-          },
-          () => next(),
-        );
-      });
+      server.middlewares.use((request, response, next) => serveBundleFile(bundleFileOf(request.url, config!.base, settings.path, stagedBundles()), response, next));
     },
     async generateBundle() {
       if (config?.command !== 'build') return;
@@ -143,17 +131,34 @@ export default function ondevice(options: OndeviceViteOptions = {}): Plugin {
     },
     async closeBundle() {
       try {
-        if (config?.command !== 'build' || settings.offline === false) return;
-        const outDir = resolve(config.root, config.build.outDir);
-        const pages = await listFiles(outDir);
-        const fallback = settings.offline.navigateFallback === undefined ? (pages.includes(DEFAULT_NAVIGATE_FALLBACK) ? DEFAULT_NAVIGATE_FALLBACK : null) : settings.offline.navigateFallback;
-        const entries = await precacheEntries(outDir, settings.path, stagedBundles(), settings.offline);
-        await writeServiceWorker(outDir, entries, fallback);
+        if (config?.command === 'build' && settings.offline !== false) await writeOffline(resolve(config.root, config.build.outDir), settings.path, stagedBundles(), settings.offline);
       } finally {
         await staged?.dispose();
       }
     },
   };
+}
+
+/** A staged bundle's file for the dev server (no-cache: a re-pack shows at once), or the next middleware. */
+function serveBundleFile(file: string | undefined, response: ServerResponse, next: () => void): void {
+  if (file === undefined) return next();
+  stat(file).then(
+    (info) => {
+      if (!info.isFile()) return next();
+      response.setHeader('Content-Type', contentType(file));
+      response.setHeader('Content-Length', String(info.size));
+      response.setHeader('Cache-Control', 'no-cache');
+      createReadStream(file).pipe(response);
+    },
+    () => next(),
+  );
+}
+
+/** The service worker of the built app: its pages, assets and bundles precached, navigations answered offline. */
+async function writeOffline(outDir: string, path: string, bundles: NonNullable<Staged>['bundles'], offline: OfflineOptions): Promise<void> {
+  const pages = await listFiles(outDir);
+  const fallback = offline.navigateFallback === undefined ? (pages.includes(DEFAULT_NAVIGATE_FALLBACK) ? DEFAULT_NAVIGATE_FALLBACK : null) : offline.navigateFallback;
+  await writeServiceWorker(outDir, await precacheEntries(outDir, path, bundles, offline), fallback);
 }
 
 /** Options checked up front: a wrong one is an error naming it, before anything is built. */
