@@ -52,14 +52,28 @@ function latencyRows(models: Readonly<Record<string, ModelResults>>): string[][]
     if (model.latency === undefined) continue;
     const results = entries<LatencyStats>(model.latency.results);
     const best = Math.min(...results.filter(([id]) => isRival(id)).map(([, s]) => s.meanMs));
-    for (const [id, stats] of results) rows.push([name, LABELS[id], time(stats.meanMs), time(stats.p50Ms), time(stats.p99Ms), ratio(stats.meanMs, best)]);
+    for (const [id, stats] of results)
+      rows.push([name, LABELS[id], time(stats.meanMs), time(stats.p50Ms), time(stats.p99Ms), ratio(stats.meanMs, best)]);
   }
   return rows;
 }
 
 function startRow(model: string, who: string, what: string, phase: StartPhase, rival: StartPhase | undefined): string[] {
-  const fetched = phase.requests.length === 0 ? 'none' : phase.requests.map((r) => `${r.path.replace(/^\/(assets|bundles\/[^/]+)\//, '')} (${r.status})`).join(', ');
-  return [model, who, what, time(phase.ms), String(phase.requests.length), String(phase.bundleRequests), bytes(phase.wireBytes), rival === undefined ? '—' : ratio(phase.ms, rival.ms), fetched];
+  const fetched =
+    phase.requests.length === 0
+      ? 'none'
+      : phase.requests.map((r) => `${r.path.replace(/^\/(assets|bundles\/[^/]+)\//, '')} (${r.status})`).join(', ');
+  return [
+    model,
+    who,
+    what,
+    time(phase.ms),
+    String(phase.requests.length),
+    String(phase.bundleRequests),
+    bytes(phase.wireBytes),
+    rival === undefined ? '—' : ratio(phase.ms, rival.ms),
+    fetched,
+  ];
 }
 
 function breakdownSection(results: BenchResults): string {
@@ -69,15 +83,23 @@ function breakdownSection(results: BenchResults): string {
   const u = b.us;
   const rows: [string, number, string][] = [
     ['bare `postMessage` round trip (hand-written worker, `ping`)', u.postMessageRoundTrip, 'the floor of any worker call'],
-    ['comlink round trip, no arguments (`noop()`)', u.comlinkNoopRoundTrip, 'comlink adds its message wrapping and a `MessageChannel` reply path'],
+    [
+      'comlink round trip, no arguments (`noop()`)',
+      u.comlinkNoopRoundTrip,
+      'comlink adds its message wrapping and a `MessageChannel` reply path',
+    ],
     ['comlink round trip carrying one raw row both ways (`echo(row)`)', u.comlinkEchoRow, 'structured clone of the row in both directions'],
     ['comlink round trip carrying one prediction both ways', u.comlinkEchoPrediction, ''],
     ['`structuredClone(row)` on the main thread', u.structuredCloneRow, 'the clone alone is cheap'],
     ['`structuredClone(prediction)` on the main thread', u.structuredClonePrediction, ''],
-    ['validation + features for one row, on the main thread (ondevice\'s own `prepare()`)', u.validateAndFeaturesInPage, 'no messaging'],
+    ["validation + features for one row, on the main thread (ondevice's own `prepare()`)", u.validateAndFeaturesInPage, 'no messaging'],
     ['ondevice `features([row])` (worker round trip + the above)', u.ondeviceFeaturesCall, ''],
     ['raw `session.run` on one ready row, main thread', u.sessionRunMainOneRow, 'onnxruntime-web with the same threads as ondevice'],
-    ['raw `session.run` on one ready row in a worker, incl. the postMessage round trip', u.sessionRunWorkerOneRow, `≈ ${us(Math.max(0, u.sessionRunWorkerOneRow - u.postMessageRoundTrip))} once the round trip is taken off`],
+    [
+      'raw `session.run` on one ready row in a worker, incl. the postMessage round trip',
+      u.sessionRunWorkerOneRow,
+      `≈ ${us(Math.max(0, u.sessionRunWorkerOneRow - u.postMessageRoundTrip))} once the round trip is taken off`,
+    ],
     ['the same worker with onnxruntime-web on 1 thread', u.sessionRunWorkerOneRowOneThread, ''],
     ['ondevice `predict(row)` (defaults: micro-batching on)', u.ondevicePredict, ''],
     ['ondevice `predict(row)`, `batching: false`', u.ondevicePredictUnbatched, ''],
@@ -95,7 +117,10 @@ function breakdownSection(results: BenchResults): string {
 
 Each part timed on its own, ${count(b.calls)} calls each after a warm-up, mean per call (isolated page).
 
-${table(['part', 'µs per call', 'note'], rows.map(([part, value, note]) => [part, us(value), note]))}
+${table(
+  ['part', 'µs per call', 'note'],
+  rows.map(([part, value, note]) => [part, us(value), note]),
+)}
 
 Reading it: ondevice's \`predict()\` takes ${us(u.ondevicePredict)}. Of that, a comlink round trip carrying a row is
 ${us(u.comlinkEchoRow)} (${us(u.comlinkNoopRoundTrip)} with nothing in it; a bare postMessage round trip is ${us(u.postMessageRoundTrip)}),
@@ -117,7 +142,14 @@ function notIsolatedSection(results: BenchResults): string {
     if (model.batch === undefined) continue;
     const all = entries(model.batch.results);
     const best = Math.max(...all.filter(([id]) => isRival(id)).map(([, r]) => r.rowsPerSecond));
-    for (const [id, r] of all) batchRows.push([name, id === 'ondevice' ? '**ondevice** `predictBatch(rows)`' : LABELS[id], time(r.medianMs), count(r.rowsPerSecond), ratio(r.rowsPerSecond, best)]);
+    for (const [id, r] of all)
+      batchRows.push([
+        name,
+        id === 'ondevice' ? '**ondevice** `predictBatch(rows)`' : LABELS[id],
+        time(r.medianMs),
+        count(r.rowsPerSecond),
+        ratio(r.rowsPerSecond, best),
+      ]);
   }
   const threads = Object.values(plain)[0]?.setup.runtime.threads ?? 1;
   return `## Without cross-origin isolation
@@ -139,11 +171,27 @@ function cliSection(results: BenchResults): string {
   const o = c.ondevice;
   const rss = (kib: number | null): string => (kib === null ? '?' : mebibytes(kib * 1024));
   const rows = [
-    ['**ondevice** `ondevice score` (Node, worker thread)', count(Math.round(o.medianRowsPerSecond)), o.runs.map((r) => count(r.rowsPerSecond)).join(', '), time(median(o.runs.map((r) => r.processMs))), rss(median(o.runs.map((r) => r.maxRssKiB ?? 0)) || null)],
+    [
+      '**ondevice** `ondevice score` (Node, worker thread)',
+      count(Math.round(o.medianRowsPerSecond)),
+      o.runs.map((r) => count(r.rowsPerSecond)).join(', '),
+      time(median(o.runs.map((r) => r.processMs))),
+      rss(median(o.runs.map((r) => r.maxRssKiB ?? 0)) || null),
+    ],
   ];
   const p = c.pandas;
-  if ('runs' in p) rows.push(['pandas `read_csv` + scikit-learn `predict` + `to_csv`', count(Math.round(p.medianRowsPerSecond)), p.runs.map((r) => count(Math.round(r.rows / r.seconds))).join(', '), '—', '—']);
-  const ratioLine = 'runs' in p ? `ondevice scores ${(o.medianRowsPerSecond / p.medianRowsPerSecond).toFixed(2)}× the rows per second of pandas + scikit-learn.` : `pandas + scikit-learn: not measured: ${p.skipped}.`;
+  if ('runs' in p)
+    rows.push([
+      'pandas `read_csv` + scikit-learn `predict` + `to_csv`',
+      count(Math.round(p.medianRowsPerSecond)),
+      p.runs.map((r) => count(Math.round(r.rows / r.seconds))).join(', '),
+      '—',
+      '—',
+    ]);
+  const ratioLine =
+    'runs' in p
+      ? `ondevice scores ${(o.medianRowsPerSecond / p.medianRowsPerSecond).toFixed(2)}× the rows per second of pandas + scikit-learn.`
+      : `pandas + scikit-learn: not measured: ${p.skipped}.`;
   const t = c.ondeviceTenfold;
   return `## 6. \`ondevice score\`: a ${count(c.rows)}-row CSV file, rows/s
 
@@ -194,7 +242,14 @@ export function renderReadme(results: BenchResults, file: string): string {
     if (b === undefined) continue;
     const all = entries(b.results);
     const best = Math.max(...all.filter(([id]) => isRival(id)).map(([, r]) => r.rowsPerSecond));
-    for (const [id, r] of all) batchRows.push([name, id === 'ondevice' ? '**ondevice** `predictBatch(rows)`' : LABELS[id], time(r.medianMs), count(r.rowsPerSecond), ratio(r.rowsPerSecond, best)]);
+    for (const [id, r] of all)
+      batchRows.push([
+        name,
+        id === 'ondevice' ? '**ondevice** `predictBatch(rows)`' : LABELS[id],
+        time(r.medianMs),
+        count(r.rowsPerSecond),
+        ratio(r.rowsPerSecond, best),
+      ]);
     for (const [id, why] of Object.entries(b.skipped)) skipped.push(`${name} / ${id}: ${why}`);
   }
 
@@ -206,7 +261,10 @@ export function renderReadme(results: BenchResults, file: string): string {
     if (b === undefined || ondevice === undefined) continue;
     const ref = b.reference;
     const runs = ondevice.runsMs;
-    const growth = runs.length > 1 && runs[runs.length - 1]! > 1.5 * runs[0]! ? ` Its repetitions took ${runs.map(time).join(', ')}: it got slower each time it scored another ${count(b.rows)} rows in the same worker.` : '';
+    const growth =
+      runs.length > 1 && runs[runs.length - 1]! > 1.5 * runs[0]!
+        ? ` Its repetitions took ${runs.map(time).join(', ')}: it got slower each time it scored another ${count(b.rows)} rows in the same worker.`
+        : '';
     const columns = b.results['ondevice-columns'];
     let remainder = '';
     if (columns !== undefined) {
@@ -243,7 +301,9 @@ export function renderReadme(results: BenchResults, file: string): string {
     startRows.push(startRow(name, 'ondevice', 'warm, default background update check', s.ondevice.warmWithUpdateCheck, s.ortMain?.warm));
     if (s.ortMain !== undefined) {
       startRows.push(startRow(name, '(a) onnxruntime-web, main thread', 'cold', s.ortMain.cold, s.ortMain.cold));
-      startRows.push(startRow(name, '(a) onnxruntime-web, main thread', 'warm (HTTP cache, model revalidated)', s.ortMain.warm, s.ortMain.warm));
+      startRows.push(
+        startRow(name, '(a) onnxruntime-web, main thread', 'warm (HTTP cache, model revalidated)', s.ortMain.warm, s.ortMain.warm),
+      );
     }
   }
   const firstStart = Object.entries(results.starts)[0];
@@ -259,13 +319,33 @@ export function renderReadme(results: BenchResults, file: string): string {
 
   const sizes = results.sizes;
   const sizeRows = [
-    ['main thread: `import { load } from \'ondevice\'`', sizes.mainThread.files.join(', '), bytes(sizes.mainThread.minBytes), bytes(sizes.mainThread.gzipBytes)],
-    ['worker without runtimes (entry chunk + static imports)', sizes.workerWithoutRuntimes.files.join(', '), bytes(sizes.workerWithoutRuntimes.minBytes), bytes(sizes.workerWithoutRuntimes.gzipBytes)],
-    ...sizes.onDemand.map((f) => [`on demand: ${f.name.replace(/-[\w-]{8}(\.\w+)$/, '$1')}`, f.name, bytes(f.minBytes), bytes(f.gzipBytes)]),
+    [
+      "main thread: `import { load } from 'ondevice'`",
+      sizes.mainThread.files.join(', '),
+      bytes(sizes.mainThread.minBytes),
+      bytes(sizes.mainThread.gzipBytes),
+    ],
+    [
+      'worker without runtimes (entry chunk + static imports)',
+      sizes.workerWithoutRuntimes.files.join(', '),
+      bytes(sizes.workerWithoutRuntimes.minBytes),
+      bytes(sizes.workerWithoutRuntimes.gzipBytes),
+    ],
+    ...sizes.onDemand.map((f) => [
+      `on demand: ${f.name.replace(/-[\w-]{8}(\.\w+)$/, '$1')}`,
+      f.name,
+      bytes(f.minBytes),
+      bytes(f.gzipBytes),
+    ]),
   ];
 
   const agreement = Object.entries(results.models)
-    .map(([name, m]) => `${name}: features ${m.setup.featureMaxAbsDiff.toExponential(1)}; ${Object.entries(m.setup.predictionMaxDiff).map(([id, d]) => `${id} ${d.toExponential(1)}`).join(', ')}`)
+    .map(
+      ([name, m]) =>
+        `${name}: features ${m.setup.featureMaxAbsDiff.toExponential(1)}; ${Object.entries(m.setup.predictionMaxDiff)
+          .map(([id, d]) => `${id} ${d.toExponential(1)}`)
+          .join(', ')}`,
+    )
     .join('; ');
 
   return `# Benchmark: ondevice against its rivals

@@ -53,7 +53,15 @@ const MODELS: readonly ModelPlan[] = [
   { name: 'house-prices-mlp-tfjs', build: 'models/house-prices/build/mlp-tfjs', rivals: ['tfjs-wasm'] },
 ];
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--js-flags=--expose-gc'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--js-flags=--expose-gc',
+];
 
 const log = (message: string): void => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(1)}s] ${message}`);
 const t0 = performance.now();
@@ -124,7 +132,12 @@ async function throttle(page: Page): Promise<() => Promise<void>> {
 }
 
 /** Runs `action` on a throttled page and records what reached the server and what the browser asked for meanwhile. */
-async function measuredStart<T>(server: BenchServer, page: Page, action: () => Promise<T>, settleMs = 0): Promise<{ result: T; requests: RequestSummary[]; browserRequests: string[] }> {
+async function measuredStart<T>(
+  server: BenchServer,
+  page: Page,
+  action: () => Promise<T>,
+  settleMs = 0,
+): Promise<{ result: T; requests: RequestSummary[]; browserRequests: string[] }> {
   const unthrottle = await throttle(page);
   const browserRequests: string[] = [];
   const onRequest = (request: { url(): string }): void => void browserRequests.push(new URL(request.url()).pathname);
@@ -155,15 +168,28 @@ async function starts(browser: Browser, server: BenchServer, plan: ModelPlan, th
   const context = await browser.newContext();
   try {
     let page = await openPage(context, server.origin);
-    const cold = phase(await measuredStart(server, page, () => page.evaluate(([m, r]) => window.bench.startOndevice(m, r, false), [plan.name, row] as const)));
+    const cold = phase(
+      await measuredStart(server, page, () =>
+        page.evaluate(([m, r]) => window.bench.startOndevice(m, r, false), [plan.name, row] as const),
+      ),
+    );
     await page.close();
     // A later visit: a new page in the same context (same HTTP cache and Cache Storage).
     page = await openPage(context, server.origin);
-    const warm = phase(await measuredStart(server, page, () => page.evaluate(([m, r]) => window.bench.startOndevice(m, r, false), [plan.name, row] as const)));
+    const warm = phase(
+      await measuredStart(server, page, () =>
+        page.evaluate(([m, r]) => window.bench.startOndevice(m, r, false), [plan.name, row] as const),
+      ),
+    );
     await page.close();
     page = await openPage(context, server.origin);
     const warmWithUpdateCheck = phase(
-      await measuredStart(server, page, () => page.evaluate(([m, r]) => window.bench.startOndevice(m, r, true), [plan.name, row] as const), 1_500),
+      await measuredStart(
+        server,
+        page,
+        () => page.evaluate(([m, r]) => window.bench.startOndevice(m, r, true), [plan.name, row] as const),
+        1_500,
+      ),
     );
     await page.close();
     if (!plan.rivals.includes('ort-main')) return { ondevice: { cold, warm, warmWithUpdateCheck } };
@@ -175,7 +201,11 @@ async function starts(browser: Browser, server: BenchServer, plan: ModelPlan, th
         const dtype = modelDtype(plan);
         const run = async (): Promise<StartPhase> => {
           const rivalPage = await openPage(rivalContext, server.origin);
-          const measured = phase(await measuredStart(server, rivalPage, () => rivalPage.evaluate(([u, f, d, t]) => window.bench.startOrtMain(u, f, d, t), [modelUrl, features, dtype, threads] as const)));
+          const measured = phase(
+            await measuredStart(server, rivalPage, () =>
+              rivalPage.evaluate(([u, f, d, t]) => window.bench.startOrtMain(u, f, d, t), [modelUrl, features, dtype, threads] as const),
+            ),
+          );
           await rivalPage.close();
           return measured;
         };
@@ -193,7 +223,11 @@ async function starts(browser: Browser, server: BenchServer, plan: ModelPlan, th
 async function modelFigures(page: Page, plan: ModelPlan, options: { concurrent: boolean; breakdown: boolean }): Promise<ModelResults> {
   const p = PARAMETERS;
   log(`${plan.name}: setup`);
-  const setup = await page.evaluate((input) => window.bench.setup(input), { model: plan.name, researchFeatures: researchFeatures(plan), rivals: plan.rivals });
+  const setup = await page.evaluate((input) => window.bench.setup(input), {
+    model: plan.name,
+    researchFeatures: researchFeatures(plan),
+    rivals: plan.rivals,
+  });
   // Untimed, every contestant once through the batch and burst paths: V8 compiles a runtime's hot WASM
   // with its optimizing tier in the background, and until it has, the first bursts run on baseline code.
   log(`${plan.name}: warm-up (untimed)`);
@@ -221,8 +255,10 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadAtStart = loadavg()[0]!;
   // Every figure is CPU-bound: other work on the machine (a test run, a build) shows up in them.
-  if (loadAtStart > 0.5 * cpus().length) log(`warning: load average ${loadAtStart.toFixed(2)} on ${cpus().length} cores: the figures will be noisy`);
-  if (!existsSync(join(root, 'bench/public/bundles'))) throw new Error('bench/public/bundles is missing: run `npm run pack:models` first (npm run bench does)');
+  if (loadAtStart > 0.5 * cpus().length)
+    log(`warning: load average ${loadAtStart.toFixed(2)} on ${cpus().length} cores: the figures will be noisy`);
+  if (!existsSync(join(root, 'bench/public/bundles')))
+    throw new Error('bench/public/bundles is missing: run `npm run pack:models` first (npm run bench does)');
   log('building the bench page (bench/vite.config.ts -> dist/bench)');
   await build({ configFile: join(root, 'bench/vite.config.ts'), logLevel: 'warn' });
   log('measuring bundle sizes');
@@ -235,16 +271,23 @@ async function main(): Promise<void> {
     const context = await browser.newContext();
     const page = await openPage(context, server.origin);
     const environment = await page.evaluate(() => window.bench.environment());
-    log(`page: crossOriginIsolated=${environment.crossOriginIsolated}, cores=${environment.hardwareConcurrency}, timer ${environment.timerResolutionMs} ms`);
+    log(
+      `page: crossOriginIsolated=${environment.crossOriginIsolated}, cores=${environment.hardwareConcurrency}, timer ${environment.timerResolutionMs} ms`,
+    );
 
     if (batchOnly !== undefined) {
       const plan = MODELS.find((m) => m.name === batchOnly);
       if (plan === undefined) throw new Error(`BENCH_BATCH_ONLY: no model "${batchOnly}" (${MODELS.map((m) => m.name).join(', ')})`);
-      await page.evaluate((input) => window.bench.setup(input), { model: plan.name, researchFeatures: researchFeatures(plan), rivals: plan.rivals });
+      await page.evaluate((input) => window.bench.setup(input), {
+        model: plan.name,
+        researchFeatures: researchFeatures(plan),
+        rivals: plan.rivals,
+      });
       // Once untimed: every runtime's WASM is still being tiered up in the background after setup.
       await page.evaluate(([n, r]) => window.bench.batch(n, r), [PARAMETERS.batchRows, 1] as const);
       const batch = await page.evaluate(([n, r]) => window.bench.batch(n, r), [PARAMETERS.batchRows, PARAMETERS.batchRepetitions] as const);
-      for (const [id, figure] of Object.entries(batch.results)) log(`${id}: median ${figure.medianMs.toFixed(1)} ms, runs ${figure.runsMs.map((ms) => ms.toFixed(0)).join(' ')}`);
+      for (const [id, figure] of Object.entries(batch.results))
+        log(`${id}: median ${figure.medianMs.toFixed(1)} ms, runs ${figure.runsMs.map((ms) => ms.toFixed(0)).join(' ')}`);
       return;
     }
     const checkUrl = `bundles/house-prices-random-forest/${liveVersion('house-prices-random-forest')}/model.onnx`;
@@ -252,7 +295,9 @@ async function main(): Promise<void> {
     const unthrottle = await throttle(page);
     const throttledCheck = await page.evaluate((u) => window.bench.throttleCheck(u), checkUrl);
     await unthrottle();
-    log(`throttle check: page ${throttledCheck.pageMs.toFixed(0)} ms, worker ${throttledCheck.workerMs.toFixed(0)} ms for ${throttledCheck.bytes} bytes`);
+    log(
+      `throttle check: page ${throttledCheck.pageMs.toFixed(0)} ms, worker ${throttledCheck.workerMs.toFixed(0)} ms for ${throttledCheck.bytes} bytes`,
+    );
 
     const models: Record<string, ModelResults> = {};
     for (const plan of MODELS) {
@@ -293,7 +338,9 @@ async function main(): Promise<void> {
         gitCommit: git(['rev-parse', 'HEAD']),
         gitDirty: ((status) => (status === null ? null : status.length > 0))(git(['status', '--porcelain', '--', 'src'])),
         packages: Object.fromEntries(
-          ['onnxruntime-web', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', 'comlink', 'vite', '@playwright/test'].map((name) => [name, packageVersion(name)]),
+          ['onnxruntime-web', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', 'comlink', 'vite', '@playwright/test'].map(
+            (name) => [name, packageVersion(name)],
+          ),
         ),
         page: environment,
         pageNotIsolated,

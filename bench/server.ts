@@ -94,7 +94,14 @@ export async function startBenchServer(root: string): Promise<BenchServer> {
       headers['content-encoding'] = 'gzip';
     }
     headers['content-length'] = String(body.length);
-    log.push({ path, status: 200, wireBytes: request.method === 'HEAD' ? 0 : body.length, fileBytes: info.size, encoding, at: performance.now() - started });
+    log.push({
+      path,
+      status: 200,
+      wireBytes: request.method === 'HEAD' ? 0 : body.length,
+      fileBytes: info.size,
+      encoding,
+      at: performance.now() - started,
+    });
     response.writeHead(200, headers);
     response.end(request.method === 'HEAD' ? undefined : body);
   }

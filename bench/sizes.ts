@@ -53,7 +53,10 @@ export async function measureSizes(): Promise<SizeReport> {
       write: false,
       minify: true,
       modulePreload: false,
-      rollupOptions: { input: { main: fileURLToPath(new URL('./sizes/main-entry.ts', import.meta.url)) }, preserveEntrySignatures: 'strict' },
+      rollupOptions: {
+        input: { main: fileURLToPath(new URL('./sizes/main-entry.ts', import.meta.url)) },
+        preserveEntrySignatures: 'strict',
+      },
     },
     worker: { format: 'es' },
   });
@@ -61,9 +64,19 @@ export async function measureSizes(): Promise<SizeReport> {
   const files = new Map<string, { name: string; bytes: Uint8Array; isEntry: boolean; imports: readonly string[] }>();
   for (const result of results) {
     for (const item of result.output) {
-      const bytes = item.type === 'chunk' ? new TextEncoder().encode(item.code) : typeof item.source === 'string' ? new TextEncoder().encode(item.source) : item.source;
+      const bytes =
+        item.type === 'chunk'
+          ? new TextEncoder().encode(item.code)
+          : typeof item.source === 'string'
+            ? new TextEncoder().encode(item.source)
+            : item.source;
       const name = item.fileName.replace(/^assets\//, '');
-      files.set(name, { name, bytes, isEntry: item.type === 'chunk' && item.isEntry, imports: item.type === 'chunk' ? item.imports.map((i) => i.replace(/^assets\//, '')) : [] });
+      files.set(name, {
+        name,
+        bytes,
+        isEntry: item.type === 'chunk' && item.isEntry,
+        imports: item.type === 'chunk' ? item.imports.map((i) => i.replace(/^assets\//, '')) : [],
+      });
     }
   }
   const closure = (start: string, next: (name: string) => readonly string[]): string[] => {
@@ -82,7 +95,9 @@ export async function measureSizes(): Promise<SizeReport> {
   // Worker chunks are emitted as assets: their import graph is read from their code.
   const workerEntry = [...files.keys()].find((name) => /^entry-[\w-]+\.js$/.test(name));
   if (workerEntry === undefined) throw new Error('sizes: the worker entry (entry-*.js) was not emitted');
-  const workerNames = closure(workerEntry, (name) => (name.endsWith('.js') ? staticImports(new TextDecoder().decode(files.get(name)!.bytes)) : []));
+  const workerNames = closure(workerEntry, (name) =>
+    name.endsWith('.js') ? staticImports(new TextDecoder().decode(files.get(name)!.bytes)) : [],
+  );
   const taken = new Set([...mainNames, ...workerNames]);
   return {
     method: 'vite build (rolldown, minified) of bench/sizes/main-entry.ts, in memory; gzip with node:zlib (level 6) per file',

@@ -33,7 +33,13 @@ async function refusal(call: () => Promise<unknown>): Promise<Refusal | null> {
     return null;
   } catch (error) {
     const e = error as InstanceType<typeof ondevice.InputError>;
-    return { isInputError: error instanceof ondevice.InputError, code: e.code, row: e.details.row, field: e.details.field, message: e.message };
+    return {
+      isInputError: error instanceof ondevice.InputError,
+      code: e.code,
+      row: e.details.row,
+      field: e.details.field,
+      message: e.message,
+    };
   }
 }
 

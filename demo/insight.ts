@@ -27,8 +27,19 @@ export class InsightPanel {
     this.#driftChart = horizontalBars(this.#canvas('drift-chart'), 'population stability index');
     this.#binsChart = new Chart(this.#canvas('bins-chart'), {
       type: 'bar',
-      data: { labels: [], datasets: [{ label: 'training', data: [], backgroundColor: MUTED }, { label: 'live', data: [], backgroundColor: ACCENT }] },
-      options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { title: { display: true, text: 'share of rows' } } } },
+      data: {
+        labels: [],
+        datasets: [
+          { label: 'training', data: [], backgroundColor: MUTED },
+          { label: 'live', data: [], backgroundColor: ACCENT },
+        ],
+      },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        scales: { y: { title: { display: true, text: 'share of rows' } } },
+      },
     });
     this.#driftChart.options.onClick = (_event, elements) => {
       const index = elements[0]?.index;
@@ -91,7 +102,9 @@ export class InsightPanel {
     const chart = this.#driftChart;
     chart.data.labels = features.map((f) => f.field);
     chart.data.datasets[0]!.data = features.map((f) => f.psi);
-    chart.data.datasets[0]!.backgroundColor = features.map((f) => (f.drifted ? WARN : f.psi > drift.thresholds.psi / 2 ? '#d68910' : ACCENT));
+    chart.data.datasets[0]!.backgroundColor = features.map((f) =>
+      f.drifted ? WARN : f.psi > drift.thresholds.psi / 2 ? '#d68910' : ACCENT,
+    );
     chart.update();
     const box = this.#part('drift');
     box.dataset.status = drift.status;

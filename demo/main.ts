@@ -43,7 +43,10 @@ async function start(): Promise<void> {
       },
     });
   } catch (error) {
-    showStatus([['State', 'refused'], ['Why', describe(error)]]);
+    showStatus([
+      ['State', 'refused'],
+      ['Why', describe(error)],
+    ]);
     document.body.dataset.state = 'failed';
     return;
   }
@@ -140,8 +143,14 @@ function showInfo(info: ModelInfo, loadMs: number): void {
     ['Runtime', `${runtime.name} (${runtime.backend}, ${runtime.threads} thread${runtime.threads === 1 ? '' : 's'})`],
     ['Loaded from', info.source === 'cache' ? 'cache (no network)' : `network, ${(info.bundleBytes / 1024).toFixed(1)} KiB verified`],
     ['Gate', gate.passed ? 'passed' : 'failed'],
-    ['End-to-end', `${gate.endToEnd.compared - gate.endToEnd.mismatches}/${gate.endToEnd.compared} values within ${gate.endToEnd.tolerance} (max diff ${gate.endToEnd.maxDifference.toExponential(1)})`],
-    ['Confidence set', `${gate.metric.name} ${gate.metric.value.toFixed(3)} on ${gate.metric.rows} rows, range [${gate.metric.range.join(', ')}]`],
+    [
+      'End-to-end',
+      `${gate.endToEnd.compared - gate.endToEnd.mismatches}/${gate.endToEnd.compared} values within ${gate.endToEnd.tolerance} (max diff ${gate.endToEnd.maxDifference.toExponential(1)})`,
+    ],
+    [
+      'Confidence set',
+      `${gate.metric.name} ${gate.metric.value.toFixed(3)} on ${gate.metric.rows} rows, range [${gate.metric.range.join(', ')}]`,
+    ],
     ...(Number.isNaN(loadMs) ? [] : [['Ready in', `${loadMs.toFixed(0)} ms`] as const]),
     ['Content', info.contentHash.slice(0, 16)],
     ['Rollout', describeRollout(info)],
@@ -164,7 +173,9 @@ function describeRollout(info: ModelInfo): string {
         : `shadow: ${rollout.candidate} agrees on ${(shadow.agreement * 100).toFixed(1)}% of ${shadow.comparisons} rows (mean |diff| ${shadow.meanAbsoluteDifference.toExponential(1)})`;
     }
     case 'bandit':
-      return `bandit over ${Object.entries(rollout.arms ?? {}).map(([v, a]) => `${v} (${a.successes.toFixed(0)}/${(a.successes + a.failures).toFixed(0)})`).join(', ')}`;
+      return `bandit over ${Object.entries(rollout.arms ?? {})
+        .map(([v, a]) => `${v} (${a.successes.toFixed(0)}/${(a.successes + a.failures).toFixed(0)})`)
+        .join(', ')}`;
     default:
       return `single: everyone on ${info.version}${rollout.note ? ` (${rollout.note})` : ''}`;
   }
@@ -202,7 +213,8 @@ function watchUpdates(model: OndeviceModel): void {
     button.disabled = true;
     const result = await model.update();
     if (result.status === 'up-to-date') say(`up to date (${result.version})`);
-    if (result.status === 'failed') say(navigator.onLine ? `check failed: ${result.reason ?? ''}` : 'offline: serving the installed version');
+    if (result.status === 'failed')
+      say(navigator.onLine ? `check failed: ${result.reason ?? ''}` : 'offline: serving the installed version');
     button.disabled = false;
   });
 }

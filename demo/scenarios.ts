@@ -6,8 +6,16 @@ import { storage } from './storage.js';
 type Row = Record<string, unknown>;
 
 /** A prediction as JSON: the label and the probabilities in class order, or the value. */
-function plain(prediction: Prediction, classes: readonly string[]): { label?: string; probabilities?: number[]; value?: number; version?: string } {
-  if (prediction.kind === 'classification') return { label: prediction.label, probabilities: classes.map((c) => prediction.probabilities[c]!), ...(prediction.version === undefined ? {} : { version: prediction.version }) };
+function plain(
+  prediction: Prediction,
+  classes: readonly string[],
+): { label?: string; probabilities?: number[]; value?: number; version?: string } {
+  if (prediction.kind === 'classification')
+    return {
+      label: prediction.label,
+      probabilities: classes.map((c) => prediction.probabilities[c]!),
+      ...(prediction.version === undefined ? {} : { version: prediction.version }),
+    };
   return { value: prediction.value };
 }
 
@@ -32,7 +40,13 @@ export const scenarios = {
       const refused = await model.predict(bad).then(() => null, refusal);
       const after = plain(await model.predict(rows[0]!), classes);
       const { name, version, gate, runtime, source } = info;
-      return { info: { name, version, gatePassed: gate.passed, runtime, source, crossOriginIsolated: globalThis.crossOriginIsolated === true }, single, batch, refused, after };
+      return {
+        info: { name, version, gatePassed: gate.passed, runtime, source, crossOriginIsolated: globalThis.crossOriginIsolated === true },
+        single,
+        batch,
+        refused,
+        after,
+      };
     } finally {
       await model.dispose();
     }
@@ -43,7 +57,11 @@ export const scenarios = {
     const model = await load(channel, { checkForUpdates: false });
     try {
       const info = await model.info();
-      return { source: info.source, version: info.version, answer: plain(await model.predict(row), info.task.kind === 'classification' ? info.task.classes : []) };
+      return {
+        source: info.source,
+        version: info.version,
+        answer: plain(await model.predict(row), info.task.kind === 'classification' ? info.task.classes : []),
+      };
     } finally {
       await model.dispose();
     }
@@ -52,7 +70,8 @@ export const scenarios = {
   /** Loads a model and keeps it (with its deployment events) for the scenarios below. */
   async keep({ channel }: { channel: string }) {
     kept = await load(channel);
-    for (const type of ['update-available', 'installed', 'activated', 'rejected'] as const) kept.on(type, (event) => events.push(`${event.type} ${'version' in event ? event.version : ''}`));
+    for (const type of ['update-available', 'installed', 'activated', 'rejected'] as const)
+      kept.on(type, (event) => events.push(`${event.type} ${'version' in event ? event.version : ''}`));
     return (await kept.info()).version;
   },
 
@@ -63,7 +82,15 @@ export const scenarios = {
     let failures = 0;
     let running = true;
     const loop = (async () => {
-      while (running) await Promise.all(Array.from({ length: 8 }, () => model.predict(row).then(() => calls++, () => failures++)));
+      while (running)
+        await Promise.all(
+          Array.from({ length: 8 }, () =>
+            model.predict(row).then(
+              () => calls++,
+              () => failures++,
+            ),
+          ),
+        );
     })();
     const result = await model.update();
     const serving = (await model.info()).version;
@@ -77,7 +104,8 @@ export const scenarios = {
     const model = kept!;
     kept = undefined;
     const errors: string[] = [];
-    const onError = (event: ErrorEvent | PromiseRejectionEvent): void => void errors.push(String('reason' in event ? event.reason : event.message));
+    const onError = (event: ErrorEvent | PromiseRejectionEvent): void =>
+      void errors.push(String('reason' in event ? event.reason : event.message));
     addEventListener('error', onError);
     addEventListener('unhandledrejection', onError);
     const checking = model.update();
@@ -106,7 +134,8 @@ export const scenarios = {
       return Object.fromEntries(
         names.map((name) => {
           const values = repeated.map((row) => row[name] as number | string | null);
-          if (typeof rows.find((row) => row[name] !== null)![name] === 'number') return [name, Float64Array.from(values, (v) => (v === null ? Number.NaN : (v as number)))];
+          if (typeof rows.find((row) => row[name] !== null)![name] === 'number')
+            return [name, Float64Array.from(values, (v) => (v === null ? Number.NaN : (v as number)))];
           const levels = [...new Set(values.filter((v): v is string => v !== null))];
           return [name, { codes: Int32Array.from(values, (v) => (v === null ? -1 : levels.indexOf(v as string))), levels }];
         }),
@@ -116,11 +145,14 @@ export const scenarios = {
     try {
       // The first large batch starts the shards (the worker scores it alone); the next goes to them once they checked themselves.
       const first = await model.predictColumns(columns());
-      for (let i = 0; i < 200 && (await model.info()).runtime.shards?.state === 'starting'; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      for (let i = 0; i < 200 && (await model.info()).runtime.shards?.state === 'starting'; i++)
+        await new Promise((resolve) => setTimeout(resolve, 100));
       const second = await model.predictColumns(columns());
       const alone = await model.predictBatch(repeated.slice(0, 500));
       const labels = (answer: typeof first): readonly string[] => (answer.kind === 'classification' ? answer.labels : []);
-      const agrees = labels(second).slice(0, 500).every((label, i) => label === (alone[i]!.kind === 'classification' ? alone[i]!.label : ''));
+      const agrees = labels(second)
+        .slice(0, 500)
+        .every((label, i) => label === (alone[i]!.kind === 'classification' ? alone[i]!.label : ''));
       return {
         webgpu: 'gpu' in navigator,
         sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',

@@ -18,7 +18,8 @@ export const storage = {
   },
   /** The versions recorded for a channel, as `version status` (`(not stored)` when its files are gone). */
   async recordedVersions(channel: string): Promise<string[]> {
-    const record = (await (await database())?.get('records', new URL(channel, location.href).href)) as { versions: { version: string; status: string; stored: boolean }[] } | undefined;
+    const record = (await (await database())?.get('records', new URL(channel, location.href).href)) as
+      { versions: { version: string; status: string; stored: boolean }[] } | undefined;
     return (record?.versions ?? []).map((v) => `${v.version} ${v.status}${v.stored ? '' : ' (not stored)'}`).sort();
   },
   /** Flips one byte of the first stored file whose URL ends with `suffix`. */

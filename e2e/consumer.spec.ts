@@ -37,10 +37,24 @@ test.beforeAll(async () => {
   await cp(join(REPO, 'models/penguins/build'), join(app, 'models/penguins/build'), { recursive: true });
   const vite = (JSON.parse(await readFile(join(REPO, 'node_modules/vite/package.json'), 'utf8')) as { version: string }).version;
   // As a user would: the tarball and Vite from the registry (npm's cache answers when it has them).
-  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `vite@${vite}`], { cwd: app, maxBuffer: 64 * 1024 * 1024 });
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `vite@${vite}`], {
+    cwd: app,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   await run('npx', ['vite', 'build'], { cwd: app, maxBuffer: 64 * 1024 * 1024 });
   // A TensorFlow.js bundle the app did not build in, served beside it (as if from another origin's channel).
-  await run(process.execPath, [join(REPO, 'node_modules/tsx/dist/cli.mjs'), join(REPO, 'src/cli/main.ts'), 'pack', join(REPO, 'models/house-prices/build/mlp-tfjs'), '--out', join(app, 'dist/elsewhere')], { cwd: REPO });
+  await run(
+    process.execPath,
+    [
+      join(REPO, 'node_modules/tsx/dist/cli.mjs'),
+      join(REPO, 'src/cli/main.ts'),
+      'pack',
+      join(REPO, 'models/house-prices/build/mlp-tfjs'),
+      '--out',
+      join(app, 'dist/elsewhere'),
+    ],
+    { cwd: REPO },
+  );
   plain = await startStaticServer(join(app, 'dist'));
   strict = await startStaticServer(join(app, 'dist'), { 'content-security-policy': STRICT_CSP });
   noWasm = await startStaticServer(join(app, 'dist'), { 'content-security-policy': "default-src 'self'; script-src 'self'" });
@@ -70,7 +84,10 @@ async function species(page: Page): Promise<{ species: string; source: string }>
 
 test('the quick-start app predicts, and after a reload offline it starts from the cache and predicts again', async ({ page, context }) => {
   const fetched: { url: string; bytes: number }[] = [];
-  page.on('requestfinished', (request) => void request.sizes().then((sizes) => fetched.push({ url: request.url(), bytes: sizes.responseBodySize })));
+  page.on(
+    'requestfinished',
+    (request) => void request.sizes().then((sizes) => fetched.push({ url: request.url(), bytes: sizes.responseBodySize })),
+  );
   await page.goto(plain.origin);
   expect(await species(page)).toEqual({ species: 'Gentoo', source: 'network' });
   const firstVisit = fetched.length;
@@ -82,7 +99,9 @@ test('the quick-start app predicts, and after a reload offline it starts from th
   await context.setOffline(true);
   await page.reload();
   expect(await species(page)).toEqual({ species: 'Gentoo', source: 'cache' });
-  console.log(`consumer app, first visit until the first answer: ${firstVisit} requests, ${mb(firstBytes)} (bodies); offline reload: answered from the cache`);
+  console.log(
+    `consumer app, first visit until the first answer: ${firstVisit} requests, ${mb(firstBytes)} (bodies); offline reload: answered from the cache`,
+  );
 });
 
 test('under the strict Content-Security-Policy the app loads, gates and predicts, with no violation', async ({ browser }) => {
@@ -91,7 +110,9 @@ test('under the strict Content-Security-Policy the app loads, gates and predicts
   const page = await context.newPage();
   await page.addInitScript(() => {
     (window as unknown as { violations: string[] }).violations = [];
-    document.addEventListener('securitypolicyviolation', (event) => (window as unknown as { violations: string[] }).violations.push(`${event.violatedDirective} ${event.blockedURI}`));
+    document.addEventListener('securitypolicyviolation', (event) =>
+      (window as unknown as { violations: string[] }).violations.push(`${event.violatedDirective} ${event.blockedURI}`),
+    );
   });
   const response = await page.goto(strict.origin);
   expect(response?.headers()['content-security-policy']).toBe(STRICT_CSP);
@@ -107,7 +128,9 @@ test("without 'wasm-unsafe-eval' the runtime cannot compile its WASM: load() rej
   page.on('pageerror', (error) => failures.push(`${error.name}: ${error.message}`));
   await page.goto(noWasm.origin);
   await expect.poll(() => failures.length, { timeout: 30_000 }).toBeGreaterThan(0);
-  expect(failures[0]).toMatch(/^ScoringError: onnxruntime-web could not load the model on any backend: wasm .*(WebAssembly|CompileError|unsafe-eval)/);
+  expect(failures[0]).toMatch(
+    /^ScoringError: onnxruntime-web could not load the model on any backend: wasm .*(WebAssembly|CompileError|unsafe-eval)/,
+  );
   await context.close();
 });
 
@@ -118,7 +141,14 @@ test('the build holds only the runtime files the app uses: no TensorFlow.js, no 
   expect(wasm[0]).toMatch(/^ort-wasm-simd-threaded-[^.]+\.wasm$/);
   expect(assets.filter((name) => /tfjs|asyncify|jsep|jspi|webgpu\.bundle/.test(name) && !/tfjs-missing/.test(name))).toEqual([]);
   const dist = await readdir(join(app, 'dist'), { recursive: true, withFileTypes: true });
-  const listed = await Promise.all(dist.filter((e) => e.isFile()).map(async (e) => ({ file: join(e.parentPath, e.name).slice(join(app, 'dist').length + 1), bytes: (await stat(join(e.parentPath, e.name))).size })));
+  const listed = await Promise.all(
+    dist
+      .filter((e) => e.isFile())
+      .map(async (e) => ({
+        file: join(e.parentPath, e.name).slice(join(app, 'dist').length + 1),
+        bytes: (await stat(join(e.parentPath, e.name))).size,
+      })),
+  );
   // What the app's build made (not the bundle this test put beside it).
   const files = listed.filter((f) => !f.file.startsWith('elsewhere/'));
   const installed = await readdir(join(app, 'node_modules'));
@@ -132,10 +162,13 @@ test('the build holds only the runtime files the app uses: no TensorFlow.js, no 
     ].join('\n'),
   );
   const sw = await readFile(join(app, 'dist/sw.js'), 'utf8');
-  for (const file of ['index.html', 'bundles/penguins/channel.json', 'bundles/penguins/1.0.0/model.onnx', `assets/${wasm[0]}`]) expect(sw).toContain(file);
+  for (const file of ['index.html', 'bundles/penguins/channel.json', 'bundles/penguins/1.0.0/model.onnx', `assets/${wasm[0]}`])
+    expect(sw).toContain(file);
 });
 
-test('a TensorFlow.js bundle loaded by an app built without TensorFlow.js is refused with RUNTIME_MISSING, naming what to install', async ({ browser }) => {
+test('a TensorFlow.js bundle loaded by an app built without TensorFlow.js is refused with RUNTIME_MISSING, naming what to install', async ({
+  browser,
+}) => {
   const context = await browser.newContext({ serviceWorkers: 'block' });
   const page = await context.newPage();
   await page.goto(plain.origin);

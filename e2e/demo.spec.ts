@@ -15,9 +15,11 @@ async function fillRow(page: Page, row: Record<string, unknown>): Promise<void> 
 }
 
 async function readProbabilities(page: Page): Promise<Record<string, number>> {
-  return page.locator('.bar').evaluateAll((bars) =>
-    Object.fromEntries(bars.map((bar) => [(bar as HTMLElement).dataset.class!, Number((bar as HTMLElement).dataset.probability)])),
-  );
+  return page
+    .locator('.bar')
+    .evaluateAll((bars) =>
+      Object.fromEntries(bars.map((bar) => [(bar as HTMLElement).dataset.class!, Number((bar as HTMLElement).dataset.probability)])),
+    );
 }
 
 test('the demo shows the research probabilities for the end-to-end rows', async ({ page }) => {
@@ -94,13 +96,17 @@ test('a digit drawn on the canvas is scored as an 8x8 tensor, with probabilities
   await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.85, { steps: 10 });
   await page.mouse.up();
   await expect(panel).toHaveAttribute('data-predictions', '1');
-  const probabilities = await panel.locator('.bar').evaluateAll((bars) => bars.map((bar) => Number((bar as HTMLElement).dataset.probability)));
+  const probabilities = await panel
+    .locator('.bar')
+    .evaluateAll((bars) => bars.map((bar) => Number((bar as HTMLElement).dataset.probability)));
   expect(probabilities).toHaveLength(10);
   expect(Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
   await expect(page.getByTestId('digit-label')).toHaveText('7');
 });
 
-test('the demo explains the prediction with a chart, and feeding shifted penguins raises a drift alert on the drift chart', async ({ page }) => {
+test('the demo explains the prediction with a chart, and feeding shifted penguins raises a drift alert on the drift chart', async ({
+  page,
+}) => {
   await page.goto('/');
   await waitReady(page);
   const attributions = page.getByTestId('attributions');

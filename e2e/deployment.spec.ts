@@ -40,7 +40,13 @@ async function loadModel(
           model.on(type, (event) => window.events!.push(event as { type: string; version?: string; code?: string }));
         }
         const info = await model.info();
-        return { ok: true, version: info.version, source: info.source, storage: info.storage, ...(info.persisted === undefined ? {} : { persisted: info.persisted }) };
+        return {
+          ok: true,
+          version: info.version,
+          source: info.source,
+          storage: info.storage,
+          ...(info.persisted === undefined ? {} : { persisted: info.persisted }),
+        };
       } catch (error) {
         const e = error as { name: string; code: string; message: string };
         return { ok: false, name: e.name, code: e.code, message: e.message };
@@ -53,7 +59,11 @@ async function loadModel(
 async function update(page: Page) {
   return page.evaluate(async () => {
     const result = await window.model!.update();
-    return { ...result, serving: (await window.model!.info()).version, events: window.events!.map((e) => `${e.type}${e.version ? ` ${e.version}` : ''}`) };
+    return {
+      ...result,
+      serving: (await window.model!.info()).version,
+      events: window.events!.map((e) => `${e.type}${e.version ? ` ${e.version}` : ''}`),
+    };
   });
 }
 
@@ -66,11 +76,25 @@ async function predictWorks(page: Page): Promise<string> {
 
 const storedVersions = (page: Page) => page.evaluate(() => window.ondeviceTesting.storage.storedVersions());
 
-test('a flipped byte in any file of a signed bundle is refused, and nothing is installed', async ({ page, deployment, server, channelUrl }) => {
+test('a flipped byte in any file of a signed bundle is refused, and nothing is installed', async ({
+  page,
+  deployment,
+  server,
+  channelUrl,
+}) => {
   const key = newKey();
   await deployment.publish('1.0.0');
   await deployment.sign(key);
-  const files = ['channel.json', 'channel.json.sig', '1.0.0/manifest.json', '1.0.0/manifest.json.sig', 'model.onnx', 'feature-spec.json', 'e2e-set.json', 'confidence-set.json'];
+  const files = [
+    'channel.json',
+    'channel.json.sig',
+    '1.0.0/manifest.json',
+    '1.0.0/manifest.json.sig',
+    'model.onnx',
+    'feature-spec.json',
+    'e2e-set.json',
+    'confidence-set.json',
+  ];
   let seed = 7;
   for (const file of files) {
     // A different byte of each file, reproducibly.
@@ -82,13 +106,20 @@ test('a flipped byte in any file of a signed bundle is refused, and nothing is i
     expect(await storedVersions(page)).toBe(0);
   }
   server.faults.flip = undefined;
-  expect(await loadModel(page, server, channelUrl, { publicKeys: [key.publicKey] })).toMatchObject({ ok: true, version: '1.0.0', source: 'network' });
+  expect(await loadModel(page, server, channelUrl, { publicKeys: [key.publicKey] })).toMatchObject({
+    ok: true,
+    version: '1.0.0',
+    source: 'network',
+  });
 });
 
 test('a bad signature or an unsigned bundle is refused when the app pins a key', async ({ page, deployment, server, channelUrl }) => {
   await deployment.publish('1.0.0');
   const pinned = newKey();
-  expect(await loadModel(page, server, channelUrl, { publicKeys: [pinned.publicKey] })).toMatchObject({ ok: false, code: 'SIGNATURE_INVALID' });
+  expect(await loadModel(page, server, channelUrl, { publicKeys: [pinned.publicKey] })).toMatchObject({
+    ok: false,
+    code: 'SIGNATURE_INVALID',
+  });
   await deployment.sign(newKey());
   const other = await loadModel(page, server, channelUrl, { publicKeys: [pinned.publicKey] });
   expect(other).toMatchObject({ ok: false, code: 'SIGNATURE_INVALID' });
@@ -139,7 +170,12 @@ test('an update is downloaded, gated and swapped in while calls keep succeeding'
   expect(await loadModel(page, server, channelUrl)).toMatchObject({ ok: true, version: '1.1.0', source: 'cache' });
 });
 
-test('a download cut part-way leaves the live version serving; a later retry installs', async ({ page, deployment, server, channelUrl }) => {
+test('a download cut part-way leaves the live version serving; a later retry installs', async ({
+  page,
+  deployment,
+  server,
+  channelUrl,
+}) => {
   await deployment.publish('1.0.0');
   expect(await loadModel(page, server, channelUrl)).toMatchObject({ ok: true, version: '1.0.0' });
   await deployment.publish('1.1.0');
@@ -167,7 +203,12 @@ test('a cut download resumes with a range request where the server allows it', a
   expect(Number(/bytes=(\d+)-/.exec(ranged[0]!.range!)![1])).toBe(bytes);
 });
 
-test('a version that fails its gate is rejected; the old one keeps serving, also after a restart', async ({ page, deployment, server, channelUrl }) => {
+test('a version that fails its gate is rejected; the old one keeps serving, also after a restart', async ({
+  page,
+  deployment,
+  server,
+  channelUrl,
+}) => {
   await deployment.publish('1.0.0');
   expect(await loadModel(page, server, channelUrl)).toMatchObject({ ok: true, version: '1.0.0' });
   await deployment.publish('1.2.0', { gateRange: [0, 0.5] });
@@ -185,7 +226,12 @@ test('a version that fails its gate is rejected; the old one keeps serving, also
   expect(await loadModel(page, server, channelUrl)).toMatchObject({ ok: true, version: '1.0.0', source: 'cache' });
 });
 
-test('an older version, a replayed channel and a mixed-release manifest are refused; a signed rollback is taken', async ({ page, deployment, server, channelUrl }) => {
+test('an older version, a replayed channel and a mixed-release manifest are refused; a signed rollback is taken', async ({
+  page,
+  deployment,
+  server,
+  channelUrl,
+}) => {
   const key = newKey();
   await deployment.publish('1.0.0');
   const first = await deployment.channel();
@@ -210,7 +256,10 @@ test('an older version, a replayed channel and a mixed-release manifest are refu
   expect(await update(page)).toMatchObject({ status: 'failed', code: 'INVALID_MANIFEST', serving: '1.1.0' });
 
   // An explicit rollback, signed by the pinned key: taken.
-  await deployment.writeChannel({ sequence: 5, live: { version: '1.0.0' }, rollback: { from: '1.1.0', reason: 'tests: 1.1.0 misbehaves' } }, '1.0.0');
+  await deployment.writeChannel(
+    { sequence: 5, live: { version: '1.0.0' }, rollback: { from: '1.1.0', reason: 'tests: 1.1.0 misbehaves' } },
+    '1.0.0',
+  );
   await deployment.sign(key);
   expect(await update(page)).toMatchObject({ status: 'activated', version: '1.0.0', serving: '1.0.0' });
 });
@@ -254,4 +303,3 @@ test('old versions are evicted beyond keepVersions; a full quota serves from mem
   expect(await predictWorks(page2)).toBe(e2eSet.expected.label[3]);
   await context2.close();
 });
-

@@ -40,7 +40,9 @@ interface Scored {
 }
 
 function maxDifference(answers: Scored[]): number {
-  return Math.max(...answers.map((answer, r) => Math.max(...answer.probabilities!.map((p, c) => Math.abs(p - e2eSet.expected.probabilities[r]![c]!)))));
+  return Math.max(
+    ...answers.map((answer, r) => Math.max(...answer.probabilities!.map((p, c) => Math.abs(p - e2eSet.expected.probabilities[r]![c]!)))),
+  );
 }
 
 for (const engine of ENGINES) {
@@ -81,11 +83,17 @@ for (const engine of ENGINES) {
       await page!.goto(`${server.origin}/harness.html`);
       await until(page!, `document.body.dataset.ready === 'true'`, 'the harness page');
       const bad = { ...GOOD, island: 'Atlantis' };
-      const result = await scenario<{ info: { gatePassed: boolean; runtime: { backend: string; threads: number; threadsLimitedBy?: string }; crossOriginIsolated: boolean }; single: Scored[]; batch: Scored[]; refused: { name: string; code: string; row: number; field: string }; after: Scored }>(
-        page!,
-        'loadAndScore',
-        { channel: 'bundles/penguins/channel.json', rows: e2eSet.rows, bad },
-      );
+      const result = await scenario<{
+        info: {
+          gatePassed: boolean;
+          runtime: { backend: string; threads: number; threadsLimitedBy?: string };
+          crossOriginIsolated: boolean;
+        };
+        single: Scored[];
+        batch: Scored[];
+        refused: { name: string; code: string; row: number; field: string };
+        after: Scored;
+      }>(page!, 'loadAndScore', { channel: 'bundles/penguins/channel.json', rows: e2eSet.rows, bad });
       expect(result.info.gatePassed).toBe(true);
       expect(result.single.map((p) => p.label)).toEqual(e2eSet.expected.label);
       expect(result.batch.map((p) => p.label)).toEqual(e2eSet.expected.label);
@@ -105,15 +113,21 @@ for (const engine of ENGINES) {
     test('what the engine offers: WebGPU, SharedArrayBuffer, and shard workers for a large batch', async () => {
       await page!.goto(`${server.origin}/harness.html`);
       await until(page!, `document.body.dataset.ready === 'true'`, 'the harness page');
-      const offered = await scenario<{ webgpu: boolean; sharedArrayBuffer: boolean; cores: number; shards?: { workers: number; state: string; batches: number; reason?: string }; sameAnswers: boolean }>(
-        page!,
-        'capabilities',
-        { channel: 'bundles/penguins/channel.json', rows: e2eSet.rows },
-      );
+      const offered = await scenario<{
+        webgpu: boolean;
+        sharedArrayBuffer: boolean;
+        cores: number;
+        shards?: { workers: number; state: string; batches: number; reason?: string };
+        sameAnswers: boolean;
+      }>(page!, 'capabilities', { channel: 'bundles/penguins/channel.json', rows: e2eSet.rows });
       expect(offered.sameAnswers).toBe(true);
       // Shards on every engine with two or more cores (module workers started by a worker).
       if (offered.cores >= 2) expect(offered.shards).toMatchObject({ state: 'ready', batches: 1 });
-      Object.assign(facts, { webgpu: offered.webgpu, sharedArrayBuffer: offered.sharedArrayBuffer, shards: offered.shards === undefined ? 'none' : `${offered.shards.state}, ${offered.shards.workers} workers` });
+      Object.assign(facts, {
+        webgpu: offered.webgpu,
+        sharedArrayBuffer: offered.sharedArrayBuffer,
+        shards: offered.shards === undefined ? 'none' : `${offered.shards.state}, ${offered.shards.workers} workers`,
+      });
     });
 
     test('a second start comes from the cache, without a request for the bundle', async () => {
@@ -125,7 +139,11 @@ for (const engine of ENGINES) {
       server.requests.length = 0;
       await page!.goto(`${server.origin}/harness.html`);
       await until(page!, `document.body.dataset.ready === 'true'`, 'the harness page');
-      expect(await scenario(page!, 'startOnce', { channel, row: GOOD })).toMatchObject({ source: 'cache', version: '1.0.0', answer: { label: e2eSet.expected.label[3] } });
+      expect(await scenario(page!, 'startOnce', { channel, row: GOOD })).toMatchObject({
+        source: 'cache',
+        version: '1.0.0',
+        answer: { label: e2eSet.expected.label[3] },
+      });
       expect(server.requests).toEqual([]);
       facts.cacheStart = true;
     });
@@ -137,7 +155,13 @@ for (const engine of ENGINES) {
       await until(page!, `document.body.dataset.ready === 'true'`, 'the harness page');
       expect(await scenario(page!, 'keep', { channel })).toBe('1.0.0');
       await deployment.publish('1.1.0');
-      const updated = await scenario<{ result: { status: string; version: string }; calls: number; failures: number; serving: string; events: string[] }>(page!, 'updateWhileCalling', { row: GOOD });
+      const updated = await scenario<{
+        result: { status: string; version: string };
+        calls: number;
+        failures: number;
+        serving: string;
+        events: string[];
+      }>(page!, 'updateWhileCalling', { row: GOOD });
       expect(updated.failures).toBe(0);
       expect(updated.calls).toBeGreaterThan(0);
       expect(updated.result).toMatchObject({ status: 'activated', version: '1.1.0' });
@@ -147,7 +171,10 @@ for (const engine of ENGINES) {
       // The next version's model is held by the server: the check is still downloading when dispose() comes.
       await deployment.publish('1.2.0');
       server.faults.hold = '1.2.0/model.onnx';
-      const disposed = await scenario<{ result: { status: string; code: string }; errors: string[]; afterDispose: { code: string } }>(page!, 'disposeDuringUpdate');
+      const disposed = await scenario<{ result: { status: string; code: string }; errors: string[]; afterDispose: { code: string } }>(
+        page!,
+        'disposeDuringUpdate',
+      );
       expect(disposed.errors).toEqual([]);
       expect(disposed.afterDispose).toMatchObject({ code: 'DISPOSED' });
       server.releaseHeld();
@@ -156,7 +183,7 @@ for (const engine of ENGINES) {
       facts.updateUnderLoad = `${updated.calls} calls, 0 failed`;
     });
 
-    test("the demo reloads offline and predicts from the cache", async () => {
+    test('the demo reloads offline and predicts from the cache', async () => {
       await page!.goto(`${server.origin}/index.html`);
       await until(page!, `document.body.dataset.state === 'ready'`, 'the demo');
       expect(await scenarioOnDemo(page!)).toBe(true);
@@ -175,5 +202,7 @@ for (const engine of ENGINES) {
 
 /** The demo page registers the app's service worker; wait until it controls the page. */
 async function scenarioOnDemo(page: EnginePage): Promise<boolean> {
-  return page.evaluate<boolean>(`(async () => { await navigator.serviceWorker.ready; for (let i = 0; i < 100 && navigator.serviceWorker.controller === null; i++) await new Promise((r) => setTimeout(r, 100)); return navigator.serviceWorker.controller !== null; })()`);
+  return page.evaluate<boolean>(
+    `(async () => { await navigator.serviceWorker.ready; for (let i = 0; i < 100 && navigator.serviceWorker.controller === null; i++) await new Promise((r) => setTimeout(r, 100)); return navigator.serviceWorker.controller !== null; })()`,
+  );
 }

@@ -9,7 +9,8 @@ export interface EndToEndSet {
 
 /** The research pipeline's own rows and outputs, as the training script wrote them. */
 export const e2eSet: EndToEndSet = JSON.parse(readFileSync(new URL('../models/penguins/build/e2e-set.json', import.meta.url), 'utf8'));
-export const classes: string[] = JSON.parse(readFileSync(new URL('../models/penguins/build/model-card.json', import.meta.url), 'utf8')).task.classes;
+export const classes: string[] = JSON.parse(readFileSync(new URL('../models/penguins/build/model-card.json', import.meta.url), 'utf8')).task
+  .classes;
 
 export const CHANNEL = 'bundles/penguins/channel.json';
 
@@ -31,7 +32,8 @@ export async function recordWorkerCalls(page: Page): Promise<void> {
     Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
       const path = (message as { path?: unknown } | null)?.path;
       const request = (message as { argumentList?: { value?: { input?: string; answer?: string } }[] } | null)?.argumentList?.[0]?.value;
-      if (Array.isArray(path) && path.length > 0) calls.push(path[0] === 'score' ? `score:${request?.input}/${request?.answer}` : path.join('.'));
+      if (Array.isArray(path) && path.length > 0)
+        calls.push(path[0] === 'score' ? `score:${request?.input}/${request?.answer}` : path.join('.'));
       return (post as (...args: unknown[]) => void).call(this, message, ...rest);
     } as Worker['postMessage'];
   });

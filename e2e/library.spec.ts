@@ -28,7 +28,13 @@ test('predicts in a worker, matching the research probabilities to 1e-5 on every
   expect(downloads.at(-1)).toEqual(expect.objectContaining({ loadedBytes: result.info.bundleBytes, totalBytes: result.info.bundleBytes }));
   expect([...new Set(result.progress.map((p) => p.phase))]).toEqual(['download', 'runtime', 'gate', 'ready']);
   expect(result.progress.at(-1)).toEqual({ phase: 'ready', version: '1.0.0', source: 'network' });
-  expect(result.info).toMatchObject({ name: 'penguins', version: '1.0.0', source: 'network', storage: 'cache', runtime: { name: 'onnxruntime-web', backend: 'wasm' } });
+  expect(result.info).toMatchObject({
+    name: 'penguins',
+    version: '1.0.0',
+    source: 'network',
+    storage: 'cache',
+    runtime: { name: 'onnxruntime-web', backend: 'wasm' },
+  });
   expect(result.info.gate).toMatchObject({ passed: true, endToEnd: { mismatches: 0 }, metric: { name: 'accuracy', passed: true } });
 
   for (const predictions of [result.batch, result.single]) {
@@ -36,7 +42,9 @@ test('predicts in a worker, matching the research probabilities to 1e-5 on every
     predictions.forEach((prediction, r) => {
       if (prediction.kind !== 'classification') throw new Error('expected a classification');
       expect(prediction.label).toBe(e2eSet.expected.label[r]);
-      classes.forEach((name, c) => expect(Math.abs(prediction.probabilities[name]! - e2eSet.expected.probabilities[r]![c]!)).toBeLessThanOrEqual(1e-5));
+      classes.forEach((name, c) =>
+        expect(Math.abs(prediction.probabilities[name]! - e2eSet.expected.probabilities[r]![c]!)).toBeLessThanOrEqual(1e-5),
+      );
     });
   }
 });
@@ -81,7 +89,13 @@ test('bad rows get typed errors on the main thread, and the worker keeps serving
       }
       let batchError: unknown;
       await model.predictBatch([good, good, { ...good, sex: 7 }]).catch((error: unknown) => (batchError = error));
-      return { results, batch: { code: (batchError as InstanceType<typeof InputError>).code, details: (batchError as InstanceType<typeof InputError>).details } };
+      return {
+        results,
+        batch: {
+          code: (batchError as InstanceType<typeof InputError>).code,
+          details: (batchError as InstanceType<typeof InputError>).details,
+        },
+      };
     },
     { channel: CHANNEL, good },
   );
@@ -106,7 +120,10 @@ test('bad rows get typed errors on the main thread, and the worker keeps serving
     expect(outcome, outcome.what).toMatchObject({ thrown: true, isInputError: true, isOndeviceError: true, name: 'InputError', code });
     expect(outcome.details, outcome.what).toMatchObject({ row: 0, ...(field ? { field } : {}) });
   }
-  expect(outcomes.batch).toEqual({ code: 'WRONG_TYPE', details: { row: 2, field: 'sex', expected: 'string', reason: 'field "sex" must be a string or null, got number 7' } });
+  expect(outcomes.batch).toEqual({
+    code: 'WRONG_TYPE',
+    details: { row: 2, field: 'sex', expected: 'string', reason: 'field "sex" must be a string or null, got number 7' },
+  });
 });
 
 test('a tampered model file is refused, nothing is installed, and the genuine one loads after', async ({ page, context }) => {
@@ -123,7 +140,13 @@ test('a tampered model file is refused, nothing is installed, and the genuine on
       return { thrown: false };
     } catch (error) {
       const e = error as InstanceType<typeof window.ondevice.BundleError>;
-      return { thrown: true, isBundleError: error instanceof window.ondevice.BundleError, code: e.code, url: e.details.url, stored: await window.ondeviceTesting.storage.storedVersions() };
+      return {
+        thrown: true,
+        isBundleError: error instanceof window.ondevice.BundleError,
+        code: e.code,
+        url: e.details.url,
+        stored: await window.ondeviceTesting.storage.storedVersions(),
+      };
     }
   }, CHANNEL);
   expect(refused).toMatchObject({ thrown: true, isBundleError: true, code: 'INTEGRITY_MISMATCH' });
@@ -157,10 +180,21 @@ test('a version that fails its gate is refused with a GateError naming the check
       return { thrown: false };
     } catch (error) {
       const e = error as InstanceType<typeof window.ondevice.GateError>;
-      return { thrown: true, isGateError: error instanceof window.ondevice.GateError, code: e.code, details: e.details, message: e.message };
+      return {
+        thrown: true,
+        isGateError: error instanceof window.ondevice.GateError,
+        code: e.code,
+        details: e.details,
+        message: e.message,
+      };
     }
   });
-  expect(refused).toMatchObject({ thrown: true, isGateError: true, code: 'GATE_METRIC_OUT_OF_RANGE', details: { metric: 'accuracy', value: 1, range: [0, 0.5] } });
+  expect(refused).toMatchObject({
+    thrown: true,
+    isGateError: true,
+    code: 'GATE_METRIC_OUT_OF_RANGE',
+    details: { metric: 'accuracy', value: 1, range: [0, 0.5] },
+  });
 });
 
 test('later loads start from the cache with no network; damaged storage is detected and replaced', async ({ page, context }) => {
@@ -195,8 +229,15 @@ test('later loads start from the cache with no network; damaged storage is detec
   expect(warm.info.source).toBe('cache');
   expect(warm.info.gate.passed).toBe(true);
   expect(bundleRequests).toBe(0);
-  test.info().annotations.push({ type: 'load() to first prediction', description: `cold ${cold.ms.toFixed(0)} ms, warm ${warm.ms.toFixed(0)} ms, bundle ${cold.info.bundleBytes} bytes` });
-  console.log(`load() to first prediction: cold (network) ${cold.ms.toFixed(1)} ms, warm (cache) ${warm.ms.toFixed(1)} ms; bundle ${cold.info.bundleBytes} bytes`);
+  test
+    .info()
+    .annotations.push({
+      type: 'load() to first prediction',
+      description: `cold ${cold.ms.toFixed(0)} ms, warm ${warm.ms.toFixed(0)} ms, bundle ${cold.info.bundleBytes} bytes`,
+    });
+  console.log(
+    `load() to first prediction: cold (network) ${cold.ms.toFixed(1)} ms, warm (cache) ${warm.ms.toFixed(1)} ms; bundle ${cold.info.bundleBytes} bytes`,
+  );
 
   // Storage altered behind the library's back: verified on read, dropped, fetched again.
   await context.unrouteAll();

@@ -6,7 +6,9 @@ import { openHarness } from './fixtures.js';
 test.use({ serviceWorkers: 'block' });
 
 const CHANNEL = 'bundles/house-prices-ridge/channel.json';
-const confidence: { rows: Record<string, unknown>[] } = JSON.parse(readFileSync(new URL('../models/house-prices/build/ridge/confidence-set.json', import.meta.url), 'utf8'));
+const confidence: { rows: Record<string, unknown>[] } = JSON.parse(
+  readFileSync(new URL('../models/house-prices/build/ridge/confidence-set.json', import.meta.url), 'utf8'),
+);
 
 /** The held-out rows moved the way a new market would move them: bigger, older houses, all in one neighbourhood. */
 const SHIFTED_FIELDS = ['Gr_Liv_Area', 'Year_Built', 'Neighborhood'];
@@ -17,7 +19,9 @@ const shifted = confidence.rows.map((row) => ({
   Neighborhood: 'Northridge_Heights',
 }));
 
-test('held-out data raises no drift; shifted data raises a drift event naming the shifted fields; the statistics survive a reload', async ({ page }) => {
+test('held-out data raises no drift; shifted data raises a drift event naming the shifted fields; the statistics survive a reload', async ({
+  page,
+}) => {
   await openHarness(page);
   const first = await page.evaluate(
     async ({ channel, rows, shifted }) => {
@@ -73,17 +77,25 @@ test('refused rows are counted per error code, and the worker keeps serving', as
     async ({ channel, row }) => {
       const model = await window.ondevice.load(channel);
       const codes: string[] = [];
-      for (const bad of [{ ...row, Gr_Liv_Area: 'big' }, { ...row, Gr_Liv_Area: -5 }, { ...row, Year_Built: null, extra: 1 }]) {
+      for (const bad of [
+        { ...row, Gr_Liv_Area: 'big' },
+        { ...row, Gr_Liv_Area: -5 },
+        { ...row, Year_Built: null, extra: 1 },
+      ]) {
         await model.predict(bad).catch((error: { code: string }) => codes.push(error.code));
       }
       await model.predict(row);
-      const unknown = await model.monitor('9.9.9').catch((error: { code: string; details: { field?: string } }) => ({ code: error.code, field: error.details.field }));
+      const unknown = await model
+        .monitor('9.9.9')
+        .catch((error: { code: string; details: { field?: string } }) => ({ code: error.code, field: error.details.field }));
       return { codes, report: await model.monitor(), unknown };
     },
     { channel: CHANNEL, row: confidence.rows[0]! },
   );
   expect(report.codes).toHaveLength(3);
-  expect(report.report.refused).toEqual(Object.fromEntries([...new Set(report.codes)].map((code) => [code, report.codes.filter((c) => c === code).length])));
+  expect(report.report.refused).toEqual(
+    Object.fromEntries([...new Set(report.codes)].map((code) => [code, report.codes.filter((c) => c === code).length])),
+  );
   expect(report.report.predictions).toBe(1);
   // A version this device does not serve is refused, not reported as an empty picture.
   expect(report.unknown).toEqual({ code: 'INVALID_OPTION', field: 'version' });

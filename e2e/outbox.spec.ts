@@ -40,9 +40,15 @@ function pointsOf(body: ExportMetricsServiceRequestJson): ReceivedPoint[] {
   for (const resource of body.resourceMetrics) {
     for (const scope of resource.scopeMetrics) {
       for (const metric of scope.metrics) {
-        if ('sum' in metric) for (const p of metric.sum.dataPoints) points.push({ metric: metric.name, kind: 'sum', recordId: idOf(p.attributes), value: p.asInt ?? p.asDouble });
-        if ('gauge' in metric) for (const p of metric.gauge.dataPoints) points.push({ metric: metric.name, kind: 'gauge', recordId: idOf(p.attributes), value: p.asInt ?? p.asDouble });
-        if ('histogram' in metric) for (const p of metric.histogram.dataPoints) points.push({ metric: metric.name, kind: 'histogram', recordId: idOf(p.attributes), value: p.count });
+        if ('sum' in metric)
+          for (const p of metric.sum.dataPoints)
+            points.push({ metric: metric.name, kind: 'sum', recordId: idOf(p.attributes), value: p.asInt ?? p.asDouble });
+        if ('gauge' in metric)
+          for (const p of metric.gauge.dataPoints)
+            points.push({ metric: metric.name, kind: 'gauge', recordId: idOf(p.attributes), value: p.asInt ?? p.asDouble });
+        if ('histogram' in metric)
+          for (const p of metric.histogram.dataPoints)
+            points.push({ metric: metric.name, kind: 'histogram', recordId: idOf(p.attributes), value: p.count });
       }
     }
   }
@@ -69,7 +75,10 @@ class Collector {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportMetricsServiceRequestJson;
       this.requests.push({ status, contentType: request.headers['content-type'], points: pointsOf(body) });
       setTimeout(() => {
-        response.writeHead(status, { 'Content-Type': 'application/json', ...(retryAfter === undefined ? {} : { 'Retry-After': retryAfter }) });
+        response.writeHead(status, {
+          'Content-Type': 'application/json',
+          ...(retryAfter === undefined ? {} : { 'Retry-After': retryAfter }),
+        });
         response.end(status === 200 ? '{}' : '{"code":14,"message":"unavailable"}');
       }, delayMs ?? 0);
     });
@@ -117,8 +126,25 @@ async function addRecords(page: Page, count: number): Promise<string[]> {
       ids.push(
         await window.telemetryOutbox!.add([
           { kind: 'sum', name: 'ondevice.predictions', unit: '{row}', value: i + 1, attributes, startTimeMs: now - 1000 },
-          { kind: 'gauge', name: 'ondevice.drift.psi', value: i / count, attributes: { ...attributes, 'ondevice.feature': 'bill_length_mm' } },
-          { kind: 'histogram', name: 'ondevice.scoring.duration', unit: 'ms', bounds: [1, 10], counts: [1, 1, 0], sum: 3.5, count: 2, min: 0.5, max: 3, attributes, startTimeMs: now - 1000 },
+          {
+            kind: 'gauge',
+            name: 'ondevice.drift.psi',
+            value: i / count,
+            attributes: { ...attributes, 'ondevice.feature': 'bill_length_mm' },
+          },
+          {
+            kind: 'histogram',
+            name: 'ondevice.scoring.duration',
+            unit: 'ms',
+            bounds: [1, 10],
+            counts: [1, 1, 0],
+            sum: 3.5,
+            count: 2,
+            min: 0.5,
+            max: 3,
+            attributes,
+            startTimeMs: now - 1000,
+          },
         ]),
       );
     }
@@ -155,7 +181,12 @@ test('queues while offline, keeps the queue across a reload, backs off, and deli
     // (2) A reload: a new page, a new Outbox, the same queue.
     await page.reload();
     await page.waitForFunction(() => document.body.dataset.ready === 'true');
-    expect(await openOutbox(page, { endpoint: collector.endpoint, databaseName })).toMatchObject({ queued: 250, dropped: 0, delivered: 0, online: true });
+    expect(await openOutbox(page, { endpoint: collector.endpoint, databaseName })).toMatchObject({
+      queued: 250,
+      dropped: 0,
+      delivered: 0,
+      online: true,
+    });
 
     // Exponential backoff with jitter: each failure waits [base/2, base], base 1 s doubling.
     const waits = await page.evaluate(async () => {
@@ -184,10 +215,13 @@ test('queues while offline, keeps the queue across a reload, backs off, and deli
     // (3) The collector accepts: the retry timer delivers everything, 100 records per request at most.
     collector.answer = { status: 200 };
     await expect
-      .poll(async () => {
-        const s = await status(page);
-        return [s.queued, s.delivered];
-      }, { timeout: 10_000 })
+      .poll(
+        async () => {
+          const s = await status(page);
+          return [s.queued, s.delivered];
+        },
+        { timeout: 10_000 },
+      )
       .toEqual([0, 250]);
     const after = await status(page);
     expect(after).toMatchObject({ queued: 0, dropped: 0, delivered: 250 });
@@ -199,7 +233,12 @@ test('queues while offline, keeps the queue across a reload, backs off, and deli
     expect(collector.requests.every((r) => r.contentType === 'application/json')).toBe(true);
     const byId = accepted(collector);
     expect([...byId.keys()].sort()).toEqual([...ids].sort());
-    for (const [, points] of byId) expect(points.map((p) => `${p.kind} ${p.metric}`).sort()).toEqual(['gauge ondevice.drift.psi', 'histogram ondevice.scoring.duration', 'sum ondevice.predictions']);
+    for (const [, points] of byId)
+      expect(points.map((p) => `${p.kind} ${p.metric}`).sort()).toEqual([
+        'gauge ondevice.drift.psi',
+        'histogram ondevice.scoring.duration',
+        'sum ondevice.predictions',
+      ]);
     // Oldest first: the first accepted request holds the first 100 records added.
     expect(new Set(ok[0]!.points.map((p) => p.recordId))).toEqual(new Set(ids.slice(0, 100)));
     await page.evaluate(() => window.telemetryOutbox!.close());
@@ -280,17 +319,25 @@ test('past maxRecords the oldest records are dropped, and the collector is told 
   }
 });
 
-test('through load(): the worker queues predictions, latency, gate results and deployment events; they survive going offline and a reload, then arrive once each', async ({ page, context }) => {
+test('through load(): the worker queues predictions, latency, gate results and deployment events; they survive going offline and a reload, then arrive once each', async ({
+  page,
+  context,
+}) => {
   const collector = await Collector.start();
   try {
     collector.answer = { status: 503 };
     await openHarness(page);
     const options = { telemetry: { endpoint: collector.endpoint, snapshotIntervalMs: 3_600_000 } };
     const channel = 'bundles/penguins/channel.json';
-    const rows = (JSON.parse(readFileSync(new URL('../models/penguins/build/confidence-set.json', import.meta.url), 'utf8')) as { rows: unknown[] }).rows;
+    const rows = (
+      JSON.parse(readFileSync(new URL('../models/penguins/build/confidence-set.json', import.meta.url), 'utf8')) as { rows: unknown[] }
+    ).rows;
 
     // Loaded online (the first load downloads the bundle), then the device goes offline.
-    await page.evaluate(async ({ channel, options }) => void (window.model = await window.ondevice.load(channel, options)), { channel, options });
+    await page.evaluate(async ({ channel, options }) => void (window.model = await window.ondevice.load(channel, options)), {
+      channel,
+      options,
+    });
     await context.setOffline(true);
     const queued = await page.evaluate(async (rows) => {
       await window.model!.predictBatch(rows as Record<string, unknown>[]);
@@ -305,10 +352,13 @@ test('through load(): the worker queues predictions, latency, gate results and d
     await context.setOffline(false);
     await page.reload();
     await page.waitForFunction(() => document.body.dataset.ready === 'true');
-    const reloaded = await page.evaluate(async ({ channel, options }) => {
-      window.model = await window.ondevice.load(channel, options);
-      return window.model.telemetry();
-    }, { channel, options });
+    const reloaded = await page.evaluate(
+      async ({ channel, options }) => {
+        window.model = await window.ondevice.load(channel, options);
+        return window.model.telemetry();
+      },
+      { channel, options },
+    );
     expect(reloaded!.queued).toBeGreaterThanOrEqual(queued!.queued);
     collector.answer = { status: 200 };
     const after = await page.evaluate(async () => ({ status: await window.model!.flushTelemetry(), info: await window.model!.info() }));

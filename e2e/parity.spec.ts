@@ -10,7 +10,10 @@ test.use({ serviceWorkers: 'block' });
 const folders = await buildFolders();
 
 for (const { name, confidence, parity, card } of folders) {
-  test(`${name}: gate passes in Chromium; features and predictions match the research pipeline on the whole confidence set`, async ({ page, context }) => {
+  test(`${name}: gate passes in Chromium; features and predictions match the research pipeline on the whole confidence set`, async ({
+    page,
+    context,
+  }) => {
     const assets: string[] = [];
     await context.route('**/assets/**', (route) => {
       assets.push(new URL(route.request().url()).pathname);

@@ -36,7 +36,12 @@ async function loadAs(page: Page, server: BundleServer, channelUrl: string, opti
   );
 }
 
-test('a 10% canary puts 10% +/- 1% of 10,000 users on the candidate, and a user keeps their version across reloads and a share increase', async ({ page, deployment, server, channelUrl }) => {
+test('a 10% canary puts 10% +/- 1% of 10,000 users on the candidate, and a user keeps their version across reloads and a share increase', async ({
+  page,
+  deployment,
+  server,
+  channelUrl,
+}) => {
   await withCandidate(deployment, { strategy: 'canary', candidate: '1.1.0', share: 0.1 });
   await open(page, server);
   const ids = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);
@@ -51,9 +56,15 @@ test('a 10% canary puts 10% +/- 1% of 10,000 users on the candidate, and a user 
 
   const first = await loadAs(page, server, channelUrl, { userId: inCanary });
   expect(first).toMatchObject({ rollout: { strategy: 'canary', assigned: '1.1.0', share: 0.1 }, answeredBy: '1.1.0' });
-  expect(await loadAs(page, server, channelUrl, { userId: outside })).toMatchObject({ rollout: { assigned: '1.0.0' }, answeredBy: '1.0.0' });
+  expect(await loadAs(page, server, channelUrl, { userId: outside })).toMatchObject({
+    rollout: { assigned: '1.0.0' },
+    answeredBy: '1.0.0',
+  });
   await page.reload();
-  expect(await loadAs(page, server, channelUrl, { userId: inCanary })).toMatchObject({ rollout: { assigned: '1.1.0' }, answeredBy: '1.1.0' });
+  expect(await loadAs(page, server, channelUrl, { userId: inCanary })).toMatchObject({
+    rollout: { assigned: '1.1.0' },
+    answeredBy: '1.1.0',
+  });
 
   // Without an app user id, the device's own id decides, and it is kept across reloads.
   const anonymous = await loadAs(page, server, channelUrl);
@@ -62,17 +73,35 @@ test('a 10% canary puts 10% +/- 1% of 10,000 users on the candidate, and a user 
 
   // The share goes up to 20%: the first 10% stay, the next 10% join, the rest stay out.
   const current = await deployment.channel();
-  await deployment.writeChannel({ sequence: current.sequence + 1, rollout: { strategy: 'canary', candidate: '1.1.0', share: 0.2 } } as never);
-  for (const [user, expected] of [[inCanary, '1.1.0'], [between, '1.1.0'], [outside, '1.0.0']] as const) {
+  await deployment.writeChannel({
+    sequence: current.sequence + 1,
+    rollout: { strategy: 'canary', candidate: '1.1.0', share: 0.2 },
+  } as never);
+  for (const [user, expected] of [
+    [inCanary, '1.1.0'],
+    [between, '1.1.0'],
+    [outside, '1.0.0'],
+  ] as const) {
     await page.reload();
     const result = await loadAs(page, server, channelUrl, { userId: user });
     await page.evaluate(() => window.model!.update());
-    const after = await page.evaluate(async (row) => ({ rollout: (await window.model!.info()).rollout, answeredBy: (await window.model!.predict(row)).version }), rows[0]!);
-    expect(after, `${user} (bucket ${result.rollout.bucket})`).toMatchObject({ rollout: { share: 0.2, assigned: expected }, answeredBy: expected });
+    const after = await page.evaluate(
+      async (row) => ({ rollout: (await window.model!.info()).rollout, answeredBy: (await window.model!.predict(row)).version }),
+      rows[0]!,
+    );
+    expect(after, `${user} (bucket ${result.rollout.bucket})`).toMatchObject({
+      rollout: { share: 0.2, assigned: expected },
+      answeredBy: expected,
+    });
   }
 });
 
-test('shadow: the live version answers, exactly; the candidate scores the same rows afterwards and the comparison is recorded', async ({ page, deployment, server, channelUrl }) => {
+test('shadow: the live version answers, exactly; the candidate scores the same rows afterwards and the comparison is recorded', async ({
+  page,
+  deployment,
+  server,
+  channelUrl,
+}) => {
   await withCandidate(deployment, { strategy: 'shadow', candidate: '1.1.0' });
   await loadAs(page, server, channelUrl);
   const outcome = await page.evaluate(async (rows) => {
@@ -96,14 +125,19 @@ test('shadow: the live version answers, exactly; the candidate scores the same r
   expect(outcome.rollout.shadow!.candidateMeanMs).toBeGreaterThan(0);
 });
 
-test('a bandit between arms with success rates 0.3 and 0.6 sends at least 90% of the last 1,000 of 5,000 trials to the better arm, and remembers across reloads', async ({ page, deployment, server, channelUrl }) => {
+test('a bandit between arms with success rates 0.3 and 0.6 sends at least 90% of the last 1,000 of 5,000 trials to the better arm, and remembers across reloads', async ({
+  page,
+  deployment,
+  server,
+  channelUrl,
+}) => {
   test.setTimeout(120_000);
   await withCandidate(deployment, { strategy: 'bandit', arms: ['1.0.0', '1.1.0'] });
   await loadAs(page, server, channelUrl, { rolloutSeed: 42 });
   const outcome = await page.evaluate(async (row) => {
     // The environment's own seeded coin: reproducible, like the bandit's draws.
     let state = 7;
-    const coin = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const coin = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
     const rates: Record<string, number> = { '1.0.0': 0.3, '1.1.0': 0.6 };
     const chosen: string[] = [];
     for (let trial = 0; trial < 5000; trial++) {
@@ -131,17 +165,37 @@ test('a pulled candidate stops serving at the next check', async ({ page, deploy
   await deployment.writeChannel({ sequence: current.sequence + 1, candidates: [], rollout: { strategy: 'single' } } as never);
   const after = await page.evaluate(async (row) => {
     const result = await window.model!.update();
-    return { result, rollout: (await window.model!.info()).rollout, answeredBy: (await window.model!.predict(row)).version, events: window.events };
+    return {
+      result,
+      rollout: (await window.model!.info()).rollout,
+      answeredBy: (await window.model!.predict(row)).version,
+      events: window.events,
+    };
   }, rows[0]!);
-  expect(after).toMatchObject({ result: { status: 'up-to-date', strategy: 'single' }, rollout: { strategy: 'single' }, answeredBy: '1.0.0' });
+  expect(after).toMatchObject({
+    result: { status: 'up-to-date', strategy: 'single' },
+    rollout: { strategy: 'single' },
+    answeredBy: '1.0.0',
+  });
 });
 
-test('a malformed rollout policy is refused with a clear error and the live version keeps serving', async ({ page, deployment, server, channelUrl }) => {
+test('a malformed rollout policy is refused with a clear error and the live version keeps serving', async ({
+  page,
+  deployment,
+  server,
+  channelUrl,
+}) => {
   await deployment.publish('1.0.0');
   await loadAs(page, server, channelUrl);
   const current = await deployment.channel();
-  await deployment.writeChannel({ sequence: current.sequence + 1, rollout: { strategy: 'canary', candidate: '9.9.9', share: 0.5 } } as never);
-  const after = await page.evaluate(async (row) => ({ result: await window.model!.update(), answeredBy: (await window.model!.predict(row)).version }), rows[0]!);
+  await deployment.writeChannel({
+    sequence: current.sequence + 1,
+    rollout: { strategy: 'canary', candidate: '9.9.9', share: 0.5 },
+  } as never);
+  const after = await page.evaluate(
+    async (row) => ({ result: await window.model!.update(), answeredBy: (await window.model!.predict(row)).version }),
+    rows[0]!,
+  );
   expect(after.result).toMatchObject({ status: 'failed', code: 'INVALID_CHANNEL' });
   expect(after.result.reason).toContain('rollout.candidate');
   expect(after.answeredBy).toBe('1.0.0');

@@ -6,7 +6,10 @@ test.use({ serviceWorkers: 'block' });
 
 const WEBGPU_BUILD = /ort\.webgpu|asyncify|jsep/;
 
-test('without WebGPU, webgpu-then-wasm serves on wasm, records why, and never fetches the WebGPU build; auto never asks for it', async ({ page, context }) => {
+test('without WebGPU, webgpu-then-wasm serves on wasm, records why, and never fetches the WebGPU build; auto never asks for it', async ({
+  page,
+  context,
+}) => {
   const assets: string[] = [];
   await context.route('**/assets/**', (route) => {
     assets.push(new URL(route.request().url()).pathname);
@@ -18,12 +21,24 @@ test('without WebGPU, webgpu-then-wasm serves on wasm, records why, and never fe
     const adapter = gpu === undefined ? 'no navigator.gpu' : (await gpu.requestAdapter()) === null ? 'no adapter' : 'adapter';
     const forced = await window.ondevice.load('bundles/penguins/channel.json', { backends: ['webgpu', 'wasm'] });
     const forcedInfo = await forced.info();
-    const prediction = await forced.predict({ island: 'Biscoe', sex: null, bill_length_mm: 46.5, bill_depth_mm: 14.8, flipper_length_mm: 215, body_mass_g: 5000 });
+    const prediction = await forced.predict({
+      island: 'Biscoe',
+      sex: null,
+      bill_length_mm: 46.5,
+      bill_depth_mm: 14.8,
+      flipper_length_mm: 215,
+      body_mass_g: 5000,
+    });
     await forced.dispose();
     const auto = await window.ondevice.load('bundles/digits/channel.json');
     const autoInfo = await auto.info();
     await auto.dispose();
-    return { adapter, forced: forcedInfo.runtime, label: prediction.kind === 'classification' ? prediction.label : null, auto: autoInfo.runtime };
+    return {
+      adapter,
+      forced: forcedInfo.runtime,
+      label: prediction.kind === 'classification' ? prediction.label : null,
+      auto: autoInfo.runtime,
+    };
   });
   expect(outcome.adapter).not.toBe('adapter');
   expect(outcome.forced).toMatchObject({ name: 'onnxruntime-web', backend: 'wasm' });

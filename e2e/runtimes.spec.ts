@@ -73,7 +73,10 @@ for (const { bundle, build } of [
   { bundle: 'digits', build: 'digits/build' },
   { bundle: 'penguins', build: 'penguins/build' },
 ]) {
-  test(`${bundle}: forced WebGPU passes the gate and matches WASM on the whole confidence set within the bundle's tolerance`, async ({ page, context }) => {
+  test(`${bundle}: forced WebGPU passes the gate and matches WASM on the whole confidence set within the bundle's tolerance`, async ({
+    page,
+    context,
+  }) => {
     const assets = await recordAssets(context);
     const rows = confidenceRows(build);
     await openHarness(page);
@@ -103,7 +106,9 @@ for (const { bundle, build } of [
   });
 }
 
-test('house-prices-mlp-onnx: WebGPU cannot take its float64 expm1 tail, so webgpu-then-wasm serves on wasm and says why', async ({ page }) => {
+test('house-prices-mlp-onnx: WebGPU cannot take its float64 expm1 tail, so webgpu-then-wasm serves on wasm and says why', async ({
+  page,
+}) => {
   // onnxruntime-web 1.30's WebGPU session refuses the Cast to float64 at the end of this graph
   // ("Provider type for Cast node ... is not set"); tree ensembles (ai.onnx.ml) are not in its build
   // at all. A real failure, so the fallback is tested on a device that has WebGPU.
@@ -123,13 +128,20 @@ test('house-prices-mlp-onnx: WebGPU cannot take its float64 expm1 tail, so webgp
     return { forced, runtime: info.runtime, gatePassed: info.gate.passed };
   });
   expect(outcome.forced).toMatchObject({ isScoringError: true, code: 'RUNTIME_LOAD_FAILED', tried: ['webgpu'] });
-  expect(outcome.forced!.message).toMatch(/^onnxruntime-web could not load the model on any backend: webgpu \(onnxruntime-web could not create a webgpu session: /);
+  expect(outcome.forced!.message).toMatch(
+    /^onnxruntime-web could not load the model on any backend: webgpu \(onnxruntime-web could not create a webgpu session: /,
+  );
   expect(outcome.runtime).toMatchObject({ name: 'onnxruntime-web', backend: 'wasm' });
-  expect(outcome.runtime.fallbacks).toEqual([{ backend: 'webgpu', reason: expect.stringMatching(/^onnxruntime-web could not create a webgpu session: ./) }]);
+  expect(outcome.runtime.fallbacks).toEqual([
+    { backend: 'webgpu', reason: expect.stringMatching(/^onnxruntime-web could not create a webgpu session: ./) },
+  ]);
   expect(outcome.gatePassed).toBe(true);
 });
 
-test('auto, on a device with WebGPU: a small ONNX model serves on wasm and the WebGPU build is never fetched', async ({ page, context }) => {
+test('auto, on a device with WebGPU: a small ONNX model serves on wasm and the WebGPU build is never fetched', async ({
+  page,
+  context,
+}) => {
   const assets = await recordAssets(context);
   await openHarness(page);
   const runtime = await page.evaluate(async () => {
@@ -144,7 +156,9 @@ test('auto, on a device with WebGPU: a small ONNX model serves on wasm and the W
 });
 
 // Model variants: the house-prices MLP bundle ships an int8 build for WASM (models/README.md).
-test('house-prices-mlp-onnx: the int8 variant serves on WASM by default, the main model when asked or when WebGPU comes first', async ({ page }) => {
+test('house-prices-mlp-onnx: the int8 variant serves on WASM by default, the main model when asked or when WebGPU comes first', async ({
+  page,
+}) => {
   const rows = confidenceRows('house-prices/build/mlp-onnx');
   await openHarness(page);
   const outcome = await page.evaluate(async (rows) => {
@@ -165,7 +179,12 @@ test('house-prices-mlp-onnx: the int8 variant serves on WASM by default, the mai
       };
     };
     const badOption = await window.ondeviceTesting.refusal(() => window.ondevice.load(channel, { variant: 7 as unknown as string }));
-    return { badOption, auto: await run({}), main: await run({ variant: 'none' }), webgpuFirst: await run({ backends: ['webgpu', 'wasm'] }) };
+    return {
+      badOption,
+      auto: await run({}),
+      main: await run({ variant: 'none' }),
+      webgpuFirst: await run({ backends: ['webgpu', 'wasm'] }),
+    };
   }, rows);
 
   // A variant option that is no name is refused with a typed error, and the next load serves.
@@ -173,9 +192,15 @@ test('house-prices-mlp-onnx: the int8 variant serves on WASM by default, the mai
   expect(outcome.auto).toMatchObject({ backend: 'wasm', variant: 'int8', passedOver: [], tolerance: 0.07 });
   expect(outcome.main).toMatchObject({ backend: 'wasm', variant: null, tolerance: 1e-5 });
   // The main model then serves, on WebGPU or (if its session fails there) on WASM after it: never the int8 build.
-  expect(outcome.webgpuFirst).toMatchObject({ variant: null, passedOver: [{ variant: 'int8', reason: 'built for wasm; this load tries webgpu, then wasm' }], tolerance: 1e-5 });
+  expect(outcome.webgpuFirst).toMatchObject({
+    variant: null,
+    passedOver: [{ variant: 'int8', reason: 'built for wasm; this load tries webgpu, then wasm' }],
+    tolerance: 1e-5,
+  });
   // int8 answers stay within the variant's tolerance of the float model's, and are not the same answers.
-  const relative = outcome.auto.values.map((v, i) => Math.abs(v - outcome.main.values[i]!) / Math.max(1, Math.abs(outcome.main.values[i]!)));
+  const relative = outcome.auto.values.map(
+    (v, i) => Math.abs(v - outcome.main.values[i]!) / Math.max(1, Math.abs(outcome.main.values[i]!)),
+  );
   expect(Math.max(...relative)).toBeLessThanOrEqual(0.07);
   expect(Math.max(...relative)).toBeGreaterThan(1e-3);
   // A row's int8 answer does not depend on the batch it came in.

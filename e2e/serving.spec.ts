@@ -6,7 +6,9 @@ import { workerHeap } from './support/heap.js';
 
 test.use({ serviceWorkers: 'block' });
 
-const housePrices = JSON.parse(readFileSync(new URL('../models/house-prices/build/mlp-tfjs/confidence-set.json', import.meta.url), 'utf8')) as {
+const housePrices = JSON.parse(
+  readFileSync(new URL('../models/house-prices/build/mlp-tfjs/confidence-set.json', import.meta.url), 'utf8'),
+) as {
   rows: Record<string, unknown>[];
 };
 
@@ -23,8 +25,11 @@ test('10,000 concurrent predict() calls go as a few batches, each answered on it
       const methods = [...window.workerCalls!];
       const after = (await model.info()).stats!;
       const reference = await model.predictBatch(rows);
-      const answer = (p: { probabilities?: unknown; label?: unknown; version?: unknown }) => JSON.stringify([p.label, p.probabilities, p.version]);
-      const mismatches = settled.filter((s, i) => i !== 4321 && (s.status !== 'fulfilled' || answer(s.value) !== answer(reference[i % rows.length]!))).length;
+      const answer = (p: { probabilities?: unknown; label?: unknown; version?: unknown }) =>
+        JSON.stringify([p.label, p.probabilities, p.version]);
+      const mismatches = settled.filter(
+        (s, i) => i !== 4321 && (s.status !== 'fulfilled' || answer(s.value) !== answer(reference[i % rows.length]!)),
+      ).length;
       const bad = settled[4321]!;
       const error = bad.status === 'rejected' ? (bad.reason as InstanceType<typeof window.ondevice.InputError>) : undefined;
       return {
@@ -32,7 +37,12 @@ test('10,000 concurrent predict() calls go as a few batches, each answered on it
         runs: after.runs - before.runs,
         rows: after.rows - before.rows,
         mismatches,
-        bad: error && { isInputError: error instanceof window.ondevice.InputError, code: error.code, row: error.details.row, message: error.message },
+        bad: error && {
+          isInputError: error instanceof window.ondevice.InputError,
+          code: error.code,
+          row: error.details.row,
+          message: error.message,
+        },
       };
     },
     { channel: CHANNEL, rows: e2eSet.rows },
@@ -58,9 +68,10 @@ test('columnar input gives the same predictions as row objects, and its typed ar
       const columns: Record<string, Float64Array | (string | null)[]> = {};
       for (const field of fields) {
         const values = rows.map((r) => r[field]);
-        columns[field] = values.every((v) => v === null || typeof v === 'number') && values.some((v) => typeof v === 'number')
-          ? Float64Array.from(values, (v) => (v === null ? Number.NaN : (v as number)))
-          : (values as (string | null)[]);
+        columns[field] =
+          values.every((v) => v === null || typeof v === 'number') && values.some((v) => typeof v === 'number')
+            ? Float64Array.from(values, (v) => (v === null ? Number.NaN : (v as number)))
+            : (values as (string | null)[]);
       }
       const numeric = Object.values(columns).find((c): c is Float64Array => c instanceof Float64Array)!;
       const result = await model.predictColumns(columns);
@@ -89,14 +100,21 @@ test('the prediction cache answers a repeated row on the main thread, without a 
       const again = await model.predict({ ...row });
       const reordered = await model.predict(Object.fromEntries(Object.entries(row).reverse()));
       const after = (await model.info()).stats!.runs;
-      return { same: JSON.stringify(first) === JSON.stringify(again) && JSON.stringify(first) === JSON.stringify(reordered), extraRuns: after - runs, frozen: Object.isFrozen(again) };
+      return {
+        same: JSON.stringify(first) === JSON.stringify(again) && JSON.stringify(first) === JSON.stringify(reordered),
+        extraRuns: after - runs,
+        frozen: Object.isFrozen(again),
+      };
     },
     { channel: CHANNEL, row: e2eSet.rows[2]! },
   );
   expect(outcome).toEqual({ same: true, extraRuns: 0, frozen: true });
 });
 
-test('memory stays flat over a million predictions: worker heap (onnxruntime-web, TensorFlow.js) and TF.js tensors', async ({ page, browser }) => {
+test('memory stays flat over a million predictions: worker heap (onnxruntime-web, TensorFlow.js) and TF.js tensors', async ({
+  page,
+  browser,
+}) => {
   test.setTimeout(240_000);
   await openHarness(page);
   const seen = new Set<string>();
@@ -128,7 +146,9 @@ test('memory stays flat over a million predictions: worker heap (onnxruntime-web
   }
 });
 
-const gradientBoosting = JSON.parse(readFileSync(new URL('../models/house-prices/build/gradient-boosting/confidence-set.json', import.meta.url), 'utf8')) as {
+const gradientBoosting = JSON.parse(
+  readFileSync(new URL('../models/house-prices/build/gradient-boosting/confidence-set.json', import.meta.url), 'utf8'),
+) as {
   rows: Record<string, unknown>[];
 };
 
@@ -136,7 +156,9 @@ for (const [name, source] of [
   ['house-prices-gradient-boosting', gradientBoosting.rows],
   ['penguins', e2eSet.rows],
 ] as const) {
-  test(`${name}: predictBatch of 1,000 rows goes as columns and answers as 10 batches of 100 rows do; bad rows get the same errors`, async ({ page }) => {
+  test(`${name}: predictBatch of 1,000 rows goes as columns and answers as 10 batches of 100 rows do; bad rows get the same errors`, async ({
+    page,
+  }) => {
     await recordWorkerCalls(page);
     await openHarness(page);
     const outcome = await page.evaluate(
@@ -194,12 +216,20 @@ for (const [name, source] of [
       expect(got).toEqual(expected);
     }
     // A string for a number is left to the worker's row checks; the others are refused in columns.
-    expect(outcome.errors.map((e) => e.calls)).toEqual(outcome.errors.map((_, i) => (i === 0 ? ['score:rows/typed'] : ['score:columns/typed'])));
-    expect(outcome.errors.map((e) => e.expected!.code)).toEqual(['WRONG_TYPE', 'VALUE_TOO_LONG', name === 'penguins' ? 'UNKNOWN_CATEGORY' : 'OUT_OF_DOMAIN']);
+    expect(outcome.errors.map((e) => e.calls)).toEqual(
+      outcome.errors.map((_, i) => (i === 0 ? ['score:rows/typed'] : ['score:columns/typed'])),
+    );
+    expect(outcome.errors.map((e) => e.expected!.code)).toEqual([
+      'WRONG_TYPE',
+      'VALUE_TOO_LONG',
+      name === 'penguins' ? 'UNKNOWN_CATEGORY' : 'OUT_OF_DOMAIN',
+    ]);
   });
 }
 
-test('house-prices-gradient-boosting: predictBatch of 30,000 rows goes in parts and answers as one batch sent whole does; bad rows in later parts get the same errors', async ({ page }) => {
+test('house-prices-gradient-boosting: predictBatch of 30,000 rows goes in parts and answers as one batch sent whole does; bad rows in later parts get the same errors', async ({
+  page,
+}) => {
   await recordWorkerCalls(page);
   await openHarness(page);
   const outcome = await page.evaluate(async (source) => {
@@ -254,7 +284,9 @@ test('house-prices-gradient-boosting: predictBatch of 30,000 rows goes in parts 
   expect(outcome.servesAfter).toBe(true);
 });
 
-test('dictionary-encoded category columns give what string columns and row objects give, and their codes are transferred', async ({ page }) => {
+test('dictionary-encoded category columns give what string columns and row objects give, and their codes are transferred', async ({
+  page,
+}) => {
   await openHarness(page);
   const outcome = await page.evaluate(async (rows) => {
     const model = await window.ondevice.load('bundles/penguins/channel.json', { checkForUpdates: false });
@@ -282,39 +314,55 @@ test('dictionary-encoded category columns give what string columns and row objec
     return {
       detached: sent.byteLength === 0,
       // Labels are sent as class indices and named on the main thread: the same as the row objects'.
-      labels: byCodes.kind === 'classification' && JSON.stringify(byCodes.labels) === JSON.stringify(byRows.map((p) => (p.kind === 'classification' ? p.label : ''))),
-      same: byStrings.kind === 'classification' && byCodes.kind === 'classification' && JSON.stringify(byStrings.labels) === JSON.stringify(byCodes.labels)
-        && byStrings.probabilities.every((p, i) => Object.is(p, byCodes.probabilities[i])),
+      labels:
+        byCodes.kind === 'classification' &&
+        JSON.stringify(byCodes.labels) === JSON.stringify(byRows.map((p) => (p.kind === 'classification' ? p.label : ''))),
+      same:
+        byStrings.kind === 'classification' &&
+        byCodes.kind === 'classification' &&
+        JSON.stringify(byStrings.labels) === JSON.stringify(byCodes.labels) &&
+        byStrings.probabilities.every((p, i) => Object.is(p, byCodes.probabilities[i])),
       rows: byCodes.rows,
     };
   }, e2eSet.rows);
   expect(outcome).toEqual({ detached: true, labels: true, same: true, rows: e2eSet.rows.length });
 });
 
-deploymentTest('shadow: a batch sent as columns is answered by the live version, and the candidate scores the same rows afterwards', async ({ page, deployment, server, channelUrl }) => {
-  await deployment.publish('1.0.0');
-  await deployment.publish('1.1.0', { promote: false });
-  const current = await deployment.channel();
-  await deployment.writeChannel({ sequence: current.sequence + 1, candidates: [await deployment.entry('1.1.0')], rollout: { strategy: 'shadow', candidate: '1.1.0' } } as never);
-  await page.goto(`${server.origin}/harness.html`);
-  await page.waitForFunction(() => document.body.dataset.ready === 'true');
-  const outcome = await page.evaluate(
-    async ({ channelUrl, source }) => {
-      const model = await window.ondevice.load(channelUrl, { checkForUpdates: false });
-      const rows = Array.from({ length: 300 }, (_, i) => ({ ...source[i % source.length]! }));
-      const predictions = await model.predictBatch(rows);
-      let info = await model.info();
-      for (let i = 0; i < 100 && (info.rollout.shadow?.comparisons ?? 0) < rows.length; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        info = await model.info();
-      }
-      await model.dispose();
-      return { versions: [...new Set(predictions.map((p) => p.version))], labels: predictions.map((p) => (p.kind === 'classification' ? p.label : '')), rollout: info.rollout };
-    },
-    { channelUrl, source: e2eSet.rows },
-  );
-  expect(outcome.versions).toEqual(['1.0.0']);
-  expect(outcome.labels).toEqual(outcome.labels.map((_, i) => e2eSet.expected.label[i % e2eSet.rows.length]));
-  expect(outcome.rollout).toMatchObject({ strategy: 'shadow', candidate: '1.1.0', shadow: { comparisons: 300, agreement: 1 } });
-  expect(outcome.rollout.shadow!.meanAbsoluteDifference).toBeLessThan(1e-6);
-});
+deploymentTest(
+  'shadow: a batch sent as columns is answered by the live version, and the candidate scores the same rows afterwards',
+  async ({ page, deployment, server, channelUrl }) => {
+    await deployment.publish('1.0.0');
+    await deployment.publish('1.1.0', { promote: false });
+    const current = await deployment.channel();
+    await deployment.writeChannel({
+      sequence: current.sequence + 1,
+      candidates: [await deployment.entry('1.1.0')],
+      rollout: { strategy: 'shadow', candidate: '1.1.0' },
+    } as never);
+    await page.goto(`${server.origin}/harness.html`);
+    await page.waitForFunction(() => document.body.dataset.ready === 'true');
+    const outcome = await page.evaluate(
+      async ({ channelUrl, source }) => {
+        const model = await window.ondevice.load(channelUrl, { checkForUpdates: false });
+        const rows = Array.from({ length: 300 }, (_, i) => ({ ...source[i % source.length]! }));
+        const predictions = await model.predictBatch(rows);
+        let info = await model.info();
+        for (let i = 0; i < 100 && (info.rollout.shadow?.comparisons ?? 0) < rows.length; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          info = await model.info();
+        }
+        await model.dispose();
+        return {
+          versions: [...new Set(predictions.map((p) => p.version))],
+          labels: predictions.map((p) => (p.kind === 'classification' ? p.label : '')),
+          rollout: info.rollout,
+        };
+      },
+      { channelUrl, source: e2eSet.rows },
+    );
+    expect(outcome.versions).toEqual(['1.0.0']);
+    expect(outcome.labels).toEqual(outcome.labels.map((_, i) => e2eSet.expected.label[i % e2eSet.rows.length]));
+    expect(outcome.rollout).toMatchObject({ strategy: 'shadow', candidate: '1.1.0', shadow: { comparisons: 300, agreement: 1 } });
+    expect(outcome.rollout.shadow!.meanAbsoluteDifference).toBeLessThan(1e-6);
+  },
+);

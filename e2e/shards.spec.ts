@@ -5,11 +5,15 @@ import { test as deploymentTest } from './support/deployment-test.js';
 
 test.use({ serviceWorkers: 'block' });
 
-const gradientBoosting = JSON.parse(readFileSync(new URL('../models/house-prices/build/gradient-boosting/confidence-set.json', import.meta.url), 'utf8')) as {
+const gradientBoosting = JSON.parse(
+  readFileSync(new URL('../models/house-prices/build/gradient-boosting/confidence-set.json', import.meta.url), 'utf8'),
+) as {
   rows: Record<string, unknown>[];
 };
 
-test('a large batch, as rows or as typed columns, is split across shard workers once they have checked themselves, and answers exactly as the worker alone does; a refused value gets its typed error at its row', async ({ page }) => {
+test('a large batch, as rows or as typed columns, is split across shard workers once they have checked themselves, and answers exactly as the worker alone does; a refused value gets its typed error at its row', async ({
+  page,
+}) => {
   await openHarness(page);
   const outcome = await page.evaluate(async (source) => {
     const channel = 'bundles/house-prices-gradient-boosting/channel.json';
@@ -38,7 +42,8 @@ test('a large batch, as rows or as typed columns, is split across shard workers 
       const out: Record<string, Float64Array | { codes: Int32Array; levels: string[] }> = {};
       for (const field of Object.keys(batch[0]!)) {
         const values = batch.map((row) => row[field]);
-        if (values.some((v) => typeof v === 'number')) out[field] = Float64Array.from(values, (v) => (v === null ? Number.NaN : (v as number)));
+        if (values.some((v) => typeof v === 'number'))
+          out[field] = Float64Array.from(values, (v) => (v === null ? Number.NaN : (v as number)));
         else {
           const levels = [...new Set(values.filter((v): v is string => typeof v === 'string'))];
           out[field] = { codes: Int32Array.from(values, (v) => (typeof v === 'string' ? levels.indexOf(v) : -1)), levels };
@@ -51,8 +56,12 @@ test('a large batch, as rows or as typed columns, is split across shard workers 
     const columnsSame = byColumns.kind === 'regression' && byColumns.values.every((v, i) => v === value(reference[i]));
     const badColumns = columnsOf(rows);
     (badColumns.Gr_Liv_Area as Float64Array)[15_000] = -5;
-    const refusedColumns = (await model.predictColumns(badColumns).catch((e: unknown) => e)) as InstanceType<typeof window.ondevice.InputError>;
-    const refused = await model.predictBatch(rows.map((row, i) => (i === 15_000 ? { ...row, Gr_Liv_Area: -5 } : row))).catch((error: unknown) => error);
+    const refusedColumns = (await model.predictColumns(badColumns).catch((e: unknown) => e)) as InstanceType<
+      typeof window.ondevice.InputError
+    >;
+    const refused = await model
+      .predictBatch(rows.map((row, i) => (i === 15_000 ? { ...row, Gr_Liv_Area: -5 } : row)))
+      .catch((error: unknown) => error);
     const error = refused as InstanceType<typeof window.ondevice.InputError>;
     const servesAfter = same(await model.predictBatch(rows), reference);
     const aloneInfo = (await alone.info()).runtime;
@@ -69,7 +78,11 @@ test('a large batch, as rows or as typed columns, is split across shard workers 
       refused: { isInputError: error instanceof window.ondevice.InputError, code: error.code, row: error.details?.row },
       afterColumns,
       columnsSame,
-      refusedColumns: { isInputError: refusedColumns instanceof window.ondevice.InputError, code: refusedColumns.code, row: refusedColumns.details?.row },
+      refusedColumns: {
+        isInputError: refusedColumns instanceof window.ondevice.InputError,
+        code: refusedColumns.code,
+        row: refusedColumns.details?.row,
+      },
       finalShards,
       servesAfter,
       aloneShards: aloneInfo.shards ?? null,
@@ -111,7 +124,9 @@ test('the shard workers are real workers of their own, and dispose() ends them',
 test('a shards option that is not a whole number from 0 to 16 is refused with a typed error', async ({ page }) => {
   await openHarness(page);
   const refused = await page.evaluate(async () => {
-    const error = await window.ondevice.load('bundles/penguins/channel.json', { checkForUpdates: false, shards: 2.5 }).catch((e: unknown) => e);
+    const error = await window.ondevice
+      .load('bundles/penguins/channel.json', { checkForUpdates: false, shards: 2.5 })
+      .catch((e: unknown) => e);
     const typed = error as InstanceType<typeof window.ondevice.InputError>;
     return { isInputError: typed instanceof window.ondevice.InputError, code: typed.code, field: typed.details?.field };
   });
@@ -141,13 +156,25 @@ for (const lost of [false, true]) {
           const second = await model.predictBatch(rows);
           const info = await model.info();
           await model.dispose();
-          return { isolated: crossOriginIsolated, threads: info.runtime.threads, shards: info.runtime.shards, same: JSON.stringify(first.map((p) => p.kind === 'classification' && p.probabilities)) === JSON.stringify(second.map((p) => p.kind === 'classification' && p.probabilities)) };
+          return {
+            isolated: crossOriginIsolated,
+            threads: info.runtime.threads,
+            shards: info.runtime.shards,
+            same:
+              JSON.stringify(first.map((p) => p.kind === 'classification' && p.probabilities)) ===
+              JSON.stringify(second.map((p) => p.kind === 'classification' && p.probabilities)),
+          };
         },
         { channelUrl, source: e2eSet.rows },
       );
       expect(outcome.isolated).toBe(false);
       expect(outcome.threads).toBe(1);
-      if (lost) expect(outcome.shards).toMatchObject({ state: 'off', batches: 0, reason: expect.stringMatching(/^a shard worker did not start: /) });
+      if (lost)
+        expect(outcome.shards).toMatchObject({
+          state: 'off',
+          batches: 0,
+          reason: expect.stringMatching(/^a shard worker did not start: /),
+        });
       else expect(outcome.shards).toMatchObject({ state: 'ready', batches: 1 });
       expect(outcome.same).toBe(true);
     },

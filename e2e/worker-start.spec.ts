@@ -66,7 +66,13 @@ test('offline, without a service worker, load() rejects with WORKER_LOAD_FAILED 
 test('a Content-Security-Policy that blocks workers rejects load() with WORKER_LOAD_FAILED', async ({ page }) => {
   await page.route(/\/harness\.html$/, async (route) => {
     const response = await route.fetch();
-    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'none'" } });
+    await route.fulfill({
+      response,
+      headers: {
+        ...response.headers(),
+        'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'none'",
+      },
+    });
   });
   await openHarness(page);
   expectWorkerLoadFailed(await failedLoad(page));
@@ -90,7 +96,14 @@ test('dispose() settles even when the worker has stopped answering', async ({ pa
       // The app's own worker, built by the app's bundler from the library's entry.
       worker: () => (worker = window.ondeviceTesting.startWorker()),
     });
-    const answer = await model.predict({ island: 'Biscoe', sex: null, bill_length_mm: 46.5, bill_depth_mm: 14.8, flipper_length_mm: 215, body_mass_g: 5000 });
+    const answer = await model.predict({
+      island: 'Biscoe',
+      sex: null,
+      bill_length_mm: 46.5,
+      bill_depth_mm: 14.8,
+      flipper_length_mm: 215,
+      body_mass_g: 5000,
+    });
     worker!.terminate();
     const started = performance.now();
     await model.dispose();

@@ -3,7 +3,13 @@ import { StateError } from './errors/index.js';
 import { ModelClient, type ClientOptions } from './client/model.js';
 import { WORKER_START_TIMEOUT_MS, startWorkerLink, type WorkerSource } from './client/worker-link.js';
 import { hasWebWorkers } from './util/environment.js';
-import { installErrorTransfer, type DeploymentEvent, type LoadProgress, type OndeviceModel, type WorkerLoadOptions } from './worker/protocol.js';
+import {
+  installErrorTransfer,
+  type DeploymentEvent,
+  type LoadProgress,
+  type OndeviceModel,
+  type WorkerLoadOptions,
+} from './worker/protocol.js';
 
 export interface LoadOptions extends Omit<WorkerLoadOptions, 'persisted'>, ClientOptions {
   /** Called as the model loads, phase by phase: `download` (bytes), `verify` (bytes, from the device's store), `runtime`, `gate`, `ready`; for updates too. */
@@ -47,9 +53,13 @@ export interface LoadOptions extends Omit<WorkerLoadOptions, 'persisted'>, Clien
 export async function load(channelUrl: string | URL, options: LoadOptions = {}): Promise<OndeviceModel> {
   const { onProgress, persistStorage, batching, cache, worker, workerStartTimeoutMs = WORKER_START_TIMEOUT_MS, ...workerOptions } = options;
   if (worker === undefined && !hasWebWorkers()) {
-    throw new StateError('UNSUPPORTED', "ondevice's load() runs a model in a Web Worker, and there are none here: in Node, import { load } from 'ondevice/node'", {
-      instead: 'ondevice/node',
-    });
+    throw new StateError(
+      'UNSUPPORTED',
+      "ondevice's load() runs a model in a Web Worker, and there are none here: in Node, import { load } from 'ondevice/node'",
+      {
+        instead: 'ondevice/node',
+      },
+    );
   }
   installErrorTransfer();
   const url = new URL(channelUrl, globalThis.location?.href).href;
@@ -61,7 +71,12 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
   const onEvent = (event: DeploymentEvent): void => client?.handleEvent(event);
   try {
     const info = await Promise.race([
-      link.endpoint.load(url, persisted === undefined ? workerOptions : { ...workerOptions, persisted }, onProgress ? Comlink.proxy(onProgress) : undefined, Comlink.proxy(onEvent)),
+      link.endpoint.load(
+        url,
+        persisted === undefined ? workerOptions : { ...workerOptions, persisted },
+        onProgress ? Comlink.proxy(onProgress) : undefined,
+        Comlink.proxy(onEvent),
+      ),
       link.lost,
     ]);
     client = new ModelClient(link, info, { ...(batching === undefined ? {} : { batching }), ...(cache === undefined ? {} : { cache }) });
@@ -79,9 +94,40 @@ export type { ColumnarPrediction } from './scoring/index.js';
 export type { RolloutPolicy, StrategyName } from './rollout/index.js';
 /** A user's stable place in [0, 1) for a bundle's canary (the worker's own function): below the share, the candidate. */
 export { canaryBucket } from './rollout/index.js';
-export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, DictionaryColumn, RolloutInfo, ShadowStats, DeploymentEvent, DeploymentEventType, UpdateResult, TaskOptions, TaskProgress } from './worker/protocol.js';
-export type { MonitorOptions, MonitorReport, TelemetryOptions, LatencySummary, DriftEvent, DriftReport, FeatureDrift, OutputDrift, DriftBin, OutboxStatus } from './monitor/index.js';
-export type { Explanation, ExplainOptions, PermutationImportance, ImportanceOptions, PartialDependence, PartialDependenceOptions } from './explain/index.js';
+export type {
+  OndeviceModel,
+  ModelInfo,
+  FeatureMatrix,
+  ColumnarInput,
+  DictionaryColumn,
+  RolloutInfo,
+  ShadowStats,
+  DeploymentEvent,
+  DeploymentEventType,
+  UpdateResult,
+  TaskOptions,
+  TaskProgress,
+} from './worker/protocol.js';
+export type {
+  MonitorOptions,
+  MonitorReport,
+  TelemetryOptions,
+  LatencySummary,
+  DriftEvent,
+  DriftReport,
+  FeatureDrift,
+  OutputDrift,
+  DriftBin,
+  OutboxStatus,
+} from './monitor/index.js';
+export type {
+  Explanation,
+  ExplainOptions,
+  PermutationImportance,
+  ImportanceOptions,
+  PartialDependence,
+  PartialDependenceOptions,
+} from './explain/index.js';
 export type { Prediction, ClassificationPrediction, RegressionPrediction } from './scoring/index.js';
 export type { LoadProgress, RowResult } from './worker/protocol.js';
 export type { GateReport, EndToEndReport, MetricReport } from './gate/index.js';

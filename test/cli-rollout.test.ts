@@ -17,9 +17,10 @@ import { caught, PENGUINS_BUILD } from './helpers.js';
 
 const temp = (prefix: string): Promise<string> => mkdtemp(join(tmpdir(), `ondevice-rollout-${prefix}-`));
 
-
-const readChannel = async (bundleDir: string): Promise<Channel> => parseChannel(JSON.parse(await readFile(join(bundleDir, 'channel.json'), 'utf8')));
-const manifestSha = async (bundleDir: string, version: string): Promise<string> => sha256Hex(new Uint8Array(await readFile(join(bundleDir, version, 'manifest.json'))));
+const readChannel = async (bundleDir: string): Promise<Channel> =>
+  parseChannel(JSON.parse(await readFile(join(bundleDir, 'channel.json'), 'utf8')));
+const manifestSha = async (bundleDir: string, version: string): Promise<string> =>
+  sha256Hex(new Uint8Array(await readFile(join(bundleDir, version, 'manifest.json'))));
 
 async function copyBundle(from: string): Promise<string> {
   const to = join(await temp('copy'), 'penguins');
@@ -54,7 +55,19 @@ describe('ondevice rollout', () => {
   it('canary: writes a channel the browser parser accepts, with the candidate pinned by its manifest hash and the next sequence', async () => {
     const dir = await copyBundle(source);
     const before = await readChannel(dir);
-    const ran = await run(rolloutCommand, [dir, '--strategy', 'canary', '--candidate', '1.1.0', '--share', '0.1', '--by', 'alice', '--reason', 'better calibrated']);
+    const ran = await run(rolloutCommand, [
+      dir,
+      '--strategy',
+      'canary',
+      '--candidate',
+      '1.1.0',
+      '--share',
+      '0.1',
+      '--by',
+      'alice',
+      '--reason',
+      'better calibrated',
+    ]);
     expect(ran.code, ran.stderr).toBe(0);
 
     const after = await readChannel(dir);
@@ -62,7 +75,12 @@ describe('ondevice rollout', () => {
     expect(after.live).toEqual(before.live);
     expect(Date.parse(after.issuedAt)).toBeGreaterThanOrEqual(Date.parse(before.issuedAt));
     expect(after.candidates).toEqual([
-      { version: '1.1.0', manifest: '1.1.0/manifest.json', sha256: await manifestSha(dir, '1.1.0'), approval: { by: 'alice', reason: 'better calibrated', at: after.issuedAt } },
+      {
+        version: '1.1.0',
+        manifest: '1.1.0/manifest.json',
+        sha256: await manifestSha(dir, '1.1.0'),
+        approval: { by: 'alice', reason: 'better calibrated', at: after.issuedAt },
+      },
     ]);
     expect(after.rollout).toEqual({ strategy: 'canary', candidate: '1.1.0', share: 0.1 });
     expect(ran.stdout).toContain('canary: 1.1.0 for 10% of users, 1.0.0 (live) for the rest');
@@ -85,7 +103,9 @@ describe('ondevice rollout', () => {
 
     const missing = await run(rolloutCommand, [dir, '--strategy', 'shadow', '--candidate', '9.9.9', ...base]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/--candidate 9\.9\.9: .*9\.9\.9\/manifest\.json is missing.*packed versions: 1\.0\.0, 1\.1\.0, 1\.2\.0.*\[FETCH_FAILED\]/);
+    expect(missing.stderr).toMatch(
+      /--candidate 9\.9\.9: .*9\.9\.9\/manifest\.json is missing.*packed versions: 1\.0\.0, 1\.1\.0, 1\.2\.0.*\[FETCH_FAILED\]/,
+    );
 
     const live = await run(rolloutCommand, [dir, '--strategy', 'canary', '--candidate', '1.0.0', '--share', '0.2', ...base]);
     expect(live.code).toBe(2);
@@ -98,11 +118,21 @@ describe('ondevice rollout', () => {
     expect(twice.stderr).toContain('--arms names 1.1.0 more than once');
 
     // A flag of another strategy is refused, not silently ignored; so is an unknown strategy.
-    expect((await run(rolloutCommand, [dir, '--strategy', 'single', '--share', '0.3', ...base])).stderr).toContain('--share applies to --strategy canary, not single');
-    expect((await run(rolloutCommand, [dir, '--strategy', 'shadow', '--candidate', '1.1.0', '--share', '0.3', ...base])).stderr).toContain('--share applies to --strategy canary');
-    expect((await run(rolloutCommand, [dir, '--strategy', 'blue-green', ...base])).stderr).toContain('--strategy must be one of single, canary, shadow, bandit');
-    expect((await run(rolloutCommand, [dir, '--strategy', 'canary', '--candidate', '1.1.0', ...base])).stderr).toContain('--share is required');
-    expect((await run(rolloutCommand, [dir, '--strategy', 'canary', '--candidate', '1.1.0', '--share', '5%', ...base])).stderr).toContain('--share must be a number');
+    expect((await run(rolloutCommand, [dir, '--strategy', 'single', '--share', '0.3', ...base])).stderr).toContain(
+      '--share applies to --strategy canary, not single',
+    );
+    expect((await run(rolloutCommand, [dir, '--strategy', 'shadow', '--candidate', '1.1.0', '--share', '0.3', ...base])).stderr).toContain(
+      '--share applies to --strategy canary',
+    );
+    expect((await run(rolloutCommand, [dir, '--strategy', 'blue-green', ...base])).stderr).toContain(
+      '--strategy must be one of single, canary, shadow, bandit',
+    );
+    expect((await run(rolloutCommand, [dir, '--strategy', 'canary', '--candidate', '1.1.0', ...base])).stderr).toContain(
+      '--share is required',
+    );
+    expect((await run(rolloutCommand, [dir, '--strategy', 'canary', '--candidate', '1.1.0', '--share', '5%', ...base])).stderr).toContain(
+      '--share must be a number',
+    );
 
     // A candidate whose file fails its hash is refused the way promote refuses it.
     const broken = await copyBundle(dir);
@@ -124,7 +154,17 @@ describe('ondevice rollout', () => {
     expect(shadow.code, shadow.stderr).toBe(0);
     expect((await readChannel(dir)).rollout).toEqual({ strategy: 'shadow', candidate: '1.2.0', sample: 1 });
 
-    const bandit = await run(rolloutCommand, [dir, '--strategy', 'bandit', '--arms', '1.0.0, 1.1.0,1.2.0', '--by', 'bob', '--reason', 'learn']);
+    const bandit = await run(rolloutCommand, [
+      dir,
+      '--strategy',
+      'bandit',
+      '--arms',
+      '1.0.0, 1.1.0,1.2.0',
+      '--by',
+      'bob',
+      '--reason',
+      'learn',
+    ]);
     expect(bandit.code, bandit.stderr).toBe(0);
     const arms = await readChannel(dir);
     expect(arms.rollout).toEqual({ strategy: 'bandit', arms: ['1.0.0', '1.1.0', '1.2.0'] });
@@ -145,18 +185,46 @@ describe('ondevice rollout', () => {
   it('re-signs with --key (verifySigned passes); without it removes the stale signature and says so', async () => {
     const dir = await copyBundle(source);
     await signBundle({ bundle: dir, key: keys.b.privateKeyPath });
-    const unsigned = await run(rolloutCommand, [dir, '--strategy', 'canary', '--candidate', '1.1.0', '--share', '0.05', '--by', 'a', '--reason', 'b']);
+    const unsigned = await run(rolloutCommand, [
+      dir,
+      '--strategy',
+      'canary',
+      '--candidate',
+      '1.1.0',
+      '--share',
+      '0.05',
+      '--by',
+      'a',
+      '--reason',
+      'b',
+    ]);
     expect(unsigned.code, unsigned.stderr).toBe(0);
     expect(unsigned.stdout).toContain(`removed channel.json.sig: its signatures (${keys.b.keyId})`);
     await expect(stat(join(dir, 'channel.json.sig'))).rejects.toThrow();
 
-    const ran = await run(rolloutCommand, [dir, '--strategy', 'canary', '--candidate', '1.1.0', '--share', '0.2', '--by', 'a', '--reason', 'widen', '--key', keys.a.privateKeyPath]);
+    const ran = await run(rolloutCommand, [
+      dir,
+      '--strategy',
+      'canary',
+      '--candidate',
+      '1.1.0',
+      '--share',
+      '0.2',
+      '--by',
+      'a',
+      '--reason',
+      'widen',
+      '--key',
+      keys.a.privateKeyPath,
+    ]);
     expect(ran.code, ran.stderr).toBe(0);
     expect(ran.stdout).toContain(`signed channel.json with key ${keys.a.keyId}`);
     const signatures = parseSignatureFile(JSON.parse(await readFile(join(dir, 'channel.json.sig'), 'utf8')), 'channel.json.sig');
     const bytes = new Uint8Array(await readFile(join(dir, 'channel.json')));
     expect(await verifySigned(bytes, signatures, [keys.a.publicKey], 'channel.json')).toBe(keys.a.keyId);
-    expect(((await caught(() => verifySigned(bytes, signatures, [keys.b.publicKey], 'channel.json'))) as BundleError).code).toBe('SIGNATURE_INVALID');
+    expect(((await caught(() => verifySigned(bytes, signatures, [keys.b.publicKey], 'channel.json'))) as BundleError).code).toBe(
+      'SIGNATURE_INVALID',
+    );
     expect((await readChannel(dir)).rollout).toEqual({ strategy: 'canary', candidate: '1.1.0', share: 0.2 });
   });
 
@@ -170,7 +238,13 @@ describe('ondevice rollout', () => {
     expect(unsigned.code).toBe(2);
     expect(unsigned.stderr).toContain('--key is required: the live 1.0.0 is a rollback from 1.2.0');
 
-    const signed = await rollout({ bundle: dir, policy: { strategy: 'shadow', candidate: '1.1.0', sample: 0.5 }, by: 'a', reason: 'b', key: keys.a.privateKeyPath });
+    const signed = await rollout({
+      bundle: dir,
+      policy: { strategy: 'shadow', candidate: '1.1.0', sample: 0.5 },
+      by: 'a',
+      reason: 'b',
+      key: keys.a.privateKeyPath,
+    });
     expect(signed.channel.rollback).toEqual({ from: '1.2.0', reason: 'drift' });
     // verify with a pinned key also wants the manifests signed: sign them, then it passes as a signed rollback.
     await signBundle({ bundle: dir, key: keys.a.privateKeyPath });
@@ -182,7 +256,9 @@ describe('ondevice rollout', () => {
   it('refuses a bundle with nothing live: there is no live version to roll out beside', async () => {
     const out = await temp('unpromoted');
     await pack({ source: fileURLToPath(PENGUINS_BUILD), out, promote: false });
-    const error = (await caught(() => rollout({ bundle: join(out, 'penguins'), policy: { strategy: 'single' }, by: 'a', reason: 'b' }))) as BundleError;
+    const error = (await caught(() =>
+      rollout({ bundle: join(out, 'penguins'), policy: { strategy: 'single' }, by: 'a', reason: 'b' }),
+    )) as BundleError;
     expect(error.code).toBe('FETCH_FAILED');
     expect(error.message).toMatch(/channel\.json is missing: no version is live.*ondevice promote/);
   });
@@ -196,7 +272,12 @@ describe('ondevice promote during a rollout', () => {
     const ran = await run(promoteCommand, [dir, '1.1.0', '--by', 'alice', '--reason', 'canary held up']);
     expect(ran.code, ran.stderr).toBe(0);
     const after = await readChannel(dir);
-    expect(after).toMatchObject({ sequence: during.sequence + 1, live: { version: '1.1.0', sha256: during.candidates[0]!.sha256 }, candidates: [], rollout: { strategy: 'single' } });
+    expect(after).toMatchObject({
+      sequence: during.sequence + 1,
+      live: { version: '1.1.0', sha256: during.candidates[0]!.sha256 },
+      candidates: [],
+      rollout: { strategy: 'single' },
+    });
     expect(ran.stdout).toContain('ended the canary rollout (candidates pulled: 1.1.0)');
     expect((await run(promoteCommand, [dir, '--help'])).stdout).toContain('Promoting ends any rollout');
   });
@@ -205,10 +286,27 @@ describe('ondevice promote during a rollout', () => {
 describe('the ondevice rollout process', () => {
   it('exits 0 and prints what it did; 2 with the usage for a wrong flag', async () => {
     const dir = await copyBundle(source);
-    const ok = await spawnCli(['rollout', dir, '--strategy', 'canary', '--candidate', '1.1.0', '--share', '0.05', '--by', 'alice', '--reason', 'try 1.1.0 on 5%', '--key', keys.a.privateKeyPath]);
+    const ok = await spawnCli([
+      'rollout',
+      dir,
+      '--strategy',
+      'canary',
+      '--candidate',
+      '1.1.0',
+      '--share',
+      '0.05',
+      '--by',
+      'alice',
+      '--reason',
+      'try 1.1.0 on 5%',
+      '--key',
+      keys.a.privateKeyPath,
+    ]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('penguins: canary: 1.1.0 for 5% of users, 1.0.0 (live) for the rest');
-    expect(ok.stdout).toMatch(/candidate 1\.1\.0: 1\.1\.0\/manifest\.json sha256 [0-9a-f]{16}…, approved by alice at .*: "try 1\.1\.0 on 5%"/);
+    expect(ok.stdout).toMatch(
+      /candidate 1\.1\.0: 1\.1\.0\/manifest\.json sha256 [0-9a-f]{16}…, approved by alice at .*: "try 1\.1\.0 on 5%"/,
+    );
     expect(ok.stdout).toContain(`signed channel.json with key ${keys.a.keyId}`);
     expect(ok.stdout).toContain('devices pick this up at their next channel check');
     expect((await readChannel(dir)).rollout).toEqual({ strategy: 'canary', candidate: '1.1.0', share: 0.05 });

@@ -26,7 +26,6 @@ import { MODELS_DIR, readPackedVersion } from './parity.js';
 const HOUSE_BUILD = join(MODELS_DIR, 'house-prices/build');
 const temp = (prefix: string): Promise<string> => mkdtemp(join(tmpdir(), `ondevice-cli-${prefix}-`));
 
-
 async function copyBundle(from: string, name: string): Promise<string> {
   const to = join(await temp('copy'), name);
   await cp(from, to, { recursive: true });
@@ -44,10 +43,15 @@ async function filesUnder(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)));
 }
 
-const readChannel = async (bundleDir: string): Promise<Channel> => parseChannel(JSON.parse(await readFile(join(bundleDir, 'channel.json'), 'utf8')));
+const readChannel = async (bundleDir: string): Promise<Channel> =>
+  parseChannel(JSON.parse(await readFile(join(bundleDir, 'channel.json'), 'utf8')));
 
 /** A copy of a build folder with model-card.json (and optionally other files) changed. */
-async function variant(source: string, change: (card: Record<string, unknown>) => void, edit?: (dir: string) => Promise<void>): Promise<string> {
+async function variant(
+  source: string,
+  change: (card: Record<string, unknown>) => void,
+  edit?: (dir: string) => Promise<void>,
+): Promise<string> {
   const dir = await temp('build');
   await cp(source, dir, { recursive: true });
   const card = JSON.parse(await readFile(join(dir, 'model-card.json'), 'utf8')) as Record<string, unknown>;
@@ -59,10 +63,15 @@ async function variant(source: string, change: (card: Record<string, unknown>) =
 
 /** JSON with sorted keys: how diff recognises the same row in two sets. */
 const rowKey = (row: unknown): string =>
-  JSON.stringify(row, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
+  JSON.stringify(row, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
 
 async function setRows(folder: string): Promise<unknown[]> {
-  const read = async (name: string): Promise<unknown[]> => (JSON.parse(await readFile(join(folder, name), 'utf8')) as { rows: unknown[] }).rows;
+  const read = async (name: string): Promise<unknown[]> =>
+    (JSON.parse(await readFile(join(folder, name), 'utf8')) as { rows: unknown[] }).rows;
   return [...(await read('e2e-set.json')), ...(await read('confidence-set.json'))];
 }
 
@@ -169,7 +178,11 @@ describe('ondevice promote and rollback', () => {
     expect(ran.code, ran.stderr).toBe(0);
     const after = await readChannel(dir);
     expect(after.sequence).toBe(before.sequence + 1);
-    expect(after.live).toMatchObject({ version: '1.1.0', manifest: '1.1.0/manifest.json', approval: { by: 'alice', reason: 'better calibrated', at: after.issuedAt } });
+    expect(after.live).toMatchObject({
+      version: '1.1.0',
+      manifest: '1.1.0/manifest.json',
+      approval: { by: 'alice', reason: 'better calibrated', at: after.issuedAt },
+    });
     expect(after.live.sha256).toBe(await sha256Hex(new Uint8Array(await readFile(join(dir, '1.1.0/manifest.json')))));
     expect(Date.parse(after.expires!) - Date.parse(after.issuedAt)).toBe(30 * 86_400_000);
     expect(after.rollback).toBeUndefined();
@@ -185,14 +198,18 @@ describe('ondevice promote and rollback', () => {
     // With --key the new channel is signed.
     await promote({ bundle: dir, version: '1.1.0', by: 'alice', reason: 'renewed', key: keys.a.privateKeyPath });
     const signed = parseSignatureFile(JSON.parse(await readFile(join(dir, 'channel.json.sig'), 'utf8')), 'channel.json.sig');
-    expect(await verifySigned(new Uint8Array(await readFile(join(dir, 'channel.json'))), signed, [keys.a.publicKey], 'channel.json')).toBe(keys.a.keyId);
+    expect(await verifySigned(new Uint8Array(await readFile(join(dir, 'channel.json'))), signed, [keys.a.publicKey], 'channel.json')).toBe(
+      keys.a.keyId,
+    );
     expect((await readChannel(dir)).sequence).toBe(after.sequence + 1);
   });
 
   it('promote refuses a version that is missing or whose files fail their hashes', async () => {
     const copy = await copyBundle(dir, 'penguins');
     const before = await readFile(join(copy, 'channel.json'), 'utf8');
-    expect((await run(promoteCommand, [copy, '9.9.9', '--by', 'a', '--reason', 'b'])).stderr).toMatch(/9\.9\.9\/manifest\.json is missing.*\[FETCH_FAILED\]/);
+    expect((await run(promoteCommand, [copy, '9.9.9', '--by', 'a', '--reason', 'b'])).stderr).toMatch(
+      /9\.9\.9\/manifest\.json is missing.*\[FETCH_FAILED\]/,
+    );
     await flipByte(join(copy, '1.1.0/model.onnx'));
     const ran = await run(promoteCommand, [copy, '1.1.0', '--by', 'a', '--reason', 'b']);
     expect(ran.code).toBe(1);
@@ -210,7 +227,16 @@ describe('ondevice promote and rollback', () => {
     const notOlder = await run(rollbackCommand, [dir, '1.1.0', '--by', 'bob', '--reason', 'drift', '--key', keys.a.privateKeyPath]);
     expect(notOlder.stderr).toMatch(/not older.*\[ROLLBACK_REFUSED\]/);
 
-    const ran = await run(rollbackCommand, [dir, '1.0.0', '--by', 'bob', '--reason', 'accuracy dropped in production', '--key', keys.a.privateKeyPath]);
+    const ran = await run(rollbackCommand, [
+      dir,
+      '1.0.0',
+      '--by',
+      'bob',
+      '--reason',
+      'accuracy dropped in production',
+      '--key',
+      keys.a.privateKeyPath,
+    ]);
     expect(ran.code, ran.stderr).toBe(0);
     const after = await readChannel(dir);
     expect(after.sequence).toBe(before.sequence + 1);
@@ -228,7 +254,16 @@ describe('ondevice promote and rollback', () => {
 
 describe('ondevice verify', () => {
   it('passes on every committed model; --json prints the gate report prepareModel gives', async () => {
-    expect(names).toEqual(['digits', 'house-prices-gradient-boosting', 'house-prices-mlp-onnx', 'house-prices-mlp-tfjs', 'house-prices-random-forest', 'house-prices-ridge', 'house-prices-xgboost', 'penguins']);
+    expect(names).toEqual([
+      'digits',
+      'house-prices-gradient-boosting',
+      'house-prices-mlp-onnx',
+      'house-prices-mlp-tfjs',
+      'house-prices-random-forest',
+      'house-prices-ridge',
+      'house-prices-xgboost',
+      'penguins',
+    ]);
     for (const name of names) {
       const ran = await run(verifyCommand, [join(bundles, name), '--json']);
       expect(ran.code, `${name}: ${ran.stderr}`).toBe(0);
@@ -251,7 +286,8 @@ describe('ondevice verify', () => {
     await promote({ bundle: dir, version: '1.0.0', by: 'carol', reason: 'renew', at: '2020-01-01T00:00:00.000Z', expiresInDays: 1 });
     const ran = await run(verifyCommand, [join(dir, 'channel.json')]);
     expect(ran.code, ran.stderr).toBe(0);
-    for (const file of ['channel.json', 'manifest.json', 'model.onnx', 'feature-spec.json', 'e2e-set.json', 'confidence-set.json']) expect(ran.stdout).toContain(file);
+    for (const file of ['channel.json', 'manifest.json', 'model.onnx', 'feature-spec.json', 'e2e-set.json', 'confidence-set.json'])
+      expect(ran.stdout).toContain(file);
     expect(ran.stdout).toMatch(/warn +.*channel\.json: expired at 2020-01-02/);
     expect(ran.stdout).toMatch(/gate: end-to-end: 26 rows/);
     expect(ran.stdout).toContain('verified penguins 1.0.0');
@@ -263,9 +299,15 @@ describe('ondevice verify', () => {
     const command = { ...verifyCommand, run: async () => 0 };
     const io = { stdout: process.stdout, stderr: process.stderr, stderrIsTTY: false };
     const options = { 'public-key': { type: 'string', multiple: true }, json: { type: 'boolean' } } as const;
-    const parsed = parseCommandArgs(command, ['bundle', '--public-key', '-Xk9', '--public-key', '--json-like', '--json'], options, io, { min: 1, max: 1, names: 'a bundle' });
+    const parsed = parseCommandArgs(command, ['bundle', '--public-key', '-Xk9', '--public-key', '--json-like', '--json'], options, io, {
+      min: 1,
+      max: 1,
+      names: 'a bundle',
+    });
     expect(parsed?.values).toEqual({ 'public-key': ['-Xk9', '--json-like'], json: true });
-    expect(() => parseCommandArgs(command, ['bundle', '--public-key', '--json'], options, io, { min: 1, max: 1, names: 'a bundle' })).toThrow(UsageError);
+    expect(() =>
+      parseCommandArgs(command, ['bundle', '--public-key', '--json'], options, io, { min: 1, max: 1, names: 'a bundle' }),
+    ).toThrow(UsageError);
   });
 
   it('fails, naming the file, when any one file of a signed bundle has a flipped byte', async () => {
@@ -273,7 +315,17 @@ describe('ondevice verify', () => {
     await signBundle({ bundle: signed, key: keys.a.privateKeyPath });
     const files = await filesUnder(signed);
     expect(files.sort()).toEqual(
-      ['1.0.0/confidence-set.json', '1.0.0/e2e-set.json', '1.0.0/feature-spec.json', '1.0.0/manifest.json', '1.0.0/manifest.json.sig', '1.0.0/model.onnx', '1.0.0/reference.json', 'channel.json', 'channel.json.sig'].sort(),
+      [
+        '1.0.0/confidence-set.json',
+        '1.0.0/e2e-set.json',
+        '1.0.0/feature-spec.json',
+        '1.0.0/manifest.json',
+        '1.0.0/manifest.json.sig',
+        '1.0.0/model.onnx',
+        '1.0.0/reference.json',
+        'channel.json',
+        'channel.json.sig',
+      ].sort(),
     );
     for (const file of files) {
       const dir = await copyBundle(signed, 'penguins');
@@ -289,36 +341,55 @@ describe('ondevice verify', () => {
   it('fails, naming the file, when any one file of an unsigned TensorFlow.js bundle has a flipped byte', async () => {
     const source = join(bundles, 'house-prices-mlp-tfjs');
     const files = (await filesUnder(source)).filter((f) => f !== 'channel.json');
-    expect(files.map((f) => basename(f)).sort()).toEqual(['confidence-set.json', 'e2e-set.json', 'feature-spec.json', 'manifest.json', 'model.json', 'reference.json', 'weights.bin']);
+    expect(files.map((f) => basename(f)).sort()).toEqual([
+      'confidence-set.json',
+      'e2e-set.json',
+      'feature-spec.json',
+      'manifest.json',
+      'model.json',
+      'reference.json',
+      'weights.bin',
+    ]);
     for (const file of files) {
       const dir = await copyBundle(source, 'house-prices-mlp-tfjs');
       await flipByte(join(dir, file));
       const ran = await run(verifyCommand, [dir]);
       expect(ran.code, file).toBe(1);
-      expect(ran.stderr, file).toMatch(new RegExp(`house-prices-mlp-tfjs/${file.replace(/\./g, '\\.')} does not match .*\\[INTEGRITY_MISMATCH\\]`));
+      expect(ran.stderr, file).toMatch(
+        new RegExp(`house-prices-mlp-tfjs/${file.replace(/\./g, '\\.')} does not match .*\\[INTEGRITY_MISMATCH\\]`),
+      );
     }
   });
 });
 
 describe('ondevice diff', () => {
-  it('compares a regression bundle with a variant on the union of both versions\' rows', async () => {
+  it("compares a regression bundle with a variant on the union of both versions' rows", async () => {
     const out = await temp('diff');
     await pack({ source: join(HOUSE_BUILD, 'ridge'), out });
     // The random forest, renamed as version 2.0.0 of the ridge bundle: a real change of model.
-    const candidate = await variant(join(HOUSE_BUILD, 'random-forest'), (card) => Object.assign(card, { name: 'house-prices-ridge', version: '2.0.0' }));
+    const candidate = await variant(join(HOUSE_BUILD, 'random-forest'), (card) =>
+      Object.assign(card, { name: 'house-prices-ridge', version: '2.0.0' }),
+    );
     await pack({ source: candidate, out, promote: false });
     const dir = join(out, 'house-prices-ridge');
 
     const summary = await diffVersions({ bundle: dir, candidate: '2.0.0' });
     const all = [...(await setRows(join(HOUSE_BUILD, 'ridge'))), ...(await setRows(candidate))];
     const distinct = [...new Map(all.map((row) => [rowKey(row), row])).values()];
-    expect(summary.rows).toMatchObject({ distinct: distinct.length, duplicates: all.length - distinct.length, compared: distinct.length, skipped: 0 });
+    expect(summary.rows).toMatchObject({
+      distinct: distinct.length,
+      duplicates: all.length - distinct.length,
+      compared: distinct.length,
+      skipped: 0,
+    });
 
     // The same numbers, computed here from each version's own predictions.
     const predict = async (version: string): Promise<number[]> => {
       const { manifest, files } = await readPackedVersion(join(dir, version));
       const model = await prepareModel(manifest, files);
-      const values = model.scorer.predictions(await model.scorer.score(distinct)).map((p: Prediction) => (p.kind === 'regression' ? p.value : Number.NaN));
+      const values = model.scorer
+        .predictions(await model.scorer.score(distinct))
+        .map((p: Prediction) => (p.kind === 'regression' ? p.value : Number.NaN));
       await model.scorer.runtime.dispose();
       return values;
     };
@@ -327,7 +398,12 @@ describe('ondevice diff', () => {
     expect(summary.values!.absolute.max).toBe(Math.max(...differences));
     expect(summary.values!.absolute.mean).toBeCloseTo(differences.reduce((s, d) => s + d, 0) / differences.length, 6);
     expect(summary.beyondTolerance).toBe(differences.filter((d, i) => d > 1e-5 * Math.max(1, Math.abs(before[i]!))).length);
-    expect(summary).toMatchObject({ task: 'regression', tolerance: 1e-5, baseline: { version: '1.0.0', live: true }, candidate: { version: '2.0.0', live: false } });
+    expect(summary).toMatchObject({
+      task: 'regression',
+      tolerance: 1e-5,
+      baseline: { version: '1.0.0', live: true },
+      candidate: { version: '2.0.0', live: false },
+    });
 
     const ran = await run(diffCommand, [dir, '2.0.0', '--json']);
     expect(ran.code, ran.stderr).toBe(0);
@@ -382,11 +458,20 @@ describe('ondevice diff', () => {
 describe('ondevice score', () => {
   it('streams a CSV (regression, empty cells as null) and writes the predictions prepareModel gives', async () => {
     const dir = await temp('score');
-    const confidence = JSON.parse(await readFile(join(HOUSE_BUILD, 'ridge/confidence-set.json'), 'utf8')) as { rows: Record<string, unknown>[] };
+    const confidence = JSON.parse(await readFile(join(HOUSE_BUILD, 'ridge/confidence-set.json'), 'utf8')) as {
+      rows: Record<string, unknown>[];
+    };
     expect(confidence.rows.some((row) => Object.values(row).includes(null))).toBe(true);
     const columns = await writeRowsCsv(join(dir, 'in.csv'), confidence.rows, { note: 'copied through' });
 
-    const ran = await run(scoreCommand, [join(bundles, 'house-prices-ridge'), join(dir, 'in.csv'), '--out', join(dir, 'out.csv'), '--batch', '100']);
+    const ran = await run(scoreCommand, [
+      join(bundles, 'house-prices-ridge'),
+      join(dir, 'in.csv'),
+      '--out',
+      join(dir, 'out.csv'),
+      '--batch',
+      '100',
+    ]);
     expect(ran.code, ran.stderr).toBe(0);
     expect(ran.stderr).toMatch(/scored 733 rows with house-prices-ridge 1\.0\.0 .* rows\/s/);
 
@@ -407,9 +492,24 @@ describe('ondevice score', () => {
     await writeRowsCsv(join(dir, 'in.csv'), rows);
 
     const skipped: string[] = [];
-    const summary = await scoreCsv({ bundle: join(bundles, 'penguins'), input: join(dir, 'in.csv'), output: join(dir, 'out.csv'), onError: 'skip', batchRows: 4, onSkip: (s) => skipped.push(s.message) });
-    expect(summary).toMatchObject({ rows: 26, scored: 24, skipped: 2, predictionColumns: ['label', 'p_Adelie', 'p_Chinstrap', 'p_Gentoo'] });
-    expect(skipped).toEqual([expect.stringMatching(/^row 3 \(line 4\): field "island" has unknown category "Atlantis"/), expect.stringMatching(/^row 6 \(line 7\): field "bill_length_mm" must be a number or null/)]);
+    const summary = await scoreCsv({
+      bundle: join(bundles, 'penguins'),
+      input: join(dir, 'in.csv'),
+      output: join(dir, 'out.csv'),
+      onError: 'skip',
+      batchRows: 4,
+      onSkip: (s) => skipped.push(s.message),
+    });
+    expect(summary).toMatchObject({
+      rows: 26,
+      scored: 24,
+      skipped: 2,
+      predictionColumns: ['label', 'p_Adelie', 'p_Chinstrap', 'p_Gentoo'],
+    });
+    expect(skipped).toEqual([
+      expect.stringMatching(/^row 3 \(line 4\): field "island" has unknown category "Atlantis"/),
+      expect.stringMatching(/^row 6 \(line 7\): field "bill_length_mm" must be a number or null/),
+    ]);
 
     const output = parseCsv(await readFile(join(dir, 'out.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
     const kept = e2e.rows.filter((_, i) => i !== 2 && i !== 5);
@@ -425,7 +525,9 @@ describe('ondevice score', () => {
       for (const c of ['Adelie', 'Chinstrap', 'Gentoo']) expect(Number(row[`p_${c}`])).toBe(p.probabilities[c]);
     });
 
-    const stop = (await caught(() => scoreCsv({ bundle: join(bundles, 'penguins'), input: join(dir, 'in.csv'), output: join(dir, 'stopped.csv') }))) as InputError;
+    const stop = (await caught(() =>
+      scoreCsv({ bundle: join(bundles, 'penguins'), input: join(dir, 'in.csv'), output: join(dir, 'stopped.csv') }),
+    )) as InputError;
     expect(stop).toBeInstanceOf(InputError);
     expect(stop.code).toBe('UNKNOWN_CATEGORY');
     expect(stop.message).toMatch(/^row 3 \(line 4\): field "island"/);
@@ -441,11 +543,19 @@ describe('ondevice score', () => {
     const summary = await scoreCsv({ bundle: join(bundles, 'penguins'), input: penguinsCsv, output: join(dir, 'out.csv') });
     expect(summary).toMatchObject({ rows: 344, scored: 344, skipped: 0 });
     // With only empty cells as missing, "NA" is text: in a number column, the wrong type (row 4 is the first with one).
-    const strict = (await caught(() => scoreCsv({ bundle: join(bundles, 'penguins'), input: penguinsCsv, output: join(dir, 'strict.csv'), na: [''] }))) as InputError;
+    const strict = (await caught(() =>
+      scoreCsv({ bundle: join(bundles, 'penguins'), input: penguinsCsv, output: join(dir, 'strict.csv'), na: [''] }),
+    )) as InputError;
     expect(strict).toMatchObject({ code: 'WRONG_TYPE', details: { field: 'bill_length_mm', row: 4 } });
     // A marker that is also a level is reported (that level could never be sent).
     const warnings: string[] = [];
-    await scoreCsv({ bundle: join(bundles, 'penguins'), input: penguinsCsv, output: join(dir, 'warned.csv'), na: ['', 'NA', 'male'], onWarning: (m) => warnings.push(m) });
+    await scoreCsv({
+      bundle: join(bundles, 'penguins'),
+      input: penguinsCsv,
+      output: join(dir, 'warned.csv'),
+      na: ['', 'NA', 'male'],
+      onWarning: (m) => warnings.push(m),
+    });
     expect(warnings).toEqual([expect.stringContaining('field "sex" has the level "male", which --na reads as missing')]);
     const help = await run(scoreCommand, ['--help']);
     expect(help.stdout).toContain('--na <markers>');
@@ -454,7 +564,10 @@ describe('ondevice score', () => {
   it('refuses a CSV without a column the model needs, and a tensor bundle', async () => {
     const dir = await temp('score-refuse');
     const e2e = JSON.parse(await readFile(new URL('e2e-set.json', PENGUINS_BUILD), 'utf8')) as { rows: Record<string, unknown>[] };
-    await writeRowsCsv(join(dir, 'in.csv'), e2e.rows.map(({ sex: _sex, ...row }) => row));
+    await writeRowsCsv(
+      join(dir, 'in.csv'),
+      e2e.rows.map(({ sex: _sex, ...row }) => row),
+    );
     const missing = await run(scoreCommand, [join(bundles, 'penguins'), join(dir, 'in.csv')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/lacks the column the model needs: sex .*\[MISSING_COLUMN\]/);
@@ -482,14 +595,17 @@ describe('the ondevice process', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ name: 'penguins', version: '1.0.0', gate: { passed: true } });
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/^ondevice: .*penguins\/1\.0\.0\/model\.onnx does not match its SHA-256: expected [0-9a-f]{64}, got [0-9a-f]{64} \[INTEGRITY_MISMATCH\]$/m);
+    expect(bad.stderr).toMatch(
+      /^ondevice: .*penguins\/1\.0\.0\/model\.onnx does not match its SHA-256: expected [0-9a-f]{64}, got [0-9a-f]{64} \[INTEGRITY_MISMATCH\]$/m,
+    );
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('ondevice rollback: --key is required');
     expect(scored.code, scored.stderr).toBe(0);
-    expect(scored.stdout.split('\n')[0]).toBe('island,sex,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,label,p_Adelie,p_Chinstrap,p_Gentoo');
+    expect(scored.stdout.split('\n')[0]).toBe(
+      'island,sex,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,label,p_Adelie,p_Chinstrap,p_Gentoo',
+    );
     expect(scored.stdout.trim().split('\n')).toHaveLength(27);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
   });
 });
-

@@ -13,23 +13,40 @@ describe('micro-batching', () => {
     const batcher = new MicroBatcher(
       async (rows) => {
         batches.push(rows);
-        return rows.map((row): RowResult => ((row as number) < 0 ? { ok: false, error: new InputError('NOT_FINITE', 'bad', { row: 0 }) } : { ok: true, prediction: prediction(row as number) }));
+        return rows.map((row): RowResult =>
+          (row as number) < 0
+            ? { ok: false, error: new InputError('NOT_FINITE', 'bad', { row: 0 }) }
+            : { ok: true, prediction: prediction(row as number) },
+        );
       },
       { maxBatch: 4 },
     );
     const calls = [1, 2, -3, 4, 5, 6].map((row) => batcher.add(row));
     const settled = await Promise.allSettled(calls);
-    expect(batches).toEqual([[1, 2, -3, 4], [5, 6]]);
-    expect(settled.map((s) => (s.status === 'fulfilled' ? (s.value as { value: number }).value : (s.reason as InputError).code))).toEqual([1, 2, 'NOT_FINITE', 4, 5, 6]);
+    expect(batches).toEqual([
+      [1, 2, -3, 4],
+      [5, 6],
+    ]);
+    expect(settled.map((s) => (s.status === 'fulfilled' ? (s.value as { value: number }).value : (s.reason as InputError).code))).toEqual([
+      1,
+      2,
+      'NOT_FINITE',
+      4,
+      5,
+      6,
+    ]);
     expect((settled[2] as PromiseRejectedResult).reason).toBeInstanceOf(InputError);
   });
 
   it('waits windowMs for more calls, and rejects every call of a batch the worker could not take', async () => {
     const batches: unknown[][] = [];
-    const batcher = new MicroBatcher(async (rows) => {
-      batches.push(rows);
-      throw new Error('worker gone');
-    }, { windowMs: 20 });
+    const batcher = new MicroBatcher(
+      async (rows) => {
+        batches.push(rows);
+        throw new Error('worker gone');
+      },
+      { windowMs: 20 },
+    );
     const first = batcher.add(1);
     await new Promise((resolve) => setTimeout(resolve, 5));
     const second = batcher.add(2);

@@ -26,7 +26,12 @@ const tiledPenguins = (n: number): Row[] => Array.from({ length: n }, (_, i) => 
 /** The columns as the public API takes them: numbers as Float64Array (NaN missing), categories as strings. */
 function stringColumns(transform: FeatureTransform, rows: readonly Row[]): Record<string, Float64Array | unknown[]> {
   return Object.fromEntries(
-    transform.inputs.map((f) => [f.name, f.type === 'number' ? Float64Array.from(rows, (r) => (r[f.name] === null ? Number.NaN : (r[f.name] as number))) : rows.map((r) => r[f.name])]),
+    transform.inputs.map((f) => [
+      f.name,
+      f.type === 'number'
+        ? Float64Array.from(rows, (r) => (r[f.name] === null ? Number.NaN : (r[f.name] as number)))
+        : rows.map((r) => r[f.name]),
+    ]),
   );
 }
 
@@ -81,12 +86,36 @@ describe('dictionary-encoded category columns', () => {
 
   const bad: [string, (columns: Record<string, unknown>, n: number) => void, object][] = [
     ['codes not an Int32Array', (c) => (c.zone = { codes: [0, 1], levels: ['RL'] }), { code: 'WRONG_TYPE', details: { field: 'zone' } }],
-    ['levels not an array', (c, n) => (c.zone = { codes: new Int32Array(n), levels: 'RL' }), { code: 'WRONG_TYPE', details: { field: 'zone' } }],
-    ['a level that is not a string', (c, n) => (c.zone = { codes: new Int32Array(n), levels: ['RL', 7] }), { code: 'WRONG_TYPE', details: { field: 'zone', level: 1 } }],
-    ['codes of another length', (c, n) => (c.zone = { codes: new Int32Array(n - 1), levels: ['RL'] }), { code: 'INVALID_BATCH', details: { field: 'zone' } }],
-    ['a code past the levels', (c, n) => (c.zone = { codes: new Int32Array(n).fill(2, 30), levels: ['RL', 'RM'] }), { code: 'INVALID_BATCH', details: { row: 30, field: 'zone' } }],
-    ['a code below -1', (c, n) => (c.zone = { codes: new Int32Array(n).fill(-2, 12, 13), levels: ['RL'] }), { code: 'INVALID_BATCH', details: { row: 12, field: 'zone' } }],
-    ['a typed array of numbers for a category', (c, n) => (c.roof = new Float64Array(n)), { code: 'WRONG_TYPE', details: { field: 'roof' } }],
+    [
+      'levels not an array',
+      (c, n) => (c.zone = { codes: new Int32Array(n), levels: 'RL' }),
+      { code: 'WRONG_TYPE', details: { field: 'zone' } },
+    ],
+    [
+      'a level that is not a string',
+      (c, n) => (c.zone = { codes: new Int32Array(n), levels: ['RL', 7] }),
+      { code: 'WRONG_TYPE', details: { field: 'zone', level: 1 } },
+    ],
+    [
+      'codes of another length',
+      (c, n) => (c.zone = { codes: new Int32Array(n - 1), levels: ['RL'] }),
+      { code: 'INVALID_BATCH', details: { field: 'zone' } },
+    ],
+    [
+      'a code past the levels',
+      (c, n) => (c.zone = { codes: new Int32Array(n).fill(2, 30), levels: ['RL', 'RM'] }),
+      { code: 'INVALID_BATCH', details: { row: 30, field: 'zone' } },
+    ],
+    [
+      'a code below -1',
+      (c, n) => (c.zone = { codes: new Int32Array(n).fill(-2, 12, 13), levels: ['RL'] }),
+      { code: 'INVALID_BATCH', details: { row: 12, field: 'zone' } },
+    ],
+    [
+      'a typed array of numbers for a category',
+      (c, n) => (c.roof = new Float64Array(n)),
+      { code: 'WRONG_TYPE', details: { field: 'roof' } },
+    ],
     [
       'a level too long that no row has',
       (c, n) => (c.zone = { codes: new Int32Array(n), levels: ['RL', 'x'.repeat(2000)] }),
@@ -107,13 +136,29 @@ describe('dictionary-encoded category columns', () => {
   // A refused value gets, in columns, exactly the error the same rows get as objects: the first row
   // that has the level, and of several refusals the lowest row, then the first field.
   const refused: [string, (rows: Row[]) => void, string][] = [
-    ['an unknown category, at rows 9 and 23', (rows) => ((rows[9]!.island = 'Atlantis'), (rows[23]!.island = 'Atlantis')), 'UNKNOWN_CATEGORY'],
-    ['a string too long, at rows 5 and 30', (rows) => ((rows[5]!.sex = 'f'.repeat(1500)), (rows[30]!.sex = 'f'.repeat(1500))), 'VALUE_TOO_LONG'],
+    [
+      'an unknown category, at rows 9 and 23',
+      (rows) => ((rows[9]!.island = 'Atlantis'), (rows[23]!.island = 'Atlantis')),
+      'UNKNOWN_CATEGORY',
+    ],
+    [
+      'a string too long, at rows 5 and 30',
+      (rows) => ((rows[5]!.sex = 'f'.repeat(1500)), (rows[30]!.sex = 'f'.repeat(1500))),
+      'VALUE_TOO_LONG',
+    ],
     ['a later field at an earlier row', (rows) => ((rows[20]!.island = 'Atlantis'), (rows[11]!.sex = 'other')), 'UNKNOWN_CATEGORY'],
     ['two fields on one row', (rows) => ((rows[14]!.sex = 'other'), (rows[14]!.island = 'Atlantis')), 'UNKNOWN_CATEGORY'],
-    ['a number too big for a float at row 8, an unknown category at row 3', (rows) => ((rows[8]!.body_mass_g = Number.POSITIVE_INFINITY), (rows[3]!.sex = 'other')), 'UNKNOWN_CATEGORY'],
+    [
+      'a number too big for a float at row 8, an unknown category at row 3',
+      (rows) => ((rows[8]!.body_mass_g = Number.POSITIVE_INFINITY), (rows[3]!.sex = 'other')),
+      'UNKNOWN_CATEGORY',
+    ],
     // Number columns are read without a pass of their own: the first refusal is still the lowest row.
-    ['an infinite number at row 2, an unknown category at row 9', (rows) => ((rows[2]!.body_mass_g = Number.NEGATIVE_INFINITY), (rows[9]!.sex = 'other')), 'NOT_FINITE'],
+    [
+      'an infinite number at row 2, an unknown category at row 9',
+      (rows) => ((rows[2]!.body_mass_g = Number.NEGATIVE_INFINITY), (rows[9]!.sex = 'other')),
+      'NOT_FINITE',
+    ],
   ];
   for (const [what, mutate, code] of refused) {
     it(`${what}: the row objects' ${code}`, async () => {
@@ -153,7 +198,8 @@ it('a number field no block reads is still checked in columns', async () => {
 });
 
 describe('pooled model input (the serving paths)', () => {
-  const modelInput = (prepared: { inputs: Record<string, { data: ArrayLike<number> }> }): number[] => Array.from(Object.values(prepared.inputs)[0]!.data);
+  const modelInput = (prepared: { inputs: Record<string, { data: ArrayLike<number> }> }): number[] =>
+    Array.from(Object.values(prepared.inputs)[0]!.data);
   const bitwise = (a: number[], b: number[]): boolean => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 
   it('writes exactly the model input an unpooled batch gives, float64 and float32, across chunk edges', () => {
@@ -194,12 +240,17 @@ describe('pooled model input (the serving paths)', () => {
     const whole = modelInput(ops.prepare(rows));
     const lent = ops.lendInput!(rows.length);
     // Parts that do not end on a chunk edge (chunks are 256 rows).
-    for (const [from, to] of [[0, 300], [300, 777], [777, 1000]] as const) {
+    for (const [from, to] of [
+      [0, 300],
+      [300, 777],
+      [777, 1000],
+    ] as const) {
       const part = ops.prepareColumnsInto!(dictionaryColumns(ops, rows.slice(from, to)), lent, from);
       expect(part.rows).toBe(to - from);
       expect(part.raw!.numbers.get('area')).toHaveLength(to - from);
       // The part's codes are its own, read through their translation as the row objects' codes.
-      for (const field of ['zone', 'roof']) expect(categoryCodes(part.raw!, field)).toEqual(ops.prepare(rows.slice(from, to)).raw!.categories.get(field));
+      for (const field of ['zone', 'roof'])
+        expect(categoryCodes(part.raw!, field)).toEqual(ops.prepare(rows.slice(from, to)).raw!.categories.get(field));
     }
     expect(bitwise(Array.from(lent.data), whole)).toBe(true);
     const overflow = identity(await caught(() => ops.prepareColumnsInto!(dictionaryColumns(ops, rows.slice(0, 10)), lent, 995)));
@@ -331,7 +382,8 @@ describe('typed answers expanded on the main thread', () => {
     run: async () => ({ [output]: { data: data.slice(), dims } }),
     dispose: async () => undefined,
   });
-  const withIds = (predictions: Prediction[], version: string, firstId: number): Prediction[] => predictions.map((p, r) => ({ ...p, version, id: String(firstId + r) }));
+  const withIds = (predictions: Prediction[], version: string, firstId: number): Prediction[] =>
+    predictions.map((p, r) => ({ ...p, version, id: String(firstId + r) }));
 
   it('are the objects predictions() gives: float64 probabilities unrounded, ties to the first class, values through the inverse', async () => {
     const rows = opsRows(4);
@@ -346,7 +398,11 @@ describe('typed answers expanded on the main thread', () => {
     expect(JSON.stringify(expandAnswers(answers, '2.1.0', 41))).toBe(JSON.stringify(expected));
     expect(expected.map((p) => p.kind === 'classification' && p.label)).toEqual(['Gentoo', 'Adelie', 'Chinstrap', 'Adelie']);
 
-    const regressor = createScorer(ops, stub('y', Float32Array.from([11.5, 12.25, 10, 9.75]), [4, 1]), { kind: 'regression', value: 'y', inverse: 'expm1' });
+    const regressor = createScorer(ops, stub('y', Float32Array.from([11.5, 12.25, 10, 9.75]), [4, 1]), {
+      kind: 'regression',
+      value: 'y',
+      inverse: 'expm1',
+    });
     batch = await regressor.scoreColumns(dictionaryColumns(ops, rows));
     const values = regressor.answers(batch);
     expect(expandAnswers(values, '1.0.0', 7)).toEqual(withIds(regressor.predictions(batch), '1.0.0', 7));

@@ -53,7 +53,10 @@ describe("the README's error table", () => {
   it.each(Object.keys(CLASSES))('lists exactly the codes of %s', (name) => {
     const listed = rows.get(name) ?? [];
     const codes = CLASSES[name]!;
-    expect({ missing: codes.filter((c) => !listed.includes(c)), unknown: listed.filter((c) => !codes.includes(c)) }).toEqual({ missing: [], unknown: [] });
+    expect({ missing: codes.filter((c) => !listed.includes(c)), unknown: listed.filter((c) => !codes.includes(c)) }).toEqual({
+      missing: [],
+      unknown: [],
+    });
     expect(new Set(listed).size).toBe(listed.length);
   });
 });
@@ -72,27 +75,31 @@ describe('@defaultValue tags', () => {
     for (const tag of tagged) {
       if (tag.count > 1) problems.push(`${tag.where}: ${tag.count} @defaultValue tags`);
       // A constant in parentheses is checked against its value only when the value comes first.
-      if (tag.constant === undefined && /\(`[A-Z][A-Z0-9_]*(\.[\w$]+)*`\)/.test(tag.text)) problems.push(`${tag.where}: "${tag.text}" names a constant without its value first`);
+      if (tag.constant === undefined && /\(`[A-Z][A-Z0-9_]*(\.[\w$]+)*`\)/.test(tag.text))
+        problems.push(`${tag.where}: "${tag.text}" names a constant without its value first`);
     }
     expect(problems).toEqual([]);
   });
 
-  it.each(named.map((tag) => [tag.where, tag] as const))('%s: the constant is exported where the interface can see it, with the value stated', async (_, tag) => {
-    const root = tag.constant!.split('.')[0]!;
-    const candidates = [tag.file, ...relativeImports(sources.get(tag.file) ?? parse(tag.file), tag.file)];
-    let value: unknown;
-    let found: string | undefined;
-    for (const file of candidates) {
-      const module = (await import(pathToFileURL(join(ROOT, file)).href)) as Record<string, unknown>;
-      if (Object.hasOwn(module, root)) {
-        value = tag.constant!.split('.').reduce<unknown>((object, key) => (object as Record<string, unknown> | undefined)?.[key], module);
-        found = file;
-        break;
+  it.each(named.map((tag) => [tag.where, tag] as const))(
+    '%s: the constant is exported where the interface can see it, with the value stated',
+    async (_, tag) => {
+      const root = tag.constant!.split('.')[0]!;
+      const candidates = [tag.file, ...relativeImports(sources.get(tag.file) ?? parse(tag.file), tag.file)];
+      let value: unknown;
+      let found: string | undefined;
+      for (const file of candidates) {
+        const module = (await import(pathToFileURL(join(ROOT, file)).href)) as Record<string, unknown>;
+        if (Object.hasOwn(module, root)) {
+          value = tag.constant!.split('.').reduce<unknown>((object, key) => (object as Record<string, unknown> | undefined)?.[key], module);
+          found = file;
+          break;
+        }
       }
-    }
-    expect(found, `${tag.constant} is exported by none of ${candidates.join(', ')}`).toBeDefined();
-    expect(sameValue(value, tag.value!), `${tag.constant} (${found}) is ${JSON.stringify(value)}, the tag says ${tag.value}`).toBe(true);
-  });
+      expect(found, `${tag.constant} is exported by none of ${candidates.join(', ')}`).toBeDefined();
+      expect(sameValue(value, tag.value!), `${tag.constant} (${found}) is ${JSON.stringify(value)}, the tag says ${tag.value}`).toBe(true);
+    },
+  );
 
   it('replace every default stated in prose in the option interfaces', () => {
     const problems: string[] = [];
@@ -101,9 +108,12 @@ describe('@defaultValue tags', () => {
       source.forEachChild(function visit(node) {
         if (ts.isInterfaceDeclaration(node) && (node.name.text.endsWith('Options') || OPTION_INTERFACES.has(node.name.text))) {
           for (const member of node.members) {
-            const prose = jsDocs(member).map((doc) => ts.getTextOfJSDocComment(doc.comment) ?? '').join('\n');
+            const prose = jsDocs(member)
+              .map((doc) => ts.getTextOfJSDocComment(doc.comment) ?? '')
+              .join('\n');
             const hasTag = ts.getJSDocTags(member).some((tag) => tag.tagName.text === 'defaultValue');
-            if (/\bdefault\b/i.test(prose) && !hasTag) problems.push(`${file}: ${node.name.text}.${member.name?.getText(source) ?? '?'}: "${prose.replace(/\s+/g, ' ')}"`);
+            if (/\bdefault\b/i.test(prose) && !hasTag)
+              problems.push(`${file}: ${node.name.text}.${member.name?.getText(source) ?? '?'}: "${prose.replace(/\s+/g, ' ')}"`);
           }
         }
         node.forEachChild(visit);
@@ -141,12 +151,14 @@ describe('@throws', () => {
     expect(throwsTexts(declaration!).filter((text) => namedClass(text) !== undefined).length).toBeGreaterThanOrEqual(3);
   });
 
-  it("names only codes of the class it names", () => {
+  it('names only codes of the class it names', () => {
     const problems: string[] = [];
     const documented: [string, ts.Node][] = [
       ...model.members.map((m): [string, ts.Node] => [`OndeviceModel.${m.name?.getText(protocol) ?? '?'}`, m]),
       ...['src/index.ts', 'src/node/index.ts'].flatMap((file) =>
-        parse(file).statements.filter((s) => ts.isFunctionDeclaration(s) && s.name?.text === 'load').map((s): [string, ts.Node] => [`${file} load`, s]),
+        parse(file)
+          .statements.filter((s) => ts.isFunctionDeclaration(s) && s.name?.text === 'load')
+          .map((s): [string, ts.Node] => [`${file} load`, s]),
       ),
     ];
     for (const [where, node] of documented) {
@@ -175,7 +187,10 @@ function errorTable(readme: string): Map<string, string[]> {
     const name = codeSpans(cells[0] ?? '')[0];
     if (name === undefined) continue; // the header row
     expect(rows.has(name), `${name} has one row`).toBe(false);
-    rows.set(name, codeSpans(cells[1] ?? '').filter((span) => CODE.test(span)));
+    rows.set(
+      name,
+      codeSpans(cells[1] ?? '').filter((span) => CODE.test(span)),
+    );
   }
   return rows;
 }
@@ -210,7 +225,9 @@ function throwsTexts(node: ts.Node): string[] {
   return ts
     .getJSDocTags(node)
     .filter((tag): tag is ts.JSDocThrowsTag => ts.isJSDocThrowsTag(tag))
-    .map((tag) => `${tag.typeExpression === undefined ? '' : `{${tag.typeExpression.type.getText()}} `}${ts.getTextOfJSDocComment(tag.comment) ?? ''}`.trim());
+    .map((tag) =>
+      `${tag.typeExpression === undefined ? '' : `{${tag.typeExpression.type.getText()}} `}${ts.getTextOfJSDocComment(tag.comment) ?? ''}`.trim(),
+    );
 }
 
 function findInterface(source: ts.SourceFile, name: string): ts.InterfaceDeclaration {
@@ -240,7 +257,13 @@ function defaultTags(source: ts.SourceFile): DefaultTag[] {
       const named = /^`([^`]+)`\s*\(`([A-Za-z_$][\w$]*(?:\.[\w$]+)*)`\)/.exec(text);
       const owner = ts.isInterfaceDeclaration(node.parent) || ts.isClassDeclaration(node.parent) ? `${node.parent.name?.text ?? '?'}.` : '';
       const where = `${source.fileName} ${owner}${(node as ts.Node & { name?: ts.Node }).name?.getText(source) ?? '?'}`;
-      tags.push({ file: source.fileName, where, text, count: own.length, ...(named === null ? {} : { value: named[1]!, constant: named[2]! }) });
+      tags.push({
+        file: source.fileName,
+        where,
+        text,
+        count: own.length,
+        ...(named === null ? {} : { value: named[1]!, constant: named[2]! }),
+      });
     }
     node.forEachChild(visit);
   });
@@ -251,9 +274,18 @@ function defaultTags(source: ts.SourceFile): DefaultTag[] {
 function relativeImports(source: ts.SourceFile, file: string): string[] {
   const files: string[] = [];
   for (const statement of source.statements) {
-    const specifier = (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) && statement.moduleSpecifier !== undefined && ts.isStringLiteral(statement.moduleSpecifier) ? statement.moduleSpecifier.text : undefined;
+    const specifier =
+      (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) &&
+      statement.moduleSpecifier !== undefined &&
+      ts.isStringLiteral(statement.moduleSpecifier)
+        ? statement.moduleSpecifier.text
+        : undefined;
     if (specifier === undefined || !specifier.startsWith('.')) continue;
-    files.push(relative(ROOT, resolve(ROOT, dirname(file), specifier.replace(/\.js$/, '.ts'))).split('\\').join('/'));
+    files.push(
+      relative(ROOT, resolve(ROOT, dirname(file), specifier.replace(/\.js$/, '.ts')))
+        .split('\\')
+        .join('/'),
+    );
   }
   return [...new Set(files)];
 }

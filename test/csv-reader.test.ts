@@ -18,14 +18,21 @@ afterAll(async () => {
 });
 
 /** Every record of the file as cell texts, and the problems, each with its line. */
-async function readAll(path: string, chunkBytes: number): Promise<{ records: { line: number; cells: string[] }[]; problems: { line: number; message: string }[] }> {
+async function readAll(
+  path: string,
+  chunkBytes: number,
+): Promise<{ records: { line: number; cells: string[] }[]; problems: { line: number; message: string }[] }> {
   const records: { line: number; cells: string[] }[] = [];
   const problems: { line: number; message: string }[] = [];
   for await (const chunk of readCsv(path, chunkBytes)) {
     const r = chunk.records;
     for (let i = 0; i < r.length; i++) {
       if (r.counts[i]! < 0) problems.push({ line: r.lines[i]!, message: r.problems.get(i)! });
-      else records.push({ line: r.lines[i]!, cells: Array.from({ length: r.counts[i]! }, (_, c) => cellText(chunk.bytes, chunk.cells, r.firsts[i]! + c)) });
+      else
+        records.push({
+          line: r.lines[i]!,
+          cells: Array.from({ length: r.counts[i]! }, (_, c) => cellText(chunk.bytes, chunk.cells, r.firsts[i]! + c)),
+        });
     }
   }
   return { records, problems };
@@ -46,7 +53,13 @@ describe('readCsv', () => {
         fc.integer({ min: 1, max: 64 }),
         async (records, newline, bom, quoteAll, chunkBytes) => {
           // A record of one empty cell is a blank line, which the reader skips: quoted, it is a record.
-          const written = records.map((cells) => cells.map((text) => (quoteAll || needsQuotes(text) || (cells.length === 1 && text === '') ? `"${text.replaceAll('"', '""')}"` : text)).join(','));
+          const written = records.map((cells) =>
+            cells
+              .map((text) =>
+                quoteAll || needsQuotes(text) || (cells.length === 1 && text === '') ? `"${text.replaceAll('"', '""')}"` : text,
+              )
+              .join(','),
+          );
           const path = join(dir, 'roundtrip.csv');
           await writeFile(path, `${bom ? '\ufeff' : ''}${written.join(newline)}${newline}`);
           const read = await readAll(path, chunkBytes);

@@ -44,7 +44,13 @@ describe('Deployment lifecycle', () => {
     await publisher.publish('1.0.0');
     const store = io();
     const events: DeploymentEvent[] = [];
-    const deployment = new Deployment(channelUrl, { checkForUpdates: false, updateIntervalMs: 50 }, (e) => events.push(e), undefined, store);
+    const deployment = new Deployment(
+      channelUrl,
+      { checkForUpdates: false, updateIntervalMs: 50 },
+      (e) => events.push(e),
+      undefined,
+      store,
+    );
     await deployment.start();
     await publisher.publish('1.1.0');
     server.holdSuffix = '1.1.0/model.onnx';

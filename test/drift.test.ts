@@ -51,15 +51,24 @@ describe('drift monitor', () => {
     expect(report.output.psi).toBeLessThan(reference.thresholds.psi);
 
     const moved = new DriftMonitor(reference, transform);
-    moved.record(observe(transform, rows.map((row) => ({ ...row, Lot_Area: (row.Lot_Area as number) * 4, Central_Air: 'N' }))));
+    moved.record(
+      observe(
+        transform,
+        rows.map((row) => ({ ...row, Lot_Area: (row.Lot_Area as number) * 4, Central_Air: 'N' })),
+      ),
+    );
     const drifted = moved.report();
     expect(drifted.status).toBe('drift');
     expect(drifted.drifted.filter((f) => f !== 'output').sort()).toEqual(['Central_Air', 'Lot_Area']);
   });
 
-  it('counts dictionary-encoded columns (levels in the caller\'s order, codes translated) as it counts the same rows as objects', async () => {
+  it("counts dictionary-encoded columns (levels in the caller's order, codes translated) as it counts the same rows as objects", async () => {
     const { transform, reference, rows } = await houses();
-    const shifted = rows.map((row, i): Record<string, unknown> => ({ ...row, Central_Air: i % 3 === 0 ? 'N' : row.Central_Air, Exterior_1st: i % 7 === 0 ? null : row.Exterior_1st }));
+    const shifted = rows.map((row, i): Record<string, unknown> => ({
+      ...row,
+      Central_Air: i % 3 === 0 ? 'N' : row.Central_Air,
+      Exterior_1st: i % 7 === 0 ? null : row.Exterior_1st,
+    }));
     const columns: Record<string, unknown> = {};
     for (const field of transform.inputs) {
       const values = shifted.map((row) => row[field.name] ?? null);
@@ -92,7 +101,12 @@ describe('drift monitor', () => {
   it('counts missing values and unknown categories against their training rates', async () => {
     const { transform, reference, rows } = await houses();
     const monitor = new DriftMonitor(reference, transform);
-    monitor.record(observe(transform, rows.map((row) => ({ ...row, Garage_Area: null, Exterior_1st: 'Adobe_Moon_Brick' }))));
+    monitor.record(
+      observe(
+        transform,
+        rows.map((row) => ({ ...row, Garage_Area: null, Exterior_1st: 'Adobe_Moon_Brick' })),
+      ),
+    );
     const report = monitor.report();
     const garage = report.features.find((f) => f.field === 'Garage_Area')!;
     expect(garage.missingRate).toBe(1);

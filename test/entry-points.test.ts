@@ -15,7 +15,14 @@ const withBad = (rows: Row[]): Row[] => rows.map((row, i) => (i === BAD_AT ? { .
 
 function columnsOf(rows: Row[]): Parameters<OndeviceModel['predictColumns']>[0] {
   const names = Object.keys(rows[0]!);
-  return Object.fromEntries(names.map((name) => [name, typeof rows.find((r) => r[name] !== null)![name] === 'number' ? Float64Array.from(rows, (r) => (r[name] === null ? Number.NaN : (r[name] as number))) : rows.map((r) => r[name] as string | null)]));
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      typeof rows.find((r) => r[name] !== null)![name] === 'number'
+        ? Float64Array.from(rows, (r) => (r[name] === null ? Number.NaN : (r[name] as number)))
+        : rows.map((r) => r[name] as string | null),
+    ]),
+  );
 }
 
 interface EntryPoint {
@@ -29,18 +36,50 @@ interface EntryPoint {
   readonly rows: number;
 }
 
-const named = (predictions: readonly Prediction[]): { version: string; id: string }[] => predictions.map((p) => ({ version: p.version!, id: p.id! }));
+const named = (predictions: readonly Prediction[]): { version: string; id: string }[] =>
+  predictions.map((p) => ({ version: p.version!, id: p.id! }));
 
 const ENTRY_POINTS: readonly EntryPoint[] = [
-  { name: 'predict (micro-batched)', rows: 300, badRow: 0, score: async (m, rows) => named(await Promise.all(rows.map((r) => m.predict(r)))), refuse: (m, rows) => Promise.all(withBad(rows).map((r) => m.predict(r))).then(() => null, (e: unknown) => e) },
-  { name: 'predictBatch (rows)', rows: 100, badRow: BAD_AT, score: async (m, rows) => named(await m.predictBatch(rows)), refuse: (m, rows) => caught(() => m.predictBatch(withBad(rows))) },
-  { name: 'predictBatch (laid out as columns)', rows: 1_000, badRow: BAD_AT, score: async (m, rows) => named(await m.predictBatch(rows)), refuse: (m, rows) => caught(() => m.predictBatch(withBad(rows))) },
-  { name: 'predictBatch (in parts)', rows: 20_000, badRow: BAD_AT, score: async (m, rows) => named(await m.predictBatch(rows)), refuse: (m, rows) => caught(() => m.predictBatch(withBad(rows))) },
+  {
+    name: 'predict (micro-batched)',
+    rows: 300,
+    badRow: 0,
+    score: async (m, rows) => named(await Promise.all(rows.map((r) => m.predict(r)))),
+    refuse: (m, rows) =>
+      Promise.all(withBad(rows).map((r) => m.predict(r))).then(
+        () => null,
+        (e: unknown) => e,
+      ),
+  },
+  {
+    name: 'predictBatch (rows)',
+    rows: 100,
+    badRow: BAD_AT,
+    score: async (m, rows) => named(await m.predictBatch(rows)),
+    refuse: (m, rows) => caught(() => m.predictBatch(withBad(rows))),
+  },
+  {
+    name: 'predictBatch (laid out as columns)',
+    rows: 1_000,
+    badRow: BAD_AT,
+    score: async (m, rows) => named(await m.predictBatch(rows)),
+    refuse: (m, rows) => caught(() => m.predictBatch(withBad(rows))),
+  },
+  {
+    name: 'predictBatch (in parts)',
+    rows: 20_000,
+    badRow: BAD_AT,
+    score: async (m, rows) => named(await m.predictBatch(rows)),
+    refuse: (m, rows) => caught(() => m.predictBatch(withBad(rows))),
+  },
   {
     name: 'predictEach',
     rows: 500,
     badRow: 0,
-    score: async (m, rows) => (await m.predictEach(rows)).map((r) => (r.ok ? { version: r.prediction.version!, id: r.prediction.id! } : { version: 'refused', id: '' })),
+    score: async (m, rows) =>
+      (await m.predictEach(rows)).map((r) =>
+        r.ok ? { version: r.prediction.version!, id: r.prediction.id! } : { version: 'refused', id: '' },
+      ),
     refuse: async (m, rows) => {
       const results = await m.predictEach(withBad(rows));
       expect(results.filter((r) => !r.ok)).toHaveLength(1);
@@ -71,7 +110,11 @@ beforeAll(async () => {
   const channelUrl = pathToFileURL(join(publisher.bundleDir, 'channel.json'));
   single = await load(channelUrl, { batching: { maxBatch: 1024 } });
   const current = await publisher.channel();
-  await publisher.writeChannel({ sequence: current.sequence + 1, candidates: [await publisher.entry('1.1.0')], rollout: { strategy: 'shadow', candidate: '1.1.0', sample: 1 } } as never);
+  await publisher.writeChannel({
+    sequence: current.sequence + 1,
+    candidates: [await publisher.entry('1.1.0')],
+    rollout: { strategy: 'shadow', candidate: '1.1.0', sample: 1 },
+  } as never);
   shadowed = await load(channelUrl, { batching: { maxBatch: 1024 }, rolloutSeed: 7 });
 });
 

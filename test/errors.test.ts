@@ -10,7 +10,11 @@ describe('errors across a comlink boundary', () => {
   const { port1, port2 } = new MessageChannel();
   const api = {
     input(): never {
-      throw new InputError('UNKNOWN_CATEGORY', 'row 3: field "island" has unknown category "Atlantis"', { row: 3, field: 'island', expected: ['Biscoe', 'Dream'] });
+      throw new InputError('UNKNOWN_CATEGORY', 'row 3: field "island" has unknown category "Atlantis"', {
+        row: 3,
+        field: 'island',
+        expected: ['Biscoe', 'Dream'],
+      });
     },
     gate(): never {
       throw new GateError('GATE_METRIC_OUT_OF_RANGE', 'accuracy 0.5 is outside [0.95, 1]', { metric: 'accuracy', value: 0.5 });
@@ -26,7 +30,11 @@ describe('errors across a comlink boundary', () => {
     const error = await caught(() => remote.input());
     expect(error).toBeInstanceOf(InputError);
     expect(error).toBeInstanceOf(OndeviceError);
-    expect(error).toMatchObject({ name: 'InputError', code: 'UNKNOWN_CATEGORY', details: { row: 3, field: 'island', expected: ['Biscoe', 'Dream'] } });
+    expect(error).toMatchObject({
+      name: 'InputError',
+      code: 'UNKNOWN_CATEGORY',
+      details: { row: 3, field: 'island', expected: ['Biscoe', 'Dream'] },
+    });
 
     const gate = await caught(() => remote.gate());
     expect(gate).toBeInstanceOf(GateError);

@@ -171,7 +171,11 @@ describe('explain: sampling Shapley', () => {
     figures[`gbm sampling (default samples ${reference.samples}): sumError`] = reference.sumError;
     expect(reference.samples % gbm.background.rows.length).toBe(0);
     // Fixed seeds: deterministic. Both 95% half-widths together cover the gap (with slack for 34 fields).
-    const worst = Math.max(...a.attributions.map((x, j) => Math.abs(x.attribution - reference.attributions[j]!.attribution) / (x.error + reference.attributions[j]!.error)));
+    const worst = Math.max(
+      ...a.attributions.map(
+        (x, j) => Math.abs(x.attribution - reference.attributions[j]!.attribution) / (x.error + reference.attributions[j]!.error),
+      ),
+    );
     figures['gbm: max |phi(300) - phi(default)| / (error sum)'] = worst;
     expect(worst).toBeLessThan(1.5);
   });
@@ -207,7 +211,11 @@ describe('explain: sampling Shapley', () => {
     expect((aborted as StateError).code).toBe('CANCELLED');
     const controller = new AbortController();
     const midway = await caught(() =>
-      explain(gbm.scorer, gbm.rows[1], gbm.background, undefined, { samples: 2000, signal: controller.signal, onProgress: () => controller.abort() }),
+      explain(gbm.scorer, gbm.rows[1], gbm.background, undefined, {
+        samples: 2000,
+        signal: controller.signal,
+        onProgress: () => controller.abort(),
+      }),
     );
     expect((midway as StateError).code).toBe('CANCELLED');
   });
@@ -218,11 +226,16 @@ describe('explain: sampling Shapley', () => {
       expect(error).toBeInstanceOf(InputError);
       expect(error).toMatchObject({ code: 'INVALID_OPTION', details: { field: 'samples' } });
     }
-    expect(await caught(() => explain(penguins.scorer, penguins.rows[0], penguins.background, undefined, { class: 'Emperor' }))).toMatchObject({
+    expect(
+      await caught(() => explain(penguins.scorer, penguins.rows[0], penguins.background, undefined, { class: 'Emperor' })),
+    ).toMatchObject({
       code: 'INVALID_OPTION',
       details: { field: 'class' },
     });
-    expect(await caught(() => explain(gbm.scorer, gbm.rows[0], gbm.background, undefined, { seed: -1 }))).toMatchObject({ code: 'INVALID_OPTION', details: { field: 'seed' } });
+    expect(await caught(() => explain(gbm.scorer, gbm.rows[0], gbm.background, undefined, { seed: -1 }))).toMatchObject({
+      code: 'INVALID_OPTION',
+      details: { field: 'seed' },
+    });
     const { Gr_Liv_Area: _dropped, ...missing } = gbm.rows[0]!;
     const bad = await caught(() => explain(gbm.scorer, missing, gbm.background, undefined));
     expect(bad).toBeInstanceOf(InputError);
@@ -254,7 +267,10 @@ describe('permutationImportance', () => {
     expect(result.features[0]!.importance).toBeGreaterThan(0);
     expect(await permutationImportance(penguins.scorer, penguins.background, 'accuracy', { seed: 5 })).toEqual(result);
 
-    const constant: ConfidenceSet = { rows: penguins.background.rows.map((r) => ({ ...(r as Record<string, unknown>), sex: 'female' })), labels: penguins.background.labels! };
+    const constant: ConfidenceSet = {
+      rows: penguins.background.rows.map((r) => ({ ...(r as Record<string, unknown>), sex: 'female' })),
+      labels: penguins.background.labels!,
+    };
     const flat = await permutationImportance(penguins.scorer, constant, 'accuracy', { repeats: 3 });
     expect(flat.features.find((f) => f.field === 'sex')).toEqual({ field: 'sex', importance: 0, std: 0 });
   });
@@ -265,9 +281,17 @@ describe('permutationImportance', () => {
     expect(result.features[0]!.importance).toBeGreaterThan(0);
     const r2 = await permutationImportance(ridge.scorer, ridge.background, 'r2', { repeats: 2 });
     expect(r2.features[0]!.importance).toBeGreaterThan(0);
-    expect(await caught(() => permutationImportance(ridge.scorer, ridge.background, 'accuracy'))).toMatchObject({ code: 'INVALID_OPTION', details: { field: 'metric' } });
-    expect(await caught(() => permutationImportance(ridge.scorer, ridge.background, 'rmse', { repeats: 0 }))).toMatchObject({ code: 'INVALID_OPTION', details: { field: 'repeats' } });
-    expect(await caught(() => permutationImportance(ridge.scorer, ridge.background, 'rmse', { signal: AbortSignal.abort() }))).toMatchObject({ code: 'CANCELLED' });
+    expect(await caught(() => permutationImportance(ridge.scorer, ridge.background, 'accuracy'))).toMatchObject({
+      code: 'INVALID_OPTION',
+      details: { field: 'metric' },
+    });
+    expect(await caught(() => permutationImportance(ridge.scorer, ridge.background, 'rmse', { repeats: 0 }))).toMatchObject({
+      code: 'INVALID_OPTION',
+      details: { field: 'repeats' },
+    });
+    expect(
+      await caught(() => permutationImportance(ridge.scorer, ridge.background, 'rmse', { signal: AbortSignal.abort() })),
+    ).toMatchObject({ code: 'CANCELLED' });
   });
 });
 
@@ -312,9 +336,17 @@ describe('partialDependence', () => {
     const unknown = await caught(() => partialDependence(penguins.scorer, penguins.background, 'beak_colour'));
     expect(unknown).toBeInstanceOf(InputError);
     expect(unknown).toMatchObject({ code: 'UNEXPECTED_FIELD', details: { field: 'beak_colour' } });
-    expect(await caught(() => partialDependence(penguins.scorer, penguins.background, 'island', { grid: [] }))).toMatchObject({ code: 'INVALID_OPTION', details: { field: 'grid' } });
+    expect(await caught(() => partialDependence(penguins.scorer, penguins.background, 'island', { grid: [] }))).toMatchObject({
+      code: 'INVALID_OPTION',
+      details: { field: 'grid' },
+    });
     expect(await caught(() => partialDependence(penguins.scorer, penguins.background, 'island', { grid: [3] }))).toBeInstanceOf(InputError);
-    expect(await caught(() => partialDependence(penguins.scorer, penguins.background, 'island', { gridSize: 0 }))).toMatchObject({ code: 'INVALID_OPTION', details: { field: 'gridSize' } });
-    expect(await caught(() => partialDependence(penguins.scorer, penguins.background, 'island', { signal: AbortSignal.abort() }))).toMatchObject({ code: 'CANCELLED' });
+    expect(await caught(() => partialDependence(penguins.scorer, penguins.background, 'island', { gridSize: 0 }))).toMatchObject({
+      code: 'INVALID_OPTION',
+      details: { field: 'gridSize' },
+    });
+    expect(
+      await caught(() => partialDependence(penguins.scorer, penguins.background, 'island', { signal: AbortSignal.abort() })),
+    ).toMatchObject({ code: 'CANCELLED' });
   });
 });

@@ -26,7 +26,13 @@ describe('feature transform', () => {
   it('names every output column and describes the inputs', () => {
     expect(transform.width).toBe(9);
     expect(transform.names).toContain('island=Dream');
-    expect(transform.inputs.find((i) => i.name === 'sex')).toEqual({ name: 'sex', type: 'category', categories: ['female', 'male'], missing: 'impute', acceptsUnknown: false });
+    expect(transform.inputs.find((i) => i.name === 'sex')).toEqual({
+      name: 'sex',
+      type: 'category',
+      categories: ['female', 'male'],
+      missing: 'impute',
+      acceptsUnknown: false,
+    });
   });
 
   it('accepts an empty batch', () => {

@@ -23,7 +23,9 @@ describe('gate, with onnxruntime-web (WASM) in Node', () => {
       predictions.forEach((p, r) => {
         if (p.kind !== 'classification') throw new Error('expected a classification');
         expect(p.label).toBe(e2e.expected.label[r]);
-        Object.values(p.probabilities).forEach((value, c) => expect(Math.abs(value - e2e.expected.probabilities[r]![c]!)).toBeLessThanOrEqual(1e-5));
+        Object.values(p.probabilities).forEach((value, c) =>
+          expect(Math.abs(value - e2e.expected.probabilities[r]![c]!)).toBeLessThanOrEqual(1e-5),
+        );
       });
     } finally {
       await model.scorer.runtime.dispose();
@@ -50,7 +52,9 @@ describe('gate, with onnxruntime-web (WASM) in Node', () => {
   it('refuses a wrong label even when the probabilities are within tolerance', async () => {
     const e2e = JSON.parse(new TextDecoder().decode(files.e2eSet)) as PenguinE2E;
     e2e.expected.label[2] = e2e.expected.label[2] === 'Adelie' ? 'Gentoo' : 'Adelie';
-    const error = (await caught(() => prepareModel(manifest, { ...files, e2eSet: new TextEncoder().encode(JSON.stringify(e2e)) }))) as GateError;
+    const error = (await caught(() =>
+      prepareModel(manifest, { ...files, e2eSet: new TextEncoder().encode(JSON.stringify(e2e)) }),
+    )) as GateError;
     expect(error.code).toBe('GATE_E2E_MISMATCH');
   });
 });

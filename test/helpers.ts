@@ -44,27 +44,30 @@ export function everyOpSpec(name: string): unknown {
     formatVersion: 1,
     name,
     version: '1.0.0',
-      fields: [
-        { name: 'area', type: 'number' },
-        { name: 'age', type: 'number' },
-        { name: 'zone', type: 'category' },
-        { name: 'roof', type: 'category' },
-      ],
-      features: [
-        { field: 'area', steps: [{ op: 'impute', strategy: 'median', value: 9 }, { op: 'log1p' }, { op: 'standardize', mean: 2, scale: 0.5 }] },
-        { field: 'age', steps: [{ op: 'min_max', scale: 0.1, min: -0.5, clip: [0, 1] }] },
-        {
-          field: 'zone',
-          steps: [
-            { op: 'impute', strategy: 'most_frequent', value: 'RL' },
-            { op: 'rare_label', keep: ['RL', 'RM'], label: 'Rare' },
-            { op: 'ordinal', categories: ['Rare', 'RM', 'RL'], unknown: 'error' },
-            { op: 'standardize', mean: 1, scale: 2 },
-          ],
-        },
-        { field: 'roof', steps: [{ op: 'ordinal', categories: ['Flat', 'Gable'], unknown: 'value', unknownValue: -1 }] },
-        { field: 'roof', steps: [{ op: 'one_hot', categories: ['Flat', 'Gable'], unknown: 'ignore' }] },
-      ],
-      output: { input: 'x', dtype: 'float64' },
+    fields: [
+      { name: 'area', type: 'number' },
+      { name: 'age', type: 'number' },
+      { name: 'zone', type: 'category' },
+      { name: 'roof', type: 'category' },
+    ],
+    features: [
+      {
+        field: 'area',
+        steps: [{ op: 'impute', strategy: 'median', value: 9 }, { op: 'log1p' }, { op: 'standardize', mean: 2, scale: 0.5 }],
+      },
+      { field: 'age', steps: [{ op: 'min_max', scale: 0.1, min: -0.5, clip: [0, 1] }] },
+      {
+        field: 'zone',
+        steps: [
+          { op: 'impute', strategy: 'most_frequent', value: 'RL' },
+          { op: 'rare_label', keep: ['RL', 'RM'], label: 'Rare' },
+          { op: 'ordinal', categories: ['Rare', 'RM', 'RL'], unknown: 'error' },
+          { op: 'standardize', mean: 1, scale: 2 },
+        ],
+      },
+      { field: 'roof', steps: [{ op: 'ordinal', categories: ['Flat', 'Gable'], unknown: 'value', unknownValue: -1 }] },
+      { field: 'roof', steps: [{ op: 'one_hot', categories: ['Flat', 'Gable'], unknown: 'ignore' }] },
+    ],
+    output: { input: 'x', dtype: 'float64' },
   };
 }

@@ -36,11 +36,22 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 describe('ondevice/node load()', () => {
   it('loads a bundle folder, its channel.json, a file: URL and an http: URL alike, verified and gated', async () => {
-    const sources = [join(bundles, 'penguins'), join(bundles, 'penguins/channel.json'), pathToFileURL(join(bundles, 'penguins/channel.json')), `${origin}/penguins/channel.json`];
+    const sources = [
+      join(bundles, 'penguins'),
+      join(bundles, 'penguins/channel.json'),
+      pathToFileURL(join(bundles, 'penguins/channel.json')),
+      `${origin}/penguins/channel.json`,
+    ];
     for (const source of sources) {
       const model = await load(source, { monitor: false });
       const info = await model.info();
-      expect(info).toMatchObject({ name: 'penguins', version: '1.0.0', source: 'network', storage: 'memory', runtime: { name: 'onnxruntime-web', backend: 'wasm' } });
+      expect(info).toMatchObject({
+        name: 'penguins',
+        version: '1.0.0',
+        source: 'network',
+        storage: 'memory',
+        runtime: { name: 'onnxruntime-web', backend: 'wasm' },
+      });
       expect(info.gate.passed).toBe(true);
       const prediction = await model.predict(ROW);
       expect(prediction).toMatchObject({ kind: 'classification', label: 'Gentoo', version: '1.0.0' });
@@ -50,7 +61,10 @@ describe('ondevice/node load()', () => {
 
   it('answers predict, predictBatch and predictColumns as the browser does, and typed errors for bad rows', async () => {
     const model = await load(join(bundles, 'penguins'), { monitor: false });
-    const batch = await model.predictBatch([ROW, { ...ROW, island: 'Dream', bill_depth_mm: 18.4, flipper_length_mm: 190, body_mass_g: 3700 }]);
+    const batch = await model.predictBatch([
+      ROW,
+      { ...ROW, island: 'Dream', bill_depth_mm: 18.4, flipper_length_mm: 190, body_mass_g: 3700 },
+    ]);
     const columns = await model.predictColumns({
       island: ['Biscoe', 'Dream'],
       sex: [null, null],
@@ -82,7 +96,10 @@ describe('ondevice/node load()', () => {
     expect(await model.info()).toMatchObject({ version: '1.0.0' });
     expect(await model.update()).toMatchObject({ status: 'up-to-date' });
     await model.dispose();
-    expect(await caught(() => load(join(bundles, 'penguins'), { version: '9.9.9' }))).toMatchObject({ name: 'BundleError', code: 'FETCH_FAILED' });
+    expect(await caught(() => load(join(bundles, 'penguins'), { version: '9.9.9' }))).toMatchObject({
+      name: 'BundleError',
+      code: 'FETCH_FAILED',
+    });
   });
 
   it('refuses what the browser refuses: a missing source, a damaged file, a failing gate', async () => {

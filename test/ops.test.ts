@@ -14,9 +14,24 @@ describe('feature ops, with scikit-learn semantics', () => {
     const { features, inputs } = tabular.prepare([row(99, 7, 'RM', 'Gable'), row(null, 20, 'C', 'Mansard'), row(0, 3, null, 'Flat')]);
     expect(tabular.names).toEqual(['area', 'age', 'zone', 'roof', 'roof=Flat', 'roof=Gable']);
     expect([...features!]).toEqual([
-      (Math.log1p(99) - 2) / 0.5, 7 * 0.1 - 0.5, (1 - 1) / 2, 1, 0, 1,
-      (Math.log1p(9) - 2) / 0.5, 1, (0 - 1) / 2, -1, 0, 0,
-      (Math.log1p(0) - 2) / 0.5, 0, (2 - 1) / 2, 0, 1, 0,
+      (Math.log1p(99) - 2) / 0.5,
+      7 * 0.1 - 0.5,
+      (1 - 1) / 2,
+      1,
+      0,
+      1,
+      (Math.log1p(9) - 2) / 0.5,
+      1,
+      (0 - 1) / 2,
+      -1,
+      0,
+      0,
+      (Math.log1p(0) - 2) / 0.5,
+      0,
+      (2 - 1) / 2,
+      0,
+      1,
+      0,
     ]);
     // float64 model input is the features themselves, not a copy cast to float32.
     expect(inputs.x!.data).toBe(features);
@@ -41,7 +56,12 @@ describe('feature ops, with scikit-learn semantics', () => {
   });
 
   it('float32 output casts at the end only', () => {
-    const spec = parseFeatureSpec({ ...header, fields: [{ name: 'a', type: 'number' }], features: [{ field: 'a', steps: [{ op: 'standardize', mean: 0.1, scale: 3 }] }], output: { input: 'x', dtype: 'float32' } });
+    const spec = parseFeatureSpec({
+      ...header,
+      fields: [{ name: 'a', type: 'number' }],
+      features: [{ field: 'a', steps: [{ op: 'standardize', mean: 0.1, scale: 3 }] }],
+      output: { input: 'x', dtype: 'float32' },
+    });
     const prepared = compileFeatureSpec(spec).prepare([{ a: 1 / 3 }]);
     expect(prepared.features![0]).toBe((1 / 3 - 0.1) / 3);
     expect(prepared.inputs.x!.data[0]).toBe(Math.fround((1 / 3 - 0.1) / 3));
@@ -49,11 +69,30 @@ describe('feature ops, with scikit-learn semantics', () => {
 
   it('refuses steps in an order scikit-learn could not have produced', async () => {
     const bad = (steps: object[], type = 'category') =>
-      caught(() => parseFeatureSpec({ ...header, fields: [{ name: 'f', type }], features: [{ field: 'f', steps }], output: { input: 'x', dtype: 'float32' } }));
+      caught(() =>
+        parseFeatureSpec({
+          ...header,
+          fields: [{ name: 'f', type }],
+          features: [{ field: 'f', steps }],
+          output: { input: 'x', dtype: 'float32' },
+        }),
+      );
     const cases = [
-      [[{ op: 'one_hot', categories: ['a'], unknown: 'error' }, { op: 'standardize', mean: 0, scale: 1 }], 'features[0].steps[1]'],
+      [
+        [
+          { op: 'one_hot', categories: ['a'], unknown: 'error' },
+          { op: 'standardize', mean: 0, scale: 1 },
+        ],
+        'features[0].steps[1]',
+      ],
       [[{ op: 'log1p' }], 'features[0].steps[0]'],
-      [[{ op: 'ordinal', categories: ['a'], unknown: 'error' }, { op: 'rare_label', keep: ['a'], label: 'R' }], 'features[0].steps[1]'],
+      [
+        [
+          { op: 'ordinal', categories: ['a'], unknown: 'error' },
+          { op: 'rare_label', keep: ['a'], label: 'R' },
+        ],
+        'features[0].steps[1]',
+      ],
       [[{ op: 'rare_label', keep: ['a'], label: 'R' }], 'features[0].steps'],
       [[{ op: 'quantile', n: 10 }], 'features[0].steps[0].op'],
     ] as const;
@@ -62,7 +101,9 @@ describe('feature ops, with scikit-learn semantics', () => {
       expect(error, JSON.stringify(steps)).toBeInstanceOf(BundleError);
       expect(error.details.path, JSON.stringify(steps)).toBe(path);
     }
-    expect(((await bad([{ op: 'one_hot', categories: ['a'], unknown: 'error' }], 'number')) as BundleError).details.path).toBe('features[0].steps[0]');
+    expect(((await bad([{ op: 'one_hot', categories: ['a'], unknown: 'error' }], 'number')) as BundleError).details.path).toBe(
+      'features[0].steps[0]',
+    );
   });
 });
 
@@ -125,7 +166,9 @@ describe('columnar input', () => {
     expect(bad).toMatchObject({ code: 'WRONG_TYPE', details: { row: 1, field: 'age' } });
     const uneven = (await caught(() => tabular.prepareColumns({ ...columns, roof: ['Flat'] }))) as InputError;
     expect(uneven).toMatchObject({ code: 'INVALID_BATCH', details: { field: 'roof' } });
-    const missing = (await caught(() => tabular.prepareColumns({ area: columns.area, age: columns.age, zone: columns.zone }))) as InputError;
+    const missing = (await caught(() =>
+      tabular.prepareColumns({ area: columns.area, age: columns.age, zone: columns.zone }),
+    )) as InputError;
     expect(missing).toMatchObject({ code: 'MISSING_FIELD', details: { field: 'roof' } });
     const typedCategory = (await caught(() => tabular.prepareColumns({ ...columns, zone: new Float64Array(3) }))) as InputError;
     expect(typedCategory).toMatchObject({ code: 'WRONG_TYPE', details: { field: 'zone' } });

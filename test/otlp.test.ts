@@ -42,7 +42,13 @@ function withoutEmptyArrays(value: unknown): unknown {
 }
 
 const T0 = 1_700_000_000_123;
-const resource = { 'service.name': 'shop', 'service.instance.id': 'tab-1', 'deployment.replicas': 3, 'ondevice.offline': false, 'ondevice.ratio': 0.25 };
+const resource = {
+  'service.name': 'shop',
+  'service.instance.id': 'tab-1',
+  'deployment.replicas': 3,
+  'ondevice.offline': false,
+  'ondevice.ratio': 0.25,
+};
 const scope = { name: 'ondevice', version: '0.1.0' };
 const latency: MetricPoint = {
   kind: 'histogram',
@@ -62,9 +68,26 @@ const records: TelemetryRecord[] = [
     id: 'r1',
     timeMs: T0,
     points: [
-      { kind: 'sum', name: 'ondevice.predictions', unit: '{row}', value: 120, attributes: { 'ondevice.version': '1.0.0' }, startTimeMs: T0 - 60_000 },
-      { kind: 'gauge', name: 'ondevice.drift.psi', value: 0.12, attributes: { 'ondevice.version': '1.0.0', 'ondevice.feature': 'bill_length_mm' } },
-      { kind: 'gauge', name: 'ondevice.drift.psi', value: Number.NaN, attributes: { 'ondevice.version': '1.0.0', 'ondevice.feature': 'island' } },
+      {
+        kind: 'sum',
+        name: 'ondevice.predictions',
+        unit: '{row}',
+        value: 120,
+        attributes: { 'ondevice.version': '1.0.0' },
+        startTimeMs: T0 - 60_000,
+      },
+      {
+        kind: 'gauge',
+        name: 'ondevice.drift.psi',
+        value: 0.12,
+        attributes: { 'ondevice.version': '1.0.0', 'ondevice.feature': 'bill_length_mm' },
+      },
+      {
+        kind: 'gauge',
+        name: 'ondevice.drift.psi',
+        value: Number.NaN,
+        attributes: { 'ondevice.version': '1.0.0', 'ondevice.feature': 'island' },
+      },
       latency,
     ],
   },
@@ -72,7 +95,15 @@ const records: TelemetryRecord[] = [
     id: 'r2',
     timeMs: T0 + 60_000.5,
     points: [
-      { kind: 'sum', name: 'ondevice.predictions', unit: '{row}', description: 'Rows scored', value: 7, attributes: { 'ondevice.version': '1.0.0' }, startTimeMs: T0 },
+      {
+        kind: 'sum',
+        name: 'ondevice.predictions',
+        unit: '{row}',
+        description: 'Rows scored',
+        value: 7,
+        attributes: { 'ondevice.version': '1.0.0' },
+        startTimeMs: T0,
+      },
       // Same name, another kind: a metric of its own.
       { kind: 'gauge', name: 'ondevice.predictions', value: 3 },
     ],
@@ -131,10 +162,20 @@ describe('toOtlpMetrics', () => {
   });
 
   it('makes a sum double and non-monotonic when a value asks for it', () => {
-    const [m] = toOtlpMetrics([{ id: 'x', timeMs: T0, points: [
-      { kind: 'sum', name: 'balance', value: 2, startTimeMs: T0 - 1 },
-      { kind: 'sum', name: 'balance', value: -0.5, startTimeMs: T0 - 1 },
-    ] }], {}, scope).resourceMetrics[0]!.scopeMetrics[0]!.metrics;
+    const [m] = toOtlpMetrics(
+      [
+        {
+          id: 'x',
+          timeMs: T0,
+          points: [
+            { kind: 'sum', name: 'balance', value: 2, startTimeMs: T0 - 1 },
+            { kind: 'sum', name: 'balance', value: -0.5, startTimeMs: T0 - 1 },
+          ],
+        },
+      ],
+      {},
+      scope,
+    ).resourceMetrics[0]!.scopeMetrics[0]!.metrics;
     expect(m).toMatchObject({ sum: { isMonotonic: false, dataPoints: [{ asDouble: 2 }, { asDouble: -0.5 }] } });
   });
 
@@ -178,7 +219,11 @@ describe('toOtlpMetrics', () => {
   it('tags every data point with its record id, which a caller attribute cannot replace', () => {
     const ids = JSON.stringify(request).match(/"key":"ondevice\.record_id","value":\{"stringValue":"(r\d)"\}/g);
     expect(ids).toHaveLength(records.reduce((n, r) => n + r.points.length, 0));
-    const [m] = toOtlpMetrics([{ id: 'real', timeMs: T0, points: [{ kind: 'gauge', name: 'g', value: 1, attributes: { 'ondevice.record_id': 'fake' } }] }], {}, scope).resourceMetrics[0]!.scopeMetrics[0]!.metrics;
+    const [m] = toOtlpMetrics(
+      [{ id: 'real', timeMs: T0, points: [{ kind: 'gauge', name: 'g', value: 1, attributes: { 'ondevice.record_id': 'fake' } }] }],
+      {},
+      scope,
+    ).resourceMetrics[0]!.scopeMetrics[0]!.metrics;
     expect('gauge' in m! && m.gauge.dataPoints[0]!.attributes).toEqual([{ key: 'ondevice.record_id', value: { stringValue: 'real' } }]);
   });
 
@@ -212,7 +257,9 @@ describe('pointProblem', () => {
     expect(pointProblem({ kind: 'sum', name: 'n', value: Number.POSITIVE_INFINITY, startTimeMs: 0 })).toMatch(/not finite/);
     expect(pointProblem({ kind: 'gauge', name: '', value: 1 })).toMatch(/no name/);
     expect(pointProblem({ kind: 'counter', name: 'n', value: 1 } as unknown as MetricPoint)).toMatch(/unknown kind/);
-    expect(pointProblem({ kind: 'gauge', name: 'g', value: 1, attributes: { at: null } } as unknown as MetricPoint)).toMatch(/attribute at/);
+    expect(pointProblem({ kind: 'gauge', name: 'g', value: 1, attributes: { at: null } } as unknown as MetricPoint)).toMatch(
+      /attribute at/,
+    );
   });
 });
 

@@ -24,13 +24,24 @@ describe('ondevice pack', () => {
     expect(manifest.versions.data).toMatch(/^palmerpenguins@sha256:[0-9a-f]{64}$/);
     expect(manifest.metadata).toMatchObject({ algorithm: { name: 'LogisticRegression' }, training: { library: 'scikit-learn' } });
 
-    expect(manifest.metadata.features.map((f) => f.name)).toEqual(['bill_length_mm', 'bill_depth_mm', 'flipper_length_mm', 'body_mass_g', 'island', 'sex']);
+    expect(manifest.metadata.features.map((f) => f.name)).toEqual([
+      'bill_length_mm',
+      'bill_depth_mm',
+      'flipper_length_mm',
+      'body_mass_g',
+      'island',
+      'sex',
+    ]);
     expect(manifest.metadata.outputs).toEqual([expect.objectContaining({ name: 'probabilities', type: 'float[N, 3]' })]);
     expect(manifest.metadata.build).toEqual({ by: expect.any(String), at: expect.any(String) });
 
     const channel = parseChannel(JSON.parse(await readFile(result.channelPath!, 'utf8')));
     expect(channel.sequence).toBe(1);
-    expect(channel.live).toMatchObject({ version: '1.0.0', manifest: '1.0.0/manifest.json', sha256: await sha256Hex(await readFile(result.manifestPath)) });
+    expect(channel.live).toMatchObject({
+      version: '1.0.0',
+      manifest: '1.0.0/manifest.json',
+      sha256: await sha256Hex(await readFile(result.manifestPath)),
+    });
     expect(channel.live.approval).toMatchObject({ by: manifest.metadata.build.by });
   });
 
@@ -81,13 +92,39 @@ describe('ondevice pack', () => {
   });
 
   it('refuses a malformed reference.json with INVALID_REFERENCE, naming the file and the place in it', async () => {
-    const reference = JSON.parse(await readFile(new URL('reference.json', PENGUINS_BUILD), 'utf8')) as { featureMeans: number[]; fields: { name: string }[]; output: { levels: string[] } };
+    const reference = JSON.parse(await readFile(new URL('reference.json', PENGUINS_BUILD), 'utf8')) as {
+      featureMeans: number[];
+      fields: { name: string }[];
+      output: { levels: string[] };
+    };
     const cases: [string, (changed: string) => Promise<void>, string][] = [
-      ['featureMeans', (dir) => writeReference(dir, { ...reference, featureMeans: reference.featureMeans.slice(1) }), 'but the feature spec makes 9 columns'],
-      ['fields[0].frequencies', (dir) => writeReference(dir, { ...reference, fields: [{ ...reference.fields[0], frequencies: [0.5] }, ...reference.fields.slice(1)] }), 'must sum to 1'],
-      ['fields[0].name', (dir) => writeReference(dir, { ...reference, fields: [{ ...reference.fields[0], name: 'beak' }, ...reference.fields.slice(1)] }), 'is "beak", which is not a field of the feature spec'],
-      ['fields[0].type', (dir) => writeReference(dir, { ...reference, fields: [{ ...reference.fields[4], name: 'bill_length_mm' }, ...reference.fields.slice(1)] }), 'is category; the feature spec\'s "bill_length_mm" is a number'],
-      ['output.levels', (dir) => writeReference(dir, { ...reference, output: { ...reference.output, levels: ['Gentoo', 'Adelie', 'Chinstrap'] } }), 'the classes are Adelie, Chinstrap, Gentoo'],
+      [
+        'featureMeans',
+        (dir) => writeReference(dir, { ...reference, featureMeans: reference.featureMeans.slice(1) }),
+        'but the feature spec makes 9 columns',
+      ],
+      [
+        'fields[0].frequencies',
+        (dir) =>
+          writeReference(dir, { ...reference, fields: [{ ...reference.fields[0], frequencies: [0.5] }, ...reference.fields.slice(1)] }),
+        'must sum to 1',
+      ],
+      [
+        'fields[0].name',
+        (dir) => writeReference(dir, { ...reference, fields: [{ ...reference.fields[0], name: 'beak' }, ...reference.fields.slice(1)] }),
+        'is "beak", which is not a field of the feature spec',
+      ],
+      [
+        'fields[0].type',
+        (dir) =>
+          writeReference(dir, { ...reference, fields: [{ ...reference.fields[4], name: 'bill_length_mm' }, ...reference.fields.slice(1)] }),
+        'is category; the feature spec\'s "bill_length_mm" is a number',
+      ],
+      [
+        'output.levels',
+        (dir) => writeReference(dir, { ...reference, output: { ...reference.output, levels: ['Gentoo', 'Adelie', 'Chinstrap'] } }),
+        'the classes are Adelie, Chinstrap, Gentoo',
+      ],
       ['(root)', (dir) => writeFile(join(dir, 'reference.json'), '{"format": '), 'is not JSON'],
     ];
     for (const [path, spoil, why] of cases) {
@@ -133,7 +170,9 @@ describe('manifest and channel parsing', () => {
     expect(presentRoles(manifest.files)).toEqual(['model', 'featureSpec', 'e2eSet', 'confidenceSet', 'reference', 'variant.int8']);
     expect(manifest.files['variant.int8']!.path).toBe('model.int8.onnx');
     expect(manifest.contentHash).toBe(await contentHashOf(manifest.files, sha256Hex));
-    expect(manifest.variants).toEqual([expect.objectContaining({ name: 'int8', backends: ['wasm'], gate: { tolerance: 0.07, metric: { name: 'r2', range: [0.85, 1] } } })]);
+    expect(manifest.variants).toEqual([
+      expect.objectContaining({ name: 'int8', backends: ['wasm'], gate: { tolerance: 0.07, metric: { name: 'r2', range: [0.85, 1] } } }),
+    ]);
 
     type Json = { files: Record<string, unknown>; variants?: Record<string, unknown>[]; runtime?: string };
     const refused: [string, (m: Json) => void, string][] = [
@@ -156,7 +195,14 @@ describe('manifest and channel parsing', () => {
 
   it('refuses a channel without a manifest hash', async () => {
     const error = (await caught(() =>
-      parseChannel({ format: 'ondevice/channel', formatVersion: 2, name: 'x', sequence: 1, issuedAt: '2026-01-01T00:00:00Z', live: { version: '1', manifest: 'm.json' } }),
+      parseChannel({
+        format: 'ondevice/channel',
+        formatVersion: 2,
+        name: 'x',
+        sequence: 1,
+        issuedAt: '2026-01-01T00:00:00Z',
+        live: { version: '1', manifest: 'm.json' },
+      }),
     )) as BundleError;
     expect(error.code).toBe('INVALID_CHANNEL');
   });

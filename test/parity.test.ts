@@ -14,9 +14,16 @@ const measured: Record<string, ParityReport & { tolerance: number; runtime: stri
 
 describe('parity with the research pipeline, in Node with the browser’s runtimes (onnxruntime-web WASM, TensorFlow.js)', () => {
   it('finds every committed model', () => {
-    expect(folders.map((f) => f.name).sort()).toEqual(
-      ['digits', 'house-prices-gradient-boosting', 'house-prices-mlp-onnx', 'house-prices-mlp-tfjs', 'house-prices-random-forest', 'house-prices-ridge', 'house-prices-xgboost', 'penguins'],
-    );
+    expect(folders.map((f) => f.name).sort()).toEqual([
+      'digits',
+      'house-prices-gradient-boosting',
+      'house-prices-mlp-onnx',
+      'house-prices-mlp-tfjs',
+      'house-prices-random-forest',
+      'house-prices-ridge',
+      'house-prices-xgboost',
+      'penguins',
+    ]);
   });
 
   for (const { folder, name, confidence, parity } of folders) {
@@ -69,9 +76,16 @@ describe('model variants (Manifest.variants)', () => {
           const versusResearch = compareParity(undefined, 0, predictions, undefined, { features: null, predictions: parity.predictions });
           expect(versusResearch.maxPredictionDifference).toBeLessThanOrEqual(entry.gate.tolerance);
           expect(versusResearch.maxPredictionDifference).toBeGreaterThan(manifest.gate.tolerance);
-          measured[`${name} (${variant})`] = { ...versusResearch, versusNumpy: versusNumpy.maxPredictionDifference, tolerance: entry.gate.tolerance, runtime: `${manifest.runtime} ${variant}` };
+          measured[`${name} (${variant})`] = {
+            ...versusResearch,
+            versusNumpy: versusNumpy.maxPredictionDifference,
+            tolerance: entry.gate.tolerance,
+            runtime: `${manifest.runtime} ${variant}`,
+          };
           // A row's answer does not depend on its batch (the activations' scales are fixed, not per batch).
-          const alone = await Promise.all(confidence.rows.slice(0, 5).map(async (row) => model.scorer.predictions(await model.scorer.score([row]))[0]));
+          const alone = await Promise.all(
+            confidence.rows.slice(0, 5).map(async (row) => model.scorer.predictions(await model.scorer.score([row]))[0]),
+          );
           expect(alone).toEqual(predictions.slice(0, 5));
         } finally {
           await model.scorer.runtime.dispose();
@@ -111,4 +125,3 @@ describe('model variants (Manifest.variants)', () => {
 afterAll(() => {
   console.table(measured);
 });
-

@@ -29,7 +29,9 @@ export interface ParityReport {
 export const MODELS_DIR = new URL('../models/', import.meta.url).pathname;
 
 /** Every committed build folder, with what the tests need from it. */
-export async function buildFolders(): Promise<{ folder: string; name: string; card: { name: string; runtime?: string }; confidence: ConfidenceFile; parity: ParityFile }[]> {
+export async function buildFolders(): Promise<
+  { folder: string; name: string; card: { name: string; runtime?: string }; confidence: ConfidenceFile; parity: ParityFile }[]
+> {
   const folders = await findBuildFolders(MODELS_DIR);
   return Promise.all(
     folders.map(async (folder) => ({
@@ -50,7 +52,8 @@ async function readCard(folder: string): Promise<{ name: string; card: { name: s
 export async function readPackedVersion(versionDir: string): Promise<{ manifest: Manifest; files: BundleBytes }> {
   const manifest = parseManifest(JSON.parse(await readFile(join(versionDir, 'manifest.json'), 'utf8')));
   const files: Record<string, Uint8Array> = {};
-  for (const role of presentRoles(manifest.files)) files[role] = new Uint8Array(await readFile(join(versionDir, manifest.files[role]!.path)));
+  for (const role of presentRoles(manifest.files))
+    files[role] = new Uint8Array(await readFile(join(versionDir, manifest.files[role]!.path)));
   return { manifest, files: files as unknown as BundleBytes };
 }
 
@@ -78,7 +81,8 @@ export function compareParity(
     const difference = Math.abs(actual - expected) / Math.max(1, Math.abs(expected));
     maxPredictionDifference = Number.isNaN(difference) ? Infinity : Math.max(maxPredictionDifference, difference);
   };
-  if (predictions.length !== parity.predictions.length) throw new Error(`${predictions.length} predictions for ${parity.predictions.length} research ones`);
+  if (predictions.length !== parity.predictions.length)
+    throw new Error(`${predictions.length} predictions for ${parity.predictions.length} research ones`);
   predictions.forEach((prediction, r) => {
     const expected = parity.predictions[r]!;
     if (prediction.kind === 'regression') relative(prediction.value, expected as number);

@@ -19,7 +19,10 @@ async function penguinsReference(): Promise<Record<string, unknown>> {
 }
 
 function expectDistribution(distribution: ReferenceDistribution, where: string): void {
-  expect(distribution.frequencies.reduce((sum, f) => sum + f, 0), where).toBeCloseTo(1, 12);
+  expect(
+    distribution.frequencies.reduce((sum, f) => sum + f, 0),
+    where,
+  ).toBeCloseTo(1, 12);
   if (distribution.type === 'number') {
     expect(distribution.frequencies, where).toHaveLength(distribution.edges.length + 1);
     distribution.edges.forEach((edge, k) => k > 0 && expect(edge, where).toBeGreaterThan(distribution.edges[k - 1]!));
@@ -49,7 +52,11 @@ describe('reference.json of every committed build', () => {
     if (spec.kind !== 'tabular') return;
     const transform = compileFeatureSpec(spec);
     const reference = parseReference(await json(join(folder, SOURCE_FILES.reference)), transform.width);
-    const card = (await json(join(folder, SOURCE_FILES.modelCard))) as { task: { kind: string; classes?: string[] }; algorithm: { name: string }; training: { data: { trainRows: number } } };
+    const card = (await json(join(folder, SOURCE_FILES.modelCard))) as {
+      task: { kind: string; classes?: string[] };
+      algorithm: { name: string };
+      training: { data: { trainRows: number } };
+    };
 
     expect(reference.rows).toBe(card.training.data.trainRows);
     expect(reference.featureMeans).toHaveLength(transform.width);
@@ -74,7 +81,15 @@ describe('reference.json of every committed build', () => {
     const spec = parseFeatureSpec(await json(join(folder, SOURCE_FILES.featureSpec)));
     const reference: Reference = parseReference(await json(join(folder, SOURCE_FILES.reference)));
     const { linear } = (await json(join(folder, 'parity.json'))) as {
-      linear: { fields: string[]; coefficients: number[]; intercept: number; featureMeans: number[]; baseValue: number; attributions: number[][]; outputs: number[] };
+      linear: {
+        fields: string[];
+        coefficients: number[];
+        intercept: number;
+        featureMeans: number[];
+        baseValue: number;
+        attributions: number[][];
+        outputs: number[];
+      };
     };
     expect(spec.kind).toBe('tabular');
     if (spec.kind !== 'tabular') return;
@@ -95,7 +110,14 @@ describe('parseReference', () => {
   it('reads the penguins reference', async () => {
     const reference = parseReference(await penguinsReference(), 9);
     expect(reference.rows).toBe(258);
-    expect(reference.fields.map((f) => f.name)).toEqual(['bill_length_mm', 'bill_depth_mm', 'flipper_length_mm', 'body_mass_g', 'island', 'sex']);
+    expect(reference.fields.map((f) => f.name)).toEqual([
+      'bill_length_mm',
+      'bill_depth_mm',
+      'flipper_length_mm',
+      'body_mass_g',
+      'island',
+      'sex',
+    ]);
     expect(reference.fields[4]).toMatchObject({ type: 'category', levels: ['Biscoe', 'Dream', 'Torgersen'], missing: 0 });
     expect(reference.additive).toBe(false);
   });
@@ -111,7 +133,11 @@ describe('parseReference', () => {
     ['fields[0].frequencies', (r) => ({ ...r, fields: [{ ...field(r, 0), edges: [1], frequencies: [1] }] }), 'one more than edges'],
     ['fields[0].edges', (r) => ({ ...r, fields: [{ ...field(r, 0), edges: [2, 1], frequencies: [0.5, 0.5, 0] }] }), 'strictly ascending'],
     ['fields[0].type', (r) => ({ ...r, fields: [{ ...field(r, 0), type: 'text' }] }), ''],
-    ['fields[4].levels', (r) => ({ ...r, fields: [...(r.fields as unknown[]).slice(0, 4), { ...field(r, 4), levels: ['Biscoe', 'Biscoe', 'Dream'] }] }), 'must not repeat'],
+    [
+      'fields[4].levels',
+      (r) => ({ ...r, fields: [...(r.fields as unknown[]).slice(0, 4), { ...field(r, 4), levels: ['Biscoe', 'Biscoe', 'Dream'] }] }),
+      'must not repeat',
+    ],
     ['output.frequencies', (r) => ({ ...r, output: { type: 'category', levels: ['a', 'b'], frequencies: [1] } }), 'one value per level'],
     ['featureMeans', (r) => ({ ...r, featureMeans: [0] }), 'the feature spec makes 9 columns'],
     ['additive', (r) => ({ ...r, additive: 'yes' }), 'true or false'],

@@ -15,7 +15,8 @@ describe('canary buckets', () => {
   });
 
   it('0% assigns nobody, 100% everybody, and raising the share keeps the earlier users', () => {
-    const assigned = (share: number) => new Set(ids.filter((id) => new CanaryStrategy('1.0.0', '1.1.0', share, id, 'penguins').assigned === '1.1.0'));
+    const assigned = (share: number) =>
+      new Set(ids.filter((id) => new CanaryStrategy('1.0.0', '1.1.0', share, id, 'penguins').assigned === '1.1.0'));
     expect(assigned(0).size).toBe(0);
     expect(assigned(1).size).toBe(ids.length);
     const five = assigned(0.05);
@@ -34,8 +35,16 @@ describe('rollout policy', () => {
   const offered = ['1.0.0', '1.1.0'];
   it('defaults to single and reads every strategy', () => {
     expect(parseRolloutPolicy(undefined, '1.0.0', offered)).toEqual({ strategy: 'single' });
-    expect(parseRolloutPolicy({ strategy: 'canary', candidate: '1.1.0', share: 0.05 }, '1.0.0', offered)).toEqual({ strategy: 'canary', candidate: '1.1.0', share: 0.05 });
-    expect(parseRolloutPolicy({ strategy: 'shadow', candidate: '1.1.0' }, '1.0.0', offered)).toEqual({ strategy: 'shadow', candidate: '1.1.0', sample: 1 });
+    expect(parseRolloutPolicy({ strategy: 'canary', candidate: '1.1.0', share: 0.05 }, '1.0.0', offered)).toEqual({
+      strategy: 'canary',
+      candidate: '1.1.0',
+      share: 0.05,
+    });
+    expect(parseRolloutPolicy({ strategy: 'shadow', candidate: '1.1.0' }, '1.0.0', offered)).toEqual({
+      strategy: 'shadow',
+      candidate: '1.1.0',
+      sample: 1,
+    });
     expect(parseRolloutPolicy({ strategy: 'bandit', arms: offered }, '1.0.0', offered)).toEqual({ strategy: 'bandit', arms: offered });
   });
 
@@ -59,8 +68,21 @@ describe('rollout policy', () => {
   });
 
   it('a channel refuses candidates that repeat a version', async () => {
-    const entry = (version: string) => ({ version, manifest: `${version}/manifest.json`, sha256: 'a'.repeat(64), approval: { by: 'x', reason: 'y', at: '2026-01-01T00:00:00Z' } });
-    const channel = { format: 'ondevice/channel', formatVersion: 2, name: 'p', sequence: 1, issuedAt: '2026-01-01T00:00:00Z', live: entry('1.0.0'), candidates: [entry('1.0.0')] };
+    const entry = (version: string) => ({
+      version,
+      manifest: `${version}/manifest.json`,
+      sha256: 'a'.repeat(64),
+      approval: { by: 'x', reason: 'y', at: '2026-01-01T00:00:00Z' },
+    });
+    const channel = {
+      format: 'ondevice/channel',
+      formatVersion: 2,
+      name: 'p',
+      sequence: 1,
+      issuedAt: '2026-01-01T00:00:00Z',
+      live: entry('1.0.0'),
+      candidates: [entry('1.0.0')],
+    };
     expect(((await caught(() => parseChannel(channel))) as BundleError).details.path).toBe('candidates');
   });
 });
@@ -80,7 +102,11 @@ describe('Thompson-sampling bandit', () => {
   });
 
   it('starts from the counts it is given (persisted across reloads)', () => {
-    const bandit = new BanditStrategy(['a', 'b'], { a: { successes: 1, failures: 200 }, b: { successes: 150, failures: 50 } }, seededRandom(3));
+    const bandit = new BanditStrategy(
+      ['a', 'b'],
+      { a: { successes: 1, failures: 200 }, b: { successes: 150, failures: 50 } },
+      seededRandom(3),
+    );
     const picks = Array.from({ length: 200 }, () => bandit.route().version);
     expect(picks.filter((v) => v === 'b').length).toBeGreaterThan(195);
   });

@@ -22,7 +22,9 @@ async function expectPenguinsServed(runtime: Runtime): Promise<void> {
   const predictions = scorer.predictions(await scorer.score(e2e.rows));
   predictions.forEach((p, r) => {
     if (p.kind !== 'classification') throw new Error('expected a classification');
-    Object.values(p.probabilities).forEach((value, c) => expect(Math.abs(value - e2e.expected.probabilities[r]![c]!)).toBeLessThanOrEqual(1e-5));
+    Object.values(p.probabilities).forEach((value, c) =>
+      expect(Math.abs(value - e2e.expected.probabilities[r]![c]!)).toBeLessThanOrEqual(1e-5),
+    );
   });
 }
 
@@ -60,7 +62,9 @@ describe('runtime registry: backends in order, fallbacks with reasons, one combi
     const runtime = await createRuntime('onnxruntime-web', { model: penguins.model }, { backends: ['webgpu', 'wasm'] });
     try {
       expect(runtime).toMatchObject({ name: 'onnxruntime-web', backend: 'wasm', threads: 1 });
-      expect(runtime.fallbacks).toEqual([{ backend: 'webgpu', reason: expect.stringMatching(/WebGPU is not available: navigator\.gpu is missing/) }]);
+      expect(runtime.fallbacks).toEqual([
+        { backend: 'webgpu', reason: expect.stringMatching(/WebGPU is not available: navigator\.gpu is missing/) },
+      ]);
       await expectPenguinsServed(runtime);
     } finally {
       await runtime.dispose();
@@ -83,7 +87,9 @@ describe('runtime registry: backends in order, fallbacks with reasons, one combi
     const wasm = await createRuntime('onnxruntime-web', { model: penguins.model });
     const tfjs = await createRuntime('tensorflow-js', mlp);
     try {
-      const row = { [wasm.inputNames[0]!]: { data: new Float32Array(e2e.expected.features[0]!), dims: [1, e2e.expected.features[0]!.length] } };
+      const row = {
+        [wasm.inputNames[0]!]: { data: new Float32Array(e2e.expected.features[0]!), dims: [1, e2e.expected.features[0]!.length] },
+      };
       expect(Object.keys(await wasm.run(row)).sort()).toEqual(['label', 'probabilities']);
       expect(Object.keys(await wasm.run(row, ['probabilities']))).toEqual(['probabilities']);
       const input = { [tfjs.inputNames[0]!]: { data: new Float32Array(41), dims: [1, 41] } };
@@ -123,7 +129,9 @@ describe('runtime registry: backends in order, fallbacks with reasons, one combi
   }, 60_000);
 
   it('onnxruntime-web: when every backend fails, one RUNTIME_LOAD_FAILED names each backend and its reason', async () => {
-    const error = await caught(() => createRuntime('onnxruntime-web', { model: new Uint8Array([1, 2, 3]) }, { backends: ['webgpu', 'wasm', 'cpu'] }));
+    const error = await caught(() =>
+      createRuntime('onnxruntime-web', { model: new Uint8Array([1, 2, 3]) }, { backends: ['webgpu', 'wasm', 'cpu'] }),
+    );
     expect(error).toBeInstanceOf(ScoringError);
     const { code, message, details } = error as ScoringError;
     expect(code).toBe('RUNTIME_LOAD_FAILED');
@@ -138,7 +146,9 @@ describe('runtime registry: backends in order, fallbacks with reasons, one combi
   it('an empty list, or a name from outside the list of backends, is refused with a reason rather than thrown raw', async () => {
     const empty = (await caught(() => createRuntime('onnxruntime-web', { model: penguins.model }, { backends: [] }))) as ScoringError;
     expect(empty).toMatchObject({ code: 'RUNTIME_LOAD_FAILED', details: { tried: [] } });
-    const bare = (await caught(() => createRuntime('onnxruntime-web', { model: penguins.model }, { backends: 'wasm' as unknown as ['wasm'] }))) as ScoringError;
+    const bare = (await caught(() =>
+      createRuntime('onnxruntime-web', { model: penguins.model }, { backends: 'wasm' as unknown as ['wasm'] }),
+    )) as ScoringError;
     expect(bare).toMatchObject({ code: 'RUNTIME_LOAD_FAILED', message: "backends must be 'auto' or a list of backend names" });
     // An app's list is not checked by the type system at runtime: prototype keys are not backends.
     const odd = JSON.parse('["__proto__", "toString", "wasm"]') as ['wasm'];
@@ -156,7 +166,9 @@ describe('runtime registry: backends in order, fallbacks with reasons, one combi
     const runtime = await createRuntime('tensorflow-js', mlp);
     try {
       expect(runtime).toMatchObject({ name: 'tensorflow-js', backend: 'cpu', threads: 1 });
-      expect(runtime.fallbacks).toEqual([{ backend: 'wasm', reason: expect.stringMatching(/^tf\.setBackend\('wasm'\) failed: .*tfjs-backend-wasm/) }]);
+      expect(runtime.fallbacks).toEqual([
+        { backend: 'wasm', reason: expect.stringMatching(/^tf\.setBackend\('wasm'\) failed: .*tfjs-backend-wasm/) },
+      ]);
       const outputs = await runtime.run({ [runtime.inputNames[0]!]: { data: new Float32Array(41), dims: [1, 41] } });
       expect(Object.values(outputs)[0]!.dims).toEqual([1, 1]);
     } finally {

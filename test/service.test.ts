@@ -75,7 +75,9 @@ describe('ModelService states', () => {
   it('a bad row rejects its call with an InputError at its row; the next call is served', async () => {
     const service = new ModelService({ fetch: fileOrNetworkFetch, store: memoryStore() });
     await service.load(channelUrl, OPTIONS);
-    const refused = await service.score({ input: 'rows', rows: [ROW, { ...ROW, island: 'Atlantis' }], answer: 'typed' }).catch((error: unknown) => error);
+    const refused = await service
+      .score({ input: 'rows', rows: [ROW, { ...ROW, island: 'Atlantis' }], answer: 'typed' })
+      .catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(InputError);
     expect(refused).toMatchObject({ code: 'UNKNOWN_CATEGORY', details: { row: 1, field: 'island' } });
     expect(await service.score(oneRow(ROW))).toMatchObject({ kind: 'typed' });

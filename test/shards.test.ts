@@ -6,7 +6,18 @@ import { compileFeatureSpec, parseFeatureSpec } from '../src/features/index.js';
 import { onnxProvider } from '../src/runtimes/onnx.js';
 import type { LoadedRuntime } from '../src/runtimes/runtime.js';
 import { createScorer } from '../src/scoring/index.js';
-import { ShardPool, joinOutputs, outputDifference, sliceColumns, splitRows, type Inputs, type Shard, type ShardColumns, type ShardInit, type StartShard } from '../src/scoring/shards.js';
+import {
+  ShardPool,
+  joinOutputs,
+  outputDifference,
+  sliceColumns,
+  splitRows,
+  type Inputs,
+  type Shard,
+  type ShardColumns,
+  type ShardInit,
+  type StartShard,
+} from '../src/scoring/shards.js';
 import { readJson } from './helpers.js';
 
 const build = (name: string): URL => new URL(`../models/house-prices/build/${name}/`, import.meta.url);
@@ -48,10 +59,17 @@ function inProcess(replaceModel?: Uint8Array): StartShard & { started: LoadedRun
   const start = async (init: ShardInit): Promise<Shard> => {
     const runtime = await session(replaceModel ?? init.model);
     started.push(runtime);
-    const scorer = createScorer(compileFeatureSpec(parseFeatureSpec(parseJsonBytes(init.featureSpec, 'feature-spec.json'))), { ...runtime, fallbacks: [] }, init.task);
+    const scorer = createScorer(
+      compileFeatureSpec(parseFeatureSpec(parseJsonBytes(init.featureSpec, 'feature-spec.json'))),
+      { ...runtime, fallbacks: [] },
+      init.task,
+    );
     return {
       run: async (batch, wanted) => ({ outputs: await runtime.run(batch, wanted), inputs: batch }),
-      scoreColumns: async (batch: ShardColumns) => ({ outputs: { ...(await scorer.scoreColumns(batch, { keepFeatures: false })).outputs }, columns: batch }),
+      scoreColumns: async (batch: ShardColumns) => ({
+        outputs: { ...(await scorer.scoreColumns(batch, { keepFeatures: false })).outputs },
+        columns: batch,
+      }),
       close: () => void runtime.dispose().catch(() => undefined),
     };
   };
@@ -187,7 +205,10 @@ describe('shards: a large batch split by rows across one-thread sessions', () =>
   it('a shard that does not start, or fails on a batch, turns the pool off with the reason; the batch is left to the local session', async () => {
     const local = await session(gbm.model);
     const broken = await readyPool(local, inProcess(new Uint8Array([1, 2, 3])));
-    expect(broken.status()).toMatchObject({ state: 'off', reason: expect.stringMatching(/^a shard worker did not start: .*could not create a wasm session/) });
+    expect(broken.status()).toMatchObject({
+      state: 'off',
+      reason: expect.stringMatching(/^a shard worker did not start: .*could not create a wasm session/),
+    });
 
     const start = inProcess();
     const pool = await readyPool(local, start);
@@ -195,7 +216,11 @@ describe('shards: a large batch split by rows across one-thread sessions', () =>
     // A shard's session gone (as if its worker had died): its next batch fails.
     await start.started[1]!.dispose();
     expect(await pool.run(inputs(500), ['price'], (batch) => local.run(batch, ['price']))).toBeUndefined();
-    expect(pool.status()).toMatchObject({ state: 'off', batches: 0, reason: expect.stringMatching(/^a shard failed on a batch of 500 rows/) });
+    expect(pool.status()).toMatchObject({
+      state: 'off',
+      batches: 0,
+      reason: expect.stringMatching(/^a shard failed on a batch of 500 rows/),
+    });
     await local.dispose();
   });
 });

@@ -9,11 +9,29 @@ import { createScorer } from '../src/scoring/index.js';
 /** A real TensorFlow.js layers model saved to the files a bundle carries: model.json + weights.bin. */
 async function savedModel(): Promise<{ modelJson: Uint8Array; weights: Uint8Array }> {
   await tf.setBackend('cpu');
-  const model = sequential({ layers: [layers.dense({ units: 2, inputShape: [3], activation: 'relu', name: 'hidden' }), layers.dense({ units: 1, name: 'out' })] });
-  model.setWeights([tf.tensor2d([[1, 0], [0, 1], [1, 1]]), tf.tensor1d([0, -1]), tf.tensor2d([[0.5], [0.25]]), tf.tensor1d([1])]);
+  const model = sequential({
+    layers: [layers.dense({ units: 2, inputShape: [3], activation: 'relu', name: 'hidden' }), layers.dense({ units: 1, name: 'out' })],
+  });
+  model.setWeights([
+    tf.tensor2d([
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ]),
+    tf.tensor1d([0, -1]),
+    tf.tensor2d([[0.5], [0.25]]),
+    tf.tensor1d([1]),
+  ]);
   let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (saved) => ((artifacts = saved), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
-  const modelJson = { modelTopology: artifacts!.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: artifacts!.weightSpecs }] };
+  await model.save(
+    tf.io.withSaveHandler(
+      async (saved) => ((artifacts = saved), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }),
+    ),
+  );
+  const modelJson = {
+    modelTopology: artifacts!.modelTopology,
+    weightsManifest: [{ paths: ['weights.bin'], weights: artifacts!.weightSpecs }],
+  };
   const data = artifacts!.weightData as ArrayBuffer;
   return { modelJson: new TextEncoder().encode(JSON.stringify(modelJson)), weights: new Uint8Array(data) };
 }
@@ -42,8 +60,16 @@ describe('TensorFlow.js runtime', () => {
       formatVersion: 1,
       name: 't',
       version: '1',
-      fields: [{ name: 'a', type: 'number' }, { name: 'b', type: 'number' }, { name: 'c', type: 'number' }],
-      features: [{ field: 'a', steps: [] }, { field: 'b', steps: [] }, { field: 'c', steps: [] }],
+      fields: [
+        { name: 'a', type: 'number' },
+        { name: 'b', type: 'number' },
+        { name: 'c', type: 'number' },
+      ],
+      features: [
+        { field: 'a', steps: [] },
+        { field: 'b', steps: [] },
+        { field: 'c', steps: [] },
+      ],
       output: { input: 'features', dtype: 'float32' },
     });
     const scorer = createScorer(compileFeatureSpec(spec), runtime, { kind: 'regression', value: 'out', inverse: 'expm1' });

@@ -28,7 +28,13 @@ import {
 import { load as loadInNode, type NodeLoadOptions } from '../src/node/index.js';
 import ondevice, { type OndeviceViteOptions } from '../src/vite/index.js';
 import type { CliError, CLI_ERROR_CODES, CliErrorCode } from '../src/cli/errors.js';
-import type { BUNDLE_ERROR_CODES, GATE_ERROR_CODES, INPUT_ERROR_CODES, SCORING_ERROR_CODES, STATE_ERROR_CODES } from '../src/errors/index.js';
+import type {
+  BUNDLE_ERROR_CODES,
+  GATE_ERROR_CODES,
+  INPUT_ERROR_CODES,
+  SCORING_ERROR_CODES,
+  STATE_ERROR_CODES,
+} from '../src/errors/index.js';
 
 /** `true` when A and B are the same type (not merely assignable either way). */
 type IsExact<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -86,7 +92,11 @@ export async function typeChecks(model: OndeviceModel): Promise<void> {
 
   // ondevice/vite
   {
-    const plugin: Plugin = ondevice({ bundles: ['models/penguins/build'], offline: { navigateFallback: null }, crossOriginIsolation: true });
+    const plugin: Plugin = ondevice({
+      bundles: ['models/penguins/build'],
+      offline: { navigateFallback: null },
+      crossOriginIsolation: true,
+    });
     void plugin;
     // @ts-expect-error: offline is a flag or its options
     ondevice({ offline: 'yes' });
@@ -141,7 +151,12 @@ export async function typeChecks(model: OndeviceModel): Promise<void> {
     const info: ModelInfo = await model.info();
     const backend: string = info.runtime.backend;
     void backend;
-    const explanation = await model.explain(row, { samples: 256, seed: 7, signal: AbortSignal.timeout(1_000), onProgress: ({ done, total }) => void (done / total) });
+    const explanation = await model.explain(row, {
+      samples: 256,
+      seed: 7,
+      signal: AbortSignal.timeout(1_000),
+      onProgress: ({ done, total }) => void (done / total),
+    });
     assert<IsExact<typeof explanation.method, 'exact-linear' | 'sampling-shapley'>>(true);
     // @ts-expect-error: the methods are named
     await model.explain(row, { method: 'exact' });

@@ -18,7 +18,10 @@ async function app(parent: string): Promise<string> {
   await mkdir(parent, { recursive: true });
   const root = await mkdtemp(join(parent, 'ondevice-vite-app-'));
   made.push(root);
-  await writeFile(join(root, 'index.html'), '<!doctype html><html><head><title>app</title></head><body><script type="module" src="./main.ts"></script></body></html>\n');
+  await writeFile(
+    join(root, 'index.html'),
+    '<!doctype html><html><head><title>app</title></head><body><script type="module" src="./main.ts"></script></body></html>\n',
+  );
   await writeFile(join(root, 'main.ts'), "import { load } from 'ondevice';\nvoid load('/bundles/penguins/channel.json');\n");
   return root;
 }
@@ -90,7 +93,9 @@ describe('ondevice/vite builds', () => {
     const root = await app(await mkdtemp(join(tmpdir(), 'ondevice-vite-bare-')));
     const error = await caught(() => buildApp(root, { bundles: [join(MODELS_DIR, 'house-prices/build/mlp-tfjs')] }));
     expect(error).toBeInstanceOf(BundleError);
-    expect((error as Error).message).toContain('bundle house-prices-mlp-tfjs runs tensorflow-js, which is not installed: npm install @tensorflow/tfjs-core');
+    expect((error as Error).message).toContain(
+      'bundle house-prices-mlp-tfjs runs tensorflow-js, which is not installed: npm install @tensorflow/tfjs-core',
+    );
     expect(await stat(join(root, 'dist')).catch(() => undefined)).toBeUndefined();
   });
 });

@@ -16,7 +16,9 @@ describe('a worker serves once, and nothing is lost while it starts', () => {
     const early = remote.who();
     await new Promise((resolve) => setTimeout(resolve, 20));
     exposeOnce({ who: () => 'first' }, held, endpoint);
-    expect(() => exposeOnce({ who: () => 'second' }, holdMessages(endpoint as unknown as EventTarget), endpoint)).toThrow(/already answers on this channel/);
+    expect(() => exposeOnce({ who: () => 'second' }, holdMessages(endpoint as unknown as EventTarget), endpoint)).toThrow(
+      /already answers on this channel/,
+    );
     expect(await early).toBe('first');
     expect(await remote.who()).toBe('first');
     port1.close();

@@ -29,7 +29,12 @@ export interface CliFigures {
   /** The same file ten times over: memory stays flat when the file grows. */
   readonly ondeviceTenfold: ScoreRun & { readonly rows: number; readonly fileBytes: number };
   readonly pandas:
-    | { readonly runs: readonly { readonly seconds: number; readonly rows: number }[]; readonly medianRowsPerSecond: number; readonly fitSeconds: number; readonly versions: string }
+    | {
+        readonly runs: readonly { readonly seconds: number; readonly rows: number }[];
+        readonly medianRowsPerSecond: number;
+        readonly fitSeconds: number;
+        readonly versions: string;
+      }
     | { readonly skipped: string };
 }
 
@@ -63,8 +68,17 @@ function scoreOnce(input: string): ScoreRun {
 function pandasFigures(input: string, repetitions: number): CliFigures['pandas'] {
   const output = join(tmpdir(), 'ondevice-bench-pandas.csv');
   try {
-    const text = execFileSync(PYTHON, [join(root, 'bench/cli/pandas_rival.py'), input, output, String(repetitions)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const result = JSON.parse(text) as { fitSeconds: number; runs: { seconds: number; rows: number }[]; pandas: string; sklearn: string; python: string };
+    const text = execFileSync(PYTHON, [join(root, 'bench/cli/pandas_rival.py'), input, output, String(repetitions)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const result = JSON.parse(text) as {
+      fitSeconds: number;
+      runs: { seconds: number; rows: number }[];
+      pandas: string;
+      sklearn: string;
+      python: string;
+    };
     return {
       runs: result.runs,
       medianRowsPerSecond: median(result.runs.map((r) => r.rows / r.seconds)),
@@ -72,7 +86,9 @@ function pandasFigures(input: string, repetitions: number): CliFigures['pandas']
       versions: `Python ${result.python}, pandas ${result.pandas}, scikit-learn ${result.sklearn}`,
     };
   } catch (error) {
-    return { skipped: `${PYTHON} with pandas and scikit-learn did not run (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); models/README.md says how to install them` };
+    return {
+      skipped: `${PYTHON} with pandas and scikit-learn did not run (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); models/README.md says how to install them`,
+    };
   } finally {
     rmSync(output, { force: true });
   }

@@ -55,7 +55,11 @@ export async function openBundle(name: string): Promise<Bundle> {
     runtime,
     task:
       task.kind === 'classification'
-        ? { kind: 'classification', classes: (task.classes as unknown[]).map((c) => text(c, 'class')), probabilities: text(task.probabilities, 'task.probabilities') }
+        ? {
+            kind: 'classification',
+            classes: (task.classes as unknown[]).map((c) => text(c, 'class')),
+            probabilities: text(task.probabilities, 'task.probabilities'),
+          }
         : { kind: 'regression', value: text(task.value, 'task.value'), ...(task.inverse === 'expm1' ? { inverse: 'expm1' as const } : {}) },
     url: (key) => new URL(text(record(files[key], `manifest.files.${key}`).path, `manifest.files.${key}.path`), manifestUrl).href,
   };

@@ -255,7 +255,8 @@ const api: BenchApi = {
       const rival = state.rivals.get(id);
       if (rival !== undefined) results[id] = await timeRuns(repetitions, () => undefined, oneByOne(rival));
     }
-    const perRepetition = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : (b - a) / (repetitions + 1));
+    const perRepetition = (a: number | null, b: number | null): number | null =>
+      a === null || b === null ? null : (b - a) / (repetitions + 1);
     return {
       model: state.model,
       calls,
@@ -271,7 +272,8 @@ const api: BenchApi = {
     const matrix = tileFeatures(state.features, state.width, count);
     const results: Partial<Record<ContestantId, TimedRuns & { rowsPerSecond: number }>> = {};
     const skipped: Partial<Record<ContestantId, string>> = {};
-    const record = (id: ContestantId, runs: TimedRuns): void => void (results[id] = { ...runs, rowsPerSecond: count / (runs.medianMs / 1000) });
+    const record = (id: ContestantId, runs: TimedRuns): void =>
+      void (results[id] = { ...runs, rowsPerSecond: count / (runs.medianMs / 1000) });
 
     const heapBefore = await workerHeap(state.ondevice);
     let predictions: Prediction[] = [];
@@ -281,7 +283,11 @@ const api: BenchApi = {
     ];
     if (typeof ondevice.predictColumns === 'function') {
       // The columns are built untimed for each run: predictColumns() transfers (detaches) them.
-      contestants.push({ id: 'ondevice-columns', prepare: () => toColumns(rows, info), run: (columns) => ondevice.predictColumns(columns as ColumnarInput) });
+      contestants.push({
+        id: 'ondevice-columns',
+        prepare: () => toColumns(rows, info),
+        run: (columns) => ondevice.predictColumns(columns as ColumnarInput),
+      });
     } else skipped['ondevice-columns'] = 'predictColumns() is not in this build of the library';
     for (const [id, rival] of state.rivals) {
       if (id === 'comlink-worker') {
@@ -320,7 +326,8 @@ const api: BenchApi = {
     const comlink = state.rivals.get('comlink-worker') as ComlinkRival | undefined;
     const worker = state.rivals.get('ort-worker') as OrtWorkerRival | undefined;
     const main = state.rivals.get('ort-main');
-    if (comlink === undefined || worker === undefined || main === undefined) throw new Error('breakdown: needs comlink-worker, ort-worker and ort-main');
+    if (comlink === undefined || worker === undefined || main === undefined)
+      throw new Error('breakdown: needs comlink-worker, ort-worker and ort-main');
     // A fresh instance: the model under test has scored hundreds of thousands of rows by now, and a
     // worker's per-call costs change with that (see the batch figure's notes); these are the fixed costs.
     const fresh = await load(channelUrl(state.model), { ...SAME_MODEL, checkForUpdates: false });
@@ -332,7 +339,14 @@ const api: BenchApi = {
     const output = state.bundle.task.kind === 'classification' ? state.bundle.task.probabilities : state.bundle.task.value;
     const { createOrtWorkerRival } = await import('./rivals/ort-worker.js');
     const model = await fetchBytes(state.bundle.url('model'));
-    const workerOneThread = await createOrtWorkerRival({ model, dtype: state.dtype, width: state.width, output, threads: 1, features: state.features });
+    const workerOneThread = await createOrtWorkerRival({
+      model,
+      dtype: state.dtype,
+      width: state.width,
+      output,
+      threads: 1,
+      features: state.features,
+    });
     const ondeviceOneThread = await load(channelUrl(state.model), { ...SAME_MODEL, checkForUpdates: false, threads: 1 });
     const us: Record<BreakdownPart, number> = {
       postMessageRoundTrip: await meanMicros(calls, () => worker.ping()),
@@ -382,7 +396,10 @@ const api: BenchApi = {
     const ort = await import('onnxruntime-web/wasm');
     ort.env.wasm.numThreads = threads;
     ort.env.logLevel = 'error';
-    const session = await ort.InferenceSession.create(await fetchBytes(modelUrl), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(await fetchBytes(modelUrl), {
+      executionProviders: ['wasm'],
+      graphOptimizationLevel: 'all',
+    });
     await session.run({ [session.inputNames[0]!]: new ort.Tensor(typed(dtype, features), [1, features.length]) });
     const ms = now() - start;
     await session.release();

@@ -30,7 +30,12 @@ export function timerResolutionMs(): number {
  * is exact whatever the timer; per-call percentiles are kept only when the timer is fine enough
  * (isolated pages), since a 100 µs timer cannot time a 50 µs call.
  */
-export async function timeSequential(calls: number, warmup: number, fine: boolean, call: (i: number) => Promise<unknown>): Promise<LatencyStats> {
+export async function timeSequential(
+  calls: number,
+  warmup: number,
+  fine: boolean,
+  call: (i: number) => Promise<unknown>,
+): Promise<LatencyStats> {
   for (let i = 0; i < warmup; i++) await call(i);
   const samples = new Float64Array(calls);
   const start = now();

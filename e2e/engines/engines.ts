@@ -26,7 +26,14 @@ export interface EngineBrowser {
   close(): Promise<void>;
 }
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
 const MINIBROWSER = '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
 /** How long one evaluated expression may take in any engine. */
 const SCRIPT_TIMEOUT_MS = 60_000;
@@ -56,7 +63,12 @@ async function launchChromium(): Promise<EngineBrowser> {
 }
 
 async function launchFirefox(): Promise<EngineBrowser> {
-  const browser = await puppeteer.launch({ browser: 'firefox', executablePath: process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr', headless: true, protocol: 'webDriverBiDi' });
+  const browser = await puppeteer.launch({
+    browser: 'firefox',
+    executablePath: process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr',
+    headless: true,
+    protocol: 'webDriverBiDi',
+  });
   return {
     name: 'firefox',
     version: await browser.version(),
@@ -89,7 +101,10 @@ async function launchFirefox(): Promise<EngineBrowser> {
 async function launchWebKit(): Promise<EngineBrowser> {
   const display = await startXvfb();
   const port = await freePort();
-  const driverProcess = spawn('/usr/bin/WebKitWebDriver', [`--port=${port}`], { env: { ...process.env, DISPLAY: display.name }, stdio: 'ignore' });
+  const driverProcess = spawn('/usr/bin/WebKitWebDriver', [`--port=${port}`], {
+    env: { ...process.env, DISPLAY: display.name },
+    stdio: 'ignore',
+  });
   const stop = (): void => {
     driverProcess.kill();
     display.process.kill();
@@ -149,7 +164,9 @@ async function launchWebKit(): Promise<EngineBrowser> {
 
 /** Xvfb on the first free display (it names it on the file descriptor given with -displayfd). */
 async function startXvfb(): Promise<{ name: string; process: ChildProcess }> {
-  const xvfb = spawn('/usr/bin/Xvfb', ['-displayfd', '1', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const xvfb = spawn('/usr/bin/Xvfb', ['-displayfd', '1', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const name = await new Promise<string>((resolve, reject) => {
     let text = '';
     const timer = setTimeout(() => reject(new Error('Xvfb did not start within 10 s')), 10_000);

@@ -39,7 +39,13 @@ export class Deployment {
     card.version = version;
     if (options.gateRange) card.gate.metric.range = options.gateRange;
     await writeFile(join(source, 'model-card.json'), JSON.stringify(card));
-    await pack({ source, out: this.dir, builtBy: 'tests', approval: { by: 'tests', reason: `publish ${version}` }, promote: options.promote ?? true });
+    await pack({
+      source,
+      out: this.dir,
+      builtBy: 'tests',
+      approval: { by: 'tests', reason: `publish ${version}` },
+      promote: options.promote ?? true,
+    });
   }
 
   async channel(): Promise<Channel> {
@@ -48,7 +54,10 @@ export class Deployment {
 
   /** Writes a channel by hand (rollbacks, replays, mixed releases), with the manifest hash of `manifestOf`'s manifest unless given. */
   /** `rollback: null` removes an earlier rollback entry. */
-  async writeChannel(changes: Partial<Omit<Channel, 'live' | 'rollback'>> & { live?: Partial<Channel['live']>; rollback?: Channel['rollback'] | null }, manifestOf?: string): Promise<void> {
+  async writeChannel(
+    changes: Partial<Omit<Channel, 'live' | 'rollback'>> & { live?: Partial<Channel['live']>; rollback?: Channel['rollback'] | null },
+    manifestOf?: string,
+  ): Promise<void> {
     const current = await this.channel();
     const live = { ...current.live, ...changes.live };
     if (manifestOf !== undefined) {
@@ -63,17 +72,28 @@ export class Deployment {
   /** A channel entry for a packed version, to offer it as a candidate. */
   async entry(version: string): Promise<Channel['live']> {
     const sha256 = await sha256Hex(await readFile(join(this.bundleDir, version, 'manifest.json')));
-    return { version, manifest: `${version}/manifest.json`, sha256, approval: { by: 'tests', reason: `offer ${version}`, at: new Date().toISOString() } };
+    return {
+      version,
+      manifest: `${version}/manifest.json`,
+      sha256,
+      approval: { by: 'tests', reason: `offer ${version}`, at: new Date().toISOString() },
+    };
   }
 
   /** Detached Ed25519 signatures for the channel and every manifest, as `ondevice sign` writes them. */
   async sign(key: SigningKey): Promise<void> {
     const keyId = await keyIdOf(key.publicKey);
-    const files = ['channel.json', ...(await readdir(this.bundleDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => `${e.name}/manifest.json`)];
+    const files = [
+      'channel.json',
+      ...(await readdir(this.bundleDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => `${e.name}/manifest.json`),
+    ];
     for (const file of files) {
       const bytes = await readFile(join(this.bundleDir, file));
       const signature = encodeBase64Url(new Uint8Array(sign(null, bytes, key.privateKey)));
-      await writeFile(join(this.bundleDir, `${file}.sig`), JSON.stringify({ format: 'ondevice/signatures', formatVersion: 1, signatures: [{ keyId, algorithm: 'Ed25519', signature }] }));
+      await writeFile(
+        join(this.bundleDir, `${file}.sig`),
+        JSON.stringify({ format: 'ondevice/signatures', formatVersion: 1, signatures: [{ keyId, algorithm: 'Ed25519', signature }] }),
+      );
     }
   }
 }

@@ -56,7 +56,9 @@ export async function startBundleServer(appDir: string, deployDir: string, optio
   const faults: Faults = {};
   const requests: BundleServer['requests'] = [];
   const waiting: (() => void)[] = [];
-  const isolation: Record<string, string> = options.isolated ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
+  const isolation: Record<string, string> = options.isolated
+    ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }
+    : {};
   const server: Server = createServer((request, response) => {
     if (faults.offline) return void request.socket.destroy();
     const answer = (): void =>
@@ -81,7 +83,11 @@ export async function startBundleServer(appDir: string, deployDir: string, optio
     }
     const info = await stat(file).catch(() => undefined);
     if (info === undefined || !info.isFile()) return void response.writeHead(404).end('not found');
-    const headers: Record<string, string> = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store', ...isolation };
+    const headers: Record<string, string> = {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'cache-control': 'no-store',
+      ...isolation,
+    };
     if (!isBundle) {
       if (faults.missingApp !== undefined && path.includes(faults.missingApp)) return void response.writeHead(404).end('not found');
       return void createReadStream(file).pipe(response.writeHead(200, headers));

@@ -32,7 +32,12 @@ export async function startStaticServer(root: string, headers: Readonly<Record<s
     stat(file).then(
       (info) => {
         if (!info.isFile()) return void response.writeHead(404).end();
-        response.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': String(info.size), 'cache-control': 'no-cache', ...headers });
+        response.writeHead(200, {
+          'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+          'content-length': String(info.size),
+          'cache-control': 'no-cache',
+          ...headers,
+        });
         createReadStream(file).pipe(response);
       },
       () => void response.writeHead(404).end(),

@@ -59,7 +59,9 @@ export function parseChannel(json: unknown): Channel {
   const version = readString(live.version, 'live.version', fail);
   const sequence = readNumber(root.sequence, 'sequence', fail);
   if (!Number.isInteger(sequence) || sequence < 1) fail('sequence', 'must be a positive whole number');
-  const candidates = (root.candidates === undefined ? [] : readArray(root.candidates, 'candidates', fail)).map((value, i) => readEntry(value, `candidates[${i}]`));
+  const candidates = (root.candidates === undefined ? [] : readArray(root.candidates, 'candidates', fail)).map((value, i) =>
+    readEntry(value, `candidates[${i}]`),
+  );
   const offered = [version, ...candidates.map((c) => c.version)];
   if (new Set(offered).size !== offered.length) fail('candidates', 'must not repeat a version (the live one included)');
   const channel: Channel = {

@@ -49,7 +49,12 @@ export function parseSignatureFile(json: unknown, url: string): SignatureFile {
  * Resolves with the id of a trusted key whose signature over `bytes` verifies; throws
  * `SIGNATURE_INVALID` otherwise (no signature by a trusted key, or one that does not verify).
  */
-export async function verifySigned(bytes: Uint8Array, signatures: SignatureFile, trustedKeys: readonly string[], url: string): Promise<string> {
+export async function verifySigned(
+  bytes: Uint8Array,
+  signatures: SignatureFile,
+  trustedKeys: readonly string[],
+  url: string,
+): Promise<string> {
   const trusted = new Map(await Promise.all(trustedKeys.map(async (key): Promise<[string, string]> => [await keyIdOf(key), key])));
   let tried = 0;
   for (const entry of signatures.signatures) {
@@ -69,8 +74,15 @@ export async function verifySigned(bytes: Uint8Array, signatures: SignatureFile,
 
 async function verifiesWith(key: string, signature: string, bytes: Uint8Array): Promise<boolean> {
   try {
-    const publicKey = await crypto.subtle.importKey('raw', decodeBase64Url(key) as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, false, ['verify']);
-    return await crypto.subtle.verify({ name: 'Ed25519' }, publicKey, decodeBase64Url(signature) as Uint8Array<ArrayBuffer>, bytes as Uint8Array<ArrayBuffer>);
+    const publicKey = await crypto.subtle.importKey('raw', decodeBase64Url(key) as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, false, [
+      'verify',
+    ]);
+    return await crypto.subtle.verify(
+      { name: 'Ed25519' },
+      publicKey,
+      decodeBase64Url(signature) as Uint8Array<ArrayBuffer>,
+      bytes as Uint8Array<ArrayBuffer>,
+    );
   } catch {
     // Malformed base64 or a key of the wrong length: it does not verify.
     return false;
@@ -78,7 +90,10 @@ async function verifiesWith(key: string, signature: string, bytes: Uint8Array): 
 }
 
 export function decodeBase64Url(text: string): Uint8Array {
-  const base64 = text.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(text.length / 4) * 4, '=');
+  const base64 = text
+    .replace(/-/g, '+')
+    .replace(/_/g, '/')
+    .padEnd(Math.ceil(text.length / 4) * 4, '=');
   const binary = atob(base64);
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }

@@ -141,7 +141,11 @@ export function indexedDbStore(): VersionStore {
 async function dropCacheStorageLeftovers(): Promise<void> {
   if (typeof caches === 'undefined') return;
   const names = await caches.keys().catch(() => [] as string[]);
-  await Promise.all(names.filter((name) => name === 'ondevice-channels-v2' || name.startsWith('ondevice-files-v1-')).map((name) => caches.delete(name).catch(() => false)));
+  await Promise.all(
+    names
+      .filter((name) => name === 'ondevice-channels-v2' || name.startsWith('ondevice-files-v1-'))
+      .map((name) => caches.delete(name).catch(() => false)),
+  );
 }
 
 /** Versions kept in this process only: for Node, and for tests of the deployment. */
@@ -175,5 +179,7 @@ export function memoryStore(): VersionStore {
 
 function checkedRecord(record: unknown, channelUrl: string): ChannelRecord | undefined {
   const candidate = record as ChannelRecord;
-  return typeof record === 'object' && record !== null && candidate.channelUrl === channelUrl && Array.isArray(candidate.versions) ? candidate : undefined;
+  return typeof record === 'object' && record !== null && candidate.channelUrl === channelUrl && Array.isArray(candidate.versions)
+    ? candidate
+    : undefined;
 }

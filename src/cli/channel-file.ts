@@ -53,7 +53,9 @@ export function nextChannel(previous: Channel | undefined, change: ChannelChange
     // A promotion or rollback ends any rollout: the new live version serves everyone.
     candidates: [],
     rollout: { strategy: 'single' },
-    ...(change.rollbackReason === undefined || previous === undefined ? {} : { rollback: { from: previous.live.version, reason: change.rollbackReason } }),
+    ...(change.rollbackReason === undefined || previous === undefined
+      ? {}
+      : { rollback: { from: previous.live.version, reason: change.rollbackReason } }),
   };
   // What we write must pass the parser the browser runs.
   return parseChannel(channel);
@@ -79,7 +81,11 @@ export async function writeChannelFile(bundleDir: string, channel: Channel, key?
   const text = jsonText(channel);
   if (key !== undefined) {
     // Signed before either file moves, so the two renames follow each other closely.
-    const signatures: SignatureFile = { format: 'ondevice/signatures', formatVersion: 1, signatures: [await signBytes(key, new TextEncoder().encode(text))] };
+    const signatures: SignatureFile = {
+      format: 'ondevice/signatures',
+      formatVersion: 1,
+      signatures: [await signBytes(key, new TextEncoder().encode(text))],
+    };
     await writeFileAtomic(path, text);
     await writeFileAtomic(signatureUrlOf(path), jsonText(signatures));
     return { path, signedBy: key.keyId, staleSignatures: stale };
@@ -93,7 +99,10 @@ export async function writeChannelFile(bundleDir: string, channel: Channel, key?
 export function describeSignatureChange(written: ChannelWritten, sigName = `${CHANNEL_FILE}.sig`): string | undefined {
   const stale = written.staleSignatures.join(', ');
   if (written.signedBy !== undefined) {
-    return `signed ${CHANNEL_FILE} with key ${written.signedBy}` + (stale === '' ? '' : `; dropped the signatures by ${stale}, which no longer match (they must sign again: ondevice sign)`);
+    return (
+      `signed ${CHANNEL_FILE} with key ${written.signedBy}` +
+      (stale === '' ? '' : `; dropped the signatures by ${stale}, which no longer match (they must sign again: ondevice sign)`)
+    );
   }
   if (stale === '') return undefined;
   return `removed ${sigName}: its signatures (${stale}) were over the old ${CHANNEL_FILE} and no longer match; browsers that pin a key refuse an unsigned channel, so sign it (ondevice sign <bundle-dir> --key <private.pem>)`;

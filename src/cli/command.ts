@@ -56,10 +56,16 @@ export function parseCommandArgs<T extends ParseArgsOptionsConfig>(
 
 function parseStrict<T extends ParseArgsOptionsConfig>(argv: readonly string[], options: T) {
   try {
-    return parseArgs({ args: joinedValues(argv, options), options: { ...options, ...HELP_OPTION } as T, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: joinedValues(argv, options),
+      options: { ...options, ...HELP_OPTION } as T,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     // Node's parseArgs errors carry ERR_PARSE_ARGS_* codes and say which option and why.
-    if (error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) throw new UsageError(error.message);
+    if (error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS'))
+      throw new UsageError(error.message);
     throw error;
   }
 }
@@ -76,7 +82,14 @@ function joinedValues(argv: readonly string[], options: ParseArgsOptionsConfig):
     const arg = argv[i]!;
     const value = argv[i + 1];
     const name = arg.startsWith('--') ? arg.slice(2) : undefined;
-    if (name !== undefined && options[name]?.type === 'string' && value !== undefined && value.startsWith('-') && !known.has(value) && value !== '-h') {
+    if (
+      name !== undefined &&
+      options[name]?.type === 'string' &&
+      value !== undefined &&
+      value.startsWith('-') &&
+      !known.has(value) &&
+      value !== '-h'
+    ) {
       args.push(`${arg}=${value}`);
       i++;
     } else args.push(arg);
@@ -94,7 +107,9 @@ export async function runCommand(command: Command, argv: readonly string[], io: 
     return await command.run(argv, io);
   } catch (error) {
     if (error instanceof UsageError) {
-      io.stderr.write(`ondevice ${command.name}: ${error.message}\n\nUsage:\n  ${command.usage.split('\n').join('\n  ')}\n\nSee "ondevice ${command.name} --help".\n`);
+      io.stderr.write(
+        `ondevice ${command.name}: ${error.message}\n\nUsage:\n  ${command.usage.split('\n').join('\n  ')}\n\nSee "ondevice ${command.name} --help".\n`,
+      );
       return 2;
     }
     io.stderr.write(describeFailure(error));
@@ -111,7 +126,8 @@ export function describeFailure(error: unknown): string {
 export function readInteger(value: string | undefined, option: string, min: number, fallback: number): number {
   if (value === undefined) return fallback;
   const number = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(number) || number < min) throw new UsageError(`--${option} must be a whole number of at least ${min}, got "${value}"`);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(number) || number < min)
+    throw new UsageError(`--${option} must be a whole number of at least ${min}, got "${value}"`);
   return number;
 }
 
@@ -119,7 +135,8 @@ export function readInteger(value: string | undefined, option: string, min: numb
 export function readDays(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const days = Number(value);
-  if (value.trim() === '' || !Number.isFinite(days) || days <= 0) throw new UsageError(`--expires-in must be a positive number of days, got "${value}"`);
+  if (value.trim() === '' || !Number.isFinite(days) || days <= 0)
+    throw new UsageError(`--expires-in must be a positive number of days, got "${value}"`);
   return days;
 }
 

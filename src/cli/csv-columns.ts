@@ -65,7 +65,10 @@ export class ColumnBuilder {
   take(): ColumnarInput {
     const columns: Record<string, Float64Array | DictionaryColumn> = {};
     this.#fields.forEach(({ field }, slot) => {
-      columns[field.name] = field.type === 'number' ? this.#numbers[slot]!.slice(0, this.rows) : { codes: this.#codes[slot]!.slice(0, this.rows), levels: this.#levels[slot]!.take() };
+      columns[field.name] =
+        field.type === 'number'
+          ? this.#numbers[slot]!.slice(0, this.rows)
+          : { codes: this.#codes[slot]!.slice(0, this.rows), levels: this.#levels[slot]!.take() };
     });
     this.rows = 0;
     this.irregular = false;

@@ -187,7 +187,12 @@ export class CellList {
  * Splits whole records off the front of `bytes`; the last, unterminated one is left (`consumed`
  * stops before it) unless `last`. A malformed record is reported and skipped to its line's end.
  */
-export function splitRecords(bytes: Buffer, startLine: number, last: boolean, cells = new CellList(256)): { records: RecordList; cells: CsvCells; consumed: number; line: number } {
+export function splitRecords(
+  bytes: Buffer,
+  startLine: number,
+  last: boolean,
+  cells = new CellList(256),
+): { records: RecordList; cells: CsvCells; consumed: number; line: number } {
   const records = new RecordList();
   cells.length = 0;
   const special = { quote: new ByteFinder(bytes, QUOTE), cr: new ByteFinder(bytes, CR) };
@@ -283,7 +288,8 @@ function readRecord(bytes: Buffer, at: number, last: boolean, cells: CellList, b
       cells.push(i + 1, closed, true);
       i = closed + 1;
       const after = bytes[i];
-      if (i < length && after !== COMMA && after !== LF && after !== CR) return skipToLineEnd(bytes, i, lines, 'text follows a closing quote in the same cell');
+      if (i < length && after !== COMMA && after !== LF && after !== CR)
+        return skipToLineEnd(bytes, i, lines, 'text follows a closing quote in the same cell');
     } else {
       const start = i;
       while (i < length && STOPS[bytes[i]!] === 0) i++;

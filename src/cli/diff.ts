@@ -63,7 +63,12 @@ export interface DiffSummary {
   readonly beyondTolerance: number;
   readonly labels?: {
     readonly changed: number;
-    readonly examples: readonly (RowRef & { readonly from: string; readonly to: string; readonly fromProbability: number; readonly toProbability: number })[];
+    readonly examples: readonly (RowRef & {
+      readonly from: string;
+      readonly to: string;
+      readonly fromProbability: number;
+      readonly toProbability: number;
+    })[];
     readonly classesOnlyInBaseline: readonly string[];
     readonly classesOnlyInCandidate: readonly string[];
   };
@@ -92,7 +97,10 @@ export async function diffVersions(options: DiffOptions): Promise<DiffSummary> {
   const { task: baseTask } = baselineBundle.manifest;
   const { task: candTask } = candidateBundle.manifest;
   if (baseTask.kind !== candTask.kind) {
-    throw new CliError('NOT_COMPARABLE', `${baselineBundle.manifest.version} is a ${baseTask.kind} model and ${candidateBundle.manifest.version} a ${candTask.kind} one: their predictions cannot be compared`);
+    throw new CliError(
+      'NOT_COMPARABLE',
+      `${baselineBundle.manifest.version} is a ${baseTask.kind} model and ${candidateBundle.manifest.version} a ${candTask.kind} one: their predictions cannot be compared`,
+    );
   }
 
   const baseline = await prepared(baselineBundle, 'baseline');
@@ -110,7 +118,8 @@ async function prepared(bundle: LocalBundle, role: string): Promise<GatedModel> 
   try {
     return await prepareModel(bundle.manifest, bundle.files);
   } catch (error) {
-    if (error instanceof GateError) throw new GateError(error.code, `the ${role} fails its gate, so it is not compared: ${error.message}`, error.details);
+    if (error instanceof GateError)
+      throw new GateError(error.code, `the ${role} fails its gate, so it is not compared: ${error.message}`, error.details);
     throw error;
   }
 }
@@ -121,7 +130,13 @@ interface AcceptedRow {
   readonly cand: unknown;
 }
 
-async function compare(baseBundle: LocalBundle, base: GatedModel, candBundle: LocalBundle, cand: GatedModel, options: DiffOptions): Promise<DiffSummary> {
+async function compare(
+  baseBundle: LocalBundle,
+  base: GatedModel,
+  candBundle: LocalBundle,
+  cand: GatedModel,
+  options: DiffOptions,
+): Promise<DiffSummary> {
   const examples = options.examples ?? 5;
   const { rows: all, duplicates } = collectRows([baseBundle, candBundle]);
   const { accepted, skipped, skippedExamples } = acceptedByBoth(all, base, baseBundle, cand, candBundle, examples);
@@ -153,7 +168,10 @@ async function compare(baseBundle: LocalBundle, base: GatedModel, candBundle: Lo
   const baseTask = baseBundle.manifest.task;
   const candTask = candBundle.manifest.task;
   if (baseTask.kind === 'classification' && candTask.kind === 'classification') {
-    return { ...common, ...labelChanges(accepted, basePredictions, candPredictions, baseTask.classes, candTask.classes, tolerance, examples) };
+    return {
+      ...common,
+      ...labelChanges(accepted, basePredictions, candPredictions, baseTask.classes, candTask.classes, tolerance, examples),
+    };
   }
   return { ...common, ...valueChanges(basePredictions, candPredictions, tolerance) };
 }
@@ -175,7 +193,8 @@ function acceptedByBoth(
     const forCand = typeof forBase === 'string' ? forBase : acceptedRow(row, cand.scorer.transform, candBundle.manifest.version);
     if (typeof forBase === 'string' || typeof forCand === 'string') {
       skipped++;
-      if (skippedExamples.length < examples) skippedExamples.push({ ...ref, reason: typeof forBase === 'string' ? forBase : (forCand as string) });
+      if (skippedExamples.length < examples)
+        skippedExamples.push({ ...ref, reason: typeof forBase === 'string' ? forBase : (forCand as string) });
       continue;
     }
     accepted.push({ ref, base: forBase, cand: forCand });
@@ -211,7 +230,14 @@ function labelChanges(
     if (rowBeyond) beyond++;
     if (before.label === after.label) return;
     changed++;
-    if (changes.length < examples) changes.push({ ...ref, from: before.label, to: after.label, fromProbability: before.probabilities[before.label]!, toProbability: after.probabilities[after.label]! });
+    if (changes.length < examples)
+      changes.push({
+        ...ref,
+        from: before.label,
+        to: after.label,
+        fromProbability: before.probabilities[before.label]!,
+        toProbability: after.probabilities[after.label]!,
+      });
   });
   return {
     task: 'classification',
@@ -227,7 +253,11 @@ function labelChanges(
 }
 
 /** Regressions: how far the values moved, absolute and relative to max(1, |before|). */
-function valueChanges(basePredictions: readonly Prediction[], candPredictions: readonly Prediction[], tolerance: number): Pick<DiffSummary, 'task' | 'beyondTolerance' | 'values'> {
+function valueChanges(
+  basePredictions: readonly Prediction[],
+  candPredictions: readonly Prediction[],
+  tolerance: number,
+): Pick<DiffSummary, 'task' | 'beyondTolerance' | 'values'> {
   const absolute = new Float64Array(basePredictions.length);
   const relative = new Float64Array(basePredictions.length);
   let beyond = 0;
@@ -251,7 +281,10 @@ function collectRows(bundles: readonly LocalBundle[]): { rows: Candidate[]; dupl
     const at = (file: string): string => manifestPath.replace(/manifest\.json$/, file);
     const sets: [string, readonly unknown[]][] = [
       [`e2e-set@${manifest.version}`, parseEndToEndSet(parseJsonFile(files.e2eSet, at(manifest.files.e2eSet.path))).rows],
-      [`confidence-set@${manifest.version}`, parseConfidenceSet(parseJsonFile(files.confidenceSet, at(manifest.files.confidenceSet.path))).rows],
+      [
+        `confidence-set@${manifest.version}`,
+        parseConfidenceSet(parseJsonFile(files.confidenceSet, at(manifest.files.confidenceSet.path))).rows,
+      ],
     ];
     for (const [source, list] of sets) {
       list.forEach((row, index) => {
@@ -292,7 +325,15 @@ function acceptedRow(row: unknown, transform: FeatureTransform, version: string)
 
 /** JSON with object keys sorted: the same row written in another key order is the same row. */
 function stableKey(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (isRecord(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v));
+  return JSON.stringify(value, (_key, v: unknown) =>
+    isRecord(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, v[k]]),
+        )
+      : v,
+  );
 }
 
 function stats(values: Float64Array): Stats {
@@ -300,7 +341,12 @@ function stats(values: Float64Array): Stats {
   const sorted = Float64Array.from(values).sort();
   let sum = 0;
   for (const v of sorted) sum += v;
-  return { count: values.length, max: sorted[sorted.length - 1]!, mean: sum / values.length, p99: sorted[Math.ceil(0.99 * sorted.length) - 1]! };
+  return {
+    count: values.length,
+    max: sorted[sorted.length - 1]!,
+    mean: sum / values.length,
+    p99: sorted[Math.ceil(0.99 * sorted.length) - 1]!,
+  };
 }
 
 export function describeDiff(summary: DiffSummary): string {
@@ -320,9 +366,12 @@ export function describeDiff(summary: DiffSummary): string {
   if (summary.labels !== undefined && summary.probabilities !== undefined) {
     const { labels, probabilities: p } = summary;
     lines.push(`  labels changed: ${count(labels.changed)} of ${count(rows.compared)} rows${percent(labels.changed)}`);
-    for (const e of labels.examples) lines.push(`    ${e.source} row ${e.row}: ${e.from} (p ${num(e.fromProbability)}) -> ${e.to} (p ${num(e.toProbability)})`);
+    for (const e of labels.examples)
+      lines.push(`    ${e.source} row ${e.row}: ${e.from} (p ${num(e.fromProbability)}) -> ${e.to} (p ${num(e.toProbability)})`);
     if (labels.classesOnlyInBaseline.length > 0 || labels.classesOnlyInCandidate.length > 0) {
-      lines.push(`  classes only in ${b.version}: ${labels.classesOnlyInBaseline.join(', ') || 'none'}; only in ${c.version}: ${labels.classesOnlyInCandidate.join(', ') || 'none'}`);
+      lines.push(
+        `  classes only in ${b.version}: ${labels.classesOnlyInBaseline.join(', ') || 'none'}; only in ${c.version}: ${labels.classesOnlyInCandidate.join(', ') || 'none'}`,
+      );
     }
     lines.push(`  probability |difference| over ${plural(p.count, 'value')}: max ${num(p.max)}, mean ${num(p.mean)}, p99 ${num(p.p99)}`);
   }
@@ -331,7 +380,9 @@ export function describeDiff(summary: DiffSummary): string {
     lines.push(`  |difference|: max ${num(a.max)}, mean ${num(a.mean)}, p99 ${num(a.p99)}`);
     lines.push(`  relative |difference| / max(1, |old value|): max ${num(r.max)}, mean ${num(r.mean)}, p99 ${num(r.p99)}`);
   }
-  lines.push(`  rows differing beyond the candidate's tolerance (${num(summary.tolerance)} x max(1, |old|), as the gate measures): ${count(summary.beyondTolerance)}${percent(summary.beyondTolerance)}`);
+  lines.push(
+    `  rows differing beyond the candidate's tolerance (${num(summary.tolerance)} x max(1, |old|), as the gate measures): ${count(summary.beyondTolerance)}${percent(summary.beyondTolerance)}`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

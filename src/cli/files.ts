@@ -29,7 +29,11 @@ export async function readBytes(path: string, what = 'file'): Promise<Uint8Array
     return new Uint8Array(await readFile(path));
   } catch (error) {
     const missing = (error as { code?: unknown }).code === 'ENOENT';
-    throw new BundleError('FETCH_FAILED', missing ? `${shown(path)} is missing (${what})` : `could not read ${shown(path)}: ${describeUnknown(error)}`, { url: shown(path) });
+    throw new BundleError(
+      'FETCH_FAILED',
+      missing ? `${shown(path)} is missing (${what})` : `could not read ${shown(path)}: ${describeUnknown(error)}`,
+      { url: shown(path) },
+    );
   }
 }
 

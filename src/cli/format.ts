@@ -27,7 +27,8 @@ export const plural = (n: number, word: string, many = `${word}s`): string => `$
 /** The gate report in two lines: the end-to-end check, then the metric. */
 export function describeGate(gate: GateReport): string[] {
   const e = gate.endToEnd;
-  const worst = e.worst === null ? '' : ` (worst: row ${e.worst.row}, ${e.worst.what}: expected ${e.worst.expected}, got ${e.worst.actual})`;
+  const worst =
+    e.worst === null ? '' : ` (worst: row ${e.worst.row}, ${e.worst.what}: expected ${e.worst.expected}, got ${e.worst.actual})`;
   const m = gate.metric;
   return [
     `end-to-end: ${plural(e.rows, 'row')}, ${count(e.compared - e.mismatches)} of ${plural(e.compared, 'value')} match the research outputs within ${num(e.tolerance)} x max(1, |value|); max absolute difference ${num(e.maxDifference)}${e.passed ? '' : worst}`,

@@ -22,11 +22,17 @@ export async function keygen(prefix: string): Promise<KeygenResult> {
   const privateKeyPath = resolve(`${prefix}.private.pem`);
   const publicKeyPath = resolve(`${prefix}.public`);
   if (!(await isDirectory(dirname(privateKeyPath)))) {
-    throw new CliError('FILE_NOT_FOUND', `folder ${shown(dirname(privateKeyPath))} does not exist; create it first`, { path: shown(dirname(privateKeyPath)) });
+    throw new CliError('FILE_NOT_FOUND', `folder ${shown(dirname(privateKeyPath))} does not exist; create it first`, {
+      path: shown(dirname(privateKeyPath)),
+    });
   }
   for (const path of [privateKeyPath, publicKeyPath]) {
     if (await exists(path)) {
-      throw new CliError('FILE_EXISTS', `${shown(path)} already exists; keygen never overwrites a key (choose another --out, or remove it if it is really unused)`, { path: shown(path) });
+      throw new CliError(
+        'FILE_EXISTS',
+        `${shown(path)} already exists; keygen never overwrites a key (choose another --out, or remove it if it is really unused)`,
+        { path: shown(path) },
+      );
     }
   }
   const { privateKey } = generateKeyPairSync('ed25519');
@@ -35,7 +41,9 @@ export async function keygen(prefix: string): Promise<KeygenResult> {
   // 'wx' fails rather than overwrite a file that appeared since the check.
   const write = async (path: string, text: string, mode: number): Promise<void> => {
     const handle = await open(path, 'wx', mode).catch((error: unknown) => {
-      throw (error as { code?: unknown }).code === 'EEXIST' ? new CliError('FILE_EXISTS', `${shown(path)} already exists; keygen never overwrites a key`, { path: shown(path) }) : error;
+      throw (error as { code?: unknown }).code === 'EEXIST'
+        ? new CliError('FILE_EXISTS', `${shown(path)} already exists; keygen never overwrites a key`, { path: shown(path) })
+        : error;
     });
     try {
       await handle.writeFile(text);
@@ -62,7 +70,11 @@ never overwritten.
 
   --out <prefix>    Where to write, e.g. keys/release (the folder must exist).`,
   async run(argv, io) {
-    const args = parseCommandArgs(keygenCommand, argv, { out: { type: 'string', short: 'o' } }, io, { min: 0, max: 0, names: 'no arguments besides --out' });
+    const args = parseCommandArgs(keygenCommand, argv, { out: { type: 'string', short: 'o' } }, io, {
+      min: 0,
+      max: 0,
+      names: 'no arguments besides --out',
+    });
     if (args === undefined) return 0;
     const result = await keygen(required(args.values.out, 'out', 'the path prefix of the key files, e.g. keys/release'));
     io.stdout.write(

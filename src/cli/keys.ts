@@ -1,6 +1,14 @@
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
-import { decodeBase64Url, encodeBase64Url, keyIdOf, parseSignatureFile, signatureUrlOf, type Signature, type SignatureFile } from '../bundle/index.js';
+import {
+  decodeBase64Url,
+  encodeBase64Url,
+  keyIdOf,
+  parseSignatureFile,
+  signatureUrlOf,
+  type Signature,
+  type SignatureFile,
+} from '../bundle/index.js';
 import { BundleError, describeUnknown } from '../errors/index.js';
 import { CliError } from './errors.js';
 import { exists, jsonText, parseJsonFile, readBytes, shown, writeFileAtomic } from './files.js';
@@ -30,10 +38,18 @@ export async function loadSigningKey(path: string): Promise<SigningKey> {
   try {
     privateKey = createPrivateKey(pem);
   } catch (error) {
-    throw new CliError('INVALID_KEY', `${shown(path)} is not a private key in PEM: ${describeUnknown(error)} (make one with ondevice keygen)`, { path: shown(path) });
+    throw new CliError(
+      'INVALID_KEY',
+      `${shown(path)} is not a private key in PEM: ${describeUnknown(error)} (make one with ondevice keygen)`,
+      { path: shown(path) },
+    );
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new CliError('INVALID_KEY', `${shown(path)} is a ${privateKey.asymmetricKeyType ?? 'non-asymmetric'} key; bundles are signed with Ed25519 (ondevice keygen)`, { path: shown(path) });
+    throw new CliError(
+      'INVALID_KEY',
+      `${shown(path)} is a ${privateKey.asymmetricKeyType ?? 'non-asymmetric'} key; bundles are signed with Ed25519 (ondevice keygen)`,
+      { path: shown(path) },
+    );
   }
   return { privateKey, ...(await publicKeyOf(privateKey)) };
 }

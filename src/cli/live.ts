@@ -49,7 +49,11 @@ export async function setLive(options: SetLiveOptions, direction: 'promote' | 'r
   const previous = await readChannelFile(bundleDir);
   const { manifest, manifestSha256 } = await readLocalVersion(bundleDir, options.version);
   if (previous !== undefined && previous.name !== manifest.name) {
-    throw new BundleError('INVALID_MANIFEST', `${shown(bundleDir)} is the channel of ${previous.name}; version ${options.version} is of ${manifest.name}`, { version: options.version });
+    throw new BundleError(
+      'INVALID_MANIFEST',
+      `${shown(bundleDir)} is the channel of ${previous.name}; version ${options.version} is of ${manifest.name}`,
+      { version: options.version },
+    );
   }
   const live = previous?.live.version;
   const order = live === undefined ? 1 : compareVersions(options.version, live);
@@ -61,7 +65,10 @@ export async function setLive(options: SetLiveOptions, direction: 'promote' | 'r
     );
   }
   if (direction === 'rollback') {
-    if (previous === undefined) throw new BundleError('ROLLBACK_REFUSED', `${shown(bundleDir)} has no channel.json: nothing is live to roll back from`, { version: options.version });
+    if (previous === undefined)
+      throw new BundleError('ROLLBACK_REFUSED', `${shown(bundleDir)} has no channel.json: nothing is live to roll back from`, {
+        version: options.version,
+      });
     if (order >= 0) {
       throw new BundleError(
         'ROLLBACK_REFUSED',

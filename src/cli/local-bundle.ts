@@ -69,7 +69,12 @@ export interface ReadOptions {
 export async function locateBundle(target: string): Promise<{ bundleDir: string; channelPath: string }> {
   const path = resolve(target);
   const info = await stat(path).catch(() => undefined);
-  if (info === undefined) throw new BundleError('FETCH_FAILED', `${shown(path)} does not exist; give a bundle folder (<bundles>/<name>/) or its ${CHANNEL_FILE}`, { url: shown(path) });
+  if (info === undefined)
+    throw new BundleError(
+      'FETCH_FAILED',
+      `${shown(path)} does not exist; give a bundle folder (<bundles>/<name>/) or its ${CHANNEL_FILE}`,
+      { url: shown(path) },
+    );
   if (info.isFile()) return { bundleDir: dirname(path), channelPath: path };
   const channelPath = join(path, CHANNEL_FILE);
   if ((await exists(channelPath)) || (await listVersions(path)).length > 0) return { bundleDir: path, channelPath };
@@ -77,21 +82,80 @@ export async function locateBundle(target: string): Promise<{ bundleDir: string;
   const bundles: string[] = [];
   for (const entry of entries) if (entry.isDirectory() && (await exists(join(path, entry.name, CHANNEL_FILE)))) bundles.push(entry.name);
   if (bundles.length > 0) {
-    throw new BundleError('FETCH_FAILED', `${shown(path)} is a folder of bundles (${bundles.join(', ')}): give one of them, e.g. ${shown(join(path, bundles[0]!))}`, {
-      url: shown(path),
-    });
+    throw new BundleError(
+      'FETCH_FAILED',
+      `${shown(path)} is a folder of bundles (${bundles.join(', ')}): give one of them, e.g. ${shown(join(path, bundles[0]!))}`,
+      {
+        url: shown(path),
+      },
+    );
   }
-  throw new BundleError('FETCH_FAILED', `${shown(path)} is not a bundle folder: it has no ${CHANNEL_FILE} and no <version>/${MANIFEST_FILE} (ondevice pack writes them)`, {
-    url: shown(path),
-  });
+  throw new BundleError(
+    'FETCH_FAILED',
+    `${shown(path)} is not a bundle folder: it has no ${CHANNEL_FILE} and no <version>/${MANIFEST_FILE} (ondevice pack writes them)`,
+    {
+      url: shown(path),
+    },
+  );
 }
 
 /** The versions packed in a bundle folder (sub-folders holding a manifest.json), oldest first. */
 export async function listVersions(bundleDir: string): Promise<string[]> {
   const entries = await readdir(bundleDir, { withFileTypes: true }).catch(() => []);
   const versions: string[] = [];
-  for (const entry of entries) if (entry.isDirectory() && isVersion(entry.name) && (await exists(join(bundleDir, entry.name, MANIFEST_FILE)))) versions.push(entry.name);
+  for (const entry of entries)
+    if (entry.isDirectory() && isVersion(entry.name) && (await exists(join(bundleDir, entry.name, MANIFEST_FILE))))
+      versions.push(entry.name);
   return versions.sort(compareVersions);
+}
+
+/** The channel file read, its signature checked when keys are pinned, and what a release manager should know about it. */
+async function readLocalChannel(
+  channelPath: string,
+  keys: readonly string[],
+  check: (event: CheckEvent) => void,
+  now: number,
+): Promise<{ channel: Channel; channelSignedBy: string | undefined }> {
+  let channelSignedBy: string | undefined;
+  const bytes = await readBytes(channelPath, 'channel');
+  // Signature first, over the exact bytes, before anything in them is believed.
+  if (keys.length > 0) {
+    channelSignedBy = await verifySignatureOf(channelPath, bytes, keys);
+    check({ level: 'ok', subject: shown(signatureUrlOf(channelPath)), message: `signed by pinned key ${channelSignedBy}` });
+  }
+  const channel = naming(channelPath, () => parseChannel(parseJsonFile(bytes, channelPath)));
+  const { live } = channel;
+  check({
+    level: 'ok',
+    subject: shown(channelPath),
+    message: `${channel.name} sequence ${channel.sequence}, live ${live.version}, approved by ${live.approval.by} at ${live.approval.at}: "${live.approval.reason}"`,
+  });
+  if (keys.length === 0) {
+    const signatures = await readSignatureFile(channelPath).catch(() => undefined);
+    if (signatures !== undefined)
+      check({
+        level: 'note',
+        subject: shown(signatureUrlOf(channelPath)),
+        message: `signed by ${signatures.signatures.map((s) => s.keyId).join(', ')}; not checked (give --public-key)`,
+      });
+  }
+  if (isExpired(channel, now)) {
+    check({
+      level: 'warn',
+      subject: shown(channelPath),
+      message: `expired at ${channel.expires}: clients report it as stale (and keep serving); promote again to renew it`,
+    });
+  } else if (channel.expires !== undefined) {
+    check({ level: 'note', subject: shown(channelPath), message: `expires at ${channel.expires}` });
+  }
+  if (channel.rollback !== undefined) {
+    check({
+      level: 'note',
+      subject: shown(channelPath),
+      message: `a rollback from ${channel.rollback.from}: "${channel.rollback.reason}"`,
+    });
+  }
+  return { channel, channelSignedBy };
 }
 
 /** Reads and verifies the live version (or `options.version`) of the bundle at `target`. */
@@ -103,32 +167,7 @@ export async function readLocalBundle(target: string, options: ReadOptions = {})
   let channelSignedBy: string | undefined;
 
   if (await exists(channelPath)) {
-    const bytes = await readBytes(channelPath, 'channel');
-    // Signature first, over the exact bytes, before anything in them is believed.
-    if (keys.length > 0) {
-      channelSignedBy = await verifySignatureOf(channelPath, bytes, keys);
-      check({ level: 'ok', subject: shown(signatureUrlOf(channelPath)), message: `signed by pinned key ${channelSignedBy}` });
-    }
-    channel = naming(channelPath, () => parseChannel(parseJsonFile(bytes, channelPath)));
-    const { live } = channel;
-    check({
-      level: 'ok',
-      subject: shown(channelPath),
-      message: `${channel.name} sequence ${channel.sequence}, live ${live.version}, approved by ${live.approval.by} at ${live.approval.at}: "${live.approval.reason}"`,
-    });
-    if (keys.length === 0) {
-      const signatures = await readSignatureFile(channelPath).catch(() => undefined);
-      if (signatures !== undefined) check({ level: 'note', subject: shown(signatureUrlOf(channelPath)), message: `signed by ${signatures.signatures.map((s) => s.keyId).join(', ')}; not checked (give --public-key)` });
-    }
-    const now = options.now ?? Date.now();
-    if (isExpired(channel, now)) {
-      check({ level: 'warn', subject: shown(channelPath), message: `expired at ${channel.expires}: clients report it as stale (and keep serving); promote again to renew it` });
-    } else if (channel.expires !== undefined) {
-      check({ level: 'note', subject: shown(channelPath), message: `expires at ${channel.expires}` });
-    }
-    if (channel.rollback !== undefined) {
-      check({ level: 'note', subject: shown(channelPath), message: `a rollback from ${channel.rollback.from}: "${channel.rollback.reason}"` });
-    }
+    ({ channel, channelSignedBy } = await readLocalChannel(channelPath, keys, check, options.now ?? Date.now()));
   } else if (options.version === undefined) {
     const versions = await listVersions(bundleDir);
     throw new BundleError(
@@ -140,11 +179,26 @@ export async function readLocalBundle(target: string, options: ReadOptions = {})
 
   const version = options.version ?? channel!.live.version;
   const pinned = channel !== undefined && version === channel.live.version;
-  const manifestPath = pinned ? resolve(dirname(channelPath), channel!.live.manifest) : join(bundleDir, checkedVersion(version), MANIFEST_FILE);
-  if (!pinned && channel !== undefined) check({ level: 'note', subject: shown(manifestPath), message: `${version} is not the live version (${channel.live.version}): its manifest is not pinned by the channel` });
-  const read = await readLocalVersion(bundleDir, version, { ...options, manifestPath, ...(pinned ? { pinnedSha256: channel!.live.sha256 } : {}) });
+  const manifestPath = pinned
+    ? resolve(dirname(channelPath), channel!.live.manifest)
+    : join(bundleDir, checkedVersion(version), MANIFEST_FILE);
+  if (!pinned && channel !== undefined)
+    check({
+      level: 'note',
+      subject: shown(manifestPath),
+      message: `${version} is not the live version (${channel.live.version}): its manifest is not pinned by the channel`,
+    });
+  const read = await readLocalVersion(bundleDir, version, {
+    ...options,
+    manifestPath,
+    ...(pinned ? { pinnedSha256: channel!.live.sha256 } : {}),
+  });
   if (channel !== undefined && read.manifest.name !== channel.name) {
-    throw new BundleError('INVALID_MANIFEST', `${shown(manifestPath)} is of bundle ${read.manifest.name}; ${shown(channelPath)} is of ${channel.name}`, { url: shown(manifestPath) });
+    throw new BundleError(
+      'INVALID_MANIFEST',
+      `${shown(manifestPath)} is of bundle ${read.manifest.name}; ${shown(channelPath)} is of ${channel.name}`,
+      { url: shown(manifestPath) },
+    );
   }
   return { ...read, channel, channelPath, ...(channelSignedBy === undefined ? {} : { channelSignedBy }) };
 }
@@ -177,7 +231,9 @@ export async function readLocalVersion(
   }
   const manifest = naming(manifestPath, () => parseManifest(parseJsonFile(manifestBytes, manifestPath)));
   if (manifest.version !== version) {
-    throw new BundleError('INVALID_MANIFEST', `${shown(manifestPath)} is version ${manifest.version}, not ${version}`, { url: shown(manifestPath) });
+    throw new BundleError('INVALID_MANIFEST', `${shown(manifestPath)} is version ${manifest.version}, not ${version}`, {
+      url: shown(manifestPath),
+    });
   }
   check({
     level: 'ok',
@@ -185,22 +241,31 @@ export async function readLocalVersion(
     message: `${manifest.name} ${manifest.version}, ${manifest.runtime}, ${manifest.task.kind}; sha256 ${manifestSha256.slice(0, 16)}…${options.pinnedSha256 === undefined ? '' : ' as pinned'}`,
   });
 
-  const versionDir = dirname(manifestPath);
+  const files = await readVerifiedFiles(dirname(manifestPath), manifest, check);
+  return {
+    bundleDir,
+    manifestPath,
+    manifest,
+    manifestSha256,
+    files,
+    pinned: options.pinnedSha256 !== undefined,
+    ...(manifestSignedBy === undefined ? {} : { manifestSignedBy }),
+  };
+}
+
+/** Every file of a version read and checked against its manifest; every bad one named, not only the first. */
+async function readVerifiedFiles(
+  versionDir: string,
+  manifest: Manifest,
+  check: (event: CheckEvent) => void,
+): Promise<Record<FileRole, Uint8Array>> {
   const files = {} as Record<FileRole, Uint8Array>;
   const failures: BundleError[] = [];
   for (const role of presentRoles(manifest.files)) {
     const file = manifest.files[role]!;
     const path = join(versionDir, file.path);
     try {
-      const bytes = await readBytes(path, `${role} of ${version}`);
-      if (bytes.byteLength !== file.size) {
-        throw new BundleError('SIZE_MISMATCH', `${shown(path)} has ${bytes.byteLength} bytes; its manifest lists ${file.size}`, { url: shown(path), expected: file.size, actual: bytes.byteLength });
-      }
-      const sha256 = await sha256Hex(bytes);
-      if (sha256 !== file.sha256) {
-        throw new BundleError('INTEGRITY_MISMATCH', `${shown(path)} does not match its SHA-256: expected ${file.sha256}, got ${sha256}`, { url: shown(path), expected: file.sha256, actual: sha256 });
-      }
-      files[role] = bytes;
+      files[role] = await readVerifiedFile(path, `${role} of ${manifest.version}`, file);
       check({ level: 'ok', subject: shown(path), message: `${role}, ${file.size} bytes, sha256 ${file.sha256.slice(0, 16)}… matches` });
     } catch (error) {
       if (!(error instanceof BundleError)) throw error;
@@ -209,17 +274,43 @@ export async function readLocalVersion(
   }
   if (failures.length === 1) throw failures[0]!;
   if (failures.length > 1) {
-    throw new BundleError(failures[0]!.code, `${failures.length} files of ${manifest.name} ${version} fail verification: ${failures.map((f) => f.message).join('; ')}`, {
-      url: failures.map((f) => String(f.details.url)),
+    throw new BundleError(
+      failures[0]!.code,
+      `${failures.length} files of ${manifest.name} ${manifest.version} fail verification: ${failures.map((f) => f.message).join('; ')}`,
+      { url: failures.map((f) => String(f.details.url)) },
+    );
+  }
+  return files;
+}
+
+async function readVerifiedFile(path: string, what: string, file: { readonly size: number; readonly sha256: string }): Promise<Uint8Array> {
+  const bytes = await readBytes(path, what);
+  if (bytes.byteLength !== file.size) {
+    throw new BundleError('SIZE_MISMATCH', `${shown(path)} has ${bytes.byteLength} bytes; its manifest lists ${file.size}`, {
+      url: shown(path),
+      expected: file.size,
+      actual: bytes.byteLength,
     });
   }
-  return { bundleDir, manifestPath, manifest, manifestSha256, files, pinned: options.pinnedSha256 !== undefined, ...(manifestSignedBy === undefined ? {} : { manifestSignedBy }) };
+  const sha256 = await sha256Hex(bytes);
+  if (sha256 !== file.sha256) {
+    throw new BundleError('INTEGRITY_MISMATCH', `${shown(path)} does not match its SHA-256: expected ${file.sha256}, got ${sha256}`, {
+      url: shown(path),
+      expected: file.sha256,
+      actual: sha256,
+    });
+  }
+  return bytes;
 }
 
 async function verifySignatureOf(path: string, bytes: Uint8Array, keys: readonly string[]): Promise<string> {
   const signatures = await readSignatureFile(path);
   if (signatures === undefined) {
-    throw new BundleError('SIGNATURE_INVALID', `${shown(path)} is not signed (no ${basename(signatureUrlOf(path))}); sign it with ondevice sign`, { url: shown(path) });
+    throw new BundleError(
+      'SIGNATURE_INVALID',
+      `${shown(path)} is not signed (no ${basename(signatureUrlOf(path))}); sign it with ondevice sign`,
+      { url: shown(path) },
+    );
   }
   return verifySigned(bytes, signatures, keys, shown(path));
 }
@@ -229,7 +320,8 @@ function naming<T>(path: string, parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    if (error instanceof BundleError && !error.message.includes(shown(path))) throw new BundleError(error.code, `${shown(path)}: ${error.message}`, { ...error.details, url: shown(path) });
+    if (error instanceof BundleError && !error.message.includes(shown(path)))
+      throw new BundleError(error.code, `${shown(path)}: ${error.message}`, { ...error.details, url: shown(path) });
     throw error;
   }
 }

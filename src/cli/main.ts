@@ -11,7 +11,17 @@ import { signCommand } from './sign.js';
 import { verifyCommand } from './verify.js';
 
 /** In the order of a model's life: pack, sign, check, compare, try on some users, release, go back, use. */
-const COMMANDS: readonly Command[] = [packCommand, keygenCommand, signCommand, verifyCommand, diffCommand, rolloutCommand, promoteCommand, rollbackCommand, scoreCommand];
+const COMMANDS: readonly Command[] = [
+  packCommand,
+  keygenCommand,
+  signCommand,
+  verifyCommand,
+  diffCommand,
+  rolloutCommand,
+  promoteCommand,
+  rollbackCommand,
+  scoreCommand,
+];
 
 const HELP = `ondevice — package trained models for the browser, and release them
 
@@ -35,7 +45,9 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (command === undefined) {
-    process.stderr.write(`ondevice: unknown command "${name}"; the commands are ${COMMANDS.map((c) => c.name).join(', ')} (ondevice --help)\n`);
+    process.stderr.write(
+      `ondevice: unknown command "${name}"; the commands are ${COMMANDS.map((c) => c.name).join(', ')} (ondevice --help)\n`,
+    );
     return 2;
   }
   return runCommand(command, rest, io);

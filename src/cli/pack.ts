@@ -1,7 +1,17 @@
 import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { compareVersions, contentHashOf, presentRoles, parseManifest, sha256Hex, variantRole, type BundleFile, type FileRole, type Manifest } from '../bundle/index.js';
+import {
+  compareVersions,
+  contentHashOf,
+  presentRoles,
+  parseManifest,
+  sha256Hex,
+  variantRole,
+  type BundleFile,
+  type FileRole,
+  type Manifest,
+} from '../bundle/index.js';
 import { BundleError } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec, type FeatureSpec } from '../features/index.js';
 import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
@@ -35,7 +45,9 @@ export const MODEL_FILES: Readonly<Record<RuntimeName, Partial<Record<FileRole, 
 export async function findBuildFolders(root: string): Promise<string[]> {
   const entries = await readdir(root, { withFileTypes: true });
   if (entries.some((e) => e.isFile() && e.name === SOURCE_FILES.modelCard)) return [resolve(root)];
-  const nested = await Promise.all(entries.filter((e) => e.isDirectory() && e.name !== 'data').map((e) => findBuildFolders(join(root, e.name))));
+  const nested = await Promise.all(
+    entries.filter((e) => e.isDirectory() && e.name !== 'data').map((e) => findBuildFolders(join(root, e.name))),
+  );
   return nested.flat().sort();
 }
 
@@ -74,7 +86,13 @@ function describeOutputs(task: unknown): { name: string; type: string; meaning: 
   const t = readRecord(task, 'task', fail);
   if (t.kind === 'classification') {
     const classes = Array.isArray(t.classes) ? t.classes.map(String) : [];
-    return [{ name: readString(t.probabilities, 'task.probabilities', fail), type: `float[N, ${classes.length}]`, meaning: `probability of each class, in the order ${classes.join(', ')}; the label is the most probable` }];
+    return [
+      {
+        name: readString(t.probabilities, 'task.probabilities', fail),
+        type: `float[N, ${classes.length}]`,
+        meaning: `probability of each class, in the order ${classes.join(', ')}; the label is the most probable`,
+      },
+    ];
   }
   const inverse = t.inverse === 'expm1' ? ', then expm1 (the model predicts log1p of the target)' : '';
   return [{ name: readString(t.value, 'task.value', fail), type: 'float[N, 1]', meaning: `the predicted target${inverse}` }];
@@ -102,22 +120,26 @@ function checkReference(bytes: Buffer, spec: FeatureSpec, task: unknown, file: s
   try {
     reference = parseReference(json, width);
   } catch (error) {
-    if (error instanceof BundleError) throw new BundleError(error.code, `${shown(file)}: ${error.message}`, { ...error.details, file: shown(file) });
+    if (error instanceof BundleError)
+      throw new BundleError(error.code, `${shown(file)}: ${error.message}`, { ...error.details, file: shown(file) });
     throw error;
   }
   // A field the reference leaves out is not monitored; one it describes must be the spec's, of the same type.
   const types = new Map(spec.fields.map((f) => [f.name, f.type]));
   reference.fields.forEach((field, i) => {
     const type = types.get(field.name);
-    if (type === undefined) refuse(`fields[${i}].name`, `is "${field.name}", which is not a field of the feature spec (${[...types.keys()].join(', ')})`);
+    if (type === undefined)
+      refuse(`fields[${i}].name`, `is "${field.name}", which is not a field of the feature spec (${[...types.keys()].join(', ')})`);
     if (type !== field.type) refuse(`fields[${i}].type`, `is ${field.type}; the feature spec's "${field.name}" is a ${type}`);
   });
   const kind = isRecord(task) ? task.kind : undefined;
   const expected = kind === 'classification' ? 'category' : kind === 'regression' ? 'number' : undefined;
-  if (expected !== undefined && reference.output.type !== expected) refuse('output.type', `is ${reference.output.type}; a ${String(kind)} model's output is a ${expected}`);
+  if (expected !== undefined && reference.output.type !== expected)
+    refuse('output.type', `is ${reference.output.type}; a ${String(kind)} model's output is a ${expected}`);
   if (kind === 'classification' && isRecord(task) && Array.isArray(task.classes) && reference.output.type === 'category') {
     const classes = task.classes.map(String);
-    if (JSON.stringify(reference.output.levels) !== JSON.stringify(classes)) refuse('output.levels', `are ${reference.output.levels.join(', ')}; the classes are ${classes.join(', ')}`);
+    if (JSON.stringify(reference.output.levels) !== JSON.stringify(classes))
+      refuse('output.levels', `are ${reference.output.levels.join(', ')}; the classes are ${classes.join(', ')}`);
   }
 }
 
@@ -147,8 +169,15 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const { manifestPath, written } = await writeVersion(source, out, read, manifest);
   // The bytes on disk are what clients verify, whether written now or by an earlier identical pack.
   const manifestSha256 = await sha256Hex(await readFile(manifestPath));
-  if (options.promote === false) return { manifest, manifestPath, manifestSha256, channelPath: undefined, written, signatureNote: undefined };
-  const promoted = await promoteVersion(out, manifest, manifestSha256, { by: options.approval?.by ?? builtBy, reason: options.approval?.reason ?? 'packed and promoted by ondevice pack' }, builtAt);
+  if (options.promote === false)
+    return { manifest, manifestPath, manifestSha256, channelPath: undefined, written, signatureNote: undefined };
+  const promoted = await promoteVersion(
+    out,
+    manifest,
+    manifestSha256,
+    { by: options.approval?.by ?? builtBy, reason: options.approval?.reason ?? 'packed and promoted by ondevice pack' },
+    builtAt,
+  );
   return { manifest, manifestPath, manifestSha256, written, ...promoted };
 }
 
@@ -159,7 +188,10 @@ async function readSource(source: string): Promise<PackSource> {
       throw new BundleError('FETCH_FAILED', `pack: ${join(source, name)} is missing; the training script should write it`, { file: name });
     });
   const card = readRecord(JSON.parse((await read(SOURCE_FILES.modelCard)).toString('utf8')), '(root)', fail);
-  const runtime = card.runtime === undefined ? 'onnxruntime-web' : readLiteral(card.runtime, ['onnxruntime-web', 'tensorflow-js'] as const, 'runtime', fail);
+  const runtime =
+    card.runtime === undefined
+      ? 'onnxruntime-web'
+      : readLiteral(card.runtime, ['onnxruntime-web', 'tensorflow-js'] as const, 'runtime', fail);
   const names: Partial<Record<FileRole, string>> = {
     featureSpec: SOURCE_FILES.featureSpec,
     e2eSet: SOURCE_FILES.e2eSet,
@@ -168,7 +200,10 @@ async function readSource(source: string): Promise<PackSource> {
     ...((await exists(join(source, SOURCE_FILES.reference))) ? { reference: SOURCE_FILES.reference } : {}),
   };
   // Variants (models/README.md): each entry names its model file in the build folder.
-  const variants = card.variants === undefined ? [] : readArray(card.variants, 'variants', fail).map((item, i) => readRecord(item, `variants[${i}]`, fail));
+  const variants =
+    card.variants === undefined
+      ? []
+      : readArray(card.variants, 'variants', fail).map((item, i) => readRecord(item, `variants[${i}]`, fail));
   for (const [i, variant] of variants.entries()) {
     names[variantRole(readString(variant.name, `variants[${i}].name`, fail))] = readString(variant.model, `variants[${i}].model`, fail);
   }
@@ -183,7 +218,11 @@ async function readSource(source: string): Promise<PackSource> {
 }
 
 /** The version's manifest: files hashed, versions and gate from the model card, metadata for people. */
-async function buildManifest({ card, runtime, names, roles, bytes, spec, variants }: PackSource, builtBy: string, builtAt: string): Promise<Manifest> {
+async function buildManifest(
+  { card, runtime, names, roles, bytes, spec, variants }: PackSource,
+  builtBy: string,
+  builtAt: string,
+): Promise<Manifest> {
   const files = {} as Record<FileRole, BundleFile>;
   for (const role of roles) files[role] = { path: names[role]!, size: bytes[role]!.byteLength, sha256: await sha256Hex(bytes[role]!) };
   const version = readString(card.version, 'version', fail);
@@ -191,8 +230,18 @@ async function buildManifest({ card, runtime, names, roles, bytes, spec, variant
   const data = readRecord(training.data, 'training.data', fail);
   const gate = readRecord(card.gate, 'gate', fail);
   const metric = readRecord(gate.metric, 'gate.metric', fail);
-  const { name: _name, version: _version, runtime: _runtime, task, gate: _gate, variants: _variants, featureSpecVersion, ...metadata } = card;
-  if (featureSpecVersion !== spec.version) fail('featureSpecVersion', `is ${String(featureSpecVersion)} but the feature spec is ${spec.version}`);
+  const {
+    name: _name,
+    version: _version,
+    runtime: _runtime,
+    task,
+    gate: _gate,
+    variants: _variants,
+    featureSpecVersion,
+    ...metadata
+  } = card;
+  if (featureSpecVersion !== spec.version)
+    fail('featureSpecVersion', `is ${String(featureSpecVersion)} but the feature spec is ${spec.version}`);
   // Parsing what we are about to write checks it against the same rules the browser applies.
   return parseManifest({
     format: 'ondevice/manifest',
@@ -212,7 +261,10 @@ async function buildManifest({ card, runtime, names, roles, bytes, spec, variant
     ...(variants.length === 0 ? {} : { variants: variants.map(manifestVariant) }),
     metadata: {
       ...metadata,
-      features: spec.kind === 'tabular' ? spec.fields.map((f) => ({ name: f.name, type: f.type })) : spec.tensors.map((t) => ({ name: t.name, type: `${t.dtype}[${t.shape.join(', ')}]` })),
+      features:
+        spec.kind === 'tabular'
+          ? spec.fields.map((f) => ({ name: f.name, type: f.type }))
+          : spec.tensors.map((t) => ({ name: t.name, type: `${t.dtype}[${t.shape.join(', ')}]` })),
       outputs: describeOutputs(task),
       gate: { metric, ...(gate.toleranceReason === undefined ? {} : { toleranceReason: gate.toleranceReason }) },
       build: { by: builtBy, at: builtAt },
@@ -220,7 +272,14 @@ async function buildManifest({ card, runtime, names, roles, bytes, spec, variant
   });
 }
 
-function manifestVariant({ name, backends, tolerance, metric, description, toleranceReason }: Record<string, unknown>): Record<string, unknown> {
+function manifestVariant({
+  name,
+  backends,
+  tolerance,
+  metric,
+  description,
+  toleranceReason,
+}: Record<string, unknown>): Record<string, unknown> {
   return {
     name,
     backends,
@@ -231,16 +290,25 @@ function manifestVariant({ name, backends, tolerance, metric, description, toler
 }
 
 /** Writes the version folder (files, then its manifest last), or finds the same content already packed there. */
-async function writeVersion(source: string, out: string, { names, roles }: PackSource, manifest: Manifest): Promise<{ manifestPath: string; written: boolean }> {
+async function writeVersion(
+  source: string,
+  out: string,
+  { names, roles }: PackSource,
+  manifest: Manifest,
+): Promise<{ manifestPath: string; written: boolean }> {
   const versionDir = join(out, manifest.version);
   const manifestPath = join(versionDir, 'manifest.json');
   const existing = await readFile(manifestPath).catch(() => undefined);
   if (existing !== undefined) {
     const packed = parseManifest(JSON.parse(existing.toString('utf8')));
     if (packed.contentHash !== manifest.contentHash) {
-      throw new BundleError('INVALID_MANIFEST', `pack: ${versionDir} already holds ${manifest.name} ${manifest.version} with other content; give the new model a new version`, {
-        version: manifest.version,
-      });
+      throw new BundleError(
+        'INVALID_MANIFEST',
+        `pack: ${versionDir} already holds ${manifest.name} ${manifest.version} with other content; give the new model a new version`,
+        {
+          version: manifest.version,
+        },
+      );
     }
     return { manifestPath, written: false };
   }
@@ -257,11 +325,21 @@ async function writeVersion(source: string, out: string, { names, roles }: PackS
 }
 
 /** Makes the version live in the bundle's channel; an older version than the live one is a rollback, refused here. */
-async function promoteVersion(out: string, manifest: Manifest, manifestSha256: string, approval: { by: string; reason: string }, at: string): Promise<{ channelPath: string; signatureNote: string | undefined }> {
+async function promoteVersion(
+  out: string,
+  manifest: Manifest,
+  manifestSha256: string,
+  approval: { by: string; reason: string },
+  at: string,
+): Promise<{ channelPath: string; signatureNote: string | undefined }> {
   const { name, version } = manifest;
   const previous = await readChannelFile(out);
   if (previous !== undefined && compareVersions(version, previous.live.version) < 0) {
-    throw new BundleError('ROLLBACK_REFUSED', `pack: ${name} ${previous.live.version} is live; promoting the older ${version} is a rollback (ondevice rollback)`, { version });
+    throw new BundleError(
+      'ROLLBACK_REFUSED',
+      `pack: ${name} ${previous.live.version} is live; promoting the older ${version} is a rollback (ondevice rollback)`,
+      { version },
+    );
   }
   const channel = nextChannel(previous, { name, version, manifestSha256, approval, at });
   // Shared with promote: a signature over the old channel is removed, never left stale.
@@ -297,10 +375,12 @@ A version is immutable: packing other content under an existing version is refus
     if (args.values.out === undefined) throw new UsageError('--out <bundles-dir> is required: where the bundles go');
     const out = args.values.out;
     for (const folder of args.positionals) {
-      if (!(await isDirectory(folder))) throw new BundleError('FETCH_FAILED', `${folder} is not a folder; give the model folders to pack (e.g. models)`, { url: folder });
+      if (!(await isDirectory(folder)))
+        throw new BundleError('FETCH_FAILED', `${folder} is not a folder; give the model folders to pack (e.g. models)`, { url: folder });
     }
     const folders = (await Promise.all(args.positionals.map(findBuildFolders))).flat();
-    if (folders.length === 0) throw new BundleError('FETCH_FAILED', `no ${SOURCE_FILES.modelCard} at or below ${args.positionals.join(', ')}`, {});
+    if (folders.length === 0)
+      throw new BundleError('FETCH_FAILED', `no ${SOURCE_FILES.modelCard} at or below ${args.positionals.join(', ')}`, {});
     for (const source of folders) {
       const result = await pack({ source, out, promote: args.values['no-promote'] !== true });
       const where = shown(result.manifestPath);

@@ -29,13 +29,7 @@ without it channel.json.sig is removed (and you are told), never left stale.
   --expires-in <days>   Clients report the channel as stale after this many days (they keep serving).
   --key <file>          Sign the new channel.json with this private key (PKCS8 PEM).`,
   async run(argv, io) {
-    const args = parseCommandArgs(
-      promoteCommand,
-      argv,
-      LIVE_FLAGS,
-      io,
-      { min: 2, max: 2, names: 'a bundle folder and a version' },
-    );
+    const args = parseCommandArgs(promoteCommand, argv, LIVE_FLAGS, io, { min: 2, max: 2, names: 'a bundle folder and a version' });
     if (args === undefined) return 0;
     const { values, positionals } = args;
     const expiresInDays = readDays(values['expires-in']);

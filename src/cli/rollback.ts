@@ -28,13 +28,7 @@ rolling back from.
   --key <file>          The private key (PKCS8 PEM) to sign channel.json with.
   --expires-in <days>   Clients report the channel as stale after this many days.`,
   async run(argv, io) {
-    const args = parseCommandArgs(
-      rollbackCommand,
-      argv,
-      LIVE_FLAGS,
-      io,
-      { min: 2, max: 2, names: 'a bundle folder and a version' },
-    );
+    const args = parseCommandArgs(rollbackCommand, argv, LIVE_FLAGS, io, { min: 2, max: 2, names: 'a bundle folder and a version' });
     if (args === undefined) return 0;
     const { values, positionals } = args;
     const key = required(values.key, 'key', 'browsers refuse an unsigned rollback, so ondevice will not write one');

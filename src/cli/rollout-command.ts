@@ -1,7 +1,16 @@
 import { parseChannel, type Channel, type ChannelEntry, type Manifest } from '../bundle/index.js';
 import { BundleError } from '../errors/index.js';
 import type { RolloutPolicy, StrategyName } from '../rollout/index.js';
-import { CHANNEL_FILE, channelEntryOf, channelPathOf, describeSignatureChange, expiryOf, readChannelFile, writeChannelFile, type ChannelWritten } from './channel-file.js';
+import {
+  CHANNEL_FILE,
+  channelEntryOf,
+  channelPathOf,
+  describeSignatureChange,
+  expiryOf,
+  readChannelFile,
+  writeChannelFile,
+  type ChannelWritten,
+} from './channel-file.js';
 import { parseCommandArgs, readDays, required, UsageError, type Command } from './command.js';
 import { shown } from './files.js';
 import { loadSigningKey } from './keys.js';
@@ -96,9 +105,13 @@ export async function rollout(options: RolloutOptions): Promise<RolloutResult> {
   for (const version of versionsOf(policy).filter((v) => v !== live)) {
     const { manifest, manifestSha256 } = await readNamedVersion(bundleDir, version, versionFlagOf(policy));
     if (manifest.name !== previous.name) {
-      throw new BundleError('INVALID_MANIFEST', `${versionFlagOf(policy)} ${version}: its manifest is of bundle ${manifest.name}; ${shown(channelPathOf(bundleDir))} is of ${previous.name}`, {
-        version,
-      });
+      throw new BundleError(
+        'INVALID_MANIFEST',
+        `${versionFlagOf(policy)} ${version}: its manifest is of bundle ${manifest.name}; ${shown(channelPathOf(bundleDir))} is of ${previous.name}`,
+        {
+          version,
+        },
+      );
     }
     candidates.push(channelEntryOf(version, manifestSha256, { by: options.by, reason: options.reason }, at));
   }
@@ -135,9 +148,12 @@ function checkPolicyShape(policy: RolloutPolicy): void {
       return;
     case 'bandit': {
       const repeated = policy.arms.filter((arm, i) => policy.arms.indexOf(arm) !== i);
-      if (repeated.length > 0) throw new UsageError(`--arms names ${[...new Set(repeated)].join(', ')} more than once; give each version once`);
+      if (repeated.length > 0)
+        throw new UsageError(`--arms names ${[...new Set(repeated)].join(', ')} more than once; give each version once`);
       if (policy.arms.length < 2) {
-        throw new UsageError(`--arms must name at least two different versions (the live one may be one of them), got ${policy.arms.length === 0 ? 'none' : policy.arms.join(', ')}`);
+        throw new UsageError(
+          `--arms must name at least two different versions (the live one may be one of them), got ${policy.arms.length === 0 ? 'none' : policy.arms.join(', ')}`,
+        );
       }
       return;
     }
@@ -145,7 +161,8 @@ function checkPolicyShape(policy: RolloutPolicy): void {
 }
 
 function checkFraction(value: number, option: 'share' | 'sample'): void {
-  if (!Number.isFinite(value) || value < 0 || value > 1) throw new UsageError(`--${option} must be between 0 and 1 (0.05 is 5%), got ${value}`);
+  if (!Number.isFinite(value) || value < 0 || value > 1)
+    throw new UsageError(`--${option} must be between 0 and 1 (0.05 is 5%), got ${value}`);
 }
 
 /** readLocalVersion (manifest parses, every file matches its hash), its failures prefixed with the flag that named the version. */
@@ -156,7 +173,9 @@ async function readNamedVersion(bundleDir: string, version: string, flag: string
     if (error instanceof UsageError) throw new UsageError(`${flag}: ${error.message}`);
     if (!(error instanceof BundleError)) throw error;
     const packed = await listVersions(bundleDir);
-    const hint = packed.includes(version) ? '' : `; packed versions: ${packed.join(', ') || 'none'} (ondevice pack <folder> --out <bundles-dir> --no-promote adds one)`;
+    const hint = packed.includes(version)
+      ? ''
+      : `; packed versions: ${packed.join(', ') || 'none'} (ondevice pack <folder> --out <bundles-dir> --no-promote adds one)`;
     throw new BundleError(error.code, `${flag} ${version}: ${error.message}${hint}`, { ...error.details, version });
   }
 }
@@ -164,7 +183,8 @@ async function readNamedVersion(bundleDir: string, version: string, flag: string
 /** A fraction from the command line; range checks come later, with the policy's. */
 function readFraction(value: string, option: 'share' | 'sample'): number {
   const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number)) throw new UsageError(`--${option} must be a number between 0 and 1 (0.05 is 5%), got "${value}"`);
+  if (value.trim() === '' || !Number.isFinite(number))
+    throw new UsageError(`--${option} must be a number between 0 and 1 (0.05 is 5%), got "${value}"`);
   return number;
 }
 
@@ -192,7 +212,12 @@ export function describeRollout(result: RolloutResult): string {
   return (
     `${channel.name}: ${describePolicy(channel.rollout, channel.live.version)}\n` +
     `  written to ${shown(result.written.path)} (sequence ${channel.sequence}; was ${previous.rollout.strategy}, sequence ${previous.sequence})\n` +
-    channel.candidates.map((c) => `  candidate ${c.version}: ${c.manifest} sha256 ${c.sha256.slice(0, 16)}…, approved by ${c.approval.by} at ${c.approval.at}: "${c.approval.reason}"\n`).join('') +
+    channel.candidates
+      .map(
+        (c) =>
+          `  candidate ${c.version}: ${c.manifest} sha256 ${c.sha256.slice(0, 16)}…, approved by ${c.approval.by} at ${c.approval.at}: "${c.approval.reason}"\n`,
+      )
+      .join('') +
     (pulled.length === 0 ? '' : `  pulled: ${pulled.join(', ')} (no longer offered; devices stop serving it)\n`) +
     (channel.expires === undefined ? '' : `  expires at ${channel.expires}\n`) +
     (result.signatureNote === undefined ? '' : `  ${result.signatureNote}\n`) +
@@ -285,7 +310,9 @@ function readPolicy(values: PolicyFlags): RolloutPolicy {
   for (const flag of Object.keys(FLAG_STRATEGIES) as (keyof typeof FLAG_STRATEGIES)[]) {
     const owners: readonly StrategyName[] = FLAG_STRATEGIES[flag];
     if (values[flag] !== undefined && !owners.includes(strategy)) {
-      throw new UsageError(`--${flag} applies to --strategy ${owners.join(' or ')}, not ${strategy}${strategy === 'single' ? ' (single pulls every candidate)' : ''}`);
+      throw new UsageError(
+        `--${flag} applies to --strategy ${owners.join(' or ')}, not ${strategy}${strategy === 'single' ? ' (single pulls every candidate)' : ''}`,
+      );
     }
   }
   switch (strategy) {

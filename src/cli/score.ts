@@ -39,7 +39,12 @@ export interface ScoreOptions {
   readonly onProgress?: (progress: ScoreProgress) => void;
   readonly onSkip?: (skipped: SkippedRow) => void;
   /** Called once the model is verified, gated and ready, before reading the CSV. */
-  readonly onReady?: (ready: { readonly name: string; readonly version: string; readonly gateMs: number; readonly runtimeMs: number }) => void;
+  readonly onReady?: (ready: {
+    readonly name: string;
+    readonly version: string;
+    readonly gateMs: number;
+    readonly runtimeMs: number;
+  }) => void;
 }
 
 export interface ScoreProgress {
@@ -82,7 +87,27 @@ const WASM_TIERING_BUDGET = 100_000_000;
  * What `pandas.read_csv` reads as missing by default: a training script that read its data with
  * pandas saw these cells as NaN, in every column, so scoring reads them as missing too.
  */
-export const DEFAULT_NA: readonly string[] = ['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null'];
+export const DEFAULT_NA: readonly string[] = [
+  '',
+  '#N/A',
+  '#N/A N/A',
+  '#NA',
+  '-1.#IND',
+  '-1.#QNAN',
+  '-NaN',
+  '-nan',
+  '1.#IND',
+  '1.#QNAN',
+  '<NA>',
+  'N/A',
+  'NA',
+  'NULL',
+  'NaN',
+  'None',
+  'n/a',
+  'nan',
+  'null',
+];
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const INFINITE = /^[+-]?inf(inity)?$/i;
 
@@ -112,13 +137,30 @@ export async function scoreCsv(options: ScoreOptions): Promise<ScoreSummary> {
   setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
   try {
     // The same loader, checks and gate as a browser's (ondevice/node): no drift, no shards, no updates.
-    model = await load(options.bundle, { ...(options.version === undefined ? {} : { version: options.version }), thread: 'worker', monitor: false, shards: 0, batching: false, checkForUpdates: false });
+    model = await load(options.bundle, {
+      ...(options.version === undefined ? {} : { version: options.version }),
+      thread: 'worker',
+      monitor: false,
+      shards: 0,
+      batching: false,
+      checkForUpdates: false,
+    });
     const info = await model.info();
     const fields = tabularFields(info);
     const na = new Set(options.na ?? DEFAULT_NA);
     warnAboutLevels(fields, na, options.onWarning);
     options.onReady?.({ name: info.name, version: info.version, runtimeMs: info.timings.runtimeMs, gateMs: info.timings.gateMs });
-    const run = new ScoreRun({ ...options, input, model, info, fields, na, totalBytes, target, batchRows: options.batchRows ?? DEFAULT_BATCH_ROWS });
+    const run = new ScoreRun({
+      ...options,
+      input,
+      model,
+      info,
+      fields,
+      na,
+      totalBytes,
+      target,
+      batchRows: options.batchRows ?? DEFAULT_BATCH_ROWS,
+    });
     const summary = await run.stream();
     await target.commit();
     return { ...summary, name: info.name, version: info.version, output };
@@ -256,13 +298,25 @@ class ScoreRun {
       }
       this.#counts.bytesRead = Math.min(this.#context.totalBytes, this.#counts.bytesRead + chunk.bytes.length);
     }
-    if (this.#header === undefined) throw new CliError('INVALID_CSV', `${shown(this.#context.input)} is empty: it needs a header line naming the columns`, { path: shown(this.#context.input) });
+    if (this.#header === undefined)
+      throw new CliError('INVALID_CSV', `${shown(this.#context.input)} is empty: it needs a header line naming the columns`, {
+        path: shown(this.#context.input),
+      });
     await this.#flush();
     await this.#writing;
     const elapsedMs = performance.now() - this.#started;
     const { rows, scored, skipped } = this.#counts;
     const totalBytes = this.#context.totalBytes;
-    return { rows, scored, skipped, bytesRead: totalBytes, totalBytes, elapsedMs, predictionColumns: this.#header.predictionColumns, rowsPerSecond: rows / Math.max(elapsedMs / 1000, 1e-9) };
+    return {
+      rows,
+      scored,
+      skipped,
+      bytesRead: totalBytes,
+      totalBytes,
+      elapsedMs,
+      predictionColumns: this.#header.predictionColumns,
+      rowsPerSecond: rows / Math.max(elapsedMs / 1000, 1e-9),
+    };
   }
 
   /** Takes record i of the chunk into the batch; a promise when it has to wait (a full batch, a malformed record, the header). */
@@ -271,7 +325,8 @@ class ScoreRun {
     const line = records.lines[i]!;
     if (count < 0) return this.#malformed({ line, message: records.problems.get(i)! });
     if (this.#header === undefined) return this.#readHeader(bytes, cells, records.at(i));
-    if (count !== this.#header.columns) return this.#malformed({ line, message: `the record has ${count} cells; the header names ${this.#header.columns} columns` });
+    if (count !== this.#header.columns)
+      return this.#malformed({ line, message: `the record has ${count} cells; the header names ${this.#header.columns} columns` });
     const row = ++this.#counts.rows;
     this.#batch.push(row, line, bytes, records.starts[i]!, records.ends[i]!);
     this.#builder!.add(bytes, cells, records.firsts[i]!);
@@ -282,7 +337,9 @@ class ScoreRun {
     const names = Array.from({ length: record.count }, (_, i) => cellText(bytes, cells, record.first + i));
     this.#header = headerLayout(names, this.#context.fields, this.#context.info, this.#context.input);
     this.#builder = new ColumnBuilder(this.#header.fieldColumns, this.#context.na, this.#context.batchRows);
-    await this.#context.target.write(Buffer.concat([bytes.subarray(record.start, record.end), Buffer.from(`,${this.#header.predictionColumns.map(csvCell).join(',')}\n`)]));
+    await this.#context.target.write(
+      Buffer.concat([bytes.subarray(record.start, record.end), Buffer.from(`,${this.#header.predictionColumns.map(csvCell).join(',')}\n`)]),
+    );
   }
 
   async #malformed(problem: CsvProblem): Promise<void> {
@@ -290,7 +347,11 @@ class ScoreRun {
     // The rows before it are scored (and their problems reported) first: reports follow the file.
     await this.#flush();
     await this.#writing;
-    if (this.#header === undefined || onError !== 'skip') throw new CliError('INVALID_CSV', `${shown(input)}: line ${problem.line}: ${problem.message}`, { path: shown(input), line: problem.line });
+    if (this.#header === undefined || onError !== 'skip')
+      throw new CliError('INVALID_CSV', `${shown(input)}: line ${problem.line}: ${problem.message}`, {
+        path: shown(input),
+        line: problem.line,
+      });
     this.#skip({ row: undefined, line: problem.line, message: `line ${problem.line}: ${problem.message}`, code: 'INVALID_CSV' });
   }
 
@@ -345,11 +406,15 @@ class ScoreRun {
       // The chunk's cell list has moved on: the line is split again (the slow path is rare).
       const line = batch.bytesOf(r);
       const again = splitRecords(line, batch.lines[r]!, true);
-      return again.records.length === 1 && again.records.counts[0]! >= 0 ? toRow(line, again.cells, again.records.firsts[0]!, this.#context.na) : {};
+      return again.records.length === 1 && again.records.counts[0]! >= 0
+        ? toRow(line, again.cells, again.records.firsts[0]!, this.#context.na)
+        : {};
     });
     const place = (r: number): PlaceInFile => ({ row: batch.rows[r]!, line: batch.lines[r]! });
     const skipped: SkippedRow[] = [];
-    const { kept, predictions } = await scoreBatch(this.#context.model, place, rows, this.#context.onError ?? 'stop', (row) => skipped.push(row));
+    const { kept, predictions } = await scoreBatch(this.#context.model, place, rows, this.#context.onError ?? 'stop', (row) =>
+      skipped.push(row),
+    );
     const classes = this.#context.info.task.kind === 'classification' ? this.#context.info.task.classes : [];
     const cells = new Map(kept.map((r, k) => [r, predictionCells(predictions[k]!, classes).map(csvCell).join(',')]));
     return { answers: Array.from({ length: batch.length }, (_, r) => cells.get(r)), skipped };
@@ -378,7 +443,8 @@ async function scoreBatch(
   onError: OnError,
   skip: (row: SkippedRow) => void,
 ): Promise<{ kept: number[]; predictions: Prediction[] }> {
-  const inFile = (error: InputError, index: number): InputError => new InputError(error.code, error.reason, { ...error.details, ...place(index) });
+  const inFile = (error: InputError, index: number): InputError =>
+    new InputError(error.code, error.reason, { ...error.details, ...place(index) });
   if (onError === 'stop') {
     try {
       return { kept: rows.map((_, i) => i), predictions: await model.predictBatch(rows) };
@@ -420,7 +486,10 @@ function warnAboutLevels(fields: readonly InputField[], na: ReadonlySet<string>,
   for (const field of fields) {
     if (field.type !== 'category') continue;
     const hidden = field.categories.filter((level) => na.has(level));
-    if (hidden.length > 0) warn?.(`field "${field.name}" has the level${hidden.length === 1 ? '' : 's'} ${hidden.map((l) => `"${l}"`).join(', ')}, which --na reads as missing; give --na to choose the markers`);
+    if (hidden.length > 0)
+      warn?.(
+        `field "${field.name}" has the level${hidden.length === 1 ? '' : 's'} ${hidden.map((l) => `"${l}"`).join(', ')}, which --na reads as missing; give --na to choose the markers`,
+      );
   }
 }
 
@@ -444,7 +513,12 @@ function headerLayout(header: readonly string[], fields: readonly InputField[], 
     );
   }
   const repeated = fields.filter((f) => header.indexOf(f.name) !== header.lastIndexOf(f.name)).map((f) => f.name);
-  if (repeated.length > 0) throw new CliError('INVALID_CSV', `${shown(input)} has the column${repeated.length === 1 ? '' : 's'} ${repeated.join(', ')} more than once: which one the model should read is unclear`, { path: shown(input) });
+  if (repeated.length > 0)
+    throw new CliError(
+      'INVALID_CSV',
+      `${shown(input)} has the column${repeated.length === 1 ? '' : 's'} ${repeated.join(', ')} more than once: which one the model should read is unclear`,
+      { path: shown(input) },
+    );
   const fieldColumns = fields.map((field) => ({ field, index: header.indexOf(field.name) }));
   const toRow = (bytes: Buffer, cells: CsvCells, firstCell: number, na: ReadonlySet<string>): Record<string, unknown> => {
     const row: Record<string, unknown> = {};
@@ -526,7 +600,8 @@ export function describeProgress(p: ScoreProgress): string {
 export const scoreCommand: Command = {
   name: 'score',
   summary: 'score a CSV file in batches with a bundle (streaming)',
-  usage: 'ondevice score <bundle-dir> <input.csv> [--out <output.csv>] [--version <v>] [--batch <rows>] [--on-error stop|skip] [--na <markers>]',
+  usage:
+    'ondevice score <bundle-dir> <input.csv> [--out <output.csv>] [--version <v>] [--batch <rows>] [--on-error stop|skip] [--na <markers>]',
   help: `Scores every row of a CSV file with the bundle's live version (or --version), in Node with the
 browser's own loader, checks, feature spec code, runtime and scorer (ondevice/node). The version is
 verified (hashes) and must pass its gate first. The file is streamed, never read whole. The first
@@ -555,7 +630,13 @@ to stderr (redrawn in place on a terminal).
     const args = parseCommandArgs(
       scoreCommand,
       argv,
-      { out: { type: 'string', short: 'o' }, version: { type: 'string' }, batch: { type: 'string' }, 'on-error': { type: 'string' }, na: { type: 'string' } },
+      {
+        out: { type: 'string', short: 'o' },
+        version: { type: 'string' },
+        batch: { type: 'string' },
+        'on-error': { type: 'string' },
+        na: { type: 'string' },
+      },
       io,
       { min: 2, max: 2, names: 'a bundle folder and a CSV file' },
     );
@@ -582,7 +663,10 @@ to stderr (redrawn in place on a terminal).
       onError,
       ...(values.na === undefined ? {} : { na: values.na.split(',') }),
       onWarning: (message) => io.stderr.write(`ondevice score: warning: ${message}\n`),
-      onReady: (ready) => io.stderr.write(`${ready.name} ${ready.version}: verified, gate passed (runtime ${num(ready.runtimeMs)} ms, gate ${num(ready.gateMs)} ms); scoring ${shown(positionals[1]!)}\n`),
+      onReady: (ready) =>
+        io.stderr.write(
+          `${ready.name} ${ready.version}: verified, gate passed (runtime ${num(ready.runtimeMs)} ms, gate ${num(ready.gateMs)} ms); scoring ${shown(positionals[1]!)}\n`,
+        ),
       onSkip: (row) => {
         clear();
         io.stderr.write(`skipped ${row.row === undefined ? `line ${row.line}: ${row.message}` : row.message} [${row.code}]\n`);

@@ -32,7 +32,8 @@ export async function signBundle(options: SignOptions): Promise<SignOutcome> {
   const { bundleDir, channelPath } = await locateBundle(options.bundle);
   const versions = await listVersions(bundleDir);
   const hasChannel = await exists(channelPath);
-  if (!hasChannel && versions.length === 0) throw new BundleError('FETCH_FAILED', `${shown(bundleDir)} holds no ${CHANNEL_FILE} and no version to sign`, { url: shown(bundleDir) });
+  if (!hasChannel && versions.length === 0)
+    throw new BundleError('FETCH_FAILED', `${shown(bundleDir)} holds no ${CHANNEL_FILE} and no version to sign`, { url: shown(bundleDir) });
 
   // Verify everything before writing any signature.
   if (hasChannel) await readLocalBundle(channelPath);
@@ -62,9 +63,16 @@ that key's signature.
   <bundle-dir>       A bundle folder (<bundles>/<name>/, as ondevice pack writes it) or its channel.json.
   --key <file>       The private key (PKCS8 PEM from ondevice keygen).`,
   async run(argv, io) {
-    const args = parseCommandArgs(signCommand, argv, { key: { type: 'string', short: 'k' } }, io, { min: 1, max: 1, names: 'one bundle folder' });
+    const args = parseCommandArgs(signCommand, argv, { key: { type: 'string', short: 'k' } }, io, {
+      min: 1,
+      max: 1,
+      names: 'one bundle folder',
+    });
     if (args === undefined) return 0;
-    const outcome = await signBundle({ bundle: args.positionals[0]!, key: required(args.values.key, 'key', 'the private key to sign with (ondevice keygen)') });
+    const outcome = await signBundle({
+      bundle: args.positionals[0]!,
+      key: required(args.values.key, 'key', 'the private key to sign with (ondevice keygen)'),
+    });
     for (const file of outcome.signed) {
       const others = file.kept.length === 0 ? '' : `; kept signatures by ${file.kept.join(', ')}`;
       io.stdout.write(`${file.replaced ? 're-signed' : 'signed'} ${shown(file.path)} -> ${shown(file.sigPath)}${others}\n`);

@@ -64,7 +64,12 @@ export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult
   });
   try {
     const info = await model.info();
-    return { bundle, gate: info.gate, timings: { runtimeMs: info.timings.runtimeMs, gateMs: info.timings.gateMs }, runtime: { name: info.runtime.name, backend: info.runtime.backend } };
+    return {
+      bundle,
+      gate: info.gate,
+      timings: { runtimeMs: info.timings.runtimeMs, gateMs: info.timings.gateMs },
+      runtime: { name: info.runtime.name, backend: info.runtime.backend },
+    };
   } finally {
     await model.dispose();
   }
@@ -95,11 +100,17 @@ Exits 1 naming the first thing that fails.
   --json                  Print only {name, version, manifestSha256, gate} as JSON on stdout (the
                           gate report equals the browser's info().gate); warnings go to stderr.`,
   async run(argv, io) {
-    const args = parseCommandArgs(verifyCommand, argv, { 'public-key': { type: 'string', multiple: true }, json: { type: 'boolean' } }, io, {
-      min: 1,
-      max: 1,
-      names: 'one bundle folder or channel.json',
-    });
+    const args = parseCommandArgs(
+      verifyCommand,
+      argv,
+      { 'public-key': { type: 'string', multiple: true }, json: { type: 'boolean' } },
+      io,
+      {
+        min: 1,
+        max: 1,
+        names: 'one bundle folder or channel.json',
+      },
+    );
     if (args === undefined) return 0;
     const json = args.values.json === true;
     const publicKeys = await Promise.all((args.values['public-key'] ?? []).map(readPublicKey));

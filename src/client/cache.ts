@@ -52,7 +52,8 @@ export function cacheKey(row: unknown): string | undefined {
   if (typeof row !== 'object' || row === null || Array.isArray(row) || Object.getPrototypeOf(row) !== Object.prototype) return undefined;
   const entries = Object.entries(row as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [, value] of entries) {
-    const plain = value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
+    const plain =
+      value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
     if (!plain) return undefined;
   }
   return JSON.stringify(entries);

@@ -21,7 +21,9 @@ import { PredictionCache, cacheKey, type CacheOptions } from './cache.js';
 import { PARTS_MIN_ROWS, PART_ROWS, columnPlan, partToColumns, rowsToColumns, type ColumnPlan } from './columns.js';
 
 /** The service's methods as the client calls them: each answers a promise, across a worker or in the same thread. */
-export type ServiceEndpoint = { readonly [K in keyof WorkerApi]: WorkerApi[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never };
+export type ServiceEndpoint = {
+  readonly [K in keyof WorkerApi]: WorkerApi[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+};
 
 /** Client-side options: they shape how calls reach the service, not what it does. */
 export interface ClientOptions {
@@ -133,7 +135,10 @@ export class ModelClient implements OndeviceModel {
     return this.#live(() => this.#call((api) => api.flushTelemetry()));
   }
 
-  explain(row: Readonly<Record<string, unknown>>, options: Parameters<OndeviceModel['explain']>[1] = {}): ReturnType<OndeviceModel['explain']> {
+  explain(
+    row: Readonly<Record<string, unknown>>,
+    options: Parameters<OndeviceModel['explain']>[1] = {},
+  ): ReturnType<OndeviceModel['explain']> {
     return this.#live(() => this.#task(options, (plain, id, progress) => this.#call((api) => api.explain(row, plain, id, progress))));
   }
 
@@ -141,8 +146,13 @@ export class ModelClient implements OndeviceModel {
     return this.#live(() => this.#task(options, (plain, id, progress) => this.#call((api) => api.importance(plain, id, progress))));
   }
 
-  partialDependence(field: string, options: Parameters<OndeviceModel['partialDependence']>[1] = {}): ReturnType<OndeviceModel['partialDependence']> {
-    return this.#live(() => this.#task(options, (plain, id, progress) => this.#call((api) => api.partialDependence(field, plain, id, progress))));
+  partialDependence(
+    field: string,
+    options: Parameters<OndeviceModel['partialDependence']>[1] = {},
+  ): ReturnType<OndeviceModel['partialDependence']> {
+    return this.#live(() =>
+      this.#task(options, (plain, id, progress) => this.#call((api) => api.partialDependence(field, plain, id, progress))),
+    );
   }
 
   on<T extends DeploymentEventType>(type: T, listener: (event: Extract<DeploymentEvent, { type: T }>) => void): () => void {
@@ -155,7 +165,10 @@ export class ModelClient implements OndeviceModel {
 
   /** Releases the runtimes and ends the service; settles within `DISPOSE_TIMEOUT_MS` even if the service does not answer. */
   dispose(): Promise<void> {
-    this.#disposed ??= settleWithin(this.#call((api) => api.dispose()), DISPOSE_TIMEOUT_MS).finally(() => {
+    this.#disposed ??= settleWithin(
+      this.#call((api) => api.dispose()),
+      DISPOSE_TIMEOUT_MS,
+    ).finally(() => {
       this.#link.close();
       this.#end(new StateError('DISPOSED', 'this model was disposed while the call was under way', {}));
     });
@@ -285,14 +298,20 @@ function eachResults(reply: ScoreReply, rows: number): RowResult[] {
   if (reply.kind !== 'each') throw unexpected(reply);
   const results = new Array<RowResult>(rows);
   for (const group of reply.groups) {
-    expandAnswers(group.answers, group.version, group.firstId).forEach((prediction, k) => (results[group.rows[k]!] = { ok: true, prediction }));
+    expandAnswers(group.answers, group.version, group.firstId).forEach(
+      (prediction, k) => (results[group.rows[k]!] = { ok: true, prediction }),
+    );
   }
   for (const { row, error } of reply.refused) results[row] = { ok: false, error: deserializeError(error) as InputError };
   return results;
 }
 
 function unexpected(reply: ScoreReply): StateError {
-  return new StateError('NOT_READY', `the service answered ${reply.kind === 'refit' ? `"refit" (${reply.reason})` : `a ${reply.kind} reply`} where it could not`, {});
+  return new StateError(
+    'NOT_READY',
+    `the service answered ${reply.kind === 'refit' ? `"refit" (${reply.reason})` : `a ${reply.kind} reply`} where it could not`,
+    {},
+  );
 }
 
 /** Resolves when `promise` settles or `ms` pass, whichever is first; never rejects. */
@@ -309,7 +328,11 @@ export function transferables(columns: ColumnarInput): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   if (typeof columns !== 'object' || columns === null) return [];
   for (const column of Object.values(columns)) {
-    const typed = ArrayBuffer.isView(column) ? column : !Array.isArray(column) && typeof column === 'object' && column !== null && 'codes' in column ? column.codes : undefined;
+    const typed = ArrayBuffer.isView(column)
+      ? column
+      : !Array.isArray(column) && typeof column === 'object' && column !== null && 'codes' in column
+        ? column.codes
+        : undefined;
     if (ArrayBuffer.isView(typed) && typed.buffer instanceof ArrayBuffer) buffers.add(typed.buffer);
   }
   return [...buffers];

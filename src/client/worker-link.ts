@@ -32,9 +32,14 @@ export async function startWorkerLink(source: WorkerSource | undefined, startTim
 }
 
 async function startOnce(source: WorkerSource | undefined, startTimeoutMs: number): Promise<ServiceLink> {
-  const { worker, url } = source === undefined ? createDefaultWorker() : { worker: typeof source === 'function' ? source() : source, url: undefined };
+  const { worker, url } =
+    source === undefined ? createDefaultWorker() : { worker: typeof source === 'function' ? source() : source, url: undefined };
   const failed = (why: string, failure: 'load' | 'timeout' | 'protocol'): ScoringError =>
-    new ScoringError('WORKER_LOAD_FAILED', `the ondevice worker ${url === undefined ? '' : `(${url}) `}${why}`, { worker: 'ondevice', failure, ...(url === undefined ? {} : { url }) });
+    new ScoringError('WORKER_LOAD_FAILED', `the ondevice worker ${url === undefined ? '' : `(${url}) `}${why}`, {
+      worker: 'ondevice',
+      failure,
+      ...(url === undefined ? {} : { url }),
+    });
   let started = false;
   const lost = new Promise<never>((_, reject) => {
     // Before the worker answers, an error event means its script did not load or threw on start.
@@ -49,10 +54,16 @@ async function startOnce(source: WorkerSource | undefined, startTimeoutMs: numbe
     worker.terminate();
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(failed(`did not answer within ${startTimeoutMs} ms`, 'timeout')), startTimeoutMs)));
+  const timedOut = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(failed(`did not answer within ${startTimeoutMs} ms`, 'timeout')), startTimeoutMs)),
+  );
   try {
     const hello = await Promise.race([endpoint.hello(), lost, timedOut]);
-    if (hello.protocol !== PROTOCOL_VERSION) throw failed(`speaks protocol ${hello.protocol}, this page ${PROTOCOL_VERSION}: its script is from another version of ondevice (a stale cache?)`, 'protocol');
+    if (hello.protocol !== PROTOCOL_VERSION)
+      throw failed(
+        `speaks protocol ${hello.protocol}, this page ${PROTOCOL_VERSION}: its script is from another version of ondevice (a stale cache?)`,
+        'protocol',
+      );
     started = true;
   } catch (error) {
     close();

@@ -180,7 +180,13 @@ export interface SerializedError {
 }
 
 export function serializeError(error: OndeviceError): SerializedError {
-  return { className: error.name, code: error.code, message: error.message, details: error.details, ...(error.stack ? { stack: error.stack } : {}) };
+  return {
+    className: error.name,
+    code: error.code,
+    message: error.message,
+    details: error.details,
+    ...(error.stack ? { stack: error.stack } : {}),
+  };
 }
 
 export function deserializeError(wire: SerializedError): OndeviceError {

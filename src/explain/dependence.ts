@@ -60,7 +60,12 @@ export const DEFAULT_GRID_SIZE = 20;
  * them if none occurs). A bad grid value throws the transform's `InputError` (its `row` is the grid
  * index). Progress counts grid values.
  */
-export async function partialDependence(scorer: Scorer, background: ConfidenceSet, field: string, options: PartialDependenceOptions = {}): Promise<PartialDependence> {
+export async function partialDependence(
+  scorer: Scorer,
+  background: ConfidenceSet,
+  field: string,
+  options: PartialDependenceOptions = {},
+): Promise<PartialDependence> {
   const transform = tabularTransform(scorer, 'partialDependence');
   const entry = transform.fieldColumns.find((f) => f.field === field);
   if (entry === undefined) {
@@ -80,7 +85,8 @@ export async function partialDependence(scorer: Scorer, background: ConfidenceSe
   const width = transform.width;
   // The grid values' own columns, through the spec: any background row carries them.
   const template = background.rows[0] as Record<string, unknown>;
-  const gridFeatures = grid.length === 0 ? new Float64Array(0) : transform.prepare(grid.map((value) => ({ ...template, [field]: value }))).features!;
+  const gridFeatures =
+    grid.length === 0 ? new Float64Array(0) : transform.prepare(grid.map((value) => ({ ...template, [field]: value }))).features!;
   const classIndex = requestedClass ?? mostPredicted(scorer, base);
 
   const average: number[] = [];

@@ -65,7 +65,9 @@ export async function permutationImportance(
   const labels = background.labels;
   const targets = background.targets;
   if (classification ? labels === undefined : targets === undefined) {
-    throw new InputError('INVALID_OPTION', `the background set needs ${classification ? 'labels' : 'targets'} to measure ${metric}`, { field: 'background' });
+    throw new InputError('INVALID_OPTION', `the background set needs ${classification ? 'labels' : 'targets'} to measure ${metric}`, {
+      field: 'background',
+    });
   }
   await pause(options.signal, 'permutationImportance');
   const base = await scoreBackground(scorer, background);

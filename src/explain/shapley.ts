@@ -137,7 +137,9 @@ export async function explain(
   const samples = options.samples === undefined ? undefined : readCount(options.samples, 'samples', DEFAULT_SAMPLES, MAX_SAMPLES);
   const linear = task.kind === 'regression' && reference?.additive === true ? reference : undefined;
   if (method === 'exact-linear' && linear === undefined) {
-    throw new StateError('UNSUPPORTED', 'exact-linear needs a regression model whose reference says it is additive', { operation: 'explain' });
+    throw new StateError('UNSUPPORTED', 'exact-linear needs a regression model whose reference says it is additive', {
+      operation: 'explain',
+    });
   }
 
   const x = transform.prepare([row]).features!;
@@ -150,7 +152,9 @@ export async function explain(
     options.onProgress?.({ done: 1, total: 1 });
     if (exact !== undefined) return { ...exact, seed };
     if (method === 'exact-linear') {
-      throw new StateError('UNSUPPORTED', 'the reference says the model is additive, but its attributions do not sum to its output', { operation: 'explain' });
+      throw new StateError('UNSUPPORTED', 'the reference says the model is additive, but its attributions do not sum to its output', {
+        operation: 'explain',
+      });
     }
   }
 
@@ -178,7 +182,14 @@ async function sampleShapley(scorer: Scorer, background: ConfidenceSet, draw: Dr
   const fz = readOutputs(task, base.batch, classIndex);
   // A multiple of the background by default, so the attributions add up exactly.
   const samples = requestedSamples ?? (base.rows > DEFAULT_SAMPLES ? DEFAULT_SAMPLES : base.rows * Math.ceil(DEFAULT_SAMPLES / base.rows));
-  const chains = new PermutationChains(x, base.features, transform.width, fields.map((f) => f.columns), seededRandom(seed), base.rows);
+  const chains = new PermutationChains(
+    x,
+    base.features,
+    transform.width,
+    fields.map((f) => f.columns),
+    seededRandom(seed),
+    base.rows,
+  );
   const steps = fields.length - 1;
   const perChunk = Math.max(1, Math.floor(CHUNK_ROWS / Math.max(1, steps)));
   const totals = new Attributions(fields.length);
@@ -186,7 +197,8 @@ async function sampleShapley(scorer: Scorer, background: ConfidenceSet, draw: Dr
   for (let start = 0; start < samples; start += perChunk) {
     if (start > 0) await pause(options.signal, 'explain');
     const chunk = chains.next(start, Math.min(perChunk, samples - start));
-    const out = steps === 0 ? new Float64Array(0) : readOutputs(task, await scorer.scoreFeatures(chunk.matrix, chunk.count * steps), classIndex);
+    const out =
+      steps === 0 ? new Float64Array(0) : readOutputs(task, await scorer.scoreFeatures(chunk.matrix, chunk.count * steps), classIndex);
     for (let i = 0; i < chunk.count; i++) {
       // The chain starts and ends on outputs already known (f(z), f(x)), so it telescopes exactly.
       let previous = fz[chunk.backgroundRows[i]!]!;
@@ -203,7 +215,12 @@ async function sampleShapley(scorer: Scorer, background: ConfidenceSet, draw: Dr
   let baseValue = 0;
   for (let r = 0; r < base.rows; r++) baseValue += fz[r]!;
   baseValue /= base.rows;
-  const attributions = fields.map((f, j) => ({ field: f.field, value: values[j]!, attribution: totals.sums[j]! / samples, error: totals.error(j) }));
+  const attributions = fields.map((f, j) => ({
+    field: f.field,
+    value: values[j]!,
+    attribution: totals.sums[j]! / samples,
+    error: totals.error(j),
+  }));
   return {
     method: 'sampling-shapley',
     output: describeOutput(task, classIndex),
@@ -233,7 +250,14 @@ class PermutationChains {
   readonly #working: Float64Array;
   #permutation: Int32Array;
 
-  constructor(x: Float64Array, background: Float64Array, width: number, columns: readonly (readonly number[])[], random: () => number, backgroundRows: number) {
+  constructor(
+    x: Float64Array,
+    background: Float64Array,
+    width: number,
+    columns: readonly (readonly number[])[],
+    random: () => number,
+    backgroundRows: number,
+  ) {
     this.#x = x;
     this.#background = background;
     this.#width = width;
@@ -316,7 +340,11 @@ async function exactLinear(
 ): Promise<Omit<Explanation, 'seed'> | undefined> {
   const { width, fieldColumns: fields } = scorer.transform;
   if (means.length !== width) {
-    throw new BundleError('INVALID_REFERENCE', `reference: featureMeans has ${means.length} values but the feature spec makes ${width} columns`, { path: 'featureMeans' });
+    throw new BundleError(
+      'INVALID_REFERENCE',
+      `reference: featureMeans has ${means.length} values but the feature spec makes ${width} columns`,
+      { path: 'featureMeans' },
+    );
   }
   // Rows: x, the mean row, then x with each field's columns at the means.
   const rows = fields.length + 2;

@@ -91,7 +91,9 @@ export function readOutputs(task: Task, batch: ScoredBatch, classIndex: number):
   const k = task.classes.length;
   const tensor = batch.outputs[task.probabilities];
   if (tensor === undefined || tensor.data.length !== batch.rows * k) {
-    throw new ScoringError('SCORING_FAILED', `output "${task.probabilities}" does not hold ${k} probabilities per row`, { output: task.probabilities });
+    throw new ScoringError('SCORING_FAILED', `output "${task.probabilities}" does not hold ${k} probabilities per row`, {
+      output: task.probabilities,
+    });
   }
   const out = new Float64Array(batch.rows);
   for (let r = 0; r < batch.rows; r++) out[r] = tensor.data[r * k + classIndex]!;

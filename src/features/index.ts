@@ -13,4 +13,15 @@ export type {
   TensorDtype,
 } from './spec.js';
 export { compileFeatureSpec, categoryCodes, MISSING_CODE, UNKNOWN_CODE } from './transform.js';
-export type { FeatureTransform, InputField, NumberField, CategoryField, TensorField, PreparedBatch, PrepareOptions, LentInput, RawColumns, FieldColumns } from './transform.js';
+export type {
+  FeatureTransform,
+  InputField,
+  NumberField,
+  CategoryField,
+  TensorField,
+  PreparedBatch,
+  PrepareOptions,
+  LentInput,
+  RawColumns,
+  FieldColumns,
+} from './transform.js';

@@ -9,7 +9,8 @@ export function readBatch(rows: unknown, maxRows: number): readonly unknown[] {
 }
 
 export function checkBatchSize(rows: number, maxRows: number): void {
-  if (rows > maxRows) throw new InputError('BATCH_TOO_LARGE', `a batch may hold at most ${maxRows} rows, got ${rows}`, { rows, limit: maxRows });
+  if (rows > maxRows)
+    throw new InputError('BATCH_TOO_LARGE', `a batch may hold at most ${maxRows} rows, got ${rows}`, { rows, limit: maxRows });
 }
 
 export function readRow(row: unknown, r: number, known: ReadonlySet<string>): Record<string, unknown> {

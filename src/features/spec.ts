@@ -145,7 +145,8 @@ export function parseFeatureSpec(json: unknown): FeatureSpec {
     name: readString(root.name, 'name', fail),
     version: readString(root.version, 'version', fail),
     limits: {
-      maxStringLength: limits.maxStringLength === undefined ? DEFAULT_LIMITS.maxStringLength : readCount(limits.maxStringLength, 'limits.maxStringLength'),
+      maxStringLength:
+        limits.maxStringLength === undefined ? DEFAULT_LIMITS.maxStringLength : readCount(limits.maxStringLength, 'limits.maxStringLength'),
       maxBatchRows: limits.maxBatchRows === undefined ? DEFAULT_LIMITS.maxBatchRows : readCount(limits.maxBatchRows, 'limits.maxBatchRows'),
     },
   };
@@ -209,10 +210,12 @@ function checkStepOrder(steps: readonly FeatureStep[], type: FieldType, path: st
       if (stage !== 'start' && stage !== 'category') fail(at, `${step.op} applies to category fields only, once`);
       stage = step.op === 'one_hot' ? 'done' : 'numeric';
     } else if (NUMERIC_OPS.has(step.op)) {
-      if (stage !== 'numeric') fail(at, `${step.op} needs a number: on a category field it must follow an ordinal encoder, and nothing may follow one_hot`);
+      if (stage !== 'numeric')
+        fail(at, `${step.op} needs a number: on a category field it must follow an ordinal encoder, and nothing may follow one_hot`);
     }
   }
-  if (type === 'category' && stage !== 'done' && stage !== 'numeric') fail(`${path}.steps`, 'of a category field must include one encoder (one_hot or ordinal)');
+  if (type === 'category' && stage !== 'done' && stage !== 'numeric')
+    fail(`${path}.steps`, 'of a category field must include one encoder (one_hot or ordinal)');
   const impute = steps[0];
   if (impute?.op === 'impute' && typeof impute.value !== (type === 'number' ? 'number' : 'string')) {
     fail(`${path}.steps[0].value`, `must be a ${type === 'number' ? 'number' : 'string'} for a ${type} field`);
@@ -220,14 +223,25 @@ function checkStepOrder(steps: readonly FeatureStep[], type: FieldType, path: st
   // An imputed level the encoder refuses would turn every missing value into an error.
   const encoder = steps.find((s) => s.op === 'one_hot' || s.op === 'ordinal');
   const grouped = steps.some((s) => s.op === 'rare_label');
-  if (impute?.op === 'impute' && encoder !== undefined && !grouped && encoder.unknown === 'error' && !encoder.categories.includes(String(impute.value))) {
+  if (
+    impute?.op === 'impute' &&
+    encoder !== undefined &&
+    !grouped &&
+    encoder.unknown === 'error' &&
+    !encoder.categories.includes(String(impute.value))
+  ) {
     fail(`${path}.steps[0].value`, `"${impute.value}" is not one of the encoded categories`);
   }
 }
 
 function parseStep(value: unknown, type: FieldType, path: string): FeatureStep {
   const step = readRecord(value, path, fail);
-  const op = readLiteral(step.op, ['impute', 'rare_label', 'one_hot', 'ordinal', 'log1p', 'standardize', 'min_max'] as const, `${path}.op`, fail);
+  const op = readLiteral(
+    step.op,
+    ['impute', 'rare_label', 'one_hot', 'ordinal', 'log1p', 'standardize', 'min_max'] as const,
+    `${path}.op`,
+    fail,
+  );
   switch (op) {
     case 'impute': {
       const fill = type === 'number' ? readNumber(step.value, `${path}.value`, fail) : readString(step.value, `${path}.value`, fail);

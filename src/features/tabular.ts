@@ -108,7 +108,13 @@ const MAX_POOLED_BYTES = 64 * 1024 * 1024;
 
 export function compileTabular(spec: TabularSpec): FeatureTransform {
   const dictionaries = buildDictionaries(spec);
-  const compiled = spec.features.map((block) => compileBlock(block, spec.fields.find((f) => f.name === block.field)!, dictionaries.get(block.field)!));
+  const compiled = spec.features.map((block) =>
+    compileBlock(
+      block,
+      spec.fields.find((f) => f.name === block.field)!,
+      dictionaries.get(block.field)!,
+    ),
+  );
   const plans = fieldPlans(spec, compiled, dictionaries);
   const blocks = compiled.map((c) => c.compiled);
   const width = blocks.reduce((sum, b) => sum + b.width, 0);
@@ -116,31 +122,14 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
   /** Fields some block reads: a value of a field no block reads is never seen by a kernel. */
   const feeding = new Set(blocks.map((b) => b.field));
   /** Columns as a batch: trusted (no pass over the values), or checked. */
-  const read = (columns: unknown, trust: boolean): ColumnBatch & { readonly checked: boolean } => fromColumnar(columns, spec, plans, known, feeding, trust);
+  const read = (columns: unknown, trust: boolean): ColumnBatch & { readonly checked: boolean } =>
+    fromColumnar(columns, spec, plans, known, feeding, trust);
   const writer = new MatrixWriter(planChunks(blocks), width);
   const pool = new InputPool(spec.output.dtype === 'float32');
 
-  /**
-   * `strict`, for a batch read without checking every value: the batch read with every check, for
-   * when a kernel flags a value (it then gets the error it would have had).
-   */
-  const transform = (batch: ColumnBatch, valueAt: (row: number, field: string) => unknown, pooled: boolean, strict?: () => ColumnBatch): PreparedBatch => {
-    const size = batch.rows * width;
-    const input = pooled ? pool.take(size) : pool.fresh(size);
-    // The float64 matrix itself, unless pooled (then only the model's input is written).
-    const features = pooled ? undefined : input instanceof Float32Array ? new Float64Array(size) : input;
-    // Every block reports a value that is not finite as it writes it: the full scan (which names the
-    // first such row and field) runs only when one did, on an unpooled matrix.
-    if (writer.write(batch, input, features, 0)) {
-      if (pooled) pool.giveBack(input);
-      if (strict !== undefined) return transform(strict(), valueAt, pooled);
-      if (features === undefined) return transform(batch, valueAt, false);
-      checkFinite(features, width, blocks, valueAt);
-    }
-    const raw = rawOf(batch);
-    const inputs = { [spec.output.input]: { data: input, dims: [batch.rows, width] } };
-    return features === undefined ? { rows: batch.rows, raw, inputs, release: () => pool.giveBack(input) } : { rows: batch.rows, features, raw, inputs };
-  };
+  const matrix: MatrixContext = { width, writer, pool, blocks, input: spec.output.input };
+  const transform = (batch: ColumnBatch, valueAt: ValueAt, pooled: boolean, strict?: () => ColumnBatch): PreparedBatch =>
+    prepareMatrix(matrix, batch, valueAt, pooled, strict);
 
   return {
     spec,
@@ -157,7 +146,12 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
       const record = columns as Record<string, unknown>;
       // Read without a pass over every value: the kernels flag what the checks would refuse.
       const trusted = read(columns, true);
-      return transform(trusted, (row, field) => columnValue(record[field], row), options?.pooled === true, trusted.checked ? undefined : () => read(columns, false));
+      return transform(
+        trusted,
+        (row, field) => columnValue(record[field], row),
+        options?.pooled === true,
+        trusted.checked ? undefined : () => read(columns, false),
+      );
     },
     readColumns(columns: unknown): { rows: number; raw: RawColumns } {
       const batch = read(columns, true);
@@ -182,8 +176,55 @@ export function compileTabular(spec: TabularSpec): FeatureTransform {
   };
 }
 
+type ValueAt = (row: number, field: string) => unknown;
+
+/** What writing a batch's model input needs: its width, writer, buffer pool, blocks and the input's name. */
+interface MatrixContext {
+  readonly width: number;
+  readonly writer: MatrixWriter;
+  readonly pool: InputPool;
+  readonly blocks: readonly CompiledBlock[];
+  readonly input: string;
+}
+
+/**
+ * The batch's model input (and, unless `pooled`, its float64 feature matrix). `strict`, for a batch
+ * read without checking every value: the batch read with every check, for when a kernel flags a
+ * value (it then gets the error it would have had).
+ */
+function prepareMatrix(
+  context: MatrixContext,
+  batch: ColumnBatch,
+  valueAt: ValueAt,
+  pooled: boolean,
+  strict?: () => ColumnBatch,
+): PreparedBatch {
+  const { width, writer, pool } = context;
+  const size = batch.rows * width;
+  const input = pooled ? pool.take(size) : pool.fresh(size);
+  // The float64 matrix itself, unless pooled (then only the model's input is written).
+  const features = pooled ? undefined : input instanceof Float32Array ? new Float64Array(size) : input;
+  // Every block reports a value that is not finite as it writes it: the full scan (which names the
+  // first such row and field) runs only when one did, on an unpooled matrix.
+  if (writer.write(batch, input, features, 0)) {
+    if (pooled) pool.giveBack(input);
+    if (strict !== undefined) return prepareMatrix(context, strict(), valueAt, pooled);
+    if (features === undefined) return prepareMatrix(context, batch, valueAt, false);
+    checkFinite(features, width, context.blocks, valueAt);
+  }
+  const raw = rawOf(batch);
+  const inputs = { [context.input]: { data: input, dims: [batch.rows, width] } };
+  return features === undefined
+    ? { rows: batch.rows, raw, inputs, release: () => pool.giveBack(input) }
+    : { rows: batch.rows, features, raw, inputs };
+}
+
 /** Per field: its dictionary, the refusals of every block reading it, and whether a missing number is refused. */
-function fieldPlans(spec: TabularSpec, compiled: readonly { block: FeatureBlock; refusal?: Int8Array }[], dictionaries: ReadonlyMap<string, Map<string, number>>): Map<string, FieldPlan> {
+function fieldPlans(
+  spec: TabularSpec,
+  compiled: readonly { block: FeatureBlock; refusal?: Int8Array }[],
+  dictionaries: ReadonlyMap<string, Map<string, number>>,
+): Map<string, FieldPlan> {
   return new Map(
     spec.fields.map((field): [string, FieldPlan] => {
       const blocks = compiled.filter((b) => b.block.field === field.name);
@@ -391,14 +432,22 @@ function compileBlock(
 function numberKernel(fill: number, steps: readonly NumericStep[]): Kernel | undefined {
   const [first, second] = steps;
   if (steps.length === 1 && first!.op === 'standardize') return { kind: 'standardize', log: false, fill, a: first!.mean, b: first!.scale };
-  if (steps.length === 2 && first!.op === 'log1p' && second!.op === 'standardize') return { kind: 'standardize', log: true, fill, a: second!.mean, b: second!.scale };
-  if (steps.length === 1 && first!.op === 'min_max' && first!.clip === undefined) return { kind: 'min_max', fill, a: first!.scale, b: first!.min };
+  if (steps.length === 2 && first!.op === 'log1p' && second!.op === 'standardize')
+    return { kind: 'standardize', log: true, fill, a: second!.mean, b: second!.scale };
+  if (steps.length === 1 && first!.op === 'min_max' && first!.clip === undefined)
+    return { kind: 'min_max', fill, a: first!.scale, b: first!.min };
   return undefined;
 }
 
 function planChunks(blocks: readonly CompiledBlock[]): ChunkPlan {
   const plan = { standardize: [], minMax: [], passes: [], lookup: [], oneHot: [], scratch: new Float64Array(CHUNK_ROWS) };
-  const list: Record<Kernel['kind'], Placed<Kernel>[]> = { standardize: plan.standardize, min_max: plan.minMax, passes: plan.passes, lookup: plan.lookup, one_hot: plan.oneHot };
+  const list: Record<Kernel['kind'], Placed<Kernel>[]> = {
+    standardize: plan.standardize,
+    min_max: plan.minMax,
+    passes: plan.passes,
+    lookup: plan.lookup,
+    one_hot: plan.oneHot,
+  };
   let column = 0;
   for (const block of blocks) {
     list[block.kernel.kind].push({ field: block.field, start: column, kernel: block.kernel });
@@ -415,7 +464,11 @@ function rawOf(batch: ColumnBatch): RawColumns {
 
 /** The plan's kernels with the batch's columns, and category tables composed with its translations. */
 function bindPlan(plan: ChunkPlan, batch: ColumnBatch): BoundPlan {
-  const numbers = <K>({ field, start, kernel }: Placed<K>): Bound<Float64Array, K> => ({ column: batch.numbers.get(field)!, start, kernel });
+  const numbers = <K>({ field, start, kernel }: Placed<K>): Bound<Float64Array, K> => ({
+    column: batch.numbers.get(field)!,
+    start,
+    kernel,
+  });
   return {
     standardize: plan.standardize.map(numbers),
     minMax: plan.minMax.map(numbers),
@@ -446,7 +499,12 @@ function writeChunk(plan: BoundPlan, chunk: Float64Array, stride: number, from: 
   let flagged = false;
   for (const { column, start, kernel } of plan.standardize) {
     const { fill, a, b } = kernel;
-    if (kernel.log ? log1pStandardize(column, chunk, start, stride, from, to, fill, a, b) : standardize(column, chunk, start, stride, from, to, fill, a, b)) flagged = true;
+    if (
+      kernel.log
+        ? log1pStandardize(column, chunk, start, stride, from, to, fill, a, b)
+        : standardize(column, chunk, start, stride, from, to, fill, a, b)
+    )
+      flagged = true;
   }
   for (const { column, start, kernel } of plan.minMax) {
     if (minMax(column, chunk, start, stride, from, to, kernel.fill, kernel.a, kernel.b)) flagged = true;
@@ -475,7 +533,17 @@ function writeChunk(plan: BoundPlan, chunk: Float64Array, stride: number, from: 
   return flagged;
 }
 
-function standardize(column: Float64Array, chunk: Float64Array, start: number, stride: number, from: number, to: number, fill: number, mean: number, scale: number): boolean {
+function standardize(
+  column: Float64Array,
+  chunk: Float64Array,
+  start: number,
+  stride: number,
+  from: number,
+  to: number,
+  fill: number,
+  mean: number,
+  scale: number,
+): boolean {
   let finite = true;
   for (let r = from, o = start; r < to; r++, o += stride) {
     const raw = column[r]!;
@@ -487,7 +555,17 @@ function standardize(column: Float64Array, chunk: Float64Array, start: number, s
 }
 
 /** standardize with log1p first: a loop of its own, so that no other column's loop holds a call. */
-function log1pStandardize(column: Float64Array, chunk: Float64Array, start: number, stride: number, from: number, to: number, fill: number, mean: number, scale: number): boolean {
+function log1pStandardize(
+  column: Float64Array,
+  chunk: Float64Array,
+  start: number,
+  stride: number,
+  from: number,
+  to: number,
+  fill: number,
+  mean: number,
+  scale: number,
+): boolean {
   let finite = true;
   for (let r = from, o = start; r < to; r++, o += stride) {
     const raw = column[r]!;
@@ -498,7 +576,17 @@ function log1pStandardize(column: Float64Array, chunk: Float64Array, start: numb
   return !finite;
 }
 
-function minMax(column: Float64Array, chunk: Float64Array, start: number, stride: number, from: number, to: number, fill: number, scale: number, min: number): boolean {
+function minMax(
+  column: Float64Array,
+  chunk: Float64Array,
+  start: number,
+  stride: number,
+  from: number,
+  to: number,
+  fill: number,
+  scale: number,
+  min: number,
+): boolean {
   let finite = true;
   for (let r = from, o = start; r < to; r++, o += stride) {
     const raw = column[r]!;
@@ -509,7 +597,16 @@ function minMax(column: Float64Array, chunk: Float64Array, start: number, stride
   return !finite;
 }
 
-function lookup(codes: Int32Array, values: Float64Array, offset: number, chunk: Float64Array, start: number, stride: number, from: number, to: number): boolean {
+function lookup(
+  codes: Int32Array,
+  values: Float64Array,
+  offset: number,
+  chunk: Float64Array,
+  start: number,
+  stride: number,
+  from: number,
+  to: number,
+): boolean {
   let finite = true;
   const size = values.length;
   for (let r = from, o = start; r < to; r++, o += stride) {
@@ -522,7 +619,17 @@ function lookup(codes: Int32Array, values: Float64Array, offset: number, chunk: 
   return !finite;
 }
 
-function oneHot(codes: Int32Array, columnOf: Int32Array, offset: number, width: number, chunk: Float64Array, start: number, stride: number, from: number, to: number): boolean {
+function oneHot(
+  codes: Int32Array,
+  columnOf: Int32Array,
+  offset: number,
+  width: number,
+  chunk: Float64Array,
+  start: number,
+  stride: number,
+  from: number,
+  to: number,
+): boolean {
   let flagged = false;
   const size = columnOf.length;
   for (let r = from, o = start; r < to; r++, o += stride) {
@@ -627,9 +734,13 @@ function fromColumnar(
   const n = shapes[0]?.length ?? 0;
   const uneven = shapes.find((shape) => shape.length !== n);
   if (uneven) {
-    throw new InputError('INVALID_BATCH', `column "${uneven.plan.field.name}" has ${uneven.length} values but "${shapes[0]!.plan.field.name}" has ${n}`, {
-      field: uneven.plan.field.name,
-    });
+    throw new InputError(
+      'INVALID_BATCH',
+      `column "${uneven.plan.field.name}" has ${uneven.length} values but "${shapes[0]!.plan.field.name}" has ${n}`,
+      {
+        field: uneven.plan.field.name,
+      },
+    );
   }
   checkBatchSize(n, spec.limits.maxBatchRows);
   const numbers = new Map<string, Float64Array>();
@@ -673,23 +784,34 @@ function fromColumnar(
 type ColumnShape =
   | { readonly kind: 'numbers'; readonly plan: FieldPlan; readonly length: number; readonly column: ArrayLike<unknown> }
   | { readonly kind: 'strings'; readonly plan: FieldPlan; readonly length: number; readonly column: readonly unknown[] }
-  | { readonly kind: 'dictionary'; readonly plan: FieldPlan; readonly length: number; readonly codes: Int32Array; readonly levels: readonly unknown[] };
+  | {
+      readonly kind: 'dictionary';
+      readonly plan: FieldPlan;
+      readonly length: number;
+      readonly codes: Int32Array;
+      readonly levels: readonly unknown[];
+    };
 
 /** What kind of column a field was given, and its length; a column of the wrong kind is refused here. */
 function readShape(column: unknown, plan: FieldPlan): ColumnShape {
   const name = plan.field.name;
   const typed = ArrayBuffer.isView(column) && !(column instanceof DataView);
   if (plan.field.type === 'number') {
-    if (Array.isArray(column) || typed) return { kind: 'numbers', plan, length: (column as ArrayLike<unknown>).length, column: column as ArrayLike<unknown> };
+    if (Array.isArray(column) || typed)
+      return { kind: 'numbers', plan, length: (column as ArrayLike<unknown>).length, column: column as ArrayLike<unknown> };
     throw new InputError('WRONG_TYPE', `column "${name}" must be an array or a typed array, got ${describeType(column)}`, { field: name });
   }
   if (Array.isArray(column)) return { kind: 'strings', plan, length: column.length, column };
   const dictionary = typed ? undefined : readDictionary(column, name);
   if (dictionary === undefined) {
-    throw new InputError('WRONG_TYPE', `column "${name}" must be an array of strings (or null) or { codes: Int32Array, levels: string[] }, got ${describeType(column)}`, {
-      field: name,
-      expected: 'string',
-    });
+    throw new InputError(
+      'WRONG_TYPE',
+      `column "${name}" must be an array of strings (or null) or { codes: Int32Array, levels: string[] }, got ${describeType(column)}`,
+      {
+        field: name,
+        expected: 'string',
+      },
+    );
   }
   return { kind: 'dictionary', plan, length: dictionary.codes.length, ...dictionary };
 }
@@ -698,10 +820,15 @@ function readShape(column: unknown, plan: FieldPlan): ColumnShape {
 function readDictionary(column: unknown, name: string): { codes: Int32Array; levels: readonly unknown[] } | undefined {
   if (typeof column !== 'object' || column === null || Array.isArray(column)) return undefined;
   const proto: unknown = Object.getPrototypeOf(column);
-  if ((proto !== Object.prototype && proto !== null) || !Object.hasOwn(column, 'codes') || !Object.hasOwn(column, 'levels')) return undefined;
+  if ((proto !== Object.prototype && proto !== null) || !Object.hasOwn(column, 'codes') || !Object.hasOwn(column, 'levels'))
+    return undefined;
   const { codes, levels } = column as { codes: unknown; levels: unknown };
-  if (!(codes instanceof Int32Array)) throw new InputError('WRONG_TYPE', `column "${name}": codes must be an Int32Array, got ${describeType(codes)}`, { field: name });
-  if (!Array.isArray(levels)) throw new InputError('WRONG_TYPE', `column "${name}": levels must be an array of strings, got ${describeType(levels)}`, { field: name });
+  if (!(codes instanceof Int32Array))
+    throw new InputError('WRONG_TYPE', `column "${name}": codes must be an Int32Array, got ${describeType(codes)}`, { field: name });
+  if (!Array.isArray(levels))
+    throw new InputError('WRONG_TYPE', `column "${name}": levels must be an array of strings, got ${describeType(levels)}`, {
+      field: name,
+    });
   return { codes, levels };
 }
 
@@ -746,7 +873,11 @@ function levelTable(levels: readonly unknown[], plan: FieldPlan, maxLength: numb
     const level = levels[i];
     // Missing is code -1, never a level: a null level would be a second way to say it.
     if (typeof level !== 'string') {
-      throw new InputError('WRONG_TYPE', `column "${name}": level ${i} must be a string, got ${describeType(level)}`, { field: name, level: i, expected: 'string' });
+      throw new InputError('WRONG_TYPE', `column "${name}": level ${i} must be a string, got ${describeType(level)}`, {
+        field: name,
+        level: i,
+        expected: 'string',
+      });
     }
   }
   // table[code + 1]: the dictionary code of a level (index 0: missing), or REFUSED.
@@ -769,14 +900,24 @@ function levelTable(levels: readonly unknown[], plan: FieldPlan, maxLength: numb
  * that has it, with the error that row would get as a row object. Every level must be a string
  * within the limit, even one no row has.
  */
-function dictionaryColumn(codes: Int32Array, levels: readonly unknown[], table: Int32Array, n: number, plan: FieldPlan, maxLength: number): Int32Array {
+function dictionaryColumn(
+  codes: Int32Array,
+  levels: readonly unknown[],
+  table: Int32Array,
+  n: number,
+  plan: FieldPlan,
+  maxLength: number,
+): Int32Array {
   const name = plan.field.name;
   const count = levels.length;
   const out = new Int32Array(n);
   for (let r = 0; r < n; r++) {
     const code = codes[r]!;
     if (code < -1 || code >= count) {
-      throw new InputError('INVALID_BATCH', `column "${name}" has code ${code}; codes run from -1 (missing) to ${count - 1}`, { row: r, field: name });
+      throw new InputError('INVALID_BATCH', `column "${name}" has code ${code}; codes run from -1 (missing) to ${count - 1}`, {
+        row: r,
+        field: name,
+      });
     }
     const resolved = table[code + 1]!;
     // Throws what the row would get.
@@ -835,12 +976,16 @@ function encodeCategory(value: unknown, row: number, plan: FieldPlan, maxLength:
   if (refusal === REFUSE_MISSING) throw missingValue(row, name);
   if (refusal === REFUSE_UNKNOWN) {
     const expected = [...plan.dictionary.keys()].filter((c) => plan.refusals[plan.dictionary.get(c)! + OFFSET] === ACCEPTED);
-    throw new InputError('UNKNOWN_CATEGORY', `field "${name}" has unknown category "${preview(String(value))}"; expected one of ${expected.join(', ')}`, {
-      row,
-      field: name,
-      value: preview(String(value)),
-      expected,
-    });
+    throw new InputError(
+      'UNKNOWN_CATEGORY',
+      `field "${name}" has unknown category "${preview(String(value))}"; expected one of ${expected.join(', ')}`,
+      {
+        row,
+        field: name,
+        value: preview(String(value)),
+        expected,
+      },
+    );
   }
   return code;
 }
@@ -851,7 +996,11 @@ function missingValue(row: number, field: string): InputError {
 
 function readNumberValue(value: unknown, row: number, field: string): number {
   if (typeof value !== 'number') {
-    throw new InputError('WRONG_TYPE', `field "${field}" must be a number or null, got ${describeType(value)}`, { row, field, expected: 'number' });
+    throw new InputError('WRONG_TYPE', `field "${field}" must be a number or null, got ${describeType(value)}`, {
+      row,
+      field,
+      expected: 'number',
+    });
   }
   if (!Number.isFinite(value)) {
     throw new InputError('NOT_FINITE', `field "${field}" must be finite, got ${value} (use null for a missing value)`, { row, field });
@@ -861,7 +1010,11 @@ function readNumberValue(value: unknown, row: number, field: string): number {
 
 function readCategoryValue(value: unknown, row: number, field: string, plan: FieldPlan, maxLength: number): number {
   if (typeof value !== 'string') {
-    throw new InputError('WRONG_TYPE', `field "${field}" must be a string or null, got ${describeType(value)}`, { row, field, expected: 'string' });
+    throw new InputError('WRONG_TYPE', `field "${field}" must be a string or null, got ${describeType(value)}`, {
+      row,
+      field,
+      expected: 'string',
+    });
   }
   if (value.length > maxLength) {
     throw new InputError('VALUE_TOO_LONG', `field "${field}" is ${value.length} characters long; the limit is ${maxLength}`, {
@@ -875,15 +1028,24 @@ function readCategoryValue(value: unknown, row: number, field: string, plan: Fie
 }
 
 /** A value the transform cannot take (log1p of -5, say) gives NaN or Infinity: refused, naming the row and field. */
-function checkFinite(features: Float64Array, width: number, blocks: readonly CompiledBlock[], valueAt: (row: number, field: string) => unknown): void {
+function checkFinite(
+  features: Float64Array,
+  width: number,
+  blocks: readonly CompiledBlock[],
+  valueAt: (row: number, field: string) => unknown,
+): void {
   for (let i = 0; i < features.length; i++) {
     if (Number.isFinite(features[i]!)) continue;
     const row = Math.floor(i / width);
     let column = i % width;
     const block = blocks.find((b) => (column -= b.width) < 0)!;
-    throw new InputError('OUT_OF_DOMAIN', `field "${block.field}" = ${String(valueAt(row, block.field))} is outside what the feature spec can transform`, {
-      row,
-      field: block.field,
-    });
+    throw new InputError(
+      'OUT_OF_DOMAIN',
+      `field "${block.field}" = ${String(valueAt(row, block.field))} is outside what the feature spec can transform`,
+      {
+        row,
+        field: block.field,
+      },
+    );
   }
 }

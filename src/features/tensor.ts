@@ -40,7 +40,10 @@ export function compileTensor(spec: TensorSpec): FeatureTransform {
         const size = parts[0]?.length ?? exampleSize(tensor, named);
         const data = new ARRAY_OF[tensor.dtype](size * parts.length);
         parts.forEach((part, r) => data.set(part, r * size));
-        inputs[tensor.name] = { data, dims: [parts.length, ...tensor.shape.slice(1).map((d) => (typeof d === 'number' ? d : (named.get(d) ?? 0)))] };
+        inputs[tensor.name] = {
+          data,
+          dims: [parts.length, ...tensor.shape.slice(1).map((d) => (typeof d === 'number' ? d : (named.get(d) ?? 0)))],
+        };
       }
       return { rows: list.length, inputs };
     },
@@ -63,13 +66,16 @@ function readExample(value: unknown, tensor: TensorInputSpec, row: number, named
     throw shapeError(row, field, 'has dynamic dimensions: send { data, dims }', expectedShape, []);
   }
   dims ??= expectedShape as number[];
-  if (dims.length !== expectedShape.length) throw shapeError(row, field, `has ${dims.length} dimensions, expected ${expectedShape.length}`, expectedShape, dims);
+  if (dims.length !== expectedShape.length)
+    throw shapeError(row, field, `has ${dims.length} dimensions, expected ${expectedShape.length}`, expectedShape, dims);
   dims.forEach((d, k) => {
     const want = expectedShape[k]!;
-    if (typeof want === 'number' && d !== want) throw shapeError(row, field, `dimension ${k + 1} is ${d}, expected ${want}`, expectedShape, dims!);
+    if (typeof want === 'number' && d !== want)
+      throw shapeError(row, field, `dimension ${k + 1} is ${d}, expected ${want}`, expectedShape, dims!);
     if (typeof want === 'string') {
       const seen = named.get(want);
-      if (seen !== undefined && seen !== d) throw shapeError(row, field, `dimension "${want}" is ${d} here but ${seen} elsewhere in the batch`, expectedShape, dims!);
+      if (seen !== undefined && seen !== d)
+        throw shapeError(row, field, `dimension "${want}" is ${d} here but ${seen} elsewhere in the batch`, expectedShape, dims!);
       named.set(want, d);
     }
   });
@@ -97,11 +103,21 @@ function readExample(value: unknown, tensor: TensorInputSpec, row: number, named
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (typeof v !== 'number') {
-      throw new InputError('WRONG_TYPE', `input "${field}" value ${i} must be a number, got ${describeType(v)}`, { row, field, index: i, expected: tensor.dtype });
+      throw new InputError('WRONG_TYPE', `input "${field}" value ${i} must be a number, got ${describeType(v)}`, {
+        row,
+        field,
+        index: i,
+        expected: tensor.dtype,
+      });
     }
     if (!Number.isFinite(v)) throw new InputError('NOT_FINITE', `input "${field}" value ${i} is ${v}`, { row, field, index: i });
     if (tensor.dtype === 'int32' && (!Number.isInteger(v) || v !== (v | 0))) {
-      throw new InputError('WRONG_TYPE', `input "${field}" value ${i} must be a 32-bit integer, got ${v}`, { row, field, index: i, expected: 'int32' });
+      throw new InputError('WRONG_TYPE', `input "${field}" value ${i} must be a 32-bit integer, got ${v}`, {
+        row,
+        field,
+        index: i,
+        expected: 'int32',
+      });
     }
   }
   return values as ArrayLike<number>;
@@ -111,7 +127,13 @@ function exampleSize(tensor: TensorInputSpec, named: ReadonlyMap<string, number>
   return tensor.shape.slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : (named.get(d) ?? 0)), 1);
 }
 
-function shapeError(row: number, field: string, why: string, expected: readonly (number | string)[], actual: readonly number[]): InputError {
+function shapeError(
+  row: number,
+  field: string,
+  why: string,
+  expected: readonly (number | string)[],
+  actual: readonly number[],
+): InputError {
   return new InputError('TENSOR_SHAPE', `input "${field}" ${why} (expected shape [batch, ${expected.join(', ')}])`, {
     row,
     field,

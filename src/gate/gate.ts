@@ -19,7 +19,12 @@ export interface EndToEndReport {
   readonly mismatches: number;
   /** The largest difference seen, and where. */
   readonly maxDifference: number;
-  readonly worst: { readonly row: number; readonly what: string; readonly expected: number | string; readonly actual: number | string } | null;
+  readonly worst: {
+    readonly row: number;
+    readonly what: string;
+    readonly expected: number | string;
+    readonly actual: number | string;
+  } | null;
 }
 
 export interface MetricReport {
@@ -48,17 +53,28 @@ export function assertGatePassed(report: GateReport, version: string): void {
       'GATE_E2E_MISMATCH',
       `version ${version} refused: ${mismatches} of ${compared} end-to-end values differ from the research outputs by more than ${tolerance}` +
         (worst ? ` (worst: row ${worst.row}, ${worst.what}: expected ${worst.expected}, got ${worst.actual})` : ''),
-      { version, mismatches, compared, tolerance, maxDifference: report.endToEnd.maxDifference, ...(worst ? { row: worst.row, what: worst.what } : {}) },
+      {
+        version,
+        mismatches,
+        compared,
+        tolerance,
+        maxDifference: report.endToEnd.maxDifference,
+        ...(worst ? { row: worst.row, what: worst.what } : {}),
+      },
     );
   }
   if (!report.metric.passed) {
     const { name, value, range, rows } = report.metric;
-    throw new GateError('GATE_METRIC_OUT_OF_RANGE', `version ${version} refused: ${name} ${value} on ${rows} confidence rows is outside [${range[0]}, ${range[1]}]`, {
-      version,
-      metric: name,
-      value,
-      range: [...range],
-    });
+    throw new GateError(
+      'GATE_METRIC_OUT_OF_RANGE',
+      `version ${version} refused: ${name} ${value} on ${rows} confidence rows is outside [${range[0]}, ${range[1]}]`,
+      {
+        version,
+        metric: name,
+        value,
+        range: [...range],
+      },
+    );
   }
 }
 
@@ -83,7 +99,9 @@ async function checkEndToEnd(scorer: Scorer, tolerance: number, e2e: EndToEndSet
   const features = batch.features;
   if (features !== undefined) {
     e2e.expected.features?.forEach((expected, row) => {
-      expected.forEach((value, column) => compare(row, `feature ${scorer.transform.names[column] ?? column}`, features[row * width + column] ?? Number.NaN, value));
+      expected.forEach((value, column) =>
+        compare(row, `feature ${scorer.transform.names[column] ?? column}`, features[row * width + column] ?? Number.NaN, value),
+      );
     });
   }
   predictions.forEach((prediction, row) => {
@@ -112,9 +130,17 @@ async function checkMetric(scorer: Scorer, gate: GateSpec, confidence: Confidenc
   const { name, range } = gate.metric;
   let value: number;
   if (confidence.labels !== undefined) {
-    value = classificationMetric(name, predictions.map((p) => (p.kind === 'classification' ? p.label : String(p.value))), confidence.labels);
+    value = classificationMetric(
+      name,
+      predictions.map((p) => (p.kind === 'classification' ? p.label : String(p.value))),
+      confidence.labels,
+    );
   } else {
-    value = regressionMetric(name, predictions.map((p) => (p.kind === 'regression' ? p.value : Number.NaN)), confidence.targets ?? []);
+    value = regressionMetric(
+      name,
+      predictions.map((p) => (p.kind === 'regression' ? p.value : Number.NaN)),
+      confidence.targets ?? [],
+    );
   }
   return { passed: value >= range[0] && value <= range[1], name, value, range, rows: predictions.length };
 }

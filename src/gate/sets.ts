@@ -42,12 +42,23 @@ export function parseEndToEndSet(json: unknown): EndToEndSet {
     expected: {
       ...optional('features', matrix('features')),
       ...optional('probabilities', matrix('probabilities')),
-      ...optional('value', expected.value === undefined ? undefined : readArray(expected.value, 'expected.value', fail).map((v, i) => readNumber(v, `expected.value[${i}]`, fail))),
-      ...optional('label', expected.label === undefined ? undefined : readArray(expected.label, 'expected.label', fail).map((v, i) => readString(v, `expected.label[${i}]`, fail))),
+      ...optional(
+        'value',
+        expected.value === undefined
+          ? undefined
+          : readArray(expected.value, 'expected.value', fail).map((v, i) => readNumber(v, `expected.value[${i}]`, fail)),
+      ),
+      ...optional(
+        'label',
+        expected.label === undefined
+          ? undefined
+          : readArray(expected.label, 'expected.label', fail).map((v, i) => readString(v, `expected.label[${i}]`, fail)),
+      ),
     },
   };
   for (const [key, values] of Object.entries(set.expected)) {
-    if ((values as readonly unknown[]).length !== rows.length) fail(`expected.${key}`, `has ${(values as readonly unknown[]).length} entries for ${rows.length} rows`);
+    if ((values as readonly unknown[]).length !== rows.length)
+      fail(`expected.${key}`, `has ${(values as readonly unknown[]).length} entries for ${rows.length} rows`);
   }
   if (rows.length === 0) fail('rows', 'must not be empty');
   return set;
@@ -58,8 +69,10 @@ export function parseConfidenceSet(json: unknown): ConfidenceSet {
   const root = readRecord(json, '(root)', fail);
   const rows = readArray(root.rows, 'rows', fail);
   if (rows.length === 0) fail('rows', 'must not be empty');
-  const labels = root.labels === undefined ? undefined : readArray(root.labels, 'labels', fail).map((v, i) => readString(v, `labels[${i}]`, fail));
-  const targets = root.targets === undefined ? undefined : readArray(root.targets, 'targets', fail).map((v, i) => readNumber(v, `targets[${i}]`, fail));
+  const labels =
+    root.labels === undefined ? undefined : readArray(root.labels, 'labels', fail).map((v, i) => readString(v, `labels[${i}]`, fail));
+  const targets =
+    root.targets === undefined ? undefined : readArray(root.targets, 'targets', fail).map((v, i) => readNumber(v, `targets[${i}]`, fail));
   const truth = labels ?? targets;
   if (truth === undefined) fail('(root)', 'needs labels or targets');
   if (truth.length !== rows.length) fail(labels ? 'labels' : 'targets', `has ${truth.length} entries for ${rows.length} rows`);
@@ -69,4 +82,3 @@ export function parseConfidenceSet(json: unknown): ConfidenceSet {
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
-

@@ -29,8 +29,10 @@ export class DeferredShards implements ColumnShards {
   wrap(runtime: Runtime): Runtime {
     return {
       ...runtime,
-      run: async (inputs, wanted) => (await this.#run(inputs, wanted, (probe) => runtime.run(probe, wanted))) ?? runtime.run(inputs, wanted),
-      shards: () => this.#pool?.status() ?? { workers: this.#count, state: this.#closed ? 'off' : 'idle', minRows: SHARD_MIN_ROWS, batches: 0 },
+      run: async (inputs, wanted) =>
+        (await this.#run(inputs, wanted, (probe) => runtime.run(probe, wanted))) ?? runtime.run(inputs, wanted),
+      shards: () =>
+        this.#pool?.status() ?? { workers: this.#count, state: this.#closed ? 'off' : 'idle', minRows: SHARD_MIN_ROWS, batches: 0 },
       dispose: async () => {
         this.#closed = true;
         this.#pool?.close();
@@ -47,7 +49,11 @@ export class DeferredShards implements ColumnShards {
     return this.#pool?.scoreColumns(columns, rows);
   }
 
-  async #run(inputs: Inputs, wanted: readonly string[] | undefined, local: (probe: Inputs) => Promise<Outputs>): Promise<Outputs | undefined> {
+  async #run(
+    inputs: Inputs,
+    wanted: readonly string[] | undefined,
+    local: (probe: Inputs) => Promise<Outputs>,
+  ): Promise<Outputs | undefined> {
     const pool = this.#pool ?? (largest(inputs) >= SHARD_MIN_ROWS ? await this.#load() : undefined);
     return pool?.run(inputs, wanted, local);
   }

@@ -1,10 +1,26 @@
 import type { BundleBytes, GateSpec, Manifest, RequiredRole } from '../bundle/index.js';
 import { isVariantName, parseJsonBytes, variantRole } from '../bundle/index.js';
 import { InputError, describeUnknown } from '../errors/index.js';
-import { compileFeatureSpec, parseFeatureSpec } from '../features/index.js';
-import { assertGatePassed, parseConfidenceSet, parseEndToEndSet, runGate, type ConfidenceSet, type GateReport } from '../gate/index.js';
+import { compileFeatureSpec, parseFeatureSpec, type FeatureTransform } from '../features/index.js';
+import {
+  assertGatePassed,
+  parseConfidenceSet,
+  parseEndToEndSet,
+  runGate,
+  type ConfidenceSet,
+  type EndToEndSet,
+  type GateReport,
+} from '../gate/index.js';
 import { parseReference, type Reference } from '../monitor/index.js';
-import { MAX_SHARDS, createRuntime, defaultShards, plannedBackends, type Runtime, type RuntimeFiles, type RuntimeOptions } from '../runtimes/index.js';
+import {
+  MAX_SHARDS,
+  createRuntime,
+  defaultShards,
+  plannedBackends,
+  type Runtime,
+  type RuntimeFiles,
+  type RuntimeOptions,
+} from '../runtimes/index.js';
 import { createScorer, type ColumnShards, type Scorer, type ShardInit, type StartShard } from '../scoring/index.js';
 import { DeferredShards } from './deferred-shards.js';
 
@@ -43,53 +59,23 @@ export async function prepareModel(
   startShard?: StartShard,
   onPhase?: (phase: 'runtime' | 'gate') => void,
 ): Promise<GatedModel> {
-  const name = (role: RequiredRole): string => manifest.files[role].path;
-  const transform = compileFeatureSpec(parseFeatureSpec(parseJsonBytes(files.featureSpec, name('featureSpec'))));
-  const e2e = parseEndToEndSet(parseJsonBytes(files.e2eSet, name('e2eSet')));
-  const confidence = parseConfidenceSet(parseJsonBytes(files.confidenceSet, name('confidenceSet')));
-  const reference = files.reference === undefined ? undefined : parseReference(parseJsonBytes(files.reference, manifest.files.reference!.path), transform.width);
-  const { variant: wanted = 'auto', ...options } = runtimeOptions;
-  // The option comes from the app unchecked.
-  if (typeof wanted !== 'string' || !(wanted === 'auto' || wanted === 'none' || isVariantName(wanted))) {
-    throw new InputError('INVALID_OPTION', `variant must be 'auto', 'none' or a variant's name, got ${typeof wanted === 'string' ? `"${wanted.slice(0, 40)}"` : typeof wanted}`, { field: 'variant' });
-  }
-  const { shards } = options;
-  if (shards !== undefined && !(Number.isInteger(shards) && shards >= 0 && shards <= MAX_SHARDS)) {
-    throw new InputError('INVALID_OPTION', `shards must be a whole number from 0 to ${MAX_SHARDS}, got ${typeof shards === 'number' ? shards : typeof shards}`, { field: 'shards' });
-  }
-  const workers = shards ?? defaultShards();
-  const mainFiles: RuntimeFiles = files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights };
-
-  const gated = async (runtimeFiles: RuntimeFiles, backends: RuntimeOptions, gateSpec: GateSpec, variant: string | undefined, passedOver: readonly VariantPassedOver[]): Promise<GatedModel> => {
-    const started = performance.now();
-    onPhase?.('runtime');
-    const created = await createRuntime(manifest.runtime, runtimeFiles, backends);
-    const { runtime, pool } = withShardsWhereUseful(created, { model: runtimeFiles.model, featureSpec: files.featureSpec, task: manifest.task }, workers, startShard);
-    const runtimeReady = performance.now();
-    try {
-      const scorer = createScorer(transform, runtime, manifest.task, pool);
-      onPhase?.('gate');
-      const gate = await runGate(scorer, gateSpec, e2e, confidence);
-      assertGatePassed(gate, variant === undefined ? manifest.version : `${manifest.version} (variant ${variant})`);
-      return {
-        scorer,
-        gate,
-        confidence,
-        ...(reference === undefined ? {} : { reference }),
-        ...(variant === undefined ? {} : { variant }),
-        variantsPassedOver: passedOver,
-        timings: { runtimeMs: runtimeReady - started, gateMs: performance.now() - runtimeReady },
-      };
-    } catch (error) {
-      await runtime.dispose();
-      throw error;
-    }
+  const { wanted, options, workers } = checkedOptions(runtimeOptions);
+  const context: GateContext = {
+    manifest,
+    files,
+    ...parsedFiles(manifest, files),
+    workers,
+    ...(startShard === undefined ? {} : { startShard }),
+    ...(onPhase === undefined ? {} : { onPhase }),
   };
-
+  const mainFiles: RuntimeFiles = files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights };
   const passedOver: VariantPassedOver[] = [];
   const variants = manifest.variants ?? [];
   if (wanted !== 'auto' && wanted !== 'none' && !variants.some((v) => v.name === wanted)) {
-    passedOver.push({ variant: wanted, reason: `the bundle has no variant "${wanted}" (it has ${variants.map((v) => v.name).join(', ') || 'none'})` });
+    passedOver.push({
+      variant: wanted,
+      reason: `the bundle has no variant "${wanted}" (it has ${variants.map((v) => v.name).join(', ') || 'none'})`,
+    });
   }
   const considered = wanted === 'none' ? [] : variants.filter((v) => wanted === 'auto' || v.name === wanted);
   const planned = considered.length === 0 ? [] : await plannedBackends(manifest.runtime, mainFiles, options);
@@ -98,16 +84,104 @@ export async function prepareModel(
     const backends = planned.filter((b) => variant.backends.includes(b));
     const model = files[variantRole(variant.name)];
     if (planned[0] === undefined || !variant.backends.includes(planned[0]) || model === undefined) {
-      passedOver.push({ variant: variant.name, reason: `built for ${variant.backends.join(', ')}; this load tries ${planned.join(', then ') || 'no backend'}` });
+      passedOver.push({
+        variant: variant.name,
+        reason: `built for ${variant.backends.join(', ')}; this load tries ${planned.join(', then ') || 'no backend'}`,
+      });
       continue;
     }
     try {
-      return await gated({ model }, { ...options, backends }, variant.gate, variant.name, passedOver);
+      return await gated(context, { model }, { ...options, backends }, variant.gate, variant.name, passedOver);
     } catch (error) {
       passedOver.push({ variant: variant.name, reason: describeUnknown(error) });
     }
   }
-  return gated(mainFiles, options, manifest.gate, undefined, passedOver);
+  return gated(context, mainFiles, options, manifest.gate, undefined, passedOver);
+}
+
+/** A version's parsed files and what its models are started and gated with. */
+interface GateContext {
+  readonly manifest: Manifest;
+  readonly files: BundleBytes;
+  readonly transform: FeatureTransform;
+  readonly e2e: EndToEndSet;
+  readonly confidence: ConfidenceSet;
+  readonly reference?: Reference;
+  readonly workers: number;
+  readonly startShard?: StartShard;
+  readonly onPhase?: (phase: 'runtime' | 'gate') => void;
+}
+
+/** The feature spec compiled, the sets and the reference parsed (each failure names its file). */
+function parsedFiles(manifest: Manifest, files: BundleBytes): Pick<GateContext, 'transform' | 'e2e' | 'confidence' | 'reference'> {
+  const name = (role: RequiredRole): string => manifest.files[role].path;
+  const transform = compileFeatureSpec(parseFeatureSpec(parseJsonBytes(files.featureSpec, name('featureSpec'))));
+  const e2e = parseEndToEndSet(parseJsonBytes(files.e2eSet, name('e2eSet')));
+  const confidence = parseConfidenceSet(parseJsonBytes(files.confidenceSet, name('confidenceSet')));
+  if (files.reference === undefined) return { transform, e2e, confidence };
+  return {
+    transform,
+    e2e,
+    confidence,
+    reference: parseReference(parseJsonBytes(files.reference, manifest.files.reference!.path), transform.width),
+  };
+}
+
+/** The app's runtime options, checked (they come unchecked): the variant wanted and the shard workers. */
+function checkedOptions(runtimeOptions: RuntimeOptions): { wanted: string; options: Omit<RuntimeOptions, 'variant'>; workers: number } {
+  const { variant: wanted = 'auto', ...options } = runtimeOptions;
+  if (typeof wanted !== 'string' || !(wanted === 'auto' || wanted === 'none' || isVariantName(wanted))) {
+    throw new InputError(
+      'INVALID_OPTION',
+      `variant must be 'auto', 'none' or a variant's name, got ${typeof wanted === 'string' ? `"${wanted.slice(0, 40)}"` : typeof wanted}`,
+      { field: 'variant' },
+    );
+  }
+  const { shards } = options;
+  if (shards !== undefined && !(Number.isInteger(shards) && shards >= 0 && shards <= MAX_SHARDS)) {
+    throw new InputError(
+      'INVALID_OPTION',
+      `shards must be a whole number from 0 to ${MAX_SHARDS}, got ${typeof shards === 'number' ? shards : typeof shards}`,
+      { field: 'shards' },
+    );
+  }
+  return { wanted, options, workers: shards ?? defaultShards() };
+}
+
+/** One model file started and gated; its runtime released when it does not pass. */
+async function gated(
+  context: GateContext,
+  runtimeFiles: RuntimeFiles,
+  backends: RuntimeOptions,
+  gateSpec: GateSpec,
+  variant: string | undefined,
+  passedOver: readonly VariantPassedOver[],
+): Promise<GatedModel> {
+  const { manifest, files, transform, e2e, confidence, reference } = context;
+  const started = performance.now();
+  context.onPhase?.('runtime');
+  const created = await createRuntime(manifest.runtime, runtimeFiles, backends);
+  const init = { model: runtimeFiles.model, featureSpec: files.featureSpec, task: manifest.task };
+  const { runtime, pool } = withShardsWhereUseful(created, init, context.workers, context.startShard);
+  const runtimeReady = performance.now();
+  try {
+    const scorer = createScorer(transform, runtime, manifest.task, pool);
+    context.onPhase?.('gate');
+    const gate = await runGate(scorer, gateSpec, e2e, confidence);
+    assertGatePassed(gate, variant === undefined ? manifest.version : `${manifest.version} (variant ${variant})`);
+    return {
+      scorer,
+      gate,
+      confidence,
+      ...(reference === undefined ? {} : { reference }),
+      ...(variant === undefined ? {} : { variant }),
+      variantsPassedOver: passedOver,
+      timings: { runtimeMs: runtimeReady - started, gateMs: performance.now() - runtimeReady },
+    };
+  } catch (error) {
+    await runtime.dispose();
+    throw error;
+  }
 }
 
 /**
@@ -115,7 +189,12 @@ export async function prepareModel(
  * help: onnxruntime-web on WASM, shards to start (`startShard`: the browser's worker), and at least
  * two of them. The pool's code is imported when the first large batch comes, not before.
  */
-function withShardsWhereUseful(runtime: Runtime, init: ShardInit, workers: number, startShard: StartShard | undefined): { runtime: Runtime; pool?: ColumnShards } {
+function withShardsWhereUseful(
+  runtime: Runtime,
+  init: ShardInit,
+  workers: number,
+  startShard: StartShard | undefined,
+): { runtime: Runtime; pool?: ColumnShards } {
   if (startShard === undefined || workers < 2 || runtime.name !== 'onnxruntime-web' || runtime.backend !== 'wasm') return { runtime };
   const pool = new DeferredShards(workers, init, startShard);
   return { runtime: pool.wrap(runtime), pool };

@@ -106,7 +106,12 @@ interface FieldCounter {
 export class DriftMonitor {
   readonly #reference: Reference;
   readonly #fields: readonly FieldCounter[];
-  readonly #output: { readonly labels: readonly string[]; readonly shares: readonly number[]; readonly bins: Float64Array; readonly binOf: (value: string | number) => number };
+  readonly #output: {
+    readonly labels: readonly string[];
+    readonly shares: readonly number[];
+    readonly bins: Float64Array;
+    readonly binOf: (value: string | number) => number;
+  };
   readonly #windowRows: number;
   readonly #maxRowsPerCall: number;
   #rows = 0;
@@ -147,7 +152,8 @@ export class DriftMonitor {
       const psi = stability(live, field.referenceShares);
       const missingRate = this.#rows === 0 ? 0 : field.missing / this.#rows;
       const reasons: ('psi' | 'missing' | 'unknown')[] = [];
-      const unknownRate = field.type === 'category' ? (this.#rows - field.missing === 0 ? 0 : field.unknown / (this.#rows - field.missing)) : undefined;
+      const unknownRate =
+        field.type === 'category' ? (this.#rows - field.missing === 0 ? 0 : field.unknown / (this.#rows - field.missing)) : undefined;
       if (enough && psi > thresholds.psi) reasons.push('psi');
       if (enough && missingRate - field.referenceMissing > thresholds.missingRate) reasons.push('missing');
       if (enough && unknownRate !== undefined && unknownRate - field.referenceUnknown > thresholds.unknownRate) reasons.push('unknown');
@@ -176,7 +182,15 @@ export class DriftMonitor {
       .sort((a, b) => b.psi - a.psi)
       .map((f) => f.field);
     if (output.drifted) drifted.push('output');
-    return { rows: this.#rows, seen: this.#seen, status: !enough ? 'collecting' : drifted.length > 0 ? 'drift' : 'ok', thresholds, features, output, drifted };
+    return {
+      rows: this.#rows,
+      seen: this.#seen,
+      status: !enough ? 'collecting' : drifted.length > 0 ? 'drift' : 'ok',
+      thresholds,
+      features,
+      output,
+      drifted,
+    };
   }
 
   state(): DriftState {
@@ -190,7 +204,10 @@ export class DriftMonitor {
 
   /** Counts saved by the same reference (same bins); anything that does not fit is ignored. */
   #restore(state: DriftState): void {
-    if (!(state.output.length === this.#output.bins.length && this.#fields.every((f) => state.fields[f.name]?.bins.length === f.bins.length))) return;
+    if (!(
+      state.output.length === this.#output.bins.length && this.#fields.every((f) => state.fields[f.name]?.bins.length === f.bins.length)
+    ))
+      return;
     this.#rows = state.rows;
     this.#seen = state.seen;
     this.#output.bins.set(state.output);
@@ -314,12 +331,27 @@ function fieldCounter(field: Reference['fields'][number], transform: FeatureTran
   return counter;
 }
 
-function outputCounter(output: ReferenceDistribution): { labels: readonly string[]; shares: readonly number[]; bins: Float64Array; binOf: (value: string | number) => number } {
+function outputCounter(output: ReferenceDistribution): {
+  labels: readonly string[];
+  shares: readonly number[];
+  bins: Float64Array;
+  binOf: (value: string | number) => number;
+} {
   if (output.type === 'number') {
     const edges = output.edges;
-    return { labels: numberLabels(edges), shares: output.frequencies, bins: new Float64Array(edges.length + 1), binOf: (v) => binOf(edges, Number(v)) };
+    return {
+      labels: numberLabels(edges),
+      shares: output.frequencies,
+      bins: new Float64Array(edges.length + 1),
+      binOf: (v) => binOf(edges, Number(v)),
+    };
   }
   const index = new Map(output.levels.map((level, i) => [level, i]));
   // An answer outside the training classes cannot happen for a classifier; count it in the first bin rather than drop it.
-  return { labels: output.levels, shares: output.frequencies, bins: new Float64Array(output.levels.length), binOf: (v) => index.get(String(v)) ?? 0 };
+  return {
+    labels: output.levels,
+    shares: output.frequencies,
+    bins: new Float64Array(output.levels.length),
+    binOf: (v) => index.get(String(v)) ?? 0,
+  };
 }

@@ -80,7 +80,13 @@ class Latency {
       }
       return 0;
     };
-    return { calls: this.calls, meanMs: this.calls === 0 ? 0 : this.sum / this.calls, p50Ms: quantile(0.5), p95Ms: quantile(0.95), maxMs: this.max };
+    return {
+      calls: this.calls,
+      meanMs: this.calls === 0 ? 0 : this.sum / this.calls,
+      p50Ms: quantile(0.5),
+      p95Ms: quantile(0.95),
+      maxMs: this.max,
+    };
   }
 }
 
@@ -116,11 +122,17 @@ export class ModelMonitor {
     this.#key = key;
     this.#options = options;
     this.#emit = emit;
-    this.#db = typeof indexedDB === 'undefined' || options === false ? Promise.resolve(undefined) : openStateDatabase().catch(() => undefined);
+    this.#db =
+      typeof indexedDB === 'undefined' || options === false ? Promise.resolve(undefined) : openStateDatabase().catch(() => undefined);
   }
 
   /** `key` names the channel: statistics are kept per channel and version. */
-  static async open(key: string, options: MonitorOptions | false | undefined, telemetry: TelemetryOptions | undefined, emit: (event: DriftEvent) => void): Promise<ModelMonitor> {
+  static async open(
+    key: string,
+    options: MonitorOptions | false | undefined,
+    telemetry: TelemetryOptions | undefined,
+    emit: (event: DriftEvent) => void,
+  ): Promise<ModelMonitor> {
     const monitor = new ModelMonitor(key, options ?? {}, emit);
     if (telemetry !== undefined) {
       const { snapshotIntervalMs, ...outboxOptions } = telemetry;
@@ -189,7 +201,14 @@ export class ModelMonitor {
   }
 
   /** Queues a version's gate result: its confidence-set metric and the largest end-to-end difference. */
-  gate(version: string, report: { readonly passed: boolean; readonly metric: { readonly name: string; readonly value: number }; readonly endToEnd: { readonly maxDifference: number } }): void {
+  gate(
+    version: string,
+    report: {
+      readonly passed: boolean;
+      readonly metric: { readonly name: string; readonly value: number };
+      readonly endToEnd: { readonly maxDifference: number };
+    },
+  ): void {
     const attributes = { 'ondevice.version': version, 'ondevice.gate.passed': report.passed, 'ondevice.gate.metric': report.metric.name };
     this.#queue([
       { kind: 'gauge', name: 'ondevice.gate.metric', value: report.metric.value, attributes },
@@ -229,18 +248,44 @@ export class ModelMonitor {
       points.push({ kind: 'sum', name: 'ondevice.predictions', unit: '{row}', value: pending.predictions, attributes, startTimeMs });
       if (pending.latency.calls > 0) {
         const l = pending.latency;
-        points.push({ kind: 'histogram', name: 'ondevice.scoring.duration', unit: 'ms', bounds: LATENCY_BOUNDS, counts: l.counts, sum: l.sum, count: l.calls, min: l.min, max: l.max, attributes, startTimeMs });
+        points.push({
+          kind: 'histogram',
+          name: 'ondevice.scoring.duration',
+          unit: 'ms',
+          bounds: LATENCY_BOUNDS,
+          counts: l.counts,
+          sum: l.sum,
+          count: l.calls,
+          min: l.min,
+          max: l.max,
+          attributes,
+          startTimeMs,
+        });
       }
-      for (const [code, count] of pending.refused) points.push({ kind: 'sum', name: 'ondevice.input.refused', unit: '{row}', value: count, attributes: { ...attributes, 'ondevice.error.code': code }, startTimeMs });
+      for (const [code, count] of pending.refused)
+        points.push({
+          kind: 'sum',
+          name: 'ondevice.input.refused',
+          unit: '{row}',
+          value: count,
+          attributes: { ...attributes, 'ondevice.error.code': code },
+          startTimeMs,
+        });
       const drift = watched.drift?.report();
       if (drift !== undefined && drift.status !== 'collecting') {
         for (const f of drift.features) {
           const at = { ...attributes, 'ondevice.feature': f.field };
           points.push({ kind: 'gauge', name: 'ondevice.drift.psi', value: f.psi, attributes: at });
           points.push({ kind: 'gauge', name: 'ondevice.drift.missing_rate', value: f.missingRate, attributes: at });
-          if (f.unknownRate !== undefined) points.push({ kind: 'gauge', name: 'ondevice.drift.unknown_rate', value: f.unknownRate, attributes: at });
+          if (f.unknownRate !== undefined)
+            points.push({ kind: 'gauge', name: 'ondevice.drift.unknown_rate', value: f.unknownRate, attributes: at });
         }
-        points.push({ kind: 'gauge', name: 'ondevice.drift.psi', value: drift.output.psi, attributes: { ...attributes, 'ondevice.feature': '(output)' } });
+        points.push({
+          kind: 'gauge',
+          name: 'ondevice.drift.psi',
+          value: drift.output.psi,
+          attributes: { ...attributes, 'ondevice.feature': '(output)' },
+        });
       }
       watched.pending = { predictions: 0, latency: new Latency(), refused: new Map(), since: Date.now() };
     }
@@ -273,7 +318,16 @@ export class ModelMonitor {
     if (report.drifted.length === 0) return;
     const features = report.features.filter((f) => f.drifted).map((f) => ({ field: f.field, psi: f.psi, reasons: f.reasons }));
     this.#emit({ type: 'drift', version: watched.version, features, output: report.output.drifted });
-    this.#queue(features.map((f) => ({ kind: 'sum', name: 'ondevice.drift.alerts', unit: '{alert}', value: 1, attributes: { 'ondevice.version': watched.version, 'ondevice.feature': f.field }, startTimeMs: Date.now() })));
+    this.#queue(
+      features.map((f) => ({
+        kind: 'sum',
+        name: 'ondevice.drift.alerts',
+        unit: '{alert}',
+        value: 1,
+        attributes: { 'ondevice.version': watched.version, 'ondevice.feature': f.field },
+        startTimeMs: Date.now(),
+      })),
+    );
   }
 
   #saveSoon(): void {

@@ -11,11 +11,43 @@
 export type AttributeValue = string | number | boolean;
 export type Attributes = Readonly<Record<string, AttributeValue>>;
 export type MetricPoint =
-  | { readonly kind: 'sum'; readonly name: string; readonly unit?: string; readonly description?: string; readonly value: number; readonly attributes?: Attributes; readonly startTimeMs: number }
-  | { readonly kind: 'gauge'; readonly name: string; readonly unit?: string; readonly description?: string; readonly value: number; readonly attributes?: Attributes }
-  | { readonly kind: 'histogram'; readonly name: string; readonly unit?: string; readonly description?: string; readonly bounds: readonly number[]; readonly counts: readonly number[]; readonly sum: number; readonly count: number; readonly min?: number; readonly max?: number; readonly attributes?: Attributes; readonly startTimeMs: number };
+  | {
+      readonly kind: 'sum';
+      readonly name: string;
+      readonly unit?: string;
+      readonly description?: string;
+      readonly value: number;
+      readonly attributes?: Attributes;
+      readonly startTimeMs: number;
+    }
+  | {
+      readonly kind: 'gauge';
+      readonly name: string;
+      readonly unit?: string;
+      readonly description?: string;
+      readonly value: number;
+      readonly attributes?: Attributes;
+    }
+  | {
+      readonly kind: 'histogram';
+      readonly name: string;
+      readonly unit?: string;
+      readonly description?: string;
+      readonly bounds: readonly number[];
+      readonly counts: readonly number[];
+      readonly sum: number;
+      readonly count: number;
+      readonly min?: number;
+      readonly max?: number;
+      readonly attributes?: Attributes;
+      readonly startTimeMs: number;
+    };
 /** One queued record: a batch of metric points observed at one time. */
-export interface TelemetryRecord { readonly id: string; readonly timeMs: number; readonly points: readonly MetricPoint[] }
+export interface TelemetryRecord {
+  readonly id: string;
+  readonly timeMs: number;
+  readonly points: readonly MetricPoint[];
+}
 
 /** The data point attribute naming the record a point came from, so a receiver counts each record once. */
 export const RECORD_ID_ATTRIBUTE = 'ondevice.record_id';
@@ -23,11 +55,11 @@ export const RECORD_ID_ATTRIBUTE = 'ondevice.record_id';
 /** Proto3 JSON writes non-finite doubles as these strings (plain JSON has no NaN). */
 export type DoubleJson = number | 'NaN' | 'Infinity' | '-Infinity';
 export type AnyValueJson =
-  | { readonly stringValue: string }
-  | { readonly intValue: string }
-  | { readonly doubleValue: DoubleJson }
-  | { readonly boolValue: boolean };
-export interface KeyValueJson { readonly key: string; readonly value: AnyValueJson }
+  { readonly stringValue: string } | { readonly intValue: string } | { readonly doubleValue: DoubleJson } | { readonly boolValue: boolean };
+export interface KeyValueJson {
+  readonly key: string;
+  readonly value: AnyValueJson;
+}
 export interface NumberDataPointJson {
   readonly attributes: readonly KeyValueJson[];
   readonly startTimeUnixNano?: string;
@@ -48,16 +80,34 @@ export interface HistogramDataPointJson {
 }
 /** `AGGREGATION_TEMPORALITY_DELTA`: every point counts what happened since its start time only. */
 export type DeltaTemporality = 1;
-interface MetricHead { readonly name: string; readonly unit?: string; readonly description?: string }
+interface MetricHead {
+  readonly name: string;
+  readonly unit?: string;
+  readonly description?: string;
+}
 export type MetricJson = MetricHead &
   (
-    | { readonly sum: { readonly dataPoints: readonly NumberDataPointJson[]; readonly aggregationTemporality: DeltaTemporality; readonly isMonotonic: boolean } }
+    | {
+        readonly sum: {
+          readonly dataPoints: readonly NumberDataPointJson[];
+          readonly aggregationTemporality: DeltaTemporality;
+          readonly isMonotonic: boolean;
+        };
+      }
     | { readonly gauge: { readonly dataPoints: readonly NumberDataPointJson[] } }
     | { readonly histogram: { readonly dataPoints: readonly HistogramDataPointJson[]; readonly aggregationTemporality: DeltaTemporality } }
   );
-export interface ScopeMetricsJson { readonly scope: { readonly name: string; readonly version: string }; readonly metrics: readonly MetricJson[] }
-export interface ResourceMetricsJson { readonly resource: { readonly attributes: readonly KeyValueJson[] }; readonly scopeMetrics: readonly ScopeMetricsJson[] }
-export interface ExportMetricsServiceRequestJson { readonly resourceMetrics: readonly ResourceMetricsJson[] }
+export interface ScopeMetricsJson {
+  readonly scope: { readonly name: string; readonly version: string };
+  readonly metrics: readonly MetricJson[];
+}
+export interface ResourceMetricsJson {
+  readonly resource: { readonly attributes: readonly KeyValueJson[] };
+  readonly scopeMetrics: readonly ScopeMetricsJson[];
+}
+export interface ExportMetricsServiceRequestJson {
+  readonly resourceMetrics: readonly ResourceMetricsJson[];
+}
 
 /** Epoch milliseconds (possibly fractional) as decimal nanoseconds: past 2^53, so BigInt, not a double. */
 export function unixNanos(ms: number): string {
@@ -80,7 +130,9 @@ function anyValue(value: AttributeValue): AnyValueJson {
 function keyValues(attributes: Attributes | undefined, recordId?: string): KeyValueJson[] {
   const list = Object.entries(attributes ?? {}).map(([key, value]) => ({ key, value: anyValue(value) }));
   // The record id is the receiver's key for counting each record once: no caller attribute may replace it.
-  return recordId === undefined ? list : [...list.filter(({ key }) => key !== RECORD_ID_ATTRIBUTE), { key: RECORD_ID_ATTRIBUTE, value: { stringValue: recordId } }];
+  return recordId === undefined
+    ? list
+    : [...list.filter(({ key }) => key !== RECORD_ID_ATTRIBUTE), { key: RECORD_ID_ATTRIBUTE, value: { stringValue: recordId } }];
 }
 
 /**
@@ -92,15 +144,18 @@ export function pointProblem(point: MetricPoint): string | undefined {
   if (kind !== 'sum' && kind !== 'gauge' && kind !== 'histogram') return `has an unknown kind ${JSON.stringify(kind)}`;
   if (typeof point.name !== 'string' || point.name === '') return 'has no name';
   for (const [key, value] of Object.entries(point.attributes ?? {})) {
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return `has attribute ${key} that is not a string, number or boolean`;
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
+      return `has attribute ${key} that is not a string, number or boolean`;
   }
   if (point.kind !== 'gauge' && !Number.isFinite(point.startTimeMs)) return 'has no finite startTimeMs';
   if (point.kind === 'sum' && !Number.isFinite(point.value)) return `has a sum that is not finite (${point.value})`;
   if (point.kind === 'gauge' && typeof point.value !== 'number') return 'has a value that is not a number';
   if (point.kind === 'histogram') {
     const { bounds, counts } = point;
-    if (!bounds.every((b, i) => Number.isFinite(b) && (i === 0 || b > bounds[i - 1]!))) return 'has bounds that are not finite and increasing';
-    if (counts.length !== bounds.length + 1) return `has ${counts.length} bucket counts for ${bounds.length} bounds (needs ${bounds.length + 1})`;
+    if (!bounds.every((b, i) => Number.isFinite(b) && (i === 0 || b > bounds[i - 1]!)))
+      return 'has bounds that are not finite and increasing';
+    if (counts.length !== bounds.length + 1)
+      return `has ${counts.length} bucket counts for ${bounds.length} bounds (needs ${bounds.length + 1})`;
     if (!counts.every((c) => Number.isSafeInteger(c) && c >= 0)) return 'has bucket counts that are not non-negative integers';
     if (counts.reduce((a, b) => a + b, 0) !== point.count) return `has a count (${point.count}) that is not the sum of its bucket counts`;
     if (!Number.isFinite(point.sum)) return 'has a sum that is not finite';
@@ -147,7 +202,11 @@ function metric({ head, kind, numbers, histograms }: Group): MetricJson {
   const asInt = numbers.every(({ point }) => Number.isSafeInteger(point.value));
   return {
     ...head,
-    sum: { dataPoints: numbers.map((p) => numberPoint(p, asInt)), aggregationTemporality: 1, isMonotonic: numbers.every(({ point }) => point.value >= 0) },
+    sum: {
+      dataPoints: numbers.map((p) => numberPoint(p, asInt)),
+      aggregationTemporality: 1,
+      isMonotonic: numbers.every(({ point }) => point.value >= 0),
+    },
   };
 }
 
@@ -157,7 +216,11 @@ function metric({ head, kind, numbers, histograms }: Group): MetricJson {
  * them). Sums and histograms are deltas from their `startTimeMs` to the record's time; every data
  * point carries `ondevice.record_id`.
  */
-export function toOtlpMetrics(records: readonly TelemetryRecord[], resource: Attributes, scope: { name: string; version: string }): ExportMetricsServiceRequestJson {
+export function toOtlpMetrics(
+  records: readonly TelemetryRecord[],
+  resource: Attributes,
+  scope: { name: string; version: string },
+): ExportMetricsServiceRequestJson {
   const groups = new Map<string, Group>();
   for (const record of records) {
     for (const point of record.points) {

@@ -141,12 +141,17 @@ function settings(options: OutboxOptions): Settings {
   }
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') {
     // fetch refuses URLs with credentials: put them in `headers` instead.
-    throw invalid('endpoint', `telemetry.endpoint must be an absolute http(s) URL without credentials, got ${JSON.stringify(options.endpoint)}`);
+    throw invalid(
+      'endpoint',
+      `telemetry.endpoint must be an absolute http(s) URL without credentials, got ${JSON.stringify(options.endpoint)}`,
+    );
   }
   const maxRecords = options.maxRecords ?? DEFAULT_MAX_RECORDS;
-  if (!Number.isSafeInteger(maxRecords) || maxRecords < 1) throw invalid('maxRecords', `telemetry.maxRecords must be a positive integer, got ${maxRecords}`);
+  if (!Number.isSafeInteger(maxRecords) || maxRecords < 1)
+    throw invalid('maxRecords', `telemetry.maxRecords must be a positive integer, got ${maxRecords}`);
   const intervalMs = options.intervalMs ?? DEFAULT_DELIVERY_INTERVAL_MS;
-  if (!Number.isFinite(intervalMs) || intervalMs < 0) throw invalid('intervalMs', `telemetry.intervalMs must be a finite number of milliseconds >= 0, got ${intervalMs}`);
+  if (!Number.isFinite(intervalMs) || intervalMs < 0)
+    throw invalid('intervalMs', `telemetry.intervalMs must be a finite number of milliseconds >= 0, got ${intervalMs}`);
   const headers = options.headers ?? {};
   for (const [name, value] of Object.entries(headers)) {
     if (typeof value !== 'string') throw invalid('headers', `telemetry.headers.${name} must be a string`);
@@ -233,7 +238,8 @@ export class Outbox {
     const outbox = new Outbox(resolved, db);
     // Records left by an earlier page or worker are delivered without waiting for a new add().
     const meta = await db.get('meta', META_KEY);
-    if ((await db.count('records')) > 0 || (meta?.dropped ?? 0) > 0 || meta?.report !== undefined) outbox.#arm(Date.now() + resolved.intervalMs);
+    if ((await db.count('records')) > 0 || (meta?.dropped ?? 0) > 0 || meta?.report !== undefined)
+      outbox.#arm(Date.now() + resolved.intervalMs);
     return outbox;
   }
 
@@ -245,9 +251,14 @@ export class Outbox {
     this.#checkOpen();
     points.forEach((point, row) => {
       const problem = pointProblem(point);
-      if (problem !== undefined) throw new InputError('INVALID_BATCH', `Telemetry point ${row} (${String(point.name)}) ${problem}.`, { field: String(point.name), row });
+      if (problem !== undefined)
+        throw new InputError('INVALID_BATCH', `Telemetry point ${row} (${String(point.name)}) ${problem}.`, {
+          field: String(point.name),
+          row,
+        });
     });
-    if (!Number.isFinite(timeMs)) throw new InputError('INVALID_BATCH', `Telemetry time must be finite epoch milliseconds, got ${timeMs}.`, { field: 'timeMs' });
+    if (!Number.isFinite(timeMs))
+      throw new InputError('INVALID_BATCH', `Telemetry time must be finite epoch milliseconds, got ${timeMs}.`, { field: 'timeMs' });
     const record: StoredRecord = { id: crypto.randomUUID(), timeMs, points };
     const tx = this.#db.transaction(['records', 'meta'], 'readwrite');
     const records = tx.objectStore('records');
@@ -260,7 +271,10 @@ export class Outbox {
         const oldest = await records.getAllKeys(null, excess);
         await records.delete(IDBKeyRange.upperBound(oldest[oldest.length - 1]!));
         const state = (await meta.get(META_KEY)) ?? EMPTY_META;
-        await meta.put({ ...state, dropped: state.dropped + oldest.length, droppedSinceMs: state.dropped === 0 ? Date.now() : state.droppedSinceMs }, META_KEY);
+        await meta.put(
+          { ...state, dropped: state.dropped + oldest.length, droppedSinceMs: state.dropped === 0 ? Date.now() : state.droppedSinceMs },
+          META_KEY,
+        );
       })(),
       tx.done,
     ]);
@@ -386,7 +400,11 @@ export class Outbox {
             value: state.dropped,
             startTimeMs: state.droppedSinceMs,
           };
-          const report = { record: { id: crypto.randomUUID(), timeMs: now, points: [point] }, dropped: state.dropped, sinceMs: state.droppedSinceMs };
+          const report = {
+            record: { id: crypto.randomUUID(), timeMs: now, points: [point] },
+            dropped: state.dropped,
+            sinceMs: state.droppedSinceMs,
+          };
           state = { dropped: 0, droppedSinceMs: 0, report };
           await meta.put(state, META_KEY);
         }
@@ -458,11 +476,14 @@ export class Outbox {
     this.#disarm();
     if (this.#closed) return;
     this.#nextAttemptMs = atMs;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#nextAttemptMs = undefined;
-      void this.flush().catch(() => undefined);
-    }, Math.max(0, atMs - Date.now()));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#nextAttemptMs = undefined;
+        void this.flush().catch(() => undefined);
+      },
+      Math.max(0, atMs - Date.now()),
+    );
   }
 
   #disarm(): void {

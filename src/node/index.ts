@@ -58,7 +58,12 @@ export async function load(source: string | URL, options: NodeLoadOptions = {}):
   const onEvent = (event: DeploymentEvent): void => client?.handleEvent(event);
   try {
     const info = await Promise.race([
-      link.endpoint.load(channelUrl, pinned === undefined ? serviceOptions : { ...serviceOptions, pinned }, onProgress === undefined ? undefined : Comlink.proxy(onProgress), Comlink.proxy(onEvent)),
+      link.endpoint.load(
+        channelUrl,
+        pinned === undefined ? serviceOptions : { ...serviceOptions, pinned },
+        onProgress === undefined ? undefined : Comlink.proxy(onProgress),
+        Comlink.proxy(onEvent),
+      ),
       link.lost,
     ]);
     client = new ModelClient(link, info, { ...(batching === undefined ? {} : { batching }), ...(cache === undefined ? {} : { cache }) });
@@ -74,16 +79,26 @@ export async function channelUrlOf(source: string | URL): Promise<string> {
   if (source instanceof URL) return source.href;
   if (/^(https?|file):/i.test(source)) return new URL(source).href;
   const info = await stat(source).catch(() => undefined);
-  if (info === undefined) throw new BundleError('FETCH_FAILED', `${source} does not exist; give a bundle folder (<bundles>/<name>/), its channel.json, or a URL`, { url: source });
+  if (info === undefined)
+    throw new BundleError(
+      'FETCH_FAILED',
+      `${source} does not exist; give a bundle folder (<bundles>/<name>/), its channel.json, or a URL`,
+      { url: source },
+    );
   return pathToFileURL(info.isDirectory() ? join(source, 'channel.json') : source).href;
 }
 
 /** `<bundle>/<version>/manifest.json`, pinned by the SHA-256 of its bytes as they are now. */
 async function pinnedVersion(channelUrl: string, version: string): Promise<NonNullable<WorkerLoadOptions['pinned']>> {
-  if (!/^\d+\.\d+\.\d+$/.test(version)) throw new BundleError('INVALID_MANIFEST', `"${version.slice(0, 40)}" is not a version like 1.2.0`, { version: version.slice(0, 40) });
+  if (!/^\d+\.\d+\.\d+$/.test(version))
+    throw new BundleError('INVALID_MANIFEST', `"${version.slice(0, 40)}" is not a version like 1.2.0`, { version: version.slice(0, 40) });
   const manifestUrl = new URL(`${version}/manifest.json`, channelUrl).href;
   const response = await fileOrNetworkFetch(manifestUrl);
-  if (!response.ok) throw new BundleError('FETCH_FAILED', `could not read ${manifestUrl}: HTTP ${response.status}`, { url: manifestUrl, status: response.status });
+  if (!response.ok)
+    throw new BundleError('FETCH_FAILED', `could not read ${manifestUrl}: HTTP ${response.status}`, {
+      url: manifestUrl,
+      status: response.status,
+    });
   const bytes = new Uint8Array(await response.arrayBuffer());
   const manifest = parseManifest(parseJsonBytes(bytes, manifestUrl));
   return { name: manifest.name, version: manifest.version, manifestUrl, sha256: await sha256Hex(bytes) };
@@ -91,5 +106,15 @@ async function pinnedVersion(channelUrl: string, version: string): Promise<NonNu
 
 export { OndeviceError, InputError, BundleError, GateError, ScoringError, StateError } from '../errors/index.js';
 export type { ErrorDetails, InputErrorCode, BundleErrorCode, GateErrorCode, ScoringErrorCode, StateErrorCode } from '../errors/index.js';
-export type { OndeviceModel, ModelInfo, FeatureMatrix, ColumnarInput, DictionaryColumn, DeploymentEvent, UpdateResult, LoadProgress, RowResult } from '../worker/protocol.js';
+export type {
+  OndeviceModel,
+  ModelInfo,
+  FeatureMatrix,
+  ColumnarInput,
+  DictionaryColumn,
+  DeploymentEvent,
+  UpdateResult,
+  LoadProgress,
+  RowResult,
+} from '../worker/protocol.js';
 export type { Prediction, ClassificationPrediction, RegressionPrediction, ColumnarPrediction } from '../scoring/index.js';

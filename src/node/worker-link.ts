@@ -19,7 +19,10 @@ export async function startThreadLink(): Promise<ServiceLink> {
     ? new Worker(`import('tsx/esm/api').then((tsx) => tsx.register()).then(() => import(${JSON.stringify(url.href)}))`, { eval: true })
     : new Worker(url);
   const lost = new Promise<never>((_, reject) => {
-    const fail = (why: string): void => reject(new ScoringError('WORKER_LOAD_FAILED', `the ondevice worker thread (${url.href}) ${why}`, { worker: 'ondevice', url: url.href }));
+    const fail = (why: string): void =>
+      reject(
+        new ScoringError('WORKER_LOAD_FAILED', `the ondevice worker thread (${url.href}) ${why}`, { worker: 'ondevice', url: url.href }),
+      );
     worker.once('error', (error: unknown) => fail(`failed: ${error instanceof Error ? error.message : String(error)}`));
     worker.once('exit', (code) => fail(`exited (${code})`));
   });
@@ -31,7 +34,12 @@ export async function startThreadLink(): Promise<ServiceLink> {
   };
   try {
     const hello = await Promise.race([endpoint.hello(), lost]);
-    if (hello.protocol !== PROTOCOL_VERSION) throw new ScoringError('WORKER_LOAD_FAILED', `the ondevice worker thread speaks protocol ${hello.protocol}, not ${PROTOCOL_VERSION}`, {});
+    if (hello.protocol !== PROTOCOL_VERSION)
+      throw new ScoringError(
+        'WORKER_LOAD_FAILED',
+        `the ondevice worker thread speaks protocol ${hello.protocol}, not ${PROTOCOL_VERSION}`,
+        {},
+      );
   } catch (error) {
     close();
     throw error;

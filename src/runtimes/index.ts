@@ -1,11 +1,30 @@
 import { ScoringError, describeUnknown } from '../errors/index.js';
-import { RUNTIME_PACKAGES, type Backend, type BackendFailure, type Runtime, type RuntimeFiles, type RuntimeName, type RuntimeOptions, type RuntimeProvider } from './runtime.js';
+import {
+  RUNTIME_PACKAGES,
+  type Backend,
+  type BackendFailure,
+  type Runtime,
+  type RuntimeFiles,
+  type RuntimeName,
+  type RuntimeOptions,
+  type RuntimeProvider,
+} from './runtime.js';
 
 export { RUNTIME_PACKAGES } from './runtime.js';
 
 export { runtimeEnvironment } from './environment.js';
 export type { RuntimeEnvironment } from './environment.js';
-export type { Backend, BackendFailure, Runtime, RuntimeFiles, RuntimeName, RuntimeOptions, InputTensor, OutputTensor, ShardStatus } from './runtime.js';
+export type {
+  Backend,
+  BackendFailure,
+  Runtime,
+  RuntimeFiles,
+  RuntimeName,
+  RuntimeOptions,
+  InputTensor,
+  OutputTensor,
+  ShardStatus,
+} from './runtime.js';
 
 /** The most shard workers an app may ask for (`RuntimeOptions.shards`). */
 export const MAX_SHARDS = 16;
@@ -30,9 +49,11 @@ export async function createRuntime(name: RuntimeName, files: RuntimeFiles, opti
 export async function createRuntimeWith(provider: RuntimeProvider, files: RuntimeFiles, options: RuntimeOptions = {}): Promise<Runtime> {
   const name = provider.name;
   if (provider.missing !== undefined) throw missingRuntime(name, provider.missing.packages, provider.missing.reason);
-  const backends: readonly Backend[] = options.backends === undefined || options.backends === 'auto' ? await provider.auto(files) : options.backends;
+  const backends: readonly Backend[] =
+    options.backends === undefined || options.backends === 'auto' ? await provider.auto(files) : options.backends;
   // The list may come from an app unchecked: a bare string would otherwise be tried letter by letter.
-  if (!Array.isArray(backends as unknown)) throw new ScoringError('RUNTIME_LOAD_FAILED', `backends must be 'auto' or a list of backend names`, { runtime: name });
+  if (!Array.isArray(backends as unknown))
+    throw new ScoringError('RUNTIME_LOAD_FAILED', `backends must be 'auto' or a list of backend names`, { runtime: name });
   if (backends.length === 0) throw new ScoringError('RUNTIME_LOAD_FAILED', `no backends to try for ${name}`, { runtime: name, tried: [] });
 
   const failed: BackendFailure[] = [];
@@ -40,7 +61,10 @@ export async function createRuntimeWith(provider: RuntimeProvider, files: Runtim
     // Own properties only: the list may come from an app unchecked (`'__proto__'`, `'toString'`).
     const load = Object.hasOwn(provider.backends, backend) ? provider.backends[backend] : undefined;
     if (load === undefined) {
-      failed.push({ backend: String(backend), reason: `${name} has no ${String(backend)} backend (it has ${Object.keys(provider.backends).join(', ')})` });
+      failed.push({
+        backend: String(backend),
+        reason: `${name} has no ${String(backend)} backend (it has ${Object.keys(provider.backends).join(', ')})`,
+      });
       continue;
     }
     try {
@@ -71,7 +95,8 @@ export function warmRuntime(name: RuntimeName, modelBytes: number, options: Runt
 
 /** The backends `createRuntime` would try for these files and options, in order. */
 export async function plannedBackends(name: RuntimeName, files: RuntimeFiles, options: RuntimeOptions = {}): Promise<readonly Backend[]> {
-  if (options.backends !== undefined && options.backends !== 'auto') return Array.isArray(options.backends as unknown) ? options.backends : [];
+  if (options.backends !== undefined && options.backends !== 'auto')
+    return Array.isArray(options.backends as unknown) ? options.backends : [];
   return (await loadProvider(name)).auto(files);
 }
 
@@ -88,8 +113,12 @@ async function loadProvider(name: RuntimeName): Promise<RuntimeProvider> {
 }
 
 function missingRuntime(name: RuntimeName, packages: readonly string[], reason: string): ScoringError {
-  return new ScoringError('RUNTIME_MISSING', `this bundle runs on ${name}, which this app does not include (${reason}): npm install ${packages.join(' ')}`, {
-    runtime: name,
-    packages,
-  });
+  return new ScoringError(
+    'RUNTIME_MISSING',
+    `this bundle runs on ${name}, which this app does not include (${reason}): npm install ${packages.join(' ')}`,
+    {
+      runtime: name,
+      packages,
+    },
+  );
 }

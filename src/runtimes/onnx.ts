@@ -24,7 +24,12 @@ export const onnxProvider: RuntimeProvider = {
     return (await webGpuUnavailable()) === undefined ? ['webgpu', 'wasm'] : ['wasm'];
   },
   async warm(modelBytes, options) {
-    const first = options.backends === undefined || options.backends === 'auto' ? (modelBytes < WEBGPU_MIN_MODEL_BYTES ? 'wasm' : undefined) : options.backends[0];
+    const first =
+      options.backends === undefined || options.backends === 'auto'
+        ? modelBytes < WEBGPU_MIN_MODEL_BYTES
+          ? 'wasm'
+          : undefined
+        : options.backends[0];
     if (first !== 'wasm') return;
     const ort = await importBuild('wasm', () => import('onnxruntime-web/wasm'));
     configureEnvironment(ort, options);
@@ -39,7 +44,10 @@ export const onnxProvider: RuntimeProvider = {
  * An ONNX model with one Identity node (float[1] in, float[1] out; opset 13), serialized with
  * onnx.helper: `warm` creates a session on it to start onnxruntime-web before the bundle's model is in.
  */
-const WARM_UP_MODEL = Uint8Array.from(atob('CAcSCG9uZGV2aWNlOjoKEAoBeBIBeSIISWRlbnRpdHkSBHdhcm1aDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAN'), (c) => c.charCodeAt(0));
+const WARM_UP_MODEL = Uint8Array.from(
+  atob('CAcSCG9uZGV2aWNlOjoKEAoBeBIBeSIISWRlbnRpdHkSBHdhcm1aDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAN'),
+  (c) => c.charCodeAt(0),
+);
 
 /** onnxruntime-web's global settings, read once when its module starts: the same for `warm` and every session. */
 function configureEnvironment(ort: Ort, options: RuntimeOptions): { isolated: boolean } {
@@ -113,7 +121,9 @@ async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, o
         queue = run.catch(() => undefined);
         results = await run;
       } catch (error) {
-        throw new ScoringError('SCORING_FAILED', `onnxruntime-web (${backend}) failed to score: ${describeUnknown(error)}`, { runtime: 'onnxruntime-web' });
+        throw new ScoringError('SCORING_FAILED', `onnxruntime-web (${backend}) failed to score: ${describeUnknown(error)}`, {
+          runtime: 'onnxruntime-web',
+        });
       }
       const outputs: Record<string, OutputTensor> = {};
       try {
@@ -138,7 +148,8 @@ async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, o
 function threadsLimitedBy(threads: number, asked: number | undefined, isolated: boolean): string | undefined {
   if (threads > 1) return undefined;
   if (asked !== undefined) return `the app asked for ${asked} thread${asked === 1 ? '' : 's'}`;
-  if (!isolated) return 'the page is not cross-origin isolated (Cross-Origin-Opener-Policy same-origin and Cross-Origin-Embedder-Policy require-corp): no SharedArrayBuffer';
+  if (!isolated)
+    return 'the page is not cross-origin isolated (Cross-Origin-Opener-Policy same-origin and Cross-Origin-Embedder-Policy require-corp): no SharedArrayBuffer';
   if (typeof SharedArrayBuffer === 'undefined') return 'this engine offers no SharedArrayBuffer, even cross-origin isolated (WebKit)';
   return 'the device has one core';
 }
@@ -147,7 +158,11 @@ async function downloaded(tensor: import('onnxruntime-web/wasm').Tensor, name: s
   try {
     return await tensor.getData();
   } catch (error) {
-    throw new ScoringError('SCORING_FAILED', `could not read output "${name}" back from the ${tensor.location}: ${describeUnknown(error)}`, { output: name });
+    throw new ScoringError(
+      'SCORING_FAILED',
+      `could not read output "${name}" back from the ${tensor.location}: ${describeUnknown(error)}`,
+      { output: name },
+    );
   }
 }
 

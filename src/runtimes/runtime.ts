@@ -39,7 +39,6 @@ export const RUNTIME_PACKAGES: Readonly<Record<RuntimeName, readonly string[]>> 
   'tensorflow-js': ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm'],
 };
 
-
 /**
  * A backend (execution provider) name. onnxruntime-web has `webgpu` and `wasm`; TensorFlow.js knows
  * `webgpu`, `webgl`, `wasm` and `cpu` (this build ships `wasm` and `cpu`). Asking a runtime for one

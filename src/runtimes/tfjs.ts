@@ -54,7 +54,9 @@ function startWasm(): Promise<void> {
 
 function notShipped(backend: Backend): () => Promise<never> {
   return async () => {
-    throw new Error(`TensorFlow.js's ${backend} backend is not included in this build (tiny dense models lose to its transfer overhead; use wasm or cpu)`);
+    throw new Error(
+      `TensorFlow.js's ${backend} backend is not included in this build (tiny dense models lose to its transfer overhead; use wasm or cpu)`,
+    );
   };
 }
 
@@ -89,7 +91,8 @@ async function useBackend(backend: TfjsBackend): Promise<void> {
 async function setBackendQuietly(backend: TfjsBackend): Promise<{ ok: boolean; logged: string[] }> {
   const logged: string[] = [];
   const { warn, error } = console;
-  const keep = (...parts: unknown[]): void => void logged.push(parts.map((part) => (part instanceof Error ? part.message : String(part))).join(' '));
+  const keep = (...parts: unknown[]): void =>
+    void logged.push(parts.map((part) => (part instanceof Error ? part.message : String(part))).join(' '));
   console.warn = keep;
   console.error = keep;
   let ok = false;
@@ -113,7 +116,11 @@ async function loadOn(backend: TfjsBackend, files: RuntimeFiles): Promise<Loaded
     const artifacts = JSON.parse(new TextDecoder().decode(files.model)) as LayersModelJson;
     const weightData = files.weights === undefined ? new ArrayBuffer(0) : files.weights.slice().buffer;
     model = await loadLayersModel(
-      tf.io.fromMemory({ modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightsManifest.flatMap((group) => group.weights), weightData }),
+      tf.io.fromMemory({
+        modelTopology: artifacts.modelTopology,
+        weightSpecs: artifacts.weightsManifest.flatMap((group) => group.weights),
+        weightData,
+      }),
     );
   } catch (error) {
     throw new Error(`TensorFlow.js could not load the model: ${describeUnknown(error)}`);
@@ -140,14 +147,19 @@ async function loadOn(backend: TfjsBackend, files: RuntimeFiles): Promise<Loaded
           // One pass over the whole batch: predict()'s default batchSize of 32 makes 100k rows 800x slower.
           const rows = feeds[0]?.shape[0] ?? 1;
           const predicted = model.predict(feeds.length === 1 ? feeds[0]! : feeds, { batchSize: Math.max(1, rows) });
-          return (Array.isArray(predicted) ? predicted : [predicted]).map((t) => ({ data: t.dataSync() as Float32Array | Int32Array, dims: t.shape }));
+          return (Array.isArray(predicted) ? predicted : [predicted]).map((t) => ({
+            data: t.dataSync() as Float32Array | Int32Array,
+            dims: t.shape,
+          }));
         });
         results.forEach((result, i) => {
           const name = outputNames[i]!;
           if (wanted === undefined || wanted.includes(name)) outputs[name] = { data: result.data.slice(), dims: result.dims };
         });
       } catch (error) {
-        throw new ScoringError('SCORING_FAILED', `TensorFlow.js (${backend}) failed to score: ${describeUnknown(error)}`, { runtime: 'tensorflow-js' });
+        throw new ScoringError('SCORING_FAILED', `TensorFlow.js (${backend}) failed to score: ${describeUnknown(error)}`, {
+          runtime: 'tensorflow-js',
+        });
       }
       return outputs;
     },

@@ -23,6 +23,12 @@ export function expandAnswers(answers: TypedAnswers, version: string, firstId: n
 }
 
 /** Row r's answer as drift monitoring reads it: the label, or the value. */
-export function outputAt(answers: Pick<TypedAnswers, 'kind'> & ({ readonly kind: 'classification'; readonly classes: readonly string[]; readonly best: Int32Array } | { readonly kind: 'regression'; readonly values: Float64Array })): (row: number) => string | number {
+export function outputAt(
+  answers: Pick<TypedAnswers, 'kind'> &
+    (
+      | { readonly kind: 'classification'; readonly classes: readonly string[]; readonly best: Int32Array }
+      | { readonly kind: 'regression'; readonly values: Float64Array }
+    ),
+): (row: number) => string | number {
   return answers.kind === 'classification' ? (r) => answers.classes[answers.best[r]!]! : (r) => answers.values[r]!;
 }

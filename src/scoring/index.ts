@@ -142,7 +142,11 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
     scoreFeatures(features, rows) {
       const input = tabularInput(transform);
       if (features.length !== rows * transform.width) {
-        throw new ScoringError('SCORING_FAILED', `a feature matrix of ${features.length} values is not ${rows} rows of ${transform.width}`, {});
+        throw new ScoringError(
+          'SCORING_FAILED',
+          `a feature matrix of ${features.length} values is not ${rows} rows of ${transform.width}`,
+          {},
+        );
       }
       // The typed-array constructor converts as Float32Array.from does, without an iterator.
       const data = transform.spec.kind === 'tabular' && transform.spec.output.dtype === 'float32' ? new Float32Array(features) : features;
@@ -169,10 +173,14 @@ function tabularInput(transform: FeatureTransform): string {
 function feedNames(transform: FeatureTransform, runtime: Runtime): ReadonlyMap<string, string> {
   const feeds = transform.spec.kind === 'tabular' ? [transform.spec.output.input] : transform.spec.tensors.map((t) => t.name);
   // A single-input model is fed by position (TensorFlow.js names inputs after layers); several by name.
-  const rename = new Map(feeds.length === 1 && runtime.inputNames.length === 1 ? [[feeds[0]!, runtime.inputNames[0]!]] : feeds.map((f) => [f, f]));
+  const rename = new Map(
+    feeds.length === 1 && runtime.inputNames.length === 1 ? [[feeds[0]!, runtime.inputNames[0]!]] : feeds.map((f) => [f, f]),
+  );
   for (const [feed, input] of rename) {
     if (!runtime.inputNames.includes(input)) {
-      throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no input "${feed}" (it has ${runtime.inputNames.join(', ')})`, { input: feed });
+      throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no input "${feed}" (it has ${runtime.inputNames.join(', ')})`, {
+        input: feed,
+      });
     }
   }
   return rename;
@@ -182,13 +190,19 @@ function feedNames(transform: FeatureTransform, runtime: Runtime): ReadonlyMap<s
 function checkedOutput(runtime: Runtime, task: Task): string {
   const needed = task.kind === 'classification' ? task.probabilities : task.value;
   if (!runtime.outputNames.includes(needed)) {
-    throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no output "${needed}" (it has ${runtime.outputNames.join(', ')})`, { output: needed });
+    throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no output "${needed}" (it has ${runtime.outputNames.join(', ')})`, {
+      output: needed,
+    });
   }
   return needed;
 }
 
 /** A prepared batch run through the model (inputs renamed to the runtime's), its input buffer released after. */
-function modelRun(runtime: Runtime, rename: ReadonlyMap<string, string>, wanted: readonly string[]): (prepared: PreparedBatch) => Promise<ScoredBatch> {
+function modelRun(
+  runtime: Runtime,
+  rename: ReadonlyMap<string, string>,
+  wanted: readonly string[],
+): (prepared: PreparedBatch) => Promise<ScoredBatch> {
   return async (prepared) => {
     const base = {
       rows: prepared.rows,
@@ -212,20 +226,34 @@ function columnarReply(task: Task, batch: ScoredBatch): ColumnarReply {
   const k = task.classes.length;
   const data = batch.rows === 0 ? new Float32Array(0) : checkedProbabilities(batch, task.probabilities, k);
   const probabilities = data instanceof Int32Array ? Float64Array.from(data) : data.slice();
-  return { kind: 'classification', rows: batch.rows, classes: task.classes, best: bestClasses(probabilities, batch.rows, k), probabilities };
+  return {
+    kind: 'classification',
+    rows: batch.rows,
+    classes: task.classes,
+    best: bestClasses(probabilities, batch.rows, k),
+    probabilities,
+  };
 }
 
 function typedAnswers(task: Task, batch: ScoredBatch): TypedAnswers {
   if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
   const k = task.classes.length;
   const probabilities = batch.rows === 0 ? new Float32Array(0) : checkedProbabilities(batch, task.probabilities, k).slice();
-  return { kind: 'classification', rows: batch.rows, classes: task.classes, best: bestClasses(probabilities, batch.rows, k), probabilities };
+  return {
+    kind: 'classification',
+    rows: batch.rows,
+    classes: task.classes,
+    best: bestClasses(probabilities, batch.rows, k),
+    probabilities,
+  };
 }
 
 function checkedProbabilities(batch: ScoredBatch, output: string, classes: number): OutputTensor['data'] {
   const { data, dims } = batch.outputs[output]!;
   if (dims.length !== 2 || dims[0] !== batch.rows || dims[1] !== classes) {
-    throw new ScoringError('SCORING_FAILED', `output "${output}" has shape [${dims.join(', ')}]; expected [${batch.rows}, ${classes}]`, { output });
+    throw new ScoringError('SCORING_FAILED', `output "${output}" has shape [${dims.join(', ')}]; expected [${batch.rows}, ${classes}]`, {
+      output,
+    });
   }
   return data;
 }

@@ -66,11 +66,19 @@ function copied<T extends TypedArray>(rows: T, spare: ArrayBuffer | undefined): 
 }
 
 /** The rows of every input in [from, to), copied (spares by `input:<name>`). */
-export function sliceInputs(inputs: Inputs, from: number, to: number, spares: ReadonlyMap<string, ArrayBuffer> = new Map()): Record<string, InputTensor> {
+export function sliceInputs(
+  inputs: Inputs,
+  from: number,
+  to: number,
+  spares: ReadonlyMap<string, ArrayBuffer> = new Map(),
+): Record<string, InputTensor> {
   const sliced: Record<string, InputTensor> = {};
   for (const [name, { data, dims }] of Object.entries(inputs)) {
     const perRow = rowSize(dims);
-    sliced[name] = { data: copied(data.subarray(from * perRow, to * perRow), spares.get(`input:${name}`)), dims: [to - from, ...dims.slice(1)] };
+    sliced[name] = {
+      data: copied(data.subarray(from * perRow, to * perRow), spares.get(`input:${name}`)),
+      dims: [to - from, ...dims.slice(1)],
+    };
   }
   return sliced;
 }
@@ -79,7 +87,12 @@ export function sliceInputs(inputs: Inputs, from: number, to: number, spares: Re
  * The rows of every column in [from, to), copied (spares by `column:<name>`); undefined if a column
  * is not a Float64Array or `{ codes: Int32Array, levels }` (such a batch is scored by the worker alone).
  */
-export function sliceColumns(columns: unknown, from: number, to: number, spares: ReadonlyMap<string, ArrayBuffer> = new Map()): Record<string, ShardColumn> | undefined {
+export function sliceColumns(
+  columns: unknown,
+  from: number,
+  to: number,
+  spares: ReadonlyMap<string, ArrayBuffer> = new Map(),
+): Record<string, ShardColumn> | undefined {
   if (typeof columns !== 'object' || columns === null) return undefined;
   const sliced: Record<string, ShardColumn> = {};
   for (const [name, column] of Object.entries(columns)) {
@@ -98,7 +111,11 @@ function isDictionary(column: unknown): column is { codes: Int32Array; levels: r
 }
 
 /** Keeps the buffers a shard handed back, to copy its next batch into. */
-function keepSpares(spares: Map<string, ArrayBuffer>, kind: 'input' | 'column', tensors: Readonly<Record<string, InputTensor | ShardColumn>>): void {
+function keepSpares(
+  spares: Map<string, ArrayBuffer>,
+  kind: 'input' | 'column',
+  tensors: Readonly<Record<string, InputTensor | ShardColumn>>,
+): void {
   for (const [name, value] of Object.entries(tensors)) {
     const data = value instanceof Float64Array ? value : 'data' in value ? value.data : value.codes;
     if (data.buffer instanceof ArrayBuffer && data.buffer.byteLength <= MAX_SPARE_BYTES) spares.set(`${kind}:${name}`, data.buffer);
@@ -124,7 +141,9 @@ export function joinOutputs(parts: readonly Outputs[], rows: readonly number[]):
       return piece;
     });
     const first = pieces[0]!;
-    const data = new (first.data.constructor as new (length: number) => OutputTensor['data'])(pieces.reduce((sum, p) => sum + p.data.length, 0));
+    const data = new (first.data.constructor as new (length: number) => OutputTensor['data'])(
+      pieces.reduce((sum, p) => sum + p.data.length, 0),
+    );
     let at = 0;
     for (const piece of pieces) {
       data.set(piece.data, at);
@@ -186,7 +205,13 @@ export class ShardPool {
   }
 
   status(): ShardStatus {
-    return { workers: this.#count, state: this.#state, minRows: this.#minRows, batches: this.#batches, ...(this.#reason === undefined ? {} : { reason: this.#reason }) };
+    return {
+      workers: this.#count,
+      state: this.#state,
+      minRows: this.#minRows,
+      batches: this.#batches,
+      ...(this.#reason === undefined ? {} : { reason: this.#reason }),
+    };
   }
 
   /** Settles once a start under way has ended (ready or off); at once if none is. */
@@ -199,7 +224,11 @@ export class ShardPool {
    * (too small, the shards not ready, or they failed on it). The first large batch starts them: `local`
    * scores its first rows in the worker's own session, to check them against.
    */
-  async run(inputs: Inputs, wanted: readonly string[] | undefined, local: (inputs: Inputs) => Promise<Outputs>): Promise<Outputs | undefined> {
+  async run(
+    inputs: Inputs,
+    wanted: readonly string[] | undefined,
+    local: (inputs: Inputs) => Promise<Outputs>,
+  ): Promise<Outputs | undefined> {
     const rows = batchRows(inputs);
     if (rows === undefined || rows < this.#minRows) return undefined;
     if (this.#state === 'idle') {
@@ -224,7 +253,9 @@ export class ShardPool {
    */
   accepts(columns: unknown): boolean {
     if (this.#state !== 'ready' || typeof columns !== 'object' || columns === null) return false;
-    const lengths = Object.values(columns).map((column: unknown) => (column instanceof Float64Array ? column.length : isDictionary(column) ? column.codes.length : -1));
+    const lengths = Object.values(columns).map((column: unknown) =>
+      column instanceof Float64Array ? column.length : isDictionary(column) ? column.codes.length : -1,
+    );
     return lengths.length > 0 && lengths.every((length) => length >= this.#minRows);
   }
 
@@ -260,7 +291,10 @@ export class ShardPool {
     const parts = splitRows(rows, this.#shards.length);
     try {
       const outputs = await Promise.all(parts.map(({ from, to }, i) => score(this.#shards[i]!, this.#spares[i]!, from, to, i)));
-      const joined = joinOutputs(outputs, parts.map(({ from, to }) => to - from));
+      const joined = joinOutputs(
+        outputs,
+        parts.map(({ from, to }) => to - from),
+      );
       this.#batches++;
       return joined;
     } catch (error) {
@@ -285,7 +319,9 @@ export class ShardPool {
         joinOutputs([outputs], [rows]);
         const difference = outputDifference(outputs, expected);
         if (!(difference <= PROBE_TOLERANCE)) {
-          return this.#off(`a shard's outputs differ from the worker's own session by ${difference.toPrecision(3)} (relative) on ${rows} rows`);
+          return this.#off(
+            `a shard's outputs differ from the worker's own session by ${difference.toPrecision(3)} (relative) on ${rows} rows`,
+          );
         }
       }
     } catch (error) {

@@ -44,7 +44,12 @@ export async function stageBundles(sources: readonly string[], root: string, bui
     for (const item of found) {
       const bundle = item.kind === 'build' ? await packInto(staging, item.path, builtBy) : await copyInto(staging, item.path);
       const clash = bundles.find((b) => b.name === bundle.name);
-      if (clash !== undefined) throw new BundleError('INVALID_MANIFEST', `ondevice/vite: ${shownPath(item.path)} and ${shownPath(clash.source)} are both bundle "${bundle.name}"`, { name: bundle.name });
+      if (clash !== undefined)
+        throw new BundleError(
+          'INVALID_MANIFEST',
+          `ondevice/vite: ${shownPath(item.path)} and ${shownPath(clash.source)} are both bundle "${bundle.name}"`,
+          { name: bundle.name },
+        );
       bundles.push(bundle);
     }
     return { root: staging, bundles, dispose };
@@ -59,13 +64,21 @@ type Found = { readonly kind: 'build' | 'bundle'; readonly path: string };
 /** A build folder, a packed bundle, or a folder holding any number of them. */
 async function classify(path: string, option: string): Promise<Found[]> {
   const info = await stat(path).catch(() => undefined);
-  if (info === undefined) throw new BundleError('FETCH_FAILED', `ondevice/vite: ${option} is ${shownPath(path)}, which does not exist`, { path, option });
-  if (!info.isDirectory()) throw new BundleError('FETCH_FAILED', `ondevice/vite: ${option} is ${shownPath(path)}, a file; give a build folder or a bundle folder`, { path, option });
+  if (info === undefined)
+    throw new BundleError('FETCH_FAILED', `ondevice/vite: ${option} is ${shownPath(path)}, which does not exist`, { path, option });
+  if (!info.isDirectory())
+    throw new BundleError(
+      'FETCH_FAILED',
+      `ondevice/vite: ${option} is ${shownPath(path)}, a file; give a build folder or a bundle folder`,
+      { path, option },
+    );
   if (await isFile(join(path, CHANNEL_FILE))) return [{ kind: 'bundle', path }];
   if (await isFile(join(path, SOURCE_FILES.modelCard))) return [{ kind: 'build', path }];
   const entries = await readdir(path, { withFileTypes: true });
   const bundles: Found[] = [];
-  for (const entry of entries) if (entry.isDirectory() && (await isFile(join(path, entry.name, CHANNEL_FILE)))) bundles.push({ kind: 'bundle', path: join(path, entry.name) });
+  for (const entry of entries)
+    if (entry.isDirectory() && (await isFile(join(path, entry.name, CHANNEL_FILE))))
+      bundles.push({ kind: 'bundle', path: join(path, entry.name) });
   const builds: Found[] = (await findBuildFolders(path)).map((build) => ({ kind: 'build', path: build }));
   if (bundles.length + builds.length === 0) {
     throw new BundleError(
@@ -80,13 +93,20 @@ async function classify(path: string, option: string): Promise<Found[]> {
 async function packInto(staging: string, source: string, builtBy: string): Promise<StagedBundle> {
   // The newest source file dates the build: the same files pack to the same manifest, build after build.
   const builtAt = await newestChange(source);
-  const result = await pack({ source, out: staging, builtBy, builtAt, approval: { by: builtBy, reason: `packed by ondevice/vite from ${shownPath(source)}` } });
+  const result = await pack({
+    source,
+    out: staging,
+    builtBy,
+    builtAt,
+    approval: { by: builtBy, reason: `packed by ondevice/vite from ${shownPath(source)}` },
+  });
   return describe(join(staging, result.manifest.name), source);
 }
 
 async function copyInto(staging: string, source: string): Promise<StagedBundle> {
   const channel = await readChannelFile(source);
-  if (channel === undefined) throw new BundleError('FETCH_FAILED', `ondevice/vite: ${shownPath(source)} has no ${CHANNEL_FILE}`, { path: source });
+  if (channel === undefined)
+    throw new BundleError('FETCH_FAILED', `ondevice/vite: ${shownPath(source)} has no ${CHANNEL_FILE}`, { path: source });
   const dir = join(staging, channel.name);
   await cp(source, dir, { recursive: true });
   return describe(dir, source);
@@ -95,15 +115,27 @@ async function copyInto(staging: string, source: string): Promise<StagedBundle> 
 /** Verifies the live version as the browser will (hashes, the manifest the channel pins) and lists its files. */
 async function describe(dir: string, source: string): Promise<StagedBundle> {
   const bundle = await readLocalBundle(dir).catch((error: unknown) => {
-    if (error instanceof BundleError) throw new BundleError(error.code, `ondevice/vite: ${shownPath(source)}: ${error.message}`, { ...error.details, path: source });
+    if (error instanceof BundleError)
+      throw new BundleError(error.code, `ondevice/vite: ${shownPath(source)}: ${error.message}`, { ...error.details, path: source });
     throw error;
   });
   const { manifest, manifestPath } = bundle;
   const versionDir = relative(dir, join(manifestPath, '..'));
-  const files = [CHANNEL_FILE, relative(dir, manifestPath), ...presentRoles(manifest.files).map((role) => join(versionDir, manifest.files[role]!.path))];
+  const files = [
+    CHANNEL_FILE,
+    relative(dir, manifestPath),
+    ...presentRoles(manifest.files).map((role) => join(versionDir, manifest.files[role]!.path)),
+  ];
   if (await isFile(join(dir, `${CHANNEL_FILE}.sig`))) files.push(`${CHANNEL_FILE}.sig`);
   if (await isFile(`${manifestPath}.sig`)) files.push(`${relative(dir, manifestPath)}.sig`);
-  return { name: manifest.name, liveVersion: manifest.version, runtime: manifest.runtime, dir, liveFiles: files.map((f) => f.split(sep).join('/')), source };
+  return {
+    name: manifest.name,
+    liveVersion: manifest.version,
+    runtime: manifest.runtime,
+    dir,
+    liveFiles: files.map((f) => f.split(sep).join('/')),
+    source,
+  };
 }
 
 /** Every file under `dir`, as paths relative to it with `/` separators. */

@@ -11,7 +11,14 @@ import type { Plugin, ResolvedConfig } from 'vite';
 import { BundleError, InputError } from '../errors/index.js';
 import { RUNTIME_PACKAGES, type RuntimeName } from '../runtimes/index.js';
 import { listFiles, stageBundles, type Staged } from './bundles.js';
-import { DEFAULT_NAVIGATE_FALLBACK, REGISTER_FILE, precacheEntries, registerScript, writeServiceWorker, type OfflineOptions } from './offline.js';
+import {
+  DEFAULT_NAVIGATE_FALLBACK,
+  REGISTER_FILE,
+  precacheEntries,
+  registerScript,
+  writeServiceWorker,
+  type OfflineOptions,
+} from './offline.js';
 
 export type { OfflineOptions } from './offline.js';
 
@@ -84,7 +91,9 @@ export default function ondevice(options: OndeviceViteOptions = {}): Plugin {
     enforce: 'pre',
     config(_, env) {
       previewing = env.isPreview === true;
-      const isolation = settings.crossOriginIsolation ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : undefined;
+      const isolation = settings.crossOriginIsolation
+        ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' }
+        : undefined;
       return {
         // The worker imports its runtime on demand: code splitting needs ES module workers.
         worker: { format: 'es', plugins: () => [swap] },
@@ -111,13 +120,19 @@ export default function ondevice(options: OndeviceViteOptions = {}): Plugin {
     load: swap.load!,
     configureServer(server) {
       server.httpServer?.once('close', () => void staged?.dispose());
-      server.middlewares.use((request, response, next) => serveBundleFile(bundleFileOf(request.url, config!.base, settings.path, stagedBundles()), response, next));
+      server.middlewares.use((request, response, next) =>
+        serveBundleFile(bundleFileOf(request.url, config!.base, settings.path, stagedBundles()), response, next),
+      );
     },
     async generateBundle() {
       if (config?.command !== 'build') return;
       for (const bundle of stagedBundles()) {
         for (const file of await listFiles(bundle.dir)) {
-          this.emitFile({ type: 'asset', fileName: `${settings.path}/${bundle.name}/${file}`, source: await readBytes(join(bundle.dir, file)) });
+          this.emitFile({
+            type: 'asset',
+            fileName: `${settings.path}/${bundle.name}/${file}`,
+            source: await readBytes(join(bundle.dir, file)),
+          });
         }
       }
       if (settings.offline !== false) this.emitFile({ type: 'asset', fileName: REGISTER_FILE, source: registerScript(config.base) });
@@ -131,7 +146,8 @@ export default function ondevice(options: OndeviceViteOptions = {}): Plugin {
     },
     async closeBundle() {
       try {
-        if (config?.command === 'build' && settings.offline !== false) await writeOffline(resolve(config.root, config.build.outDir), settings.path, stagedBundles(), settings.offline);
+        if (config?.command === 'build' && settings.offline !== false)
+          await writeOffline(resolve(config.root, config.build.outDir), settings.path, stagedBundles(), settings.offline);
       } finally {
         await staged?.dispose();
       }
@@ -157,7 +173,12 @@ function serveBundleFile(file: string | undefined, response: ServerResponse, nex
 /** The service worker of the built app: its pages, assets and bundles precached, navigations answered offline. */
 async function writeOffline(outDir: string, path: string, bundles: NonNullable<Staged>['bundles'], offline: OfflineOptions): Promise<void> {
   const pages = await listFiles(outDir);
-  const fallback = offline.navigateFallback === undefined ? (pages.includes(DEFAULT_NAVIGATE_FALLBACK) ? DEFAULT_NAVIGATE_FALLBACK : null) : offline.navigateFallback;
+  const fallback =
+    offline.navigateFallback === undefined
+      ? pages.includes(DEFAULT_NAVIGATE_FALLBACK)
+        ? DEFAULT_NAVIGATE_FALLBACK
+        : null
+      : offline.navigateFallback;
   await writeServiceWorker(outDir, await precacheEntries(outDir, path, bundles, offline), fallback);
 }
 
@@ -175,20 +196,32 @@ function checkOptions(options: OndeviceViteOptions): {
     throw new InputError('INVALID_OPTION', `ondevice/vite: ${field} ${why}`, { field });
   };
   if (typeof options !== 'object' || options === null) refuse('options', 'must be an object');
-  for (const key of Object.keys(options)) if (!OPTION_NAMES.has(key)) refuse(key, `is not an option (options: ${[...OPTION_NAMES].join(', ')})`);
+  for (const key of Object.keys(options))
+    if (!OPTION_NAMES.has(key)) refuse(key, `is not an option (options: ${[...OPTION_NAMES].join(', ')})`);
   const bundles = options.bundles === undefined ? [] : typeof options.bundles === 'string' ? [options.bundles] : options.bundles;
-  if (!Array.isArray(bundles) || bundles.some((b) => typeof b !== 'string' || b === '')) refuse('bundles', 'must be a folder path or a list of them');
+  if (!Array.isArray(bundles) || bundles.some((b) => typeof b !== 'string' || b === ''))
+    refuse('bundles', 'must be a folder path or a list of them');
   const path = options.path ?? DEFAULT_BUNDLES_PATH;
-  if (typeof path !== 'string' || !/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(path)) refuse('path', `must be a relative URL path like "bundles", got ${JSON.stringify(path)}`);
+  if (typeof path !== 'string' || !/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(path))
+    refuse('path', `must be a relative URL path like "bundles", got ${JSON.stringify(path)}`);
   const offline = options.offline === undefined || options.offline === false ? false : options.offline === true ? {} : options.offline;
   if (offline !== false && (typeof offline !== 'object' || offline === null)) refuse('offline', 'must be true, false or an object');
   const runtimes = options.runtimes ?? [];
   const known = Object.keys(RUNTIME_PACKAGES);
-  if (!Array.isArray(runtimes) || runtimes.some((r) => !known.includes(r))) refuse('runtimes', `must list runtimes among ${known.join(', ')}`);
+  if (!Array.isArray(runtimes) || runtimes.some((r) => !known.includes(r)))
+    refuse('runtimes', `must list runtimes among ${known.join(', ')}`);
   for (const flag of ['webgpu', 'crossOriginIsolation', 'verify'] as const) {
     if (options[flag] !== undefined && typeof options[flag] !== 'boolean') refuse(flag, 'must be true or false');
   }
-  return { bundles, path, offline, runtimes, webgpu: options.webgpu ?? false, crossOriginIsolation: options.crossOriginIsolation ?? false, verify: options.verify ?? true };
+  return {
+    bundles,
+    path,
+    offline,
+    runtimes,
+    webgpu: options.webgpu ?? false,
+    crossOriginIsolation: options.crossOriginIsolation ?? false,
+    verify: options.verify ?? true,
+  };
 }
 
 /**
@@ -203,7 +236,11 @@ function runtimeSwap(runtimes: () => ReadonlySet<RuntimeName>, webgpu: boolean):
     async resolveId(source, importer, resolveOptions) {
       if (importer === undefined || !isLibraryFile(importer)) return null;
       if (source === 'onnxruntime-web/webgpu' && !webgpu) return WEBGPU_STUB;
-      if (/^\.\/tfjs(\.js|\.ts)?$/.test(source) && /[\\/]runtimes[\\/]index\.[jt]s$/.test(cleanId(importer)) && !runtimes().has('tensorflow-js')) {
+      if (
+        /^\.\/tfjs(\.js|\.ts)?$/.test(source) &&
+        /[\\/]runtimes[\\/]index\.[jt]s$/.test(cleanId(importer)) &&
+        !runtimes().has('tensorflow-js')
+      ) {
         return this.resolve(source.replace('tfjs', 'tfjs-missing'), importer, { ...resolveOptions, skipSelf: true });
       }
       return null;
@@ -223,12 +260,27 @@ function runtimeSwap(runtimes: () => ReadonlySet<RuntimeName>, webgpu: boolean):
  * A worker's entry chunk that another chunk imports: WebKit would evaluate the entry a second time
  * (two services on one channel). ondevice's entries are leaves; this fails a build that breaks that.
  */
-export function entryImportedBack(bundle: Readonly<Record<string, { readonly type: string; readonly isEntry?: boolean; readonly imports?: readonly string[]; readonly dynamicImports?: readonly string[] }>>): string | undefined {
+export function entryImportedBack(
+  bundle: Readonly<
+    Record<
+      string,
+      {
+        readonly type: string;
+        readonly isEntry?: boolean;
+        readonly imports?: readonly string[];
+        readonly dynamicImports?: readonly string[];
+      }
+    >
+  >,
+): string | undefined {
   const chunks = Object.entries(bundle).filter(([, item]) => item.type === 'chunk');
   for (const [entry, chunk] of chunks) {
     if (chunk.isEntry !== true) continue;
-    const importers = chunks.filter(([, other]) => [...(other.imports ?? []), ...(other.dynamicImports ?? [])].includes(entry)).map(([name]) => name);
-    if (importers.length > 0) return `ondevice/vite: the worker entry ${entry} is imported by ${importers.join(', ')}: WebKit would run it twice. A worker's entry must be a leaf.`;
+    const importers = chunks
+      .filter(([, other]) => [...(other.imports ?? []), ...(other.dynamicImports ?? [])].includes(entry))
+      .map(([name]) => name);
+    if (importers.length > 0)
+      return `ondevice/vite: the worker entry ${entry} is imported by ${importers.join(', ')}: WebKit would run it twice. A worker's entry must be a leaf.`;
   }
   return undefined;
 }
@@ -267,13 +319,22 @@ async function verifyBundles(staged: Staged): Promise<void> {
       await model.dispose();
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      throw new BundleError('INVALID_MANIFEST', `ondevice/vite: bundle ${bundle.name} (from ${bundle.source}) cannot serve: ${message} (verify: false skips this check)`, { name: bundle.name });
+      throw new BundleError(
+        'INVALID_MANIFEST',
+        `ondevice/vite: bundle ${bundle.name} (from ${bundle.source}) cannot serve: ${message} (verify: false skips this check)`,
+        { name: bundle.name },
+      );
     }
   }
 }
 
 /** The staged file a dev-server request names, if it is one of the bundles'. */
-function bundleFileOf(url: string | undefined, base: string, path: string, bundles: readonly { name: string; dir: string }[]): string | undefined {
+function bundleFileOf(
+  url: string | undefined,
+  base: string,
+  path: string,
+  bundles: readonly { name: string; dir: string }[],
+): string | undefined {
   if (url === undefined) return undefined;
   const pathname = decodeURIComponent(url.replace(/[?#].*$/, ''));
   const prefix = `${base}${path}/`;
@@ -284,7 +345,12 @@ function bundleFileOf(url: string | undefined, base: string, path: string, bundl
   return join(bundle.dir, ...rest);
 }
 
-const TYPES: Readonly<Record<string, string>> = { '.json': 'application/json', '.onnx': 'application/octet-stream', '.bin': 'application/octet-stream', '.sig': 'application/json' };
+const TYPES: Readonly<Record<string, string>> = {
+  '.json': 'application/json',
+  '.onnx': 'application/octet-stream',
+  '.bin': 'application/octet-stream',
+  '.sig': 'application/json',
+};
 const contentType = (file: string): string => TYPES[extname(file)] ?? 'application/octet-stream';
 
 async function readBytes(path: string): Promise<Uint8Array> {

@@ -50,13 +50,18 @@ export async function precacheEntries(
   options: OfflineOptions,
 ): Promise<PrecacheEntry[]> {
   const wanted = new Set(options.bundles ?? bundles.map((b) => b.name));
-  const liveFiles = new Set(bundles.filter((b) => wanted.has(b.name)).flatMap((b) => b.liveFiles.map((file) => `${bundlesPath}/${b.name}/${file}`)));
+  const liveFiles = new Set(
+    bundles.filter((b) => wanted.has(b.name)).flatMap((b) => b.liveFiles.map((file) => `${bundlesPath}/${b.name}/${file}`)),
+  );
   const excluded = [...NOT_PRECACHED, ...(options.exclude ?? [])];
   const entries: PrecacheEntry[] = [];
   for (const file of await listFiles(outDir)) {
     if (file === SERVICE_WORKER_FILE || excluded.some((pattern) => pattern.test(file))) continue;
     if (file.startsWith(`${bundlesPath}/`) && !liveFiles.has(file)) continue;
-    const revision = createHash('sha256').update(await readFile(join(outDir, file))).digest('hex').slice(0, 16);
+    const revision = createHash('sha256')
+      .update(await readFile(join(outDir, file)))
+      .digest('hex')
+      .slice(0, 16);
     entries.push({ url: file, revision });
   }
   return entries;
@@ -66,7 +71,11 @@ export async function precacheEntries(
  * Bundles the Workbox service worker (`service-worker.ts`) with the entries injected, into
  * `<outDir>/sw.js`, written whole or not at all.
  */
-export async function writeServiceWorker(outDir: string, entries: readonly PrecacheEntry[], navigateFallback: string | null): Promise<void> {
+export async function writeServiceWorker(
+  outDir: string,
+  entries: readonly PrecacheEntry[],
+  navigateFallback: string | null,
+): Promise<void> {
   const { build } = await import('vite');
   const entry = fileURLToPath(new URL(`./service-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
   const output = await build({
@@ -74,7 +83,11 @@ export async function writeServiceWorker(outDir: string, entries: readonly Preca
     publicDir: false,
     logLevel: 'warn',
     // Workbox logs every step unless built for production (a library build leaves NODE_ENV alone).
-    define: { __ONDEVICE_PRECACHE__: JSON.stringify(entries), __ONDEVICE_NAVIGATION__: JSON.stringify(navigateFallback), 'process.env.NODE_ENV': '"production"' },
+    define: {
+      __ONDEVICE_PRECACHE__: JSON.stringify(entries),
+      __ONDEVICE_NAVIGATION__: JSON.stringify(navigateFallback),
+      'process.env.NODE_ENV': '"production"',
+    },
     mode: 'production',
     build: {
       write: false,

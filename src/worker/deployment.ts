@@ -34,7 +34,16 @@ import {
   type RolloutPolicy,
   type Route,
 } from '../rollout/index.js';
-import { DEFAULT_KEEP_VERSIONS, type DeploymentEvent, type LoadProgress, type ModelInfo, type PinnedVersion, type RolloutInfo, type UpdateResult, type WorkerLoadOptions } from './protocol.js';
+import {
+  DEFAULT_KEEP_VERSIONS,
+  type DeploymentEvent,
+  type LoadProgress,
+  type ModelInfo,
+  type PinnedVersion,
+  type RolloutInfo,
+  type UpdateResult,
+  type WorkerLoadOptions,
+} from './protocol.js';
 
 /** A version serving calls; retired once replaced, released once its last in-flight call is done. */
 interface Lease {
@@ -153,7 +162,13 @@ export class Deployment {
   /** Serves the one version the app pinned, downloaded and verified against its pin: no channel, no updates, no rollout. */
   async #startPinned(pinned: PinnedVersion): Promise<void> {
     const started = performance.now();
-    const version = await fetchVersion(this.#io.fetch, { ...pinned, manifestSha256: pinned.sha256 }, this.#trust(), this.#downloadProgress, this.#warm);
+    const version = await fetchVersion(
+      this.#io.fetch,
+      { ...pinned, manifestSha256: pinned.sha256 },
+      this.#trust(),
+      this.#downloadProgress,
+      this.#warm,
+    );
     const { lease } = await this.#prepare(version, started, 'network', await this.#store(version));
     this.#activate(lease);
   }
@@ -161,7 +176,8 @@ export class Deployment {
   /** Checks the channel now; resolves with what happened (it does not throw: the current version keeps serving). */
   update(): Promise<UpdateResult> {
     if (this.#disposed) return Promise.resolve(disposedResult(this.#stale));
-    if (this.#options.pinned !== undefined) return Promise.resolve({ status: 'up-to-date', version: this.#options.pinned.version, stale: false });
+    if (this.#options.pinned !== undefined)
+      return Promise.resolve({ status: 'up-to-date', version: this.#options.pinned.version, stale: false });
     this.#updating ??= this.#update()
       .then((result) => (this.#disposed ? disposedResult(this.#stale) : result))
       .catch((error: unknown) => {
@@ -176,7 +192,8 @@ export class Deployment {
   /** Which version answers the next call, and which scores it in the shadow (the rollout's choice). */
   route(): Route {
     const route = this.#strategy.route();
-    const known = (version: string | undefined): boolean => version !== undefined && (version === this.#lease?.info.version || this.#candidates.has(version));
+    const known = (version: string | undefined): boolean =>
+      version !== undefined && (version === this.#lease?.info.version || this.#candidates.has(version));
     const version = known(route.version) ? route.version : this.#lease!.info.version;
     return route.shadow !== undefined && known(route.shadow) ? { version, shadow: route.shadow } : { version };
   }
@@ -219,7 +236,12 @@ export class Deployment {
       ...lease.info,
       channel: { sequence: this.#record.sequence, stale: this.#stale },
       rollout: this.#rolloutInfo(),
-      installed: this.#record.versions.map(({ version, status, stored, reason }) => ({ version, status, stored, ...(reason === undefined ? {} : { reason }) })),
+      installed: this.#record.versions.map(({ version, status, stored, reason }) => ({
+        version,
+        status,
+        stored,
+        ...(reason === undefined ? {} : { reason }),
+      })),
     };
   }
 
@@ -246,9 +268,11 @@ export class Deployment {
   readonly #warm = (manifest: Manifest): void => warmRuntime(manifest.runtime, manifest.files.model.size, this.#runtimeOptions());
 
   /** Bytes received, as the app's progress (`download`). */
-  readonly #downloadProgress = (progress: { loadedBytes: number; totalBytes: number; file: string }): void => this.#onProgress?.({ phase: 'download', ...progress });
+  readonly #downloadProgress = (progress: { loadedBytes: number; totalBytes: number; file: string }): void =>
+    this.#onProgress?.({ phase: 'download', ...progress });
   /** Stored bytes read back and hashed, as the app's progress (`verify`). */
-  readonly #verifyProgress = (progress: { loadedBytes: number; totalBytes: number; file: string }): void => this.#onProgress?.({ phase: 'verify', ...progress });
+  readonly #verifyProgress = (progress: { loadedBytes: number; totalBytes: number; file: string }): void =>
+    this.#onProgress?.({ phase: 'verify', ...progress });
 
   /** Throws once disposed: a step of a start or an update that comes after `dispose()` goes no further. */
   #alive(): void {
@@ -290,7 +314,9 @@ export class Deployment {
     const started = performance.now();
     let version: VerifiedVersion;
     try {
-      version = known?.stored ? await openStored(this.#io.store, known, this.#verifyProgress).catch(() => this.#download(channel)) : await this.#download(channel);
+      version = known?.stored
+        ? await openStored(this.#io.store, known, this.#verifyProgress).catch(() => this.#download(channel))
+        : await this.#download(channel);
     } catch (error) {
       return this.#failed(live.version, error);
     }
@@ -325,7 +351,10 @@ export class Deployment {
     const ready = new Map<string, Lease>();
     for (const version of await this.#neededVersions(policy, live, channel.name)) {
       const expected = entries.get(version);
-      const lease = expected === undefined ? undefined : await this.#candidateLease(expected).catch((error: unknown) => ((note = describeUnknown(error)), undefined));
+      const lease =
+        expected === undefined
+          ? undefined
+          : await this.#candidateLease(expected).catch((error: unknown) => ((note = describeUnknown(error)), undefined));
       if (lease === undefined) {
         note ??= `${version} is not offered by the channel`;
         break;
@@ -371,9 +400,14 @@ export class Deployment {
     const current = this.#candidates.get(expected.version);
     if (current !== undefined && current.info.manifestSha256 === expected.manifestSha256) return current;
     const known = this.#record.versions.find((v) => v.manifestSha256 === expected.manifestSha256);
-    if (known?.status === 'rejected') throw new BundleError('INVALID_MANIFEST', `${expected.version} was rejected earlier: ${known.reason ?? ''}`, { version: expected.version });
+    if (known?.status === 'rejected')
+      throw new BundleError('INVALID_MANIFEST', `${expected.version} was rejected earlier: ${known.reason ?? ''}`, {
+        version: expected.version,
+      });
     const started = performance.now();
-    const version = known?.stored ? await openStored(this.#io.store, known, this.#verifyProgress).catch(() => fetchVersion(this.#io.fetch, expected, this.#trust())) : await fetchVersion(this.#io.fetch, expected, this.#trust());
+    const version = known?.stored
+      ? await openStored(this.#io.store, known, this.#verifyProgress).catch(() => fetchVersion(this.#io.fetch, expected, this.#trust()))
+      : await fetchVersion(this.#io.fetch, expected, this.#trust());
     const storageError = await this.#store(version);
     try {
       return (await this.#prepare(version, started, 'network', storageError)).lease;
@@ -394,11 +428,22 @@ export class Deployment {
     const before = JSON.stringify({ strategy: this.#strategy.name, assigned: this.#assignment() });
     this.#policy = policy;
     this.#rolloutNote = note;
-    this.#strategy = createStrategy(policy, { live, userId: this.#userIdValue ?? '', bundle, random: this.#random, counts: this.#record.bandit ?? {} });
+    this.#strategy = createStrategy(policy, {
+      live,
+      userId: this.#userIdValue ?? '',
+      bundle,
+      random: this.#random,
+      counts: this.#record.bandit ?? {},
+    });
     if (this.#strategy instanceof BanditStrategy) this.#banditCounts = this.#strategy.counts();
     const after = { strategy: this.#strategy.name, assigned: this.#assignment() };
     if (JSON.stringify(after) !== before) {
-      this.#emit({ type: 'rollout', strategy: after.strategy, ...(after.assigned === undefined ? {} : { version: after.assigned }), ...(note === undefined ? {} : { reason: note }) });
+      this.#emit({
+        type: 'rollout',
+        strategy: after.strategy,
+        ...(after.assigned === undefined ? {} : { version: after.assigned }),
+        ...(note === undefined ? {} : { reason: note }),
+      });
     }
   }
 
@@ -411,7 +456,8 @@ export class Deployment {
   #rolloutInfo(): RolloutInfo {
     const strategy = this.#strategy;
     const base = { strategy: strategy.name, policy: this.#policy, ...(this.#rolloutNote === undefined ? {} : { note: this.#rolloutNote }) };
-    if (strategy instanceof CanaryStrategy) return { ...base, candidate: strategy.candidate, share: strategy.share, bucket: strategy.bucket, assigned: strategy.assigned };
+    if (strategy instanceof CanaryStrategy)
+      return { ...base, candidate: strategy.candidate, share: strategy.share, bucket: strategy.bucket, assigned: strategy.assigned };
     if (strategy instanceof ShadowStrategy) return { ...base, candidate: strategy.candidate };
     if (strategy instanceof BanditStrategy) return { ...base, arms: this.#banditCounts };
     return base;
@@ -442,7 +488,9 @@ export class Deployment {
   /** Refuses a replayed channel and an older version that is not a signed, explicit rollback; notes expiry. */
   #checkChannel(channel: Channel, signedBy: string | undefined): void {
     if (this.#lease !== undefined && channel.name !== this.#lease.info.name) {
-      throw new BundleError('INVALID_CHANNEL', `${this.#channelUrl} now names bundle "${channel.name}", not "${this.#lease.info.name}"`, { url: this.#channelUrl });
+      throw new BundleError('INVALID_CHANNEL', `${this.#channelUrl} now names bundle "${channel.name}", not "${this.#lease.info.name}"`, {
+        url: this.#channelUrl,
+      });
     }
     if (channel.sequence < this.#record.sequence) {
       throw new BundleError(
@@ -454,16 +502,24 @@ export class Deployment {
     const floor = this.#record.floorVersion;
     if (floor !== undefined && compareVersions(channel.live.version, floor) < 0) {
       if (channel.rollback === undefined) {
-        throw new BundleError('ROLLBACK_REFUSED', `${this.#channelUrl} names ${channel.live.version}, older than ${floor}, and is not a rollback`, {
-          version: channel.live.version,
-          floor,
-        });
+        throw new BundleError(
+          'ROLLBACK_REFUSED',
+          `${this.#channelUrl} names ${channel.live.version}, older than ${floor}, and is not a rollback`,
+          {
+            version: channel.live.version,
+            floor,
+          },
+        );
       }
       if (signedBy === undefined) {
-        throw new BundleError('ROLLBACK_REFUSED', `a rollback to ${channel.live.version} must be signed by a pinned key; this app pins none or the channel is unsigned`, {
-          version: channel.live.version,
-          floor,
-        });
+        throw new BundleError(
+          'ROLLBACK_REFUSED',
+          `a rollback to ${channel.live.version} must be signed by a pinned key; this app pins none or the channel is unsigned`,
+          {
+            version: channel.live.version,
+            floor,
+          },
+        );
       }
     }
     const stale = isExpired(channel, Date.now());
@@ -502,12 +558,21 @@ export class Deployment {
     };
   }
 
-  async #prepare(version: VerifiedVersion, started: number, source: 'cache' | 'network', storageError?: string): Promise<{ lease: Lease; model: GatedModel }> {
+  async #prepare(
+    version: VerifiedVersion,
+    started: number,
+    source: 'cache' | 'network',
+    storageError?: string,
+  ): Promise<{ lease: Lease; model: GatedModel }> {
     const bundleReady = performance.now();
     const runtimeOptions = this.#runtimeOptions();
     // The shards' worker code is imported only when a pool starts one; Node has no workers for them.
-    const startShard: StartShard | undefined = hasWebWorkers() ? async (init) => (await import('./shard-start.js')).startShardWorker(init) : undefined;
-    const model = await prepareModel(version.manifest, version.files, runtimeOptions, startShard, (phase) => this.#onProgress?.(phase === 'runtime' ? { phase, runtime: version.manifest.runtime } : { phase }));
+    const startShard: StartShard | undefined = hasWebWorkers()
+      ? async (init) => (await import('./shard-start.js')).startShardWorker(init)
+      : undefined;
+    const model = await prepareModel(version.manifest, version.files, runtimeOptions, startShard, (phase) =>
+      this.#onProgress?.(phase === 'runtime' ? { phase, runtime: version.manifest.runtime } : { phase }),
+    );
     if (this.#disposed) {
       // Made ready too late: released, never served.
       await model.scorer.runtime.dispose();
@@ -545,7 +610,18 @@ export class Deployment {
       rollout: { strategy: 'single', policy: { strategy: 'single' } },
       installed: [],
     };
-    return { lease: { scorer: model.scorer, confidence: model.confidence, reference: model.reference, info, inFlight: 0, retired: false, released: false }, model };
+    return {
+      lease: {
+        scorer: model.scorer,
+        confidence: model.confidence,
+        reference: model.reference,
+        info,
+        inFlight: 0,
+        retired: false,
+        released: false,
+      },
+      model,
+    };
   }
 
   /** New calls go to the new version at once; the old one is released when its last call returns. */
@@ -619,18 +695,31 @@ export class Deployment {
   #failed(version: string | undefined, error: unknown): UpdateResult {
     // A channel that could not be fetched (offline, say) rejects nothing: only the result says so.
     if (version !== undefined) this.#emit({ type: 'rejected', version, reason: describeUnknown(error), code: codeOf(error) });
-    return { status: 'failed', ...(version === undefined ? {} : { version }), reason: describeUnknown(error), code: codeOf(error), stale: this.#stale };
+    return {
+      status: 'failed',
+      ...(version === undefined ? {} : { version }),
+      reason: describeUnknown(error),
+      code: codeOf(error),
+      stale: this.#stale,
+    };
   }
 
   /** Keeps the active version and the newest other good ones, up to `keepVersions`; drops the rest's files. */
   async #evict(): Promise<void> {
     this.#alive();
     const keep = Math.max(1, this.#options.keepVersions ?? DEFAULT_KEEP_VERSIONS);
-    const kept = new Set(this.#goodVersions().slice(0, keep).map((v) => v.manifestSha256));
+    const kept = new Set(
+      this.#goodVersions()
+        .slice(0, keep)
+        .map((v) => v.manifestSha256),
+    );
     const evicted = this.#record.versions.filter((v) => v.stored && !kept.has(v.manifestSha256));
     for (const v of evicted) await this.#io.store.deleteFiles(v.manifestSha256).catch(() => undefined);
     if (evicted.length > 0) {
-      await this.#save({ ...this.#record, versions: this.#record.versions.map((v) => (evicted.includes(v) ? { ...v, stored: false } : v)) });
+      await this.#save({
+        ...this.#record,
+        versions: this.#record.versions.map((v) => (evicted.includes(v) ? { ...v, stored: false } : v)),
+      });
     }
   }
 
@@ -638,7 +727,11 @@ export class Deployment {
   #goodVersions(): StoredVersion[] {
     return this.#record.versions
       .filter((v) => v.stored && v.status !== 'rejected')
-      .sort((a, b) => Number(b.manifestSha256 === this.#record.active) - Number(a.manifestSha256 === this.#record.active) || compareVersions(b.version, a.version));
+      .sort(
+        (a, b) =>
+          Number(b.manifestSha256 === this.#record.active) - Number(a.manifestSha256 === this.#record.active) ||
+          compareVersions(b.version, a.version),
+      );
   }
 
   async #upsert(entry: StoredVersion): Promise<void> {
@@ -664,7 +757,12 @@ export class Deployment {
 }
 
 function expectedOf(version: VerifiedVersion): ExpectedVersion {
-  return { name: version.manifest.name, version: version.manifest.version, manifestSha256: version.manifestSha256, manifestUrl: version.manifestUrl };
+  return {
+    name: version.manifest.name,
+    version: version.manifest.version,
+    manifestSha256: version.manifestSha256,
+    manifestUrl: version.manifestUrl,
+  };
 }
 
 /** Releases a retired version's runtime, once. */

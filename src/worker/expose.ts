@@ -11,7 +11,11 @@ const EXPOSED = Symbol.for('ondevice.exposed');
  * both answer every call (WebKit evaluates a module worker's main script again when a chunk imports
  * it; the entries are leaves so that cannot happen, and this refuses it if it ever did).
  */
-export function exposeOnce(service: object, held: HeldMessages, endpoint: Comlink.Endpoint = globalThis as unknown as Comlink.Endpoint): void {
+export function exposeOnce(
+  service: object,
+  held: HeldMessages,
+  endpoint: Comlink.Endpoint = globalThis as unknown as Comlink.Endpoint,
+): void {
   const marked = endpoint as Comlink.Endpoint & { [EXPOSED]?: true };
   if (marked[EXPOSED]) throw new Error('ondevice: a service already answers on this channel; a second one was refused');
   marked[EXPOSED] = true;

@@ -10,7 +10,14 @@ import type { RowResult, ScoreReply, ScoreRequest } from './score-protocol.js';
 
 export type { RowResult } from './score-protocol.js';
 import type { DriftEvent, MonitorOptions, MonitorReport, OutboxStatus, TelemetryOptions } from '../monitor/index.js';
-import type { ExplainOptions, Explanation, ImportanceOptions, PartialDependence, PartialDependenceOptions, PermutationImportance } from '../explain/index.js';
+import type {
+  ExplainOptions,
+  Explanation,
+  ImportanceOptions,
+  PartialDependence,
+  PartialDependenceOptions,
+  PermutationImportance,
+} from '../explain/index.js';
 
 /**
  * The contract between the main thread and the worker. Both `ModelService` (in the worker, or in the
@@ -377,7 +384,12 @@ export interface ModelInfo {
   readonly stats?: { readonly runs: number; readonly rows: number; readonly tensors?: number };
   readonly rollout: RolloutInfo;
   /** Versions this device knows for the channel. */
-  readonly installed: readonly { readonly version: string; readonly status: 'installed' | 'good' | 'rejected'; readonly stored: boolean; readonly reason?: string }[];
+  readonly installed: readonly {
+    readonly version: string;
+    readonly status: 'installed' | 'good' | 'rejected';
+    readonly stored: boolean;
+    readonly reason?: string;
+  }[];
 }
 
 /**
@@ -401,10 +413,18 @@ export type ColumnarInput = Readonly<
 export const PROTOCOL_VERSION = 2;
 
 /** What the worker exposes over comlink: one scoring call for every form of input (score-protocol.ts), and the rest of the model. */
-export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch' | 'predictEach' | 'predictColumns' | 'features' | 'on' | 'explain' | 'importance' | 'partialDependence'> {
+export interface WorkerApi extends Omit<
+  OndeviceModel,
+  'predict' | 'predictBatch' | 'predictEach' | 'predictColumns' | 'features' | 'on' | 'explain' | 'importance' | 'partialDependence'
+> {
   /** The first call: the worker's script loaded and speaks this protocol. */
   hello(): Promise<{ readonly protocol: number }>;
-  load(channelUrl: string, options: WorkerLoadOptions, onProgress?: (progress: LoadProgress) => void, onEvent?: (event: DeploymentEvent) => void): Promise<ModelInfo>;
+  load(
+    channelUrl: string,
+    options: WorkerLoadOptions,
+    onProgress?: (progress: LoadProgress) => void,
+    onEvent?: (event: DeploymentEvent) => void,
+  ): Promise<ModelInfo>;
   /** Scores one call; the worker receives whatever the app sent: validation happens there. */
   score(request: ScoreRequest): Promise<ScoreReply>;
   /** A large batch in parts: open it (null: send it whole), add every part in row order, then score it (`{ input: 'parts' }`) or abort it. */
@@ -416,7 +436,12 @@ export interface WorkerApi extends Omit<OndeviceModel, 'predict' | 'predictBatch
   // for `cancel`; `onProgress` travels as a comlink proxy (only top-level arguments can).
   explain(row: unknown, options: ExplainOptions, taskId: string, onProgress?: (progress: TaskProgress) => void): Promise<Explanation>;
   importance(options: ImportanceOptions, taskId: string, onProgress?: (progress: TaskProgress) => void): Promise<PermutationImportance>;
-  partialDependence(field: unknown, options: PartialDependenceOptions, taskId: string, onProgress?: (progress: TaskProgress) => void): Promise<PartialDependence>;
+  partialDependence(
+    field: unknown,
+    options: PartialDependenceOptions,
+    taskId: string,
+    onProgress?: (progress: TaskProgress) => void,
+  ): Promise<PartialDependence>;
   /** Cancels a long task by its id: it rejects with `StateError` `CANCELLED` at its next step. */
   cancel(taskId: string): Promise<void>;
 }
@@ -425,7 +450,10 @@ interface ThrownWrapper {
   readonly value: unknown;
 }
 
-type WireThrown = { readonly kind: 'ondevice'; readonly error: SerializedError } | { readonly kind: 'error'; readonly message: string; readonly name: string; readonly stack?: string } | { readonly kind: 'value'; readonly value: unknown };
+type WireThrown =
+  | { readonly kind: 'ondevice'; readonly error: SerializedError }
+  | { readonly kind: 'error'; readonly message: string; readonly name: string; readonly stack?: string }
+  | { readonly kind: 'value'; readonly value: unknown };
 
 /**
  * Replaces comlink's "throw" handler, which flattens every error into a plain `Error`, with one that
@@ -438,7 +466,8 @@ export function installErrorTransfer(): void {
       typeof value === 'object' && value !== null && Object.getOwnPropertySymbols(value).some((s) => s.description === 'Comlink.thrown'),
     serialize: ({ value }: ThrownWrapper): [WireThrown, Transferable[]] => {
       if (value instanceof OndeviceError) return [{ kind: 'ondevice', error: serializeError(value) }, []];
-      if (value instanceof Error) return [{ kind: 'error', message: value.message, name: value.name, ...(value.stack ? { stack: value.stack } : {}) }, []];
+      if (value instanceof Error)
+        return [{ kind: 'error', message: value.message, name: value.name, ...(value.stack ? { stack: value.stack } : {}) }, []];
       return [{ kind: 'value', value }, []];
     },
     deserialize: (wire: WireThrown): never => {

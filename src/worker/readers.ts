@@ -43,7 +43,14 @@ export function rowsReader(rows: unknown): InputReader {
         // A refusal of the batch as a whole (too many rows, say) that no row has alone is the call's.
         if (refused.size === 0) throw error;
         const kept = rows.map((_, r) => r).filter((r) => !refused.has(r));
-        return { batch: await scorer.score(kept.map((r) => rows[r]), SERVING), kept, refused };
+        return {
+          batch: await scorer.score(
+            kept.map((r) => rows[r]),
+            SERVING,
+          ),
+          kept,
+          refused,
+        };
       }
     },
     rescore: (scorer, kept) => scorer.score(kept === undefined ? rows : kept.map((r) => (rows as unknown[])[r]), SERVING),
@@ -57,7 +64,8 @@ export function rowsReader(rows: unknown): InputReader {
  */
 export function columnsReader(columns: unknown, laidOut: boolean): InputReader {
   return {
-    unfit: (scorer) => (laidOut && !fitsLaidOut(scorer.transform, columns) ? 'the columns were laid out for other fields than this version takes' : undefined),
+    unfit: (scorer) =>
+      laidOut && !fitsLaidOut(scorer.transform, columns) ? 'the columns were laid out for other fields than this version takes' : undefined,
     async score(scorer, each) {
       try {
         return { batch: await scorer.scoreColumns(columns, SERVING), refused: NONE };
@@ -90,7 +98,8 @@ export function partsReader(batch: OpenBatch): InputReader {
     async score(scorer) {
       if (batch.outcome instanceof InputError) throw batch.outcome;
       const { lent } = batch;
-      if (batch.filled !== lent.rows) throw new InputError('INVALID_BATCH', `the parts hold ${batch.filled} of the batch's ${lent.rows} rows`, {});
+      if (batch.filled !== lent.rows)
+        throw new InputError('INVALID_BATCH', `the parts hold ${batch.filled} of the batch's ${lent.rows} rows`, {});
       return { batch: await scorer.scoreLent(lent, batch.raw), refused: NONE };
     },
     // Opened only where no shadow runs: nothing rescored.
@@ -111,6 +120,8 @@ export function fitsLaidOut(transform: FeatureTransform, columns: unknown): bool
     if (!Object.hasOwn(record, field.name)) return false;
     const column = record[field.name];
     if (field.type === 'number') return column instanceof Float64Array;
-    return field.type === 'category' && typeof column === 'object' && column !== null && !Array.isArray(column) && !ArrayBuffer.isView(column);
+    return (
+      field.type === 'category' && typeof column === 'object' && column !== null && !Array.isArray(column) && !ArrayBuffer.isView(column)
+    );
   });
 }

@@ -48,7 +48,8 @@ export class ShadowRecorder {
       if (a.kind === 'classification' && b.kind === 'classification') {
         if (a.label === b.label) this.#agreements++;
         const classes = Object.keys(a.probabilities);
-        this.#absoluteDifference += classes.reduce((sum, c) => sum + Math.abs(a.probabilities[c]! - (b.probabilities[c] ?? 0)), 0) / classes.length;
+        this.#absoluteDifference +=
+          classes.reduce((sum, c) => sum + Math.abs(a.probabilities[c]! - (b.probabilities[c] ?? 0)), 0) / classes.length;
       } else if (a.kind === 'regression' && b.kind === 'regression') {
         // Regression answers agree within 1% of the live value.
         if (Math.abs(a.value - b.value) <= 0.01 * Math.max(1, Math.abs(a.value))) this.#agreements++;

@@ -36,7 +36,11 @@ export interface Answered {
 export type ScoreReply =
   | ({ readonly kind: 'typed' } & Answered)
   /** Each group's rows (indices into the request's rows) were answered by its version; `refused` rows by their own error. */
-  | { readonly kind: 'each'; readonly groups: readonly (Answered & { readonly rows: readonly number[] })[]; readonly refused: readonly RefusedRow[] }
+  | {
+      readonly kind: 'each';
+      readonly groups: readonly (Answered & { readonly rows: readonly number[] })[];
+      readonly refused: readonly RefusedRow[];
+    }
   | { readonly kind: 'columnar'; readonly version: string; readonly firstId: number; readonly reply: ColumnarReply }
   /** The columns were laid out for fields the version routed to does not take (an update changed them): send rows. */
   | { readonly kind: 'refit'; readonly reason: string };

@@ -1,14 +1,44 @@
 import * as Comlink from 'comlink';
 import { defaultIo, type BundleIo } from '../bundle/index.js';
 import { InputError, StateError, serializeError } from '../errors/index.js';
-import { explain, partialDependence, permutationImportance, type ExplainOptions, type Explanation, type ImportanceOptions, type PartialDependence, type PartialDependenceOptions, type PermutationImportance } from '../explain/index.js';
+import {
+  explain,
+  partialDependence,
+  permutationImportance,
+  type ExplainOptions,
+  type Explanation,
+  type ImportanceOptions,
+  type PartialDependence,
+  type PartialDependenceOptions,
+  type PermutationImportance,
+} from '../explain/index.js';
 import { categoryCodes } from '../features/index.js';
 import { ModelMonitor, type MonitorReport, type OutboxStatus } from '../monitor/index.js';
 import type { Route } from '../rollout/index.js';
 import { expandAnswers, outputAt, type Prediction, type ScoredBatch, type Scorer } from '../scoring/index.js';
 import { Deployment, type AcquiredVersion } from './deployment.js';
-import { PROTOCOL_VERSION, type DeploymentEvent, type FeatureMatrix, type LoadProgress, type ModelInfo, type TaskProgress, type UpdateResult, type WorkerApi, type WorkerLoadOptions } from './protocol.js';
-import { Refit, SERVING, columnsReader, fitsLaidOut, partsReader, rowsReader, type InputReader, type OpenBatch, type Scored } from './readers.js';
+import {
+  PROTOCOL_VERSION,
+  type DeploymentEvent,
+  type FeatureMatrix,
+  type LoadProgress,
+  type ModelInfo,
+  type TaskProgress,
+  type UpdateResult,
+  type WorkerApi,
+  type WorkerLoadOptions,
+} from './protocol.js';
+import {
+  Refit,
+  SERVING,
+  columnsReader,
+  fitsLaidOut,
+  partsReader,
+  rowsReader,
+  type InputReader,
+  type OpenBatch,
+  type Scored,
+} from './readers.js';
 import { PredictionIds, ShadowRecorder } from './records.js';
 import type { Answer, Answered, ScoreReply, ScoreRequest } from './score-protocol.js';
 
@@ -54,12 +84,24 @@ export class ModelService implements WorkerApi {
     return { protocol: PROTOCOL_VERSION };
   }
 
-  async load(channelUrl: string, options: WorkerLoadOptions = {}, onProgress?: (progress: LoadProgress) => void, onEvent?: (event: DeploymentEvent) => void): Promise<ModelInfo> {
-    if (this.#state !== 'idle') throw this.#state === 'disposed' ? disposed() : new StateError('NOT_READY', 'this worker already serves a model');
+  async load(
+    channelUrl: string,
+    options: WorkerLoadOptions = {},
+    onProgress?: (progress: LoadProgress) => void,
+    onEvent?: (event: DeploymentEvent) => void,
+  ): Promise<ModelInfo> {
+    if (this.#state !== 'idle')
+      throw this.#state === 'disposed' ? disposed() : new StateError('NOT_READY', 'this worker already serves a model');
     this.#state = 'loading';
     const { monitor: monitorOptions, telemetry, ...deploymentOptions } = options;
     const monitor = await ModelMonitor.open(channelUrl, monitorOptions, telemetry, (event) => onEvent?.(event));
-    const deployment = new Deployment(channelUrl, deploymentOptions, (event) => this.#tell(event, monitor, deployment, onEvent), onProgress, this.#io);
+    const deployment = new Deployment(
+      channelUrl,
+      deploymentOptions,
+      (event) => this.#tell(event, monitor, deployment, onEvent),
+      onProgress,
+      this.#io,
+    );
     this.#deployment = deployment;
     this.#monitor = monitor;
     try {
@@ -76,7 +118,12 @@ export class ModelService implements WorkerApi {
     return info;
   }
 
-  #tell(event: DeploymentEvent, monitor: ModelMonitor, deployment: Deployment, onEvent: ((event: DeploymentEvent) => void) | undefined): void {
+  #tell(
+    event: DeploymentEvent,
+    monitor: ModelMonitor,
+    deployment: Deployment,
+    onEvent: ((event: DeploymentEvent) => void) | undefined,
+  ): void {
     onEvent?.(event);
     monitor.deploymentEvent(event);
     if (event.type === 'activated') monitor.gate(event.version, deployment.info().gate);
@@ -127,9 +174,18 @@ export class ModelService implements WorkerApi {
     const answers = answer === 'columnar' ? scorer.columnarReply(batch) : scorer.answers(batch);
     this.#monitor?.record(version, { rows: batch.rows, raw: batch.raw ?? EMPTY_COLUMNS, outputAt: outputAt(answers) }, ms);
     const firstId = this.#ids.remember(version, batch.rows);
-    if (route.shadow !== undefined) this.#shadowLater(route.shadow, (shadow) => reader.rescore(shadow, kept), () => expandAnswers(scorer.answers(batch), version, firstId));
+    if (route.shadow !== undefined)
+      this.#shadowLater(
+        route.shadow,
+        (shadow) => reader.rescore(shadow, kept),
+        () => expandAnswers(scorer.answers(batch), version, firstId),
+      );
     const buffers = answers.kind === 'classification' ? [answers.best.buffer, answers.probabilities.buffer] : [answers.values.buffer];
-    if (answer === 'columnar') return Comlink.transfer({ kind: 'columnar', version, firstId, reply: answers as Extract<ScoreReply, { kind: 'columnar' }>['reply'] }, buffers);
+    if (answer === 'columnar')
+      return Comlink.transfer(
+        { kind: 'columnar', version, firstId, reply: answers as Extract<ScoreReply, { kind: 'columnar' }>['reply'] },
+        buffers,
+      );
     const answered: Answered = { version, firstId, answers: answers as Answered['answers'] };
     if (answer === 'typed') return Comlink.transfer({ kind: 'typed', ...answered }, buffers);
     const rows = kept ?? Array.from({ length: batch.rows }, (_, r) => r);
@@ -152,7 +208,10 @@ export class ModelService implements WorkerApi {
       group.rows.push(r);
       groups.set(key, group);
     });
-    const merged: { groups: Extract<ScoreReply, { kind: 'each' }>['groups'][number][]; refused: Extract<ScoreReply, { kind: 'each' }>['refused'][number][] } = { groups: [], refused: [] };
+    const merged: {
+      groups: Extract<ScoreReply, { kind: 'each' }>['groups'][number][];
+      refused: Extract<ScoreReply, { kind: 'each' }>['refused'][number][];
+    } = { groups: [], refused: [] };
     for (const { route, rows: indices } of groups.values()) {
       const reply = await this.#serve(route, this.#acquire(route.version), rowsReader(indices.map((r) => rows[r])), 'each');
       if (reply.kind !== 'each') continue;
@@ -178,7 +237,8 @@ export class ModelService implements WorkerApi {
     const deployment = this.#ready();
     const route = deployment.route();
     if (route.shadow !== undefined) return null;
-    if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 1) throw new InputError('INVALID_BATCH', `a batch of ${String(rows)} rows`, {});
+    if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 1)
+      throw new InputError('INVALID_BATCH', `a batch of ${String(rows)} rows`, {});
     const acquired = deployment.acquire(route.version);
     const { transform } = acquired.scorer;
     try {
@@ -287,9 +347,11 @@ export class ModelService implements WorkerApi {
 
   async reportOutcome(id: string, reward: number): Promise<void> {
     const deployment = this.#ready();
-    if (typeof reward !== 'number' || !Number.isFinite(reward)) throw new InputError('NOT_FINITE', 'the reward must be a finite number (1 success, 0 failure)', { field: 'reward' });
+    if (typeof reward !== 'number' || !Number.isFinite(reward))
+      throw new InputError('NOT_FINITE', 'the reward must be a finite number (1 success, 0 failure)', { field: 'reward' });
     const version = this.#ids.take(id);
-    if (version === undefined) throw new InputError('UNKNOWN_PREDICTION', `no recent prediction has id "${String(id).slice(0, 40)}"`, { field: 'id' });
+    if (version === undefined)
+      throw new InputError('UNKNOWN_PREDICTION', `no recent prediction has id "${String(id).slice(0, 40)}"`, { field: 'id' });
     deployment.report(version, reward);
   }
 
@@ -326,7 +388,10 @@ export class ModelService implements WorkerApi {
     const wanted = version ?? deployment.info().version;
     const acquired = deployment.acquire(wanted);
     try {
-      if (acquired.version !== wanted) throw new InputError('INVALID_OPTION', `monitor(version): this device serves no version "${String(wanted).slice(0, 40)}"`, { field: 'version' });
+      if (acquired.version !== wanted)
+        throw new InputError('INVALID_OPTION', `monitor(version): this device serves no version "${String(wanted).slice(0, 40)}"`, {
+          field: 'version',
+        });
       await this.#watch(acquired);
     } finally {
       acquired.release();
@@ -345,17 +410,29 @@ export class ModelService implements WorkerApi {
   }
 
   async explain(row: unknown, options: ExplainOptions, taskId: string, onProgress?: ProgressListener): Promise<Explanation> {
-    return this.#task(taskId, onProgress, ({ scorer, confidence, reference }, run) => explain(scorer, row, confidence, reference, { ...options, ...run }));
+    return this.#task(taskId, onProgress, ({ scorer, confidence, reference }, run) =>
+      explain(scorer, row, confidence, reference, { ...options, ...run }),
+    );
   }
 
   async importance(options: ImportanceOptions, taskId: string, onProgress?: ProgressListener): Promise<PermutationImportance> {
     const metric = this.#ready().info().gate.metric.name;
-    return this.#task(taskId, onProgress, ({ scorer, confidence }, run) => permutationImportance(scorer, confidence, metric, { ...options, ...run }));
+    return this.#task(taskId, onProgress, ({ scorer, confidence }, run) =>
+      permutationImportance(scorer, confidence, metric, { ...options, ...run }),
+    );
   }
 
-  async partialDependence(field: unknown, options: PartialDependenceOptions, taskId: string, onProgress?: ProgressListener): Promise<PartialDependence> {
-    if (typeof field !== 'string') throw new InputError('WRONG_TYPE', 'partialDependence(field): the field must be a string', { field: 'field', expected: 'string' });
-    return this.#task(taskId, onProgress, ({ scorer, confidence }, run) => partialDependence(scorer, confidence, field, { ...options, ...run }));
+  async partialDependence(
+    field: unknown,
+    options: PartialDependenceOptions,
+    taskId: string,
+    onProgress?: ProgressListener,
+  ): Promise<PartialDependence> {
+    if (typeof field !== 'string')
+      throw new InputError('WRONG_TYPE', 'partialDependence(field): the field must be a string', { field: 'field', expected: 'string' });
+    return this.#task(taskId, onProgress, ({ scorer, confidence }, run) =>
+      partialDependence(scorer, confidence, field, { ...options, ...run }),
+    );
   }
 
   async cancel(taskId: string): Promise<void> {
@@ -366,11 +443,16 @@ export class ModelService implements WorkerApi {
    * Runs a long task on the live version, cancellable by its id; the version is held until it ends.
    * Progress goes back through a comlink proxy, not awaited: the task never waits on the page.
    */
-  async #task<T>(taskId: string, onProgress: ProgressListener | undefined, task: (acquired: AcquiredVersion, run: { signal: AbortSignal; onProgress?: ProgressListener }) => Promise<T>): Promise<T> {
+  async #task<T>(
+    taskId: string,
+    onProgress: ProgressListener | undefined,
+    task: (acquired: AcquiredVersion, run: { signal: AbortSignal; onProgress?: ProgressListener }) => Promise<T>,
+  ): Promise<T> {
     const acquired = this.#ready().acquire();
     const controller = new AbortController();
     this.#tasks.set(taskId, controller);
-    const report = onProgress === undefined ? {} : { onProgress: (p: TaskProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined) };
+    const report =
+      onProgress === undefined ? {} : { onProgress: (p: TaskProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined) };
     try {
       return await task(acquired, { signal: controller.signal, ...report });
     } finally {

@@ -28,7 +28,10 @@ const api = {
     const runtime = await createRuntimeWith(onnxProvider, { model: init.model }, { backends: ['wasm'], threads: 1 });
     served = { runtime, scorer: createScorer(transform, runtime, init.task) };
   },
-  async run(inputs: ShardInputs, wanted: readonly string[] | undefined): Promise<{ outputs: Record<string, OutputTensor>; inputs: ShardInputs }> {
+  async run(
+    inputs: ShardInputs,
+    wanted: readonly string[] | undefined,
+  ): Promise<{ outputs: Record<string, OutputTensor>; inputs: ShardInputs }> {
     const outputs = await ready().runtime.run(inputs, wanted);
     const views = [...Object.values(outputs).map((tensor) => tensor.data), ...Object.values(inputs).map((tensor) => tensor.data)];
     return Comlink.transfer({ outputs, inputs }, buffersOf(views));

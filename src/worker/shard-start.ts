@@ -16,7 +16,9 @@ export async function startShardWorker(init: ShardInit): Promise<Shard> {
   const worker = new Worker(new URL('./shard-entry.js', import.meta.url), { type: 'module', name: 'ondevice-shard' });
   const remote = Comlink.wrap<ShardApi>(worker);
   const died = new Promise<never>((_, reject) => {
-    worker.addEventListener('error', (event) => reject(new Error(`the shard worker failed: ${event.message || 'it did not load'}`)), { once: true });
+    worker.addEventListener('error', (event) => reject(new Error(`the shard worker failed: ${event.message || 'it did not load'}`)), {
+      once: true,
+    });
   });
   died.catch(() => undefined);
   const close = (): void => {
@@ -24,7 +26,13 @@ export async function startShardWorker(init: ShardInit): Promise<Shard> {
     worker.terminate();
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the shard worker did not start within ${SHARD_START_TIMEOUT_MS} ms`)), SHARD_START_TIMEOUT_MS)));
+  const timedOut = new Promise<never>(
+    (_, reject) =>
+      (timer = setTimeout(
+        () => reject(new Error(`the shard worker did not start within ${SHARD_START_TIMEOUT_MS} ms`)),
+        SHARD_START_TIMEOUT_MS,
+      )),
+  );
   try {
     const model = init.model.slice();
     await Promise.race([remote.init(Comlink.transfer({ ...init, model }, [model.buffer])), died, timedOut]);
@@ -35,8 +43,19 @@ export async function startShardWorker(init: ShardInit): Promise<Shard> {
     clearTimeout(timer);
   }
   return {
-    run: (inputs, wanted) => Promise.race([remote.run(Comlink.transfer(inputs, Object.values(inputs).map((input) => bufferOf(input.data))), wanted), died]),
-    scoreColumns: (columns: ShardColumns) => Promise.race([remote.scoreColumns(Comlink.transfer(columns, Object.values(columns).map(columnBuffer))), died]),
+    run: (inputs, wanted) =>
+      Promise.race([
+        remote.run(
+          Comlink.transfer(
+            inputs,
+            Object.values(inputs).map((input) => bufferOf(input.data)),
+          ),
+          wanted,
+        ),
+        died,
+      ]),
+    scoreColumns: (columns: ShardColumns) =>
+      Promise.race([remote.scoreColumns(Comlink.transfer(columns, Object.values(columns).map(columnBuffer))), died]),
     close,
   };
 }

@@ -19,7 +19,9 @@ export async function createOrtRival(id: Extract<RivalId, 'ort-main' | 'ort-prox
   const { width, features, output } = init;
   // Main thread: one tensor per row, made once (the rival is "session.run on a ready tensor"). The
   // proxy transfers every input buffer to its worker, so it needs a fresh copy of the row per call.
-  const ready = proxy ? [] : Array.from({ length: features.length / width }, (_, r) => new ort.Tensor(rowOf(features, width, r), [1, width]));
+  const ready = proxy
+    ? []
+    : Array.from({ length: features.length / width }, (_, r) => new ort.Tensor(rowOf(features, width, r), [1, width]));
   const run = async (tensor: InstanceType<Ort['Tensor']>): Promise<ArrayLike<number>> => {
     const results = await session.run({ [input]: tensor });
     const data = results[output]?.data;

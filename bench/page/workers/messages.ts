@@ -2,7 +2,14 @@
 import type { Dtype, FeatureArray } from '../rivals/rival.js';
 
 export type RawRequest =
-  | { readonly type: 'init'; readonly model: ArrayBuffer; readonly threads: number; readonly output: string; readonly width: number; readonly dtype: Dtype }
+  | {
+      readonly type: 'init';
+      readonly model: ArrayBuffer;
+      readonly threads: number;
+      readonly output: string;
+      readonly width: number;
+      readonly dtype: Dtype;
+    }
   | { readonly type: 'run'; readonly id: number; readonly data: FeatureArray; readonly rows: number }
   | { readonly type: 'ping'; readonly id: number };
 

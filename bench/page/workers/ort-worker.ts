@@ -24,7 +24,10 @@ self.onmessage = async (event: MessageEvent<RawRequest>): Promise<void> => {
       ort.env.wasm.numThreads = request.threads;
       ort.env.wasm.proxy = false;
       ort.env.logLevel = 'error';
-      session = await ort.InferenceSession.create(new Uint8Array(request.model), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+      session = await ort.InferenceSession.create(new Uint8Array(request.model), {
+        executionProviders: ['wasm'],
+        graphOptimizationLevel: 'all',
+      });
       input = session.inputNames[0]!;
       output = request.output;
       width = request.width;
@@ -35,6 +38,10 @@ self.onmessage = async (event: MessageEvent<RawRequest>): Promise<void> => {
     if (!(data instanceof Float32Array || data instanceof Float64Array)) throw new Error(`output ${output} is not float`);
     reply({ type: 'result', id: request.id, data }, [data.buffer as ArrayBuffer]);
   } catch (error) {
-    reply({ type: 'error', id: request.type === 'init' ? -1 : request.id, message: error instanceof Error ? error.message : String(error) });
+    reply({
+      type: 'error',
+      id: request.type === 'init' ? -1 : request.id,
+      message: error instanceof Error ? error.message : String(error),
+    });
   }
 };

@@ -2,7 +2,12 @@ import { load } from 'ondevice';
 
 const model = await load('/bundles/penguins/channel.json');
 const prediction = await model.predict({
-  island: 'Biscoe', sex: null, bill_length_mm: 46.5, bill_depth_mm: 14.8, flipper_length_mm: 215, body_mass_g: 5000,
+  island: 'Biscoe',
+  sex: null,
+  bill_length_mm: 46.5,
+  bill_depth_mm: 14.8,
+  flipper_length_mm: 215,
+  body_mass_g: 5000,
 });
 
 // What the app shows (and the consumer test reads).
