@@ -144,7 +144,7 @@ async function launchWebKit(): Promise<EngineBrowser> {
         evaluate: async <T>(expression: string) => {
           const outcome = (await driver.executeAsyncScript(
             `const done = arguments[arguments.length - 1];
-             Promise.resolve().then(() => (${expression})).then((value) => done({ value }), (error) => done({ error: String(error && error.stack || error) }));`,
+             Promise.resolve().then(() => (${expression})).then((value) => done({ value }), (error) => done({ error: error instanceof Error ? error.name + ': ' + error.message + '\\n' + error.stack : String(error) }));`,
           )) as { value?: T; error?: string };
           if (outcome.error !== undefined) throw new Error(`in WebKit: ${outcome.error}`);
           return outcome.value as T;

@@ -1,4 +1,5 @@
 import { ScoringError, describeUnknown } from '../errors/index.js';
+import { nestedWorkersWithheld } from '../util/environment.js';
 import {
   RUNTIME_PACKAGES,
   type Backend,
@@ -29,10 +30,10 @@ export type {
 /** The most shard workers an app may ask for (`RuntimeOptions.shards`). */
 export const MAX_SHARDS = 16;
 
-/** The default number of shard workers: the device's cores, up to 4; none on a single core. */
+/** The default number of shard workers: the device's cores, up to 4; none on a single core, nor in Firefox (`nestedWorkersWithheld`). */
 export function defaultShards(): number {
   const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 1 : 1;
-  return cores < 2 ? 0 : Math.min(4, cores);
+  return cores < 2 || nestedWorkersWithheld() !== undefined ? 0 : Math.min(4, cores);
 }
 
 /**

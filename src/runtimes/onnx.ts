@@ -1,4 +1,5 @@
 import { ScoringError, describeUnknown } from '../errors/index.js';
+import { nestedWorkersWithheld } from '../util/environment.js';
 import { webGpuUnavailable } from './device.js';
 import type { LoadedRuntime, OutputTensor, RuntimeFiles, RuntimeOptions, RuntimeProvider } from './runtime.js';
 
@@ -31,14 +32,26 @@ export const onnxProvider: RuntimeProvider = {
           : undefined
         : options.backends[0];
     if (first !== 'wasm') return;
-    const ort = await importBuild('wasm', () => import('onnxruntime-web/wasm'));
-    configureEnvironment(ort, options);
-    // A session on a one-node model starts the WebAssembly module (download, compile, threads); the
-    // bundle's own session then finds it started.
-    const session = await ort.InferenceSession.create(WARM_UP_MODEL, { executionProviders: ['wasm'] });
-    await session.release();
+    warming ??= warmWasm(options);
+    await warming;
   },
 };
+
+/**
+ * The warm-up under way or done. A session waits for it to end before it is created: each session
+ * starts a pool of threads, and two pools at once can need more thread workers than the module
+ * started with, which it cannot start while a session is being created (a hang, seen in Firefox).
+ */
+let warming: Promise<void> | undefined;
+
+async function warmWasm(options: RuntimeOptions): Promise<void> {
+  const ort = await importBuild('wasm', () => import('onnxruntime-web/wasm'));
+  configureEnvironment(ort, options);
+  // A session on a one-node model starts the WebAssembly module (download, compile, threads); the
+  // bundle's own session then finds it started.
+  const session = await ort.InferenceSession.create(WARM_UP_MODEL, { executionProviders: ['wasm'] });
+  await session.release();
+}
 
 /**
  * An ONNX model with one Identity node (float[1] in, float[1] out; opset 13), serialized with
@@ -49,17 +62,25 @@ const WARM_UP_MODEL = Uint8Array.from(
   (c) => c.charCodeAt(0),
 );
 
-/** onnxruntime-web's global settings, read once when its module starts: the same for `warm` and every session. */
+/**
+ * onnxruntime-web's global settings, read once when its module starts: set once per build (by
+ * `warm` or the first session), never again: the module clamps them while it starts (one thread
+ * without SharedArrayBuffer), and setting them back midway would start it on threads it cannot have.
+ */
 function configureEnvironment(ort: Ort, options: RuntimeOptions): { isolated: boolean } {
   const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
+  if (configured.has(ort.env)) return { isolated };
+  configured.add(ort.env);
   const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency : 1;
   // Threads only where SharedArrayBuffer exists: asking for more elsewhere makes onnxruntime-web warn.
-  ort.env.wasm.numThreads = options.threads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
+  ort.env.wasm.numThreads = options.threads ?? (isolated && nestedWorkersWithheld() === undefined ? Math.max(1, Math.min(4, cores)) : 1);
   // Already in a worker: a second proxy worker would only add a hop.
   ort.env.wasm.proxy = false;
   ort.env.logLevel = 'error';
   return { isolated };
 }
+
+const configured = new WeakSet<object>();
 
 async function loadWasm(files: RuntimeFiles, options: RuntimeOptions): Promise<LoadedRuntime> {
   const ort = await importBuild('wasm', () => import('onnxruntime-web/wasm'));
@@ -85,6 +106,7 @@ async function importBuild(backend: OrtBackend, load: () => Promise<Ort>): Promi
 }
 
 async function createSession(ort: Ort, backend: OrtBackend, model: Uint8Array, options: RuntimeOptions): Promise<LoadedRuntime> {
+  await warming?.catch(() => undefined);
   const { isolated } = configureEnvironment(ort, options);
 
   let session: import('onnxruntime-web/wasm').InferenceSession;
@@ -151,6 +173,8 @@ function threadsLimitedBy(threads: number, asked: number | undefined, isolated: 
   if (!isolated)
     return 'the page is not cross-origin isolated (Cross-Origin-Opener-Policy same-origin and Cross-Origin-Embedder-Policy require-corp): no SharedArrayBuffer';
   if (typeof SharedArrayBuffer === 'undefined') return 'this engine offers no SharedArrayBuffer, even cross-origin isolated (WebKit)';
+  const withheld = nestedWorkersWithheld();
+  if (withheld !== undefined) return withheld;
   return 'the device has one core';
 }
 

@@ -63,7 +63,7 @@ export interface RuntimeOptions {
    * Threads for onnxruntime-web's WASM code (the `wasm` backend, and the CPU side of `webgpu`).
    * Takes effect when the first session of a build is created in the worker: onnxruntime-web starts its
    * WASM module once. TensorFlow.js always scores on one thread.
-   * @defaultValue up to 4 when the page is cross-origin isolated, else 1 (threads need SharedArrayBuffer)
+   * @defaultValue up to 4 when the page is cross-origin isolated, else 1 (threads need SharedArrayBuffer); 1 in Firefox (`nestedWorkersWithheld`)
    */
   readonly threads?: number;
   /**
@@ -89,7 +89,7 @@ export interface RuntimeOptions {
    * one-thread onnxruntime-web session of the model (the `wasm` backend only). They start on the
    * first such batch and serve once checked against the worker's own session on its first rows.
    * 0 (or 1) never splits.
-   * @defaultValue the device's cores, up to 4; none on one core (`defaultShards()`)
+   * @defaultValue the device's cores, up to 4; none on one core or in Firefox (`defaultShards()`)
    */
   readonly shards?: number;
 }
