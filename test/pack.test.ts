@@ -1,13 +1,29 @@
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { contentHashOf, parseChannel, parseManifest, presentRoles, sha256Hex } from '../src/bundle/index.js';
-import { pack } from '../src/cli/pack.js';
-import { BundleError } from '../src/errors/index.js';
+import {
+  contentHashOf,
+  DEFAULT_METADATA_CAPS,
+  MAX_JSON_DEPTH,
+  parseChannel,
+  parseManifest,
+  presentRoles,
+  sha256Hex,
+} from '../src/bundle/index.js';
+import { MANIFEST_CEILINGS } from '../src/bundle/manifest.js';
+import { describeFailure } from '../src/cli/command.js';
+import { CliError } from '../src/cli/errors.js';
+import { readOnnxInputs, specInputs } from '../src/cli/onnx-inputs.js';
+import { findBuildFolders, pack, packAll, packCommand } from '../src/cli/pack.js';
+import { findBareToken } from '../src/cli/source-json.js';
+import { BundleError, OndeviceError } from '../src/errors/index.js';
+import { parseFeatureSpec } from '../src/features/index.js';
+import { SPEC_CEILINGS } from '../src/features/spec.js';
+import { run } from './cli-helpers.js';
 import { PENGUINS_BUILD, caught } from './helpers.js';
-import { packToTemp } from './pack-helpers.js';
+import { copyOfBuild, editJson, nested, packToTemp, writePythonJson } from './pack-helpers.js';
 
 describe('ondevice pack', () => {
   it('lists every file with its size and SHA-256, the versions and the metadata', async () => {
@@ -125,7 +141,6 @@ describe('ondevice pack', () => {
         (dir) => writeReference(dir, { ...reference, output: { ...reference.output, levels: ['Gentoo', 'Adelie', 'Chinstrap'] } }),
         'the classes are Adelie, Chinstrap, Gentoo',
       ],
-      ['(root)', (dir) => writeFile(join(dir, 'reference.json'), '{"format": '), 'is not JSON'],
     ];
     for (const [path, spoil, why] of cases) {
       const changed = await copyOfPenguins();
@@ -205,5 +220,286 @@ describe('manifest and channel parsing', () => {
       }),
     )) as BundleError;
     expect(error.code).toBe('INVALID_CHANNEL');
+  });
+});
+
+const HOUSE = (model: string): URL => new URL(`../models/house-prices/build/${model}/`, import.meta.url);
+const DIGITS_BUILD = new URL('../models/digits/build/', import.meta.url);
+
+/** Packs `source` into a fresh folder: the error it throws, and what the folder holds after. */
+async function refusal(source: string): Promise<{ error: OndeviceError; written: string[] }> {
+  const out = await mkdtemp(join(tmpdir(), 'ondevice-out-'));
+  const error = await caught(() => pack({ source, out }));
+  expect(error).toBeInstanceOf(OndeviceError);
+  return { error: error as OndeviceError, written: await readdir(out) };
+}
+
+describe('pack refuses NaN and Infinity in the JSON it reads', () => {
+  type Case = [file: string, spoil: (json: Record<string, unknown>) => void, path: string, why: string];
+  const cases: Case[] = [
+    ['e2e-set.json', (j) => ((j.rows as Record<string, unknown>[])[12]!.bill_length_mm = '<NaN>'), 'rows[12].bill_length_mm', 'is NaN'],
+    [
+      'confidence-set.json',
+      (j) => ((j.rows as Record<string, unknown>[])[3]!.body_mass_g = '<Infinity>'),
+      'rows[3].body_mass_g',
+      'is Infinity',
+    ],
+    ['feature-spec.json', (j) => (j.limits = { maxBatchRows: '<-Infinity>' }), 'limits.maxBatchRows', 'is -Infinity'],
+    ['model-card.json', (j) => ((j.gate as Record<string, unknown>).tolerance = '<NaN>'), 'gate.tolerance', 'is NaN'],
+    ['model-card.json', (j) => (j.notes = { 'odd key': ['<NaN>'] }), 'notes["odd key"][0]', 'is NaN'],
+    ['reference.json', (j) => ((j.featureMeans as unknown[])[2] = '<NaN>'), 'featureMeans[2]', 'is NaN'],
+  ];
+
+  const named = cases.map(([file, spoil, path, why]) => ({ file, spoil, path, why }));
+  it.each(named)('$file: $path, as INVALID_JSON naming the file and the path', async ({ file, spoil, path, why }) => {
+    const dir = await copyOfBuild();
+    const json = JSON.parse(await readFile(join(dir, file), 'utf8')) as Record<string, unknown>;
+    spoil(json);
+    await writePythonJson(dir, file, json);
+    const { error, written } = await refusal(dir);
+    expect({ code: error.code, path: error.details.path, file: error.details.file }).toEqual({
+      code: 'INVALID_JSON',
+      path,
+      file: join(dir, file),
+    });
+    expect(error.message).toBe(`${join(dir, file)}: ${path} ${why} ${error.message.slice(error.message.indexOf('('))}`);
+    expect(error.message).toContain(why === 'is NaN' ? 'write null for a missing value' : 'JSON has no infinity');
+    expect(written).toEqual([]);
+  });
+
+  it('refuses a number too large for a double (it parses as Infinity), naming the path', async () => {
+    const dir = await copyOfBuild();
+    const text = await readFile(join(dir, 'e2e-set.json'), 'utf8');
+    await writeFile(join(dir, 'e2e-set.json'), text.replace('"body_mass_g": 3475.0', '"body_mass_g": 1e999'));
+    const { error } = await refusal(dir);
+    expect({ code: error.code, path: error.details.path }).toEqual({ code: 'INVALID_JSON', path: 'rows[1].body_mass_g' });
+    expect(error.message).toContain('too large for a double');
+  });
+
+  it('refuses other broken JSON with a typed error naming the file, never a raw SyntaxError', async () => {
+    const dir = await copyOfBuild();
+    await writeFile(join(dir, 'model-card.json'), '{"name": "penguins",}');
+    const { error } = await refusal(dir);
+    expect(error).toBeInstanceOf(BundleError);
+    expect({ code: error.code, file: error.details.file }).toEqual({ code: 'INVALID_JSON', file: join(dir, 'model-card.json') });
+    expect(error.message).toContain(`${join(dir, 'model-card.json')} is not valid JSON`);
+    expect(describeFailure(error)).not.toMatch(/\n\s+at /);
+  });
+
+  it('finds the token past strings, escapes and nesting, and only in a value place', () => {
+    expect(findBareToken('{"a": "NaN", "b\\"NaN": [1, [2, {"c": Infinity}]]}')).toEqual({ token: 'Infinity', path: '["b\\"NaN"][1][1].c' });
+    expect(findBareToken('[{"x": 1}, {"x": -Infinity}]')).toEqual({ token: '-Infinity', path: '[1].x' });
+    expect(findBareToken('{"rows": [{"Infinity": 2}, NaN]}')).toEqual({ token: 'NaN', path: 'rows[1]' });
+    expect(findBareToken('{"a": Nope}')).toBeUndefined();
+  });
+});
+
+describe('pack refuses past the ceilings the loader enforces', () => {
+  it("the feature spec's (SPEC_CEILINGS), as INVALID_FEATURE_SPEC naming the file", async () => {
+    const cases: [URL, (spec: Record<string, unknown>) => void, string][] = [
+      [PENGUINS_BUILD, (s) => (s.limits = { maxBatchRows: SPEC_CEILINGS.maxBatchRows + 1 }), 'limits.maxBatchRows'],
+      [PENGUINS_BUILD, (s) => (s.limits = { maxStringLength: SPEC_CEILINGS.maxStringLength + 1 }), 'limits.maxStringLength'],
+      [DIGITS_BUILD, (s) => ((s.tensors as Record<string, unknown>[])[0]!.shape = ['batch', 4096, 4096, 2]), 'tensors[0].shape'],
+    ];
+    for (const [build, spoil, path] of cases) {
+      const dir = await copyOfBuild(build);
+      await editJson(dir, 'feature-spec.json', spoil);
+      const { error, written } = await refusal(dir);
+      expect({ code: error.code, path: error.details.path, file: error.details.file }, path).toEqual({
+        code: 'INVALID_FEATURE_SPEC',
+        path,
+        file: join(dir, 'feature-spec.json'),
+      });
+      expect(error.message, path).toContain(`${join(dir, 'feature-spec.json')}: feature spec: ${path}`);
+      expect(written, path).toEqual([]);
+    }
+  });
+
+  it('JSON nested deeper than MAX_JSON_DEPTH, in a file or in the manifest pack would write', async () => {
+    const deep = await copyOfBuild();
+    await editJson<{ rows: Record<string, unknown>[] }>(deep, 'e2e-set.json', (j) => (j.rows[0]!.island = nested(MAX_JSON_DEPTH + 2)));
+    const file = await refusal(deep);
+    expect(file.error.code).toBe('INVALID_JSON');
+    expect(file.error.details).toMatchObject({ file: join(deep, 'e2e-set.json'), limit: MAX_JSON_DEPTH });
+    expect(file.error.message).toBe(`${join(deep, 'e2e-set.json')} is nested more than ${MAX_JSON_DEPTH} levels deep`);
+
+    // The card is within the depth; its metadata sits one level deeper in the manifest.
+    const card = await copyOfBuild();
+    await editJson(card, 'model-card.json', (j) => (j.notes = nested(MAX_JSON_DEPTH - 1)));
+    const manifest = await refusal(card);
+    expect(manifest.error.code).toBe('INVALID_JSON');
+    expect(manifest.error.details.file).toBe(join(card, 'model-card.json'));
+    expect(manifest.error.message).toContain('the manifest built from it is nested more than');
+    expect(manifest.written).toEqual([]);
+  });
+
+  it("a manifest past the browser's manifest cap, as TOO_LARGE naming the model card", async () => {
+    const dir = await copyOfBuild();
+    await editJson(dir, 'model-card.json', (j) => (j.notes = 'x'.repeat(DEFAULT_METADATA_CAPS.manifestBytes)));
+    const { error, written } = await refusal(dir);
+    expect(error.code).toBe('TOO_LARGE');
+    expect(error.details).toMatchObject({ file: join(dir, 'model-card.json'), limit: DEFAULT_METADATA_CAPS.manifestBytes });
+    expect(written).toEqual([]);
+  });
+
+  it('more variants than MANIFEST_CEILINGS.variants, as INVALID_MANIFEST naming the model card', async () => {
+    const dir = await copyOfBuild(HOUSE('mlp-onnx'));
+    await editJson<{ variants: Record<string, unknown>[] }>(dir, 'model-card.json', (j) => {
+      j.variants = Array.from({ length: MANIFEST_CEILINGS.variants + 1 }, (_, i) => ({ ...j.variants[0], name: `v${i}` }));
+    });
+    const { error, written } = await refusal(dir);
+    expect({ code: error.code, path: error.details.path, file: error.details.file }).toEqual({
+      code: 'INVALID_MANIFEST',
+      path: 'variants',
+      file: join(dir, 'model-card.json'),
+    });
+    expect(error.message).toContain(`at most ${MANIFEST_CEILINGS.variants}`);
+    expect(written).toEqual([]);
+  });
+
+  it('a file past MANIFEST_CEILINGS.fileBytes, as TOO_LARGE before reading it', async () => {
+    const dir = await copyOfBuild();
+    // Sparse: no gigabyte is written or read.
+    await truncate(join(dir, 'model.onnx'), MANIFEST_CEILINGS.fileBytes + 1);
+    const { error, written } = await refusal(dir);
+    expect(error.code).toBe('TOO_LARGE');
+    expect(error.details).toMatchObject({ file: join(dir, 'model.onnx'), limit: MANIFEST_CEILINGS.fileBytes });
+    expect(written).toEqual([]);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('pack of several build folders', () => {
+  /** A folder holding build folders a/ and b/ (penguins copies), each changed by its function. */
+  async function twoFolders(a: (dir: string) => Promise<void>, b: (dir: string) => Promise<void>): Promise<string> {
+    const root = await mkdtemp(join(tmpdir(), 'ondevice-models-'));
+    await a(await copyOfBuild(PENGUINS_BUILD, join(root, 'a')));
+    await b(await copyOfBuild(PENGUINS_BUILD, join(root, 'b')));
+    return root;
+  }
+  const renamed =
+    (name: string, version = '1.0.0') =>
+    (dir: string) =>
+      editJson(dir, 'model-card.json', (j) => Object.assign(j, { name, version }));
+
+  it('checks every folder before it writes any: one bad folder, nothing written, the folder named', async () => {
+    const root = await twoFolders(renamed('first'), async (dir) => {
+      await renamed('second')(dir);
+      await writeFile(join(dir, 'confidence-set.json'), '{"rows": [NaN]}');
+    });
+    const out = await mkdtemp(join(tmpdir(), 'ondevice-out-'));
+    const ran = await run(packCommand, [root, '--out', out]);
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toContain(`${join(root, 'b', 'confidence-set.json')}: rows[0] is NaN`);
+    expect(ran.stderr).toContain('[INVALID_JSON]');
+    expect(ran.stdout).toBe('');
+    expect(await readdir(out)).toEqual([]);
+
+    await writeFile(join(root, 'b', 'confidence-set.json'), await readFile(new URL('confidence-set.json', PENGUINS_BUILD)));
+    const fixed = await run(packCommand, [root, '--out', out]);
+    expect(fixed.code).toBe(0);
+    expect((await readdir(out)).sort()).toEqual(['first', 'second']);
+  });
+
+  it('refuses two folders packing the same version differently, and promotions that would roll back', async () => {
+    const differ = await twoFolders(renamed('same'), async (dir) => {
+      await renamed('same')(dir);
+      // The content hash covers the files (not the card's metadata): other bytes, same JSON.
+      await editJson(dir, 'e2e-set.json', () => undefined);
+    });
+    const out = await mkdtemp(join(tmpdir(), 'ondevice-out-'));
+    const error = (await caught(() =>
+      packAll(
+        ['a', 'b'].map((f) => join(differ, f)),
+        { out },
+      ),
+    )) as BundleError;
+    expect(error.code).toBe('INVALID_MANIFEST');
+    expect(error.message).toContain(`${join(differ, 'a')} and ${join(differ, 'b')} both pack same 1.0.0`);
+
+    const older = await twoFolders(renamed('same', '1.1.0'), renamed('same', '1.0.0'));
+    const rollback = (await caught(() =>
+      packAll(
+        ['a', 'b'].map((f) => join(older, f)),
+        { out },
+      ),
+    )) as BundleError;
+    expect(rollback.code).toBe('ROLLBACK_REFUSED');
+    expect(rollback.message).toContain(join(older, 'b'));
+    expect(await readdir(out)).toEqual([]);
+    // Unpromoted, both versions are fine.
+    expect(
+      (
+        await packAll(
+          ['a', 'b'].map((f) => join(older, f)),
+          { out, promote: false },
+        )
+      ).map((r) => r.written),
+    ).toEqual([true, true]);
+  });
+});
+
+describe("pack pairs the feature spec's dtypes with the ONNX model's inputs", () => {
+  it("reads every committed ONNX model's inputs as its feature spec feeds them", async () => {
+    const folders = await findBuildFolders(fileURLToPath(new URL('../models/', import.meta.url)));
+    let checked = 0;
+    for (const folder of folders) {
+      const card = JSON.parse(await readFile(join(folder, 'model-card.json'), 'utf8')) as { runtime?: string };
+      if (card.runtime === 'tensorflow-js') continue;
+      const spec = parseFeatureSpec(JSON.parse(await readFile(join(folder, 'feature-spec.json'), 'utf8')));
+      const { inputs } = readOnnxInputs(new Uint8Array(await readFile(join(folder, 'model.onnx'))));
+      for (const fed of specInputs(spec)) expect(inputs, folder).toContainEqual({ name: fed.name, dtype: fed.dtype });
+      checked++;
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
+  });
+
+  it('refuses a dtype the model does not take, as MODEL_INPUT_MISMATCH naming the input and both dtypes', async () => {
+    const cases: [URL, (spec: Record<string, unknown>) => void, Record<string, string>][] = [
+      [
+        PENGUINS_BUILD,
+        (s) => ((s.output as Record<string, unknown>).dtype = 'float64'),
+        { input: 'features', path: 'output.dtype', expected: 'float64', actual: 'float32' },
+      ],
+      [
+        DIGITS_BUILD,
+        (s) => ((s.tensors as Record<string, unknown>[])[0]!.dtype = 'int32'),
+        { input: 'image', path: 'tensors[0].dtype', expected: 'int32', actual: 'float32' },
+      ],
+    ];
+    for (const [build, spoil, details] of cases) {
+      const dir = await copyOfBuild(build);
+      await editJson(dir, 'feature-spec.json', spoil);
+      const { error, written } = await refusal(dir);
+      expect(error, details.path).toBeInstanceOf(CliError);
+      expect(error.code).toBe('MODEL_INPUT_MISMATCH');
+      expect(error.details).toEqual({ file: join(dir, 'model.onnx'), ...details });
+      expect(error.message).toContain(
+        `input "${details.input}" is ${details.actual}, but ${join(dir, 'feature-spec.json')} (${details.path}) feeds it ${details.expected}`,
+      );
+      expect(written).toEqual([]);
+    }
+  });
+
+  it("checks each variant's file too, and refuses an input the model lacks or an unreadable model", async () => {
+    const variant = await copyOfBuild(HOUSE('mlp-onnx'));
+    // The ridge model takes its features as float64; the MLP's spec feeds float32.
+    await cp(join(fileURLToPath(HOUSE('ridge')), 'model.onnx'), join(variant, 'model.int8.onnx'));
+    const wrong = await refusal(variant);
+    expect(wrong.error.code).toBe('MODEL_INPUT_MISMATCH');
+    expect(wrong.error.details).toMatchObject({ file: join(variant, 'model.int8.onnx'), expected: 'float32', actual: 'float64' });
+
+    const renamedInput = await copyOfBuild();
+    await editJson(renamedInput, 'feature-spec.json', (s) => ((s.output as Record<string, unknown>).input = 'x'));
+    const missing = await refusal(renamedInput);
+    expect(missing.error.code).toBe('MODEL_INPUT_MISMATCH');
+    expect(missing.error.message).toContain('has no input "x"');
+    expect(missing.error.message).toContain('its inputs are "features"');
+
+    const garbage = await copyOfBuild();
+    await writeFile(join(garbage, 'model.onnx'), 'not a model');
+    const unreadable = await refusal(garbage);
+    expect(unreadable.error.code).toBe('INVALID_MODEL');
+    expect(unreadable.error.details.file).toBe(join(garbage, 'model.onnx'));
   });
 });

@@ -16,6 +16,9 @@ export const CLI_ERROR_CODES = [
   'NOT_TABULAR',
   // diff: the two versions cannot be compared (different tasks).
   'NOT_COMPARABLE',
+  // pack: the ONNX model file cannot be read, or its inputs are not what the feature spec feeds (name, dtype).
+  'INVALID_MODEL',
+  'MODEL_INPUT_MISMATCH',
 ] as const;
 export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
 

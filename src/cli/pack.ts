@@ -1,10 +1,12 @@
-import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   compareVersions,
   contentHashOf,
+  DEFAULT_METADATA_CAPS,
   presentRoles,
+  parseJsonBytes,
   parseManifest,
   sha256Hex,
   variantRole,
@@ -12,6 +14,7 @@ import {
   type FileRole,
   type Manifest,
 } from '../bundle/index.js';
+import { MANIFEST_CEILINGS } from '../bundle/manifest.js';
 import { BundleError } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec, type FeatureSpec } from '../features/index.js';
 import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
@@ -20,7 +23,9 @@ import type { RuntimeName } from '../runtimes/index.js';
 import { isRecord, readArray, readLiteral, readRecord, readString, type Fail } from '../util/json.js';
 import { describeSignatureChange, nextChannel, readChannelFile, writeChannelFile } from './channel-file.js';
 import { parseCommandArgs, UsageError, type Command } from './command.js';
-import { exists, isDirectory, shown } from './files.js';
+import { exists, isDirectory, jsonText, shown } from './files.js';
+import { checkModelInputs } from './onnx-inputs.js';
+import { inSourceFile, readSourceJson } from './source-json.js';
 
 /** The files a training script writes, by role, as `pack` expects them in the model's build folder. */
 export const SOURCE_FILES = {
@@ -77,12 +82,15 @@ export interface PackResult {
   readonly signatureNote?: string | undefined;
 }
 
-const fail: Fail = (path, why) => {
-  throw new BundleError('INVALID_MANIFEST', `model-card.json: ${path} ${why}`, { path });
-};
+/** Refusals of the model card, naming it: what it says becomes the manifest. */
+function cardFail(file: string): Fail {
+  return (path, why) => {
+    throw new BundleError('INVALID_MANIFEST', `${shown(file)}: ${path} ${why}`, { path, file: shown(file) });
+  };
+}
 
 /** The outputs the library reads, with their types and how to read them (manifest metadata). */
-function describeOutputs(task: unknown): { name: string; type: string; meaning: string }[] {
+function describeOutputs(task: unknown, fail: Fail): { name: string; type: string; meaning: string }[] {
   const t = readRecord(task, 'task', fail);
   if (t.kind === 'classification') {
     const classes = Array.isArray(t.classes) ? t.classes.map(String) : [];
@@ -108,12 +116,7 @@ function checkReference(bytes: Buffer, spec: FeatureSpec, task: unknown, file: s
   const refuse = (path: string, why: string): never => {
     throw new BundleError('INVALID_REFERENCE', `${shown(file)}: reference: ${path} ${why}`, { path, file: shown(file) });
   };
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch (error) {
-    return refuse('(root)', `is not JSON: ${(error as Error).message}`);
-  }
+  const json = readSourceJson(bytes, file);
   if (spec.kind !== 'tabular') return refuse('(root)', 'describes raw fields, and a tensor model has none: leave reference.json out');
   const width = compileFeatureSpec(spec).width;
   let reference: Reference;
@@ -146,6 +149,9 @@ function checkReference(bytes: Buffer, spec: FeatureSpec, task: unknown, file: s
 /** A build folder read and checked: its model card, the file of each role and their bytes. */
 interface PackSource {
   readonly card: Record<string, unknown>;
+  /** Refusals of the model card, naming it. */
+  readonly fail: Fail;
+  readonly cardFile: string;
   readonly runtime: 'onnxruntime-web' | 'tensorflow-js';
   readonly names: Partial<Record<FileRole, string>>;
   readonly roles: readonly FileRole[];
@@ -154,18 +160,78 @@ interface PackSource {
   readonly variants: readonly Record<string, unknown>[];
 }
 
+/** A build folder checked and its manifest built; nothing written yet. */
+interface PreparedPack {
+  readonly source: string;
+  readonly read: PackSource;
+  readonly manifest: Manifest;
+  /** `<out>/<name>`. */
+  readonly out: string;
+}
+
 /**
  * Packs a trained model into an immutable, content-addressed version: every file is checked
  * (feature spec, sets), hashed and listed in `manifest.json`. A version folder is never
  * overwritten with different content: a new model needs a new version.
  */
 export async function pack(options: PackOptions): Promise<PackResult> {
+  return writePrepared(await preparePack(options), options);
+}
+
+/**
+ * Packs several build folders all or nothing: every folder is checked (its files, its version
+ * against what `out` holds, the promotions in order) before any bundle is written.
+ */
+export async function packAll(sources: readonly string[], options: Omit<PackOptions, 'source'>): Promise<PackResult[]> {
+  const builtAt = options.builtAt ?? new Date().toISOString();
+  const prepared: PreparedPack[] = [];
+  // One at a time: a folder's files are read whole, and the first refusal ends the pack.
+  for (const source of sources) prepared.push(await preparePack({ ...options, source, builtAt }));
+  await checkTogether(prepared, options.promote !== false);
+  const results: PackResult[] = [];
+  for (const item of prepared) results.push(await writePrepared(item, options));
+  return results;
+}
+
+/** Everything `pack` refuses, found before it writes: the build folder, and its version against `out`. */
+async function preparePack(options: PackOptions): Promise<PreparedPack> {
   const source = resolve(options.source);
   const read = await readSource(source);
   const builtBy = options.builtBy ?? process.env.ONDEVICE_BUILT_BY ?? userInfo().username;
-  const builtAt = options.builtAt ?? new Date().toISOString();
-  const manifest = await buildManifest(read, builtBy, builtAt);
+  const manifest = await buildManifest(read, builtBy, options.builtAt ?? new Date().toISOString());
   const out = join(resolve(options.out), manifest.name);
+  await alreadyPacked(join(out, manifest.version), manifest, source);
+  if (options.promote !== false) refuseRollback(manifest, (await readChannelFile(out))?.live.version, source);
+  return { source, read, manifest, out };
+}
+
+/** Two folders packing the same version differently, or promotions in an order that would roll one back. */
+async function checkTogether(prepared: readonly PreparedPack[], promote: boolean): Promise<void> {
+  const versions = new Map<string, PreparedPack>();
+  const live = new Map<string, string | undefined>();
+  for (const item of prepared) {
+    const { name, version, contentHash } = item.manifest;
+    const same = versions.get(`${name}@${version}`);
+    if (same !== undefined && same.manifest.contentHash !== contentHash)
+      throw new BundleError(
+        'INVALID_MANIFEST',
+        `pack: ${shown(same.source)} and ${shown(item.source)} both pack ${name} ${version}, with other content; give one a new version`,
+        { version, file: shown(item.source) },
+      );
+    versions.set(`${name}@${version}`, item);
+    if (!promote) continue;
+    if (!live.has(name)) live.set(name, (await readChannelFile(item.out))?.live.version);
+    refuseRollback(item.manifest, live.get(name), item.source);
+    live.set(name, version);
+  }
+}
+
+/** Writes a prepared version and (unless `promote: false`) makes it live. */
+async function writePrepared(
+  { source, read, manifest, out }: PreparedPack,
+  options: PackOptions | Omit<PackOptions, 'source'>,
+): Promise<PackResult> {
+  const builtBy = manifest.metadata.build.by;
   const { manifestPath, written } = await writeVersion(source, out, read, manifest);
   // The bytes on disk are what clients verify, whether written now or by an earlier identical pack.
   const manifestSha256 = await sha256Hex(await readFile(manifestPath));
@@ -176,18 +242,35 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     manifest,
     manifestSha256,
     { by: options.approval?.by ?? builtBy, reason: options.approval?.reason ?? 'packed and promoted by ondevice pack' },
-    builtAt,
+    manifest.metadata.build.at,
+    source,
   );
   return { manifest, manifestPath, manifestSha256, written, ...promoted };
 }
 
+/**
+ * A build folder's file, refused before it is read when it is past the bundle's file ceiling
+ * (`MANIFEST_CEILINGS.fileBytes`, what the loader allows), or missing.
+ */
+async function readSourceFile(source: string, name: string): Promise<Buffer> {
+  const path = join(source, name);
+  const info = await stat(path).catch(() => undefined);
+  if (info === undefined || !info.isFile())
+    throw new BundleError('FETCH_FAILED', `pack: ${path} is missing; the training script should write it`, { file: name });
+  if (info.size > MANIFEST_CEILINGS.fileBytes)
+    throw new BundleError(
+      'TOO_LARGE',
+      `${shown(path)} is ${info.size} bytes; a bundle file has at most ${MANIFEST_CEILINGS.fileBytes} (browsers refuse larger)`,
+      { file: shown(path), limit: MANIFEST_CEILINGS.fileBytes, bytes: info.size },
+    );
+  return readFile(path);
+}
+
 /** The build folder's model card and files, refused now for what the browser would refuse on users' devices. */
 async function readSource(source: string): Promise<PackSource> {
-  const read = (name: string): Promise<Buffer> =>
-    readFile(join(source, name)).catch(() => {
-      throw new BundleError('FETCH_FAILED', `pack: ${join(source, name)} is missing; the training script should write it`, { file: name });
-    });
-  const card = readRecord(JSON.parse((await read(SOURCE_FILES.modelCard)).toString('utf8')), '(root)', fail);
+  const cardFile = join(source, SOURCE_FILES.modelCard);
+  const fail = cardFail(cardFile);
+  const card = readRecord(readSourceJson(await readSourceFile(source, SOURCE_FILES.modelCard), cardFile), '(root)', fail);
   const runtime =
     card.runtime === undefined
       ? 'onnxruntime-web'
@@ -209,17 +292,35 @@ async function readSource(source: string): Promise<PackSource> {
   }
   const roles = presentRoles(names);
   const bytes = {} as Record<FileRole, Buffer>;
-  for (const role of roles) bytes[role] = await read(names[role]!);
-  const spec = parseFeatureSpec(JSON.parse(bytes.featureSpec.toString('utf8')));
-  parseEndToEndSet(JSON.parse(bytes.e2eSet.toString('utf8')));
-  parseConfidenceSet(JSON.parse(bytes.confidenceSet.toString('utf8')));
-  if (bytes.reference !== undefined) checkReference(bytes.reference, spec, card.task, join(source, SOURCE_FILES.reference));
-  return { card, runtime, names, roles, bytes, spec, variants };
+  for (const role of roles) bytes[role] = await readSourceFile(source, names[role]!);
+  const spec = checkFiles(source, { card, runtime, names, roles, bytes });
+  return { card, fail, cardFile, runtime, names, roles, bytes, spec, variants };
+}
+
+/**
+ * Each file through the loader's own parsers (JSON depth, the feature spec and its ceilings, the sets),
+ * refusals naming the file; the reference against the spec; each ONNX model's inputs against it.
+ */
+function checkFiles(
+  source: string,
+  { card, runtime, names, roles, bytes }: Omit<PackSource, 'spec' | 'variants' | 'fail' | 'cardFile'>,
+): FeatureSpec {
+  const at = (role: FileRole): string => join(source, names[role]!);
+  const json = (role: FileRole): unknown => readSourceJson(bytes[role]!, at(role));
+  const spec = inSourceFile(at('featureSpec'), () => parseFeatureSpec(json('featureSpec')));
+  inSourceFile(at('e2eSet'), () => parseEndToEndSet(json('e2eSet')));
+  inSourceFile(at('confidenceSet'), () => parseConfidenceSet(json('confidenceSet')));
+  if (bytes.reference !== undefined) checkReference(bytes.reference, spec, card.task, at('reference'));
+  // TensorFlow.js casts what it is fed to float32 itself; onnxruntime takes the typed array as it is.
+  if (runtime === 'onnxruntime-web')
+    for (const role of roles.filter((r) => r === 'model' || r.startsWith('variant.')))
+      checkModelInputs(bytes[role]!, at(role), spec, at('featureSpec'));
+  return spec;
 }
 
 /** The version's manifest: files hashed, versions and gate from the model card, metadata for people. */
 async function buildManifest(
-  { card, runtime, names, roles, bytes, spec, variants }: PackSource,
+  { card, fail, cardFile, runtime, names, roles, bytes, spec, variants }: PackSource,
   builtBy: string,
   builtAt: string,
 ): Promise<Manifest> {
@@ -242,8 +343,7 @@ async function buildManifest(
   } = card;
   if (featureSpecVersion !== spec.version)
     fail('featureSpecVersion', `is ${String(featureSpecVersion)} but the feature spec is ${spec.version}`);
-  // Parsing what we are about to write checks it against the same rules the browser applies.
-  return parseManifest({
+  const manifest = {
     format: 'ondevice/manifest',
     formatVersion: 2,
     name: readString(card.name, 'name', fail),
@@ -265,11 +365,30 @@ async function buildManifest(
         spec.kind === 'tabular'
           ? spec.fields.map((f) => ({ name: f.name, type: f.type }))
           : spec.tensors.map((t) => ({ name: t.name, type: `${t.dtype}[${t.shape.join(', ')}]` })),
-      outputs: describeOutputs(task),
+      outputs: describeOutputs(task, fail),
       gate: { metric, ...(gate.toleranceReason === undefined ? {} : { toleranceReason: gate.toleranceReason }) },
       build: { by: builtBy, at: builtAt },
     },
-  });
+  };
+  return loaderChecked(manifest, cardFile);
+}
+
+/**
+ * The manifest as the browser will read it: its bytes within the loader's cap and depth, then
+ * parsed (variants, file sizes and the rest). What it says comes from the model card, so refusals name it.
+ */
+function loaderChecked(json: unknown, cardFile: string): Manifest {
+  const manifest = inSourceFile(cardFile, () => parseManifest(json));
+  const bytes = new TextEncoder().encode(jsonText(manifest));
+  const cap = DEFAULT_METADATA_CAPS.manifestBytes;
+  if (bytes.byteLength > cap)
+    throw new BundleError(
+      'TOO_LARGE',
+      `${shown(cardFile)}: the manifest built from it is ${bytes.byteLength} bytes; browsers read at most ${cap}: make its metadata smaller`,
+      { file: shown(cardFile), limit: cap, bytes: bytes.byteLength },
+    );
+  inSourceFile(cardFile, () => parseManifest(parseJsonBytes(bytes, 'the manifest built from it')));
+  return manifest;
 }
 
 function manifestVariant({
@@ -289,6 +408,22 @@ function manifestVariant({
   };
 }
 
+/** Whether the version folder holds this content already; other content there is refused, naming the build folder. */
+async function alreadyPacked(versionDir: string, manifest: Manifest, source: string): Promise<boolean> {
+  const manifestPath = join(versionDir, 'manifest.json');
+  const existing = await readFile(manifestPath).catch(() => undefined);
+  if (existing === undefined) return false;
+  const packed = parseManifest(parseJsonBytes(existing, shown(manifestPath)));
+  if (packed.contentHash !== manifest.contentHash) {
+    throw new BundleError(
+      'INVALID_MANIFEST',
+      `pack: ${versionDir} already holds ${manifest.name} ${manifest.version} with other content than ${shown(source)}; give the new model a new version`,
+      { version: manifest.version, file: shown(source) },
+    );
+  }
+  return true;
+}
+
 /** Writes the version folder (files, then its manifest last), or finds the same content already packed there. */
 async function writeVersion(
   source: string,
@@ -298,30 +433,29 @@ async function writeVersion(
 ): Promise<{ manifestPath: string; written: boolean }> {
   const versionDir = join(out, manifest.version);
   const manifestPath = join(versionDir, 'manifest.json');
-  const existing = await readFile(manifestPath).catch(() => undefined);
-  if (existing !== undefined) {
-    const packed = parseManifest(JSON.parse(existing.toString('utf8')));
-    if (packed.contentHash !== manifest.contentHash) {
-      throw new BundleError(
-        'INVALID_MANIFEST',
-        `pack: ${versionDir} already holds ${manifest.name} ${manifest.version} with other content; give the new model a new version`,
-        {
-          version: manifest.version,
-        },
-      );
-    }
-    return { manifestPath, written: false };
-  }
+  // Checked again here: another pack may have written the version since it was prepared.
+  if (await alreadyPacked(versionDir, manifest, source)) return { manifestPath, written: false };
   await mkdir(versionDir, { recursive: true });
   try {
     for (const role of roles) await copyFile(join(source, names[role]!), join(versionDir, manifest.files[role]!.path));
     // The manifest goes last: a version folder without one is an interrupted pack, not a version.
-    await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    await writeFile(manifestPath, jsonText(manifest));
   } catch (error) {
     await rm(versionDir, { recursive: true, force: true });
     throw error;
   }
   return { manifestPath, written: true };
+}
+
+/** Promoting a version older than the live one is a rollback, which `pack` never does. */
+function refuseRollback({ name, version }: Manifest, live: string | undefined, source: string): void {
+  if (live !== undefined && compareVersions(version, live) < 0) {
+    throw new BundleError(
+      'ROLLBACK_REFUSED',
+      `pack: ${name} ${live} is live; promoting the older ${version} (${shown(source)}) is a rollback (ondevice rollback)`,
+      { version, file: shown(source) },
+    );
+  }
 }
 
 /** Makes the version live in the bundle's channel; an older version than the live one is a rollback, refused here. */
@@ -331,16 +465,11 @@ async function promoteVersion(
   manifestSha256: string,
   approval: { by: string; reason: string },
   at: string,
+  source: string,
 ): Promise<{ channelPath: string; signatureNote: string | undefined }> {
   const { name, version } = manifest;
   const previous = await readChannelFile(out);
-  if (previous !== undefined && compareVersions(version, previous.live.version) < 0) {
-    throw new BundleError(
-      'ROLLBACK_REFUSED',
-      `pack: ${name} ${previous.live.version} is live; promoting the older ${version} is a rollback (ondevice rollback)`,
-      { version },
-    );
-  }
+  refuseRollback(manifest, previous?.live.version, source);
   const channel = nextChannel(previous, { name, version, manifestSha256, approval, at });
   // Shared with promote: a signature over the old channel is removed, never left stale.
   const written = await writeChannelFile(out, channel);
@@ -361,7 +490,10 @@ what the training script wrote:
   and the model: ${Object.entries(MODEL_FILES)
     .map(([runtime, files]) => `${Object.values(files).join(' + ')} (${runtime})`)
     .join(' or ')}
-A version is immutable: packing other content under an existing version is refused.
+Every folder is checked first (each JSON file as the browser reads it, with no NaN or Infinity;
+the library's ceilings; an ONNX model's inputs against the feature spec's dtypes): with one bad
+folder, nothing is written. A version is immutable: packing other content under an existing
+version is refused.
 
   --out <dir>       The bundles folder (e.g. public/bundles).
   --no-promote      Pack only; make the version live later with ondevice promote.`,
@@ -381,8 +513,8 @@ A version is immutable: packing other content under an existing version is refus
     const folders = (await Promise.all(args.positionals.map(findBuildFolders))).flat();
     if (folders.length === 0)
       throw new BundleError('FETCH_FAILED', `no ${SOURCE_FILES.modelCard} at or below ${args.positionals.join(', ')}`, {});
-    for (const source of folders) {
-      const result = await pack({ source, out, promote: args.values['no-promote'] !== true });
+    // Every folder is checked before any is written: one bad folder leaves the bundles folder as it was.
+    for (const result of await packAll(folders, { out, promote: args.values['no-promote'] !== true })) {
       const where = shown(result.manifestPath);
       io.stdout.write(
         `${result.written ? 'packed' : 'already packed'} ${result.manifest.name} ${result.manifest.version} (${result.manifest.runtime}) -> ${where}\n` +
