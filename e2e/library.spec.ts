@@ -229,12 +229,10 @@ test('later loads start from the cache with no network; damaged storage is detec
   expect(warm.info.source).toBe('cache');
   expect(warm.info.gate.passed).toBe(true);
   expect(bundleRequests).toBe(0);
-  test
-    .info()
-    .annotations.push({
-      type: 'load() to first prediction',
-      description: `cold ${cold.ms.toFixed(0)} ms, warm ${warm.ms.toFixed(0)} ms, bundle ${cold.info.bundleBytes} bytes`,
-    });
+  test.info().annotations.push({
+    type: 'load() to first prediction',
+    description: `cold ${cold.ms.toFixed(0)} ms, warm ${warm.ms.toFixed(0)} ms, bundle ${cold.info.bundleBytes} bytes`,
+  });
   console.log(
     `load() to first prediction: cold (network) ${cold.ms.toFixed(1)} ms, warm (cache) ${warm.ms.toFixed(1)} ms; bundle ${cold.info.bundleBytes} bytes`,
   );

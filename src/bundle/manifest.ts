@@ -136,6 +136,12 @@ const fail: Fail = (path, why) => {
   throw new BundleError('INVALID_MANIFEST', `manifest: ${path} ${why}`, { path });
 };
 
+/**
+ * What a bundle may hold at most, whatever its manifest says (a manifest cannot raise them): model
+ * variants, and the size of any one file. `pack` refuses past them too.
+ */
+export const MANIFEST_CEILINGS = { variants: 8, fileBytes: 1024 * 1024 * 1024 } as const;
+
 export function parseManifest(json: unknown): Manifest {
   const root = readRecord(json, '(root)', fail);
   readLiteral(root.format, ['ondevice/manifest'], 'format', fail);
@@ -146,6 +152,10 @@ export function parseManifest(json: unknown): Manifest {
   if (!isSha256Hex(contentHash)) fail('contentHash', 'must be 64 lowercase hex digits');
 
   const filesJson = readRecord(root.files, 'files', fail);
+  // Checked before any is read: every file is a request, and the list is the manifest's to choose.
+  const listed = Object.keys(filesJson).length;
+  if (listed > FILE_ROLES.length + MANIFEST_CEILINGS.variants)
+    fail('files', `lists ${listed} files; a bundle has at most ${FILE_ROLES.length + MANIFEST_CEILINGS.variants}`);
   const files = {} as Record<FileRole, BundleFile>;
   for (const role of REQUIRED_ROLES) files[role] = parseFile(filesJson[role], `files.${role}`);
   for (const role of OPTIONAL_ROLES) if (filesJson[role] !== undefined) files[role] = parseFile(filesJson[role], `files.${role}`);
@@ -154,8 +164,9 @@ export function parseManifest(json: unknown): Manifest {
     else if (!(FILE_ROLES as readonly string[]).includes(key)) fail(`files.${key}`, 'is not a known file role');
   }
   const variants = root.variants === undefined ? undefined : parseVariants(root.variants, files);
+  const variantRoles = new Set(variants?.map((v) => variantRole(v.name)));
   for (const role of Object.keys(files).filter(isVariantRole)) {
-    if (!variants?.some((v) => variantRole(v.name) === role)) fail(`files.${role}`, 'belongs to no entry of variants');
+    if (!variantRoles.has(role)) fail(`files.${role}`, 'belongs to no entry of variants');
   }
   const runtime = readLiteral(root.runtime, ['onnxruntime-web', 'tensorflow-js'] as const, 'runtime', fail);
   if (runtime === 'tensorflow-js' && files.weights === undefined) fail('files.weights', 'is required by a TensorFlow.js model');
@@ -190,14 +201,23 @@ function parseGate(value: unknown, path: string): GateSpec {
   if (range.length !== 2 || range[0]! > range[1]!) fail(`${path}.metric.range`, 'must be [low, high] with low <= high');
   const tolerance = readNumber(gate.tolerance, `${path}.tolerance`, fail);
   if (tolerance < 0) fail(`${path}.tolerance`, 'must not be negative');
-  return { tolerance, metric: { name: readLiteral(metric.name, ['accuracy', 'rmse', 'mae', 'r2'] as const, `${path}.metric.name`, fail), range: [range[0]!, range[1]!] } };
+  return {
+    tolerance,
+    metric: {
+      name: readLiteral(metric.name, ['accuracy', 'rmse', 'mae', 'r2'] as const, `${path}.metric.name`, fail),
+      range: [range[0]!, range[1]!],
+    },
+  };
 }
 
 const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
 
 function parseVariants(value: unknown, files: Partial<Record<FileRole, BundleFile>>): ModelVariant[] {
   const seen = new Set<string>();
-  return readArray(value, 'variants', fail).map((item, i): ModelVariant => {
+  const list = readArray(value, 'variants', fail);
+  if (list.length > MANIFEST_CEILINGS.variants)
+    fail('variants', `has ${list.length} entries; a bundle has at most ${MANIFEST_CEILINGS.variants}`);
+  return list.map((item, i): ModelVariant => {
     const path = `variants[${i}]`;
     const entry = readRecord(item, path, fail);
     const name = readString(entry.name, `${path}.name`, fail);
@@ -205,7 +225,9 @@ function parseVariants(value: unknown, files: Partial<Record<FileRole, BundleFil
     if (seen.has(name)) fail(`${path}.name`, `repeats "${name}"`);
     seen.add(name);
     if (files[variantRole(name)] === undefined) fail(`${path}.name`, `has no file: files.${variantRole(name)} is missing`);
-    const backends = readArray(entry.backends, `${path}.backends`, fail).map((b, k) => readLiteral(b, BACKENDS, `${path}.backends[${k}]`, fail));
+    const backends = readArray(entry.backends, `${path}.backends`, fail).map((b, k) =>
+      readLiteral(b, BACKENDS, `${path}.backends[${k}]`, fail),
+    );
     if (backends.length === 0) fail(`${path}.backends`, 'must name at least one backend');
     const optional = (key: 'description' | 'toleranceReason'): Partial<Record<typeof key, string>> =>
       entry[key] === undefined ? {} : { [key]: readString(entry[key], `${path}.${key}`, fail) };
@@ -235,7 +257,11 @@ function parseMetadata(value: unknown): ModelMetadata {
       ...training,
       library: readString(training.library, 'metadata.training.library', fail),
       libraryVersion: readString(training.libraryVersion, 'metadata.training.libraryVersion', fail),
-      data: { ...data, name: readString(data.name, 'metadata.training.data.name', fail), sha256: readString(data.sha256, 'metadata.training.data.sha256', fail) },
+      data: {
+        ...data,
+        name: readString(data.name, 'metadata.training.data.name', fail),
+        sha256: readString(data.sha256, 'metadata.training.data.sha256', fail),
+      },
     },
     features: list('features', ['name', 'type']) as unknown as ModelMetadata['features'],
     outputs: list('outputs', ['name', 'type', 'meaning']) as unknown as ModelMetadata['outputs'],
@@ -250,6 +276,8 @@ function parseFile(value: unknown, path: string): BundleFile {
   if (!/^[A-Za-z0-9._-]+$/.test(relative) || relative.startsWith('.')) fail(`${path}.path`, 'must be a plain file name');
   const size = readNumber(file.size, `${path}.size`, fail);
   if (!Number.isInteger(size) || size < 0) fail(`${path}.size`, 'must be a whole number of bytes');
+  if (size > MANIFEST_CEILINGS.fileBytes)
+    fail(`${path}.size`, `is ${size} bytes; a bundle file has at most ${MANIFEST_CEILINGS.fileBytes}`);
   const sha256 = readString(file.sha256, `${path}.sha256`, fail);
   if (!isSha256Hex(sha256)) fail(`${path}.sha256`, 'must be 64 lowercase hex digits');
   return { path: relative, size, sha256 };

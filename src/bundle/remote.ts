@@ -1,6 +1,18 @@
 import { BundleError } from '../errors/index.js';
 import { parseChannel, type Channel } from './channel.js';
-import { downloadVerified, fetchJson, fetchOk, parseJsonBytes, verifyHash, type FetchLike, type ProgressListener } from './download.js';
+import {
+  DEFAULT_METADATA_CAPS,
+  MAX_SIGNATURE_BYTES,
+  downloadVerified,
+  fetchJson,
+  fetchOk,
+  parseJsonBytes,
+  readCapped,
+  verifyHash,
+  type FetchLike,
+  type MetadataCaps,
+  type ProgressListener,
+} from './download.js';
 import { parseManifest, presentRoles, type FileRole, type Manifest, type RequiredRole } from './manifest.js';
 import { parseSignatureFile, signatureUrlOf, verifySigned } from './signature.js';
 import type { StoredVersion, VersionStore } from './store.js';
@@ -34,8 +46,13 @@ export interface FetchedChannel {
 }
 
 /** The channel as the server has it now (never from an HTTP cache), its signature checked when keys are pinned. */
-export async function fetchChannel(fetcher: FetchLike, channelUrl: string, trust: TrustOptions): Promise<FetchedChannel> {
-  const { bytes, json } = await fetchJson(fetcher, channelUrl, { cache: 'no-cache' });
+export async function fetchChannel(
+  fetcher: FetchLike,
+  channelUrl: string,
+  trust: TrustOptions,
+  caps: MetadataCaps = DEFAULT_METADATA_CAPS,
+): Promise<FetchedChannel> {
+  const { bytes, json } = await fetchJson(fetcher, channelUrl, caps.channelBytes, { cache: 'no-cache' });
   const signedBy = await checkSignature(fetcher, bytes, channelUrl, trust, { cache: 'no-cache' });
   const channel = parseChannel(json);
   return signedBy === undefined ? { channel } : { channel, signedBy };
@@ -50,7 +67,12 @@ export interface ExpectedVersion {
 }
 
 export function expectedFromChannel(channelUrl: string, channel: Channel): ExpectedVersion {
-  return { manifestUrl: new URL(channel.live.manifest, channelUrl).href, manifestSha256: channel.live.sha256, name: channel.name, version: channel.live.version };
+  return {
+    manifestUrl: new URL(channel.live.manifest, channelUrl).href,
+    manifestSha256: channel.live.sha256,
+    name: channel.name,
+    version: channel.live.version,
+  };
 }
 
 /**
@@ -58,16 +80,27 @@ export function expectedFromChannel(channelUrl: string, channel: Channel): Expec
  * are pinned, its name and version those the channel names: no mixing of releases), then every
  * file, streamed and verified.
  */
-export async function fetchVersion(fetcher: FetchLike, expected: ExpectedVersion, trust: TrustOptions, onProgress?: ProgressListener, onManifest?: (manifest: Manifest) => void): Promise<VerifiedVersion> {
+export async function fetchVersion(
+  fetcher: FetchLike,
+  expected: ExpectedVersion,
+  trust: TrustOptions,
+  onProgress?: ProgressListener,
+  onManifest?: (manifest: Manifest) => void,
+  caps: MetadataCaps = DEFAULT_METADATA_CAPS,
+): Promise<VerifiedVersion> {
   const { manifestUrl } = expected;
-  const manifestBytes = new Uint8Array(await (await fetchOk(fetcher, manifestUrl)).arrayBuffer());
+  const manifestBytes = await readCapped(await fetchOk(fetcher, manifestUrl), manifestUrl, caps.manifestBytes);
   await verifyHash(manifestBytes, expected.manifestSha256, manifestUrl);
   await checkSignature(fetcher, manifestBytes, manifestUrl, trust);
   const manifest = parseManifest(parseJsonBytes(manifestBytes, manifestUrl));
   if (manifest.version !== expected.version || manifest.name !== expected.name) {
-    throw new BundleError('INVALID_MANIFEST', `${manifestUrl} is ${manifest.name} ${manifest.version}; the channel names ${expected.name} ${expected.version}`, {
-      url: manifestUrl,
-    });
+    throw new BundleError(
+      'INVALID_MANIFEST',
+      `${manifestUrl} is ${manifest.name} ${manifest.version}; the channel names ${expected.name} ${expected.version}`,
+      {
+        url: manifestUrl,
+      },
+    );
   }
   onManifest?.(manifest);
 
@@ -96,9 +129,15 @@ export async function fetchVersion(fetcher: FetchLike, expected: ExpectedVersion
 }
 
 /** An installed version read back from Cache Storage, every byte hashed again (storage can be altered or damaged). */
-export async function openStored(store: VersionStore, entry: StoredVersion, onProgress?: ProgressListener, onManifest?: (manifest: Manifest) => void): Promise<VerifiedVersion> {
+export async function openStored(
+  store: VersionStore,
+  entry: StoredVersion,
+  onProgress?: ProgressListener,
+  onManifest?: (manifest: Manifest) => void,
+): Promise<VerifiedVersion> {
   const manifestBytes = await store.readStored(entry.manifestSha256, entry.manifestUrl);
-  if (manifestBytes === undefined) throw new BundleError('NOT_INSTALLED', `${entry.manifestUrl} is not in the cache`, { url: entry.manifestUrl });
+  if (manifestBytes === undefined)
+    throw new BundleError('NOT_INSTALLED', `${entry.manifestUrl} is not in the cache`, { url: entry.manifestUrl });
   await verifyHash(manifestBytes, entry.manifestSha256, entry.manifestUrl);
   const manifest = parseManifest(parseJsonBytes(manifestBytes, entry.manifestUrl));
   onManifest?.(manifest);
@@ -120,12 +159,18 @@ export async function openStored(store: VersionStore, entry: StoredVersion, onPr
   return { manifest, manifestUrl: entry.manifestUrl, manifestSha256: entry.manifestSha256, files, byUrl, totalBytes: totalBytes(manifest) };
 }
 
-async function checkSignature(fetcher: FetchLike, bytes: Uint8Array, url: string, trust: TrustOptions, init?: RequestInit): Promise<string | undefined> {
+async function checkSignature(
+  fetcher: FetchLike,
+  bytes: Uint8Array,
+  url: string,
+  trust: TrustOptions,
+  init?: RequestInit,
+): Promise<string | undefined> {
   if (trust.publicKeys === undefined || trust.publicKeys.length === 0) return undefined;
   const signatureUrl = signatureUrlOf(url);
   let json: unknown;
   try {
-    json = (await fetchJson(fetcher, signatureUrl, init)).json;
+    json = (await fetchJson(fetcher, signatureUrl, MAX_SIGNATURE_BYTES, init)).json;
   } catch {
     throw new BundleError('SIGNATURE_INVALID', `${url} has no signature (${signatureUrl}) and this app pins signing keys`, { url });
   }

@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink';
-import { StateError, deserializeError, type InputError } from '../errors/index.js';
+import { InputError, OndeviceError, StateError, deserializeError } from '../errors/index.js';
 import { expandAnswers, type ColumnarPrediction, type Prediction } from '../scoring/index.js';
 import { withLabels } from '../scoring/labels.js';
 import type { ScoreReply, ScoreRequest } from '../worker/score-protocol.js';
@@ -19,6 +19,7 @@ import type {
 import { MicroBatcher, type BatchingOptions } from './batcher.js';
 import { PredictionCache, cacheKey, type CacheOptions } from './cache.js';
 import { PARTS_MIN_ROWS, PART_ROWS, columnPlan, partToColumns, rowsToColumns, type ColumnPlan } from './columns.js';
+import { checkColumnsSendable, plainRow, unsendableColumns } from './plain-rows.js';
 
 /** The service's methods as the client calls them: each answers a promise, across a worker or in the same thread. */
 export type ServiceEndpoint = {
@@ -74,7 +75,7 @@ export class ModelClient implements OndeviceModel {
     this.#ended = new Promise<never>((_, reject) => (this.#end = reject));
     this.#ended.catch(() => undefined);
     this.#plan = columnPlan(info.inputs);
-    this.#batcher = options.batching === false ? undefined : new MicroBatcher((rows) => this.#predictEach(rows), options.batching);
+    this.#batcher = options.batching === false ? undefined : new MicroBatcher((rows) => this.#predictEachChecked(rows), options.batching);
     this.#cache = options.cache === false || options.cache === undefined ? undefined : new PredictionCache(options.cache);
   }
 
@@ -101,14 +102,21 @@ export class ModelClient implements OndeviceModel {
 
   predictColumns(columns: ColumnarInput): Promise<ColumnarPrediction> {
     return this.#live(async () => {
-      const reply = await this.#score({ input: 'columns', columns, answer: 'columnar' }, transferables(columns));
+      checkColumnsSendable(columns);
+      const reply = await this.#score({ input: 'columns', columns, answer: 'columnar' }, transferables(columns)).catch((error: unknown) => {
+        throw unsendableColumns(columns, error);
+      });
       if (reply.kind !== 'columnar') throw unexpected(reply);
-      return { ...withLabels(reply.reply), version: reply.version, firstId: reply.firstId };
+      // Not spread: the labels are a getter, made when first read.
+      return withLabels(reply.reply, { version: reply.version, firstId: reply.firstId });
     });
   }
 
   features(rows: readonly Readonly<Record<string, unknown>>[]): Promise<FeatureMatrix> {
-    return this.#live(() => this.#call((api) => api.features(rows)));
+    return this.#live(async () => {
+      const plain = plainRows(rows);
+      return this.#call((api) => api.features(plain));
+    });
   }
 
   info(): Promise<ModelInfo> {
@@ -139,7 +147,10 @@ export class ModelClient implements OndeviceModel {
     row: Readonly<Record<string, unknown>>,
     options: Parameters<OndeviceModel['explain']>[1] = {},
   ): ReturnType<OndeviceModel['explain']> {
-    return this.#live(() => this.#task(options, (plain, id, progress) => this.#call((api) => api.explain(row, plain, id, progress))));
+    return this.#live(async () => {
+      const checked = plainRow(row, 0);
+      return this.#task(options, (plain, id, progress) => this.#call((api) => api.explain(checked, plain, id, progress)));
+    });
   }
 
   importance(options: Parameters<OndeviceModel['importance']>[0] = {}): ReturnType<OndeviceModel['importance']> {
@@ -199,7 +210,9 @@ export class ModelClient implements OndeviceModel {
     );
   }
 
-  async #predictOne(row: Readonly<Record<string, unknown>>): Promise<Prediction> {
+  async #predictOne(original: Readonly<Record<string, unknown>>): Promise<Prediction> {
+    // Checked here: a row that cannot be sent fails this call only, not the micro-batch it would join.
+    const row = plainRow(original, 0);
     const key = this.#cache === undefined ? undefined : cacheKey(row);
     const cached = key === undefined ? undefined : this.#cache!.get(key);
     if (cached !== undefined) return cached;
@@ -214,8 +227,28 @@ export class ModelClient implements OndeviceModel {
     return expandAnswers(reply.answers, reply.version, reply.firstId)[0]!;
   }
 
-  /** Rows answered each on its own: laid out as columns when they are regular and many, else sent as they are. */
+  /** Rows answered each on its own; a row that cannot be sent gets its own error here, and the others go. */
   async #predictEach(rows: readonly unknown[]): Promise<RowResult[]> {
+    if (!Array.isArray(rows)) throw new InputError('INVALID_BATCH', `expected an array of rows, got ${typeof rows}`, {});
+    const results = new Array<RowResult>(rows.length);
+    const sent: Record<string, unknown>[] = [];
+    const at: number[] = [];
+    rows.forEach((row, r) => {
+      try {
+        sent.push(plainRow(row, r));
+        at.push(r);
+      } catch (error) {
+        if (!(error instanceof InputError)) throw error;
+        // Told as row 0, as every call of predictEach is, as if sent alone.
+        results[r] = { ok: false, error: error.atRow(0) };
+      }
+    });
+    if (sent.length > 0) (await this.#predictEachChecked(sent)).forEach((result, k) => (results[at[k]!] = result));
+    return results;
+  }
+
+  /** Checked rows answered each on its own: laid out as columns when they are regular and many, else sent as they are. */
+  async #predictEachChecked(rows: readonly unknown[]): Promise<RowResult[]> {
     const columns = rowsToColumns(rows, this.#plan);
     if (columns !== undefined) {
       const reply = await this.#score({ input: 'columns', columns, answer: 'each', laidOut: true }, transferables(columns));
@@ -225,19 +258,21 @@ export class ModelClient implements OndeviceModel {
   }
 
   async #predictBatch(rows: readonly Readonly<Record<string, unknown>>[]): Promise<Prediction[]> {
+    if (!Array.isArray(rows)) throw new InputError('INVALID_BATCH', `expected an array of rows, got ${typeof rows}`, {});
     const plan = this.#plan;
-    if (plan !== undefined && Array.isArray(rows) && rows.length >= PARTS_MIN_ROWS) {
-      const predictions = await this.#predictInParts(rows, plan);
+    if (plan !== undefined && rows.length >= PARTS_MIN_ROWS) {
+      const predictions = await this.#predictInParts(rows, plan).catch(unlessTyped);
       if (predictions !== undefined) return predictions;
     }
-    const columns = rowsToColumns(rows, plan);
+    // A row the column layout cannot read (a throwing getter, say) is left to plainRows, which names it.
+    const columns = attempt(() => rowsToColumns(rows, plan));
     if (columns !== undefined) {
       const reply = await this.#score({ input: 'columns', columns, answer: 'typed', laidOut: true }, transferables(columns));
       if (reply.kind === 'typed') return expandAnswers(reply.answers, reply.version, reply.firstId);
       // The version routed to takes other fields: rows, until the plan is refreshed.
       this.#refreshPlan();
     }
-    const reply = await this.#score({ input: 'rows', rows, answer: 'typed' });
+    const reply = await this.#score({ input: 'rows', rows: plainRows(rows), answer: 'typed' });
     if (reply.kind !== 'typed') throw unexpected(reply);
     return expandAnswers(reply.answers, reply.version, reply.firstId);
   }
@@ -292,6 +327,26 @@ export class ModelClient implements OndeviceModel {
 }
 
 let lastTaskId = 0;
+
+/** Every row checked for sending (`plainRow`); the first that cannot be sent rejects the batch, naming its row. */
+function plainRows(rows: unknown): Record<string, unknown>[] {
+  if (!Array.isArray(rows)) throw new InputError('INVALID_BATCH', `expected an array of rows, got ${typeof rows}`, {});
+  return rows.map((row: unknown, r) => plainRow(row, r));
+}
+
+/** `run()`, or undefined when it throws anything but a typed error (the slower path then names the problem). */
+function attempt<T>(run: () => T | undefined): T | undefined {
+  try {
+    return run();
+  } catch (error) {
+    return unlessTyped(error);
+  }
+}
+
+function unlessTyped(error: unknown): undefined {
+  if (error instanceof OndeviceError) throw error;
+  return undefined;
+}
 
 /** Each call's own outcome from an `each` reply. */
 function eachResults(reply: ScoreReply, rows: number): RowResult[] {

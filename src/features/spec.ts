@@ -127,6 +127,22 @@ export type EncoderStep = OneHotStep | OrdinalStep;
 /** The limits a feature spec's JSON leaves out. */
 export const DEFAULT_LIMITS: FeatureLimits = { maxStringLength: 1024, maxBatchRows: 100_000 };
 
+/**
+ * The most a feature spec may ask for, whatever it says (`pack` refuses past them too): its limits,
+ * how many fields, blocks and tensors it has, the levels of one encoder, the columns of the feature
+ * matrix and the values of one tensor example. A bundle cannot make the worker allocate without bound.
+ */
+export const SPEC_CEILINGS = {
+  maxBatchRows: 1_000_000,
+  maxStringLength: 65_536,
+  fields: 10_000,
+  blocks: 10_000,
+  levels: 100_000,
+  width: 100_000,
+  tensors: 64,
+  tensorValues: 1 << 24,
+} as const;
+
 const fail: Fail = (path, why) => {
   throw new BundleError('INVALID_FEATURE_SPEC', `feature spec: ${path} ${why}`, { path });
 };
@@ -146,8 +162,13 @@ export function parseFeatureSpec(json: unknown): FeatureSpec {
     version: readString(root.version, 'version', fail),
     limits: {
       maxStringLength:
-        limits.maxStringLength === undefined ? DEFAULT_LIMITS.maxStringLength : readCount(limits.maxStringLength, 'limits.maxStringLength'),
-      maxBatchRows: limits.maxBatchRows === undefined ? DEFAULT_LIMITS.maxBatchRows : readCount(limits.maxBatchRows, 'limits.maxBatchRows'),
+        limits.maxStringLength === undefined
+          ? DEFAULT_LIMITS.maxStringLength
+          : readCount(limits.maxStringLength, 'limits.maxStringLength', SPEC_CEILINGS.maxStringLength),
+      maxBatchRows:
+        limits.maxBatchRows === undefined
+          ? DEFAULT_LIMITS.maxBatchRows
+          : readCount(limits.maxBatchRows, 'limits.maxBatchRows', SPEC_CEILINGS.maxBatchRows),
     },
   };
   if (root.tensors !== undefined) {
@@ -155,7 +176,10 @@ export function parseFeatureSpec(json: unknown): FeatureSpec {
     return { ...header, kind: 'tensor', tensors: parseTensors(root.tensors) };
   }
 
-  const fields = readArray(root.fields, 'fields', fail).map((value, i): FieldSpec => {
+  const fieldList = readArray(root.fields, 'fields', fail);
+  if (fieldList.length > SPEC_CEILINGS.fields)
+    fail('fields', `has ${fieldList.length} entries; a spec has at most ${SPEC_CEILINGS.fields}`);
+  const fields = fieldList.map((value, i): FieldSpec => {
     const field = readRecord(value, `fields[${i}]`, fail);
     return {
       name: readString(field.name, `fields[${i}].name`, fail),
@@ -169,7 +193,10 @@ export function parseFeatureSpec(json: unknown): FeatureSpec {
     types.set(field.name, field.type);
   }
 
-  const features = readArray(root.features, 'features', fail).map((value, i): FeatureBlock => {
+  const blockList = readArray(root.features, 'features', fail);
+  if (blockList.length > SPEC_CEILINGS.blocks)
+    fail('features', `has ${blockList.length} blocks; a spec has at most ${SPEC_CEILINGS.blocks}`);
+  const features = blockList.map((value, i): FeatureBlock => {
     const path = `features[${i}]`;
     const block = readRecord(value, path, fail);
     const field = readString(block.field, `${path}.field`, fail);
@@ -179,6 +206,8 @@ export function parseFeatureSpec(json: unknown): FeatureSpec {
     return { field, steps };
   });
   if (features.length === 0) fail('features', 'must not be empty');
+  const width = features.reduce((sum, block) => sum + blockWidth(block), 0);
+  if (width > SPEC_CEILINGS.width) fail('features', `make ${width} model inputs; a spec makes at most ${SPEC_CEILINGS.width}`);
 
   const output = readRecord(root.output, 'output', fail);
   return {
@@ -278,14 +307,24 @@ function parseStep(value: unknown, type: FieldType, path: string): FeatureStep {
   }
 }
 
+/** The columns a block writes: one per category of a one-hot encoder, else one. */
+function blockWidth(block: FeatureBlock): number {
+  const last = block.steps[block.steps.length - 1];
+  return last?.op === 'one_hot' ? last.categories.length : 1;
+}
+
 function readCategories(value: unknown, path: string): string[] {
-  const categories = readArray(value, path, fail).map((c, k) => readString(c, `${path}[${k}]`, fail));
+  const list = readArray(value, path, fail);
+  if (list.length > SPEC_CEILINGS.levels) fail(path, `has ${list.length} levels; an encoder has at most ${SPEC_CEILINGS.levels}`);
+  const categories = list.map((c, k) => readString(c, `${path}[${k}]`, fail));
   if (new Set(categories).size !== categories.length) fail(path, 'must not repeat');
   return categories;
 }
 
 function parseTensors(value: unknown): TensorInputSpec[] {
-  const tensors = readArray(value, 'tensors', fail).map((item, i): TensorInputSpec => {
+  const list = readArray(value, 'tensors', fail);
+  if (list.length > SPEC_CEILINGS.tensors) fail('tensors', `has ${list.length} entries; a spec has at most ${SPEC_CEILINGS.tensors}`);
+  const tensors = list.map((item, i): TensorInputSpec => {
     const path = `tensors[${i}]`;
     const tensor = readRecord(item, path, fail);
     const shape = readArray(tensor.shape, `${path}.shape`, fail).map((d, k) => {
@@ -295,6 +334,9 @@ function parseTensors(value: unknown): TensorInputSpec[] {
       return size;
     });
     if (shape.length === 0 || typeof shape[0] !== 'string') fail(`${path}.shape`, 'must start with a named batch dimension');
+    const values = shape.reduce<number>((product, d) => (typeof d === 'number' ? product * d : product), 1);
+    if (values > SPEC_CEILINGS.tensorValues)
+      fail(`${path}.shape`, `makes ${values} values per example; at most ${SPEC_CEILINGS.tensorValues}`);
     const name = readString(tensor.name, `${path}.name`, fail);
     if (isForbiddenKey(name)) fail(`${path}.name`, `may not be "${name}"`);
     return { name, dtype: readLiteral(tensor.dtype, ['float32', 'float64', 'int32'] as const, `${path}.dtype`, fail), shape };
@@ -304,9 +346,10 @@ function parseTensors(value: unknown): TensorInputSpec[] {
   return tensors;
 }
 
-function readCount(value: unknown, path: string): number {
+function readCount(value: unknown, path: string, ceiling: number): number {
   const count = readNumber(value, path, fail);
   if (!Number.isInteger(count) || count < 1) fail(path, 'must be a positive whole number');
+  if (count > ceiling) fail(path, `is ${count}; the library allows at most ${ceiling}`);
   return count;
 }
 

@@ -14,11 +14,12 @@ export type ColumnarReply =
  * The reply with its labels as strings: what `predictColumns` gives. The labels are made when first
  * read (an app that reads only the probabilities never pays for 100,000 of them), then kept.
  */
-export function withLabels(reply: ColumnarReply): ColumnarPrediction {
-  if (reply.kind === 'regression') return reply;
+export function withLabels<T extends object = object>(reply: ColumnarReply, extra?: T): ColumnarPrediction & T {
+  if (reply.kind === 'regression') return { ...reply, ...(extra as T) };
   const { rows, classes, best, probabilities } = reply;
   let labels: string[] | undefined;
   return {
+    ...(extra as T),
     kind: 'classification',
     rows,
     classes,

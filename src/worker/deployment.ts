@@ -1,5 +1,9 @@
 import {
+  DEFAULT_METADATA_CAPS,
+  DEFAULT_NETWORK_LIMITS,
+  boundedFetcher,
   compareVersions,
+  decodeBase64Url,
   defaultIo,
   emptyRecord,
   expectedFromChannel,
@@ -12,10 +16,12 @@ import {
   type ChannelRecord,
   type ExpectedVersion,
   type Manifest,
+  type MetadataCaps,
+  type NetworkLimits,
   type StoredVersion,
   type VerifiedVersion,
 } from '../bundle/index.js';
-import { BundleError, OndeviceError, StateError, describeUnknown } from '../errors/index.js';
+import { BundleError, GateError, InputError, OndeviceError, StateError, describeUnknown } from '../errors/index.js';
 import { prepareModel, type GatedModel } from '../model/index.js';
 import { hasWebWorkers } from '../util/environment.js';
 import { warmRuntime, type RuntimeOptions } from '../runtimes/index.js';
@@ -93,6 +99,8 @@ export class Deployment {
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #random: () => number;
   readonly #io: BundleIo;
+  /** The most the channel and a manifest may hold. */
+  readonly #caps: MetadataCaps;
   /** Set by `dispose()`: from then on nothing activates, stores, emits or keeps a timer. */
   #disposed = false;
   /** Aborts every request in flight when the deployment is disposed. */
@@ -105,8 +113,11 @@ export class Deployment {
     onProgress?: (progress: LoadProgress) => void,
     io: BundleIo = defaultIo(),
   ) {
-    // Every request this deployment makes ends when it is disposed.
-    this.#io = { ...io, fetch: (url, init) => io.fetch(url, { ...init, signal: this.#abort.signal }) };
+    // Every request this deployment makes ends when it is disposed, and within the network limits.
+    const limits = networkSettings(options.network);
+    checkPublicKeys(options.publicKeys);
+    this.#caps = limits;
+    this.#io = { ...io, fetch: boundedFetcher((url, init) => io.fetch(url, { ...init, signal: this.#abort.signal }), limits) };
     this.#channelUrl = channelUrl;
     this.#options = options;
     // Nothing is told after dispose.
@@ -135,7 +146,11 @@ export class Deployment {
     for (const entry of this.#goodVersions()) {
       const opened = await this.#openOrHeal(entry);
       if (opened === undefined) continue;
-      const model = await this.#prepare(opened.version, started, opened.source).catch(() => undefined);
+      const model = await this.#prepare(opened.version, started, opened.source).catch(async (error: unknown) => {
+        // A stored version that can never serve (its files or gate refuse it) is dropped, not tried on every start.
+        if (error instanceof BundleError || error instanceof GateError) await this.#reject(entry, error);
+        return undefined;
+      });
       if (model === undefined) continue;
       this.#activate(model.lease);
       await this.#markActive(opened.version, undefined);
@@ -145,7 +160,7 @@ export class Deployment {
       return;
     }
 
-    const { channel, signedBy } = await fetchChannel(this.#io.fetch, this.#channelUrl, this.#trust());
+    const { channel, signedBy } = await fetchChannel(this.#io.fetch, this.#channelUrl, this.#trust(), this.#caps);
     this.#checkChannel(channel, signedBy);
     const version = await this.#download(channel);
     const storageError = await this.#store(version);
@@ -162,13 +177,7 @@ export class Deployment {
   /** Serves the one version the app pinned, downloaded and verified against its pin: no channel, no updates, no rollout. */
   async #startPinned(pinned: PinnedVersion): Promise<void> {
     const started = performance.now();
-    const version = await fetchVersion(
-      this.#io.fetch,
-      { ...pinned, manifestSha256: pinned.sha256 },
-      this.#trust(),
-      this.#downloadProgress,
-      this.#warm,
-    );
+    const version = await this.#fetchVersion({ ...pinned, manifestSha256: pinned.sha256 });
     const { lease } = await this.#prepare(version, started, 'network', await this.#store(version));
     this.#activate(lease);
   }
@@ -283,7 +292,7 @@ export class Deployment {
     let channel: Channel;
     let signedBy: string | undefined;
     try {
-      ({ channel, signedBy } = await fetchChannel(this.#io.fetch, this.#channelUrl, this.#trust()));
+      ({ channel, signedBy } = await fetchChannel(this.#io.fetch, this.#channelUrl, this.#trust(), this.#caps));
     } catch (error) {
       return this.#failed(undefined, error);
     }
@@ -406,8 +415,8 @@ export class Deployment {
       });
     const started = performance.now();
     const version = known?.stored
-      ? await openStored(this.#io.store, known, this.#verifyProgress).catch(() => fetchVersion(this.#io.fetch, expected, this.#trust()))
-      : await fetchVersion(this.#io.fetch, expected, this.#trust());
+      ? await openStored(this.#io.store, known, this.#verifyProgress).catch(() => this.#fetchVersion(expected, false))
+      : await this.#fetchVersion(expected, false);
     const storageError = await this.#store(version);
     try {
       return (await this.#prepare(version, started, 'network', storageError)).lease;
@@ -527,8 +536,15 @@ export class Deployment {
     this.#stale = stale;
   }
 
+  /** A version downloaded and verified, with its progress told (not for a candidate: `told` false) and its runtime warmed. */
+  #fetchVersion(expected: ExpectedVersion, told = true): Promise<VerifiedVersion> {
+    return told
+      ? fetchVersion(this.#io.fetch, expected, this.#trust(), this.#downloadProgress, this.#warm, this.#caps)
+      : fetchVersion(this.#io.fetch, expected, this.#trust(), undefined, undefined, this.#caps);
+  }
+
   #download(channel: Channel): Promise<VerifiedVersion> {
-    return fetchVersion(this.#io.fetch, expectedFromChannel(this.#channelUrl, channel), this.#trust(), this.#downloadProgress, this.#warm);
+    return this.#fetchVersion(expectedFromChannel(this.#channelUrl, channel));
   }
 
   /** A stored version, or the same version fetched again when its stored files are missing or damaged. */
@@ -538,7 +554,7 @@ export class Deployment {
     } catch {
       await this.#io.store.deleteFiles(entry.manifestSha256).catch(() => undefined);
       try {
-        const version = await fetchVersion(this.#io.fetch, entry, this.#trust(), this.#downloadProgress, this.#warm);
+        const version = await this.#fetchVersion(entry);
         await this.#store(version);
         return { version, source: 'network' };
       } catch {
@@ -610,6 +626,7 @@ export class Deployment {
       rollout: { strategy: 'single', policy: { strategy: 'single' } },
       installed: [],
     };
+    await checkSendable(info, model);
     return {
       lease: {
         scorer: model.scorer,
@@ -771,6 +788,66 @@ function release(lease: Lease): void {
   lease.released = true;
   void lease.scorer.runtime.dispose().catch(() => undefined);
 }
+
+/**
+ * Refuses a version whose description cannot cross to the app's thread (its metadata, say): it
+ * could never answer `info()`, and would fail every start. Its runtime is released first.
+ */
+async function checkSendable(info: ModelInfo, model: GatedModel): Promise<void> {
+  try {
+    structuredClone(info);
+  } catch (error) {
+    await model.scorer.runtime.dispose();
+    throw new BundleError('INVALID_MANIFEST', `${info.name} ${info.version} cannot be described to the app: ${describeUnknown(error)}`, {
+      version: info.version,
+    });
+  }
+}
+
+/** The app's network option merged over the defaults, each value checked (the option comes unchecked). */
+function networkSettings(network: WorkerLoadOptions['network']): NetworkLimits & MetadataCaps {
+  const settings = { ...DEFAULT_NETWORK_LIMITS, ...DEFAULT_METADATA_CAPS };
+  if (network === undefined) return settings;
+  if (typeof network !== 'object' || network === null)
+    throw new InputError('INVALID_OPTION', 'network must be an object of limits', { field: 'network' });
+  for (const key of Object.keys(settings) as (keyof typeof settings)[]) {
+    const value: unknown = network[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_NETWORK_SETTING) {
+      throw new InputError('INVALID_OPTION', `network.${key} must be a whole number from 1 to ${MAX_NETWORK_SETTING}`, {
+        field: `network.${key}`,
+      });
+    }
+    settings[key] = value;
+  }
+  return settings;
+}
+
+/** Each pinned key an Ed25519 public key in base64url (32 bytes): a malformed one is the app's mistake, said as such. */
+function checkPublicKeys(keys: unknown): void {
+  if (keys === undefined) return;
+  if (!Array.isArray(keys))
+    throw new InputError('INVALID_OPTION', 'publicKeys must be an array of base64url strings', { field: 'publicKeys' });
+  keys.forEach((key: unknown, i) => {
+    let length = -1;
+    try {
+      if (typeof key === 'string' && /^[A-Za-z0-9_-]*$/.test(key)) length = decodeBase64Url(key).byteLength;
+    } catch {
+      // Not base64: reported below.
+    }
+    if (length !== 32)
+      throw new InputError(
+        'INVALID_OPTION',
+        `publicKeys[${i}] must be an Ed25519 public key, 32 bytes in base64url (ondevice keygen writes one)`,
+        {
+          field: `publicKeys[${i}]`,
+        },
+      );
+  });
+}
+
+/** The largest a network limit may be set to: about 24 days in milliseconds, 2 GiB in bytes (a timer's own maximum). */
+const MAX_NETWORK_SETTING = 2 ** 31 - 1;
 
 function disposedResult(stale: boolean): UpdateResult {
   return { status: 'failed', reason: 'the model was disposed', code: 'DISPOSED', stale };

@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink';
-import type { Manifest, ModelMetadata, Task } from '../bundle/index.js';
+import type { Manifest, MetadataCaps, ModelMetadata, NetworkLimits, Task } from '../bundle/index.js';
 import { OndeviceError, deserializeError, serializeError, type SerializedError } from '../errors/index.js';
 import type { InputField } from '../features/index.js';
 import type { GateReport } from '../gate/index.js';
@@ -197,14 +197,14 @@ export interface FeatureMatrix {
 export interface WorkerLoadOptions {
   /**
    * onnxruntime-web WASM threads.
-   * @defaultValue up to 4 when cross-origin isolated, else 1
+   * @defaultValue up to 4 when cross-origin isolated, else 1; 1 in Firefox, whose workers can freeze starting workers of their own
    */
   readonly threads?: number;
   /**
    * Workers a batch of 8,192 rows or more is split across, each with a one-thread onnxruntime-web
    * session (the `wasm` backend); 0 never splits. Started on the first such batch;
    * `info().runtime.shards` says how they stand.
-   * @defaultValue the device's cores, up to 4 (none on one core)
+   * @defaultValue the device's cores, up to 4 (none on one core, nor in Firefox)
    */
   readonly shards?: number;
   /**
@@ -272,6 +272,14 @@ export interface WorkerLoadOptions {
    * @defaultValue none: the channel's live version (and its rollout) serves
    */
   readonly pinned?: PinnedVersion;
+  /**
+   * Bounds on every request: how long its response (`firstByteMs`), each chunk of its body
+   * (`idleMs`) and the whole file (`fileMs`) may take, and how many bytes `channel.json`
+   * (`channelBytes`) and a manifest (`manifestBytes`) may hold. Past one, the request ends with
+   * `BundleError` `TIMEOUT` or `TOO_LARGE` (the URL and the limit in `details`).
+   * @defaultValue `DEFAULT_NETWORK_LIMITS` and `DEFAULT_METADATA_CAPS`: 30 s, 30 s, 10 min; 64 KiB, 1 MiB
+   */
+  readonly network?: Partial<NetworkLimits & MetadataCaps>;
 }
 
 /** How many versions' files the device keeps when `keepVersions` is not given (the serving one included). */
