@@ -76,11 +76,13 @@ export class FaultServer {
         response.write(fault.body.subarray(0, fault.bytes), () => response.destroy());
         return;
       case 'short-body':
-        response.writeHead(200, { 'content-length': String(fault.announced) });
+        response.writeHead(200, { 'content-length': String(fault.announced), connection: 'close' });
         response.write(fault.body);
         return;
       case 'open-after-body':
-        response.writeHead(200, { 'content-length': String(fault.body.byteLength) });
+        // Connection: close, or a client would send its next request down this connection, to a
+        // server that answers it only once this response ends (never): a fault of its own, kept apart.
+        response.writeHead(200, { 'content-length': String(fault.body.byteLength), connection: 'close' });
         // Written, never ended: a reader that waits for the end waits forever.
         response.write(fault.body);
         return;

@@ -116,6 +116,8 @@ class RequestWatch {
   readonly #outer: AbortSignal | undefined;
   readonly #onOuterAbort = (): void => this.#controller.abort(this.#outer?.reason);
   #wait: ReturnType<typeof setTimeout> | undefined;
+  /** Headers and chunks so far: a wait that ran out expires only if nothing came since it began. */
+  #arrived = 0;
   timeout: BundleError | undefined;
 
   constructor(url: string, limits: NetworkLimits, outer: AbortSignal | undefined) {
@@ -125,7 +127,21 @@ class RequestWatch {
     if (outer?.aborted) this.#controller.abort(outer.reason);
     outer?.addEventListener('abort', this.#onOuterAbort, { once: true });
     this.#total = setTimeout(() => this.#expire('file', limits.fileMs), limits.fileMs);
-    this.#wait = setTimeout(() => this.#expire('first-byte', limits.firstByteMs), limits.firstByteMs);
+    this.#wait = this.#arm('first-byte', limits.firstByteMs);
+  }
+
+  /**
+   * A timer for a wait that ends when something arrives. When it runs out, what arrived meanwhile
+   * is let in first (one more turn of the event loop): a thread busy past the limit (compiling
+   * WebAssembly, say) is not a silent server.
+   */
+  #arm(wait: 'first-byte' | 'idle', ms: number): ReturnType<typeof setTimeout> {
+    const arrived = this.#arrived;
+    return setTimeout(() => {
+      this.#wait = setTimeout(() => {
+        if (this.#arrived === arrived) this.#expire(wait, ms);
+      }, 0);
+    }, ms);
   }
 
   get signal(): AbortSignal {
@@ -133,14 +149,16 @@ class RequestWatch {
   }
 
   headersArrived(): void {
+    this.#arrived++;
     clearTimeout(this.#wait);
   }
 
   waitForChunk(): void {
-    this.#wait = setTimeout(() => this.#expire('idle', this.#limits.idleMs), this.#limits.idleMs);
+    this.#wait = this.#arm('idle', this.#limits.idleMs);
   }
 
   chunkArrived(): void {
+    this.#arrived++;
     clearTimeout(this.#wait);
   }
 

@@ -117,7 +117,9 @@ export class Deployment {
     const limits = networkSettings(options.network);
     checkPublicKeys(options.publicKeys);
     this.#caps = limits;
-    this.#io = { ...io, fetch: boundedFetcher((url, init) => io.fetch(url, { ...init, signal: this.#abort.signal }), limits) };
+    // The deployment's signal goes in as the caller's: the bounded fetcher links it to its own, which must reach the fetch.
+    const bounded = boundedFetcher(io.fetch, limits);
+    this.#io = { ...io, fetch: (url, init) => bounded(url, { ...init, signal: this.#abort.signal }) };
     this.#channelUrl = channelUrl;
     this.#options = options;
     // Nothing is told after dispose.
