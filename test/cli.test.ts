@@ -609,3 +609,21 @@ describe('the ondevice process', () => {
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
   });
 });
+
+describe('ondevice pack reports sizes', () => {
+  it("prints each file's size and the test sets' share, and warns when the sets are most of the bundle", async () => {
+    const out = await temp('sizes');
+    const ran = await run(packCommand, [fileURLToPath(PENGUINS_BUILD), '--out', out]);
+    expect(ran.code, ran.stderr).toBe(0);
+    const manifest = JSON.parse(await readFile(join(out, 'penguins/1.0.0/manifest.json'), 'utf8')) as {
+      files: Record<string, { path: string; size: number }>;
+    };
+    const sizes = Object.values(manifest.files);
+    for (const file of sizes) expect(ran.stdout).toContain(`${file.path} ${file.size.toLocaleString('en-US')} B`);
+    const sets = manifest.files.e2eSet!.size + manifest.files.confidenceSet!.size;
+    const share = ((100 * sets) / sizes.reduce((sum, file) => sum + file.size, 0)).toFixed(1);
+    expect(ran.stdout).toContain(`test sets ${share}%`);
+    expect(Number(share)).toBeGreaterThan(50);
+    expect(ran.stderr).toContain(`its test sets are ${share}% of the bundle`);
+  });
+});

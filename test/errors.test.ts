@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink';
 import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { GateError, InputError, OndeviceError } from '../src/errors/index.js';
+import { GateError, InputError, MAX_FOREIGN_MESSAGE, OndeviceError, describeUnknown } from '../src/errors/index.js';
 import { installErrorTransfer } from '../src/worker/protocol.js';
 import { caught } from './helpers.js';
 
@@ -46,5 +46,17 @@ describe('errors across a comlink boundary', () => {
     expect(error).toBeInstanceOf(Error);
     expect(error).toMatchObject({ name: 'TypeError', message: 'boom' });
     port1.close();
+  });
+});
+
+describe('another library’s error in one of ours', () => {
+  it('is kept whole when short, and summarised with its length when long (a runtime once put a whole graph in it)', () => {
+    expect(describeUnknown(new Error('session failed'))).toBe('session failed');
+    expect(describeUnknown('plain text')).toBe('plain text');
+    const graph = `cannot load the graph: ${'{"node":"Conv2D"},'.repeat(10_000)}`;
+    const summary = describeUnknown(new Error(graph));
+    expect(summary.length).toBeLessThan(MAX_FOREIGN_MESSAGE + 40);
+    expect(summary.startsWith('cannot load the graph: {"node":"Conv2D"}')).toBe(true);
+    expect(summary).toContain(`(${graph.length - MAX_FOREIGN_MESSAGE} more characters)`);
   });
 });

@@ -520,9 +520,45 @@ version is refused.
         `${result.written ? 'packed' : 'already packed'} ${result.manifest.name} ${result.manifest.version} (${result.manifest.runtime}) -> ${where}\n` +
           `  content ${result.manifest.contentHash.slice(0, 16)}…, manifest sha256 ${result.manifestSha256.slice(0, 16)}…` +
           (result.channelPath ? `, live in ${shown(result.channelPath)}\n` : '\n') +
-          (result.signatureNote === undefined ? '' : `  ${result.signatureNote}\n`),
+          (result.signatureNote === undefined ? '' : `  ${result.signatureNote}\n`) +
+          fileSizes(result.manifest),
       );
+      const warning = setShareWarning(result.manifest);
+      if (warning !== undefined) io.stderr.write(warning);
     }
     return 0;
   },
 };
+
+/** The test sets' part of a bundle past which `pack` warns: every visitor downloads them. */
+export const SET_SHARE_WARNING = 0.5;
+
+const SET_ROLES: readonly string[] = ['e2eSet', 'confidenceSet'];
+
+function setShare(manifest: Manifest): { sets: number; total: number } {
+  const files = Object.entries(manifest.files).filter((entry): entry is [string, BundleFile] => entry[1] !== undefined);
+  const total = files.reduce((sum, [, file]) => sum + file.size, 0);
+  const sets = files.filter(([role]) => SET_ROLES.includes(role)).reduce((sum, [, file]) => sum + file.size, 0);
+  return { sets, total };
+}
+
+/** Each file's size, and the test sets' share of the whole. */
+function fileSizes(manifest: Manifest): string {
+  const { sets, total } = setShare(manifest);
+  const lines = Object.values(manifest.files)
+    .filter((file): file is BundleFile => file !== undefined)
+    .map((file) => `    ${file.path} ${file.size.toLocaleString('en-US')} B`);
+  return `  files, ${total.toLocaleString('en-US')} B in all (test sets ${percent(sets, total)}):\n${lines.join('\n')}\n`;
+}
+
+/** A warning when the test sets are most of the bundle: they reach every browser that loads it, records and labels included. */
+function setShareWarning(manifest: Manifest): string | undefined {
+  const { sets, total } = setShare(manifest);
+  if (total === 0 || sets / total <= SET_SHARE_WARNING) return undefined;
+  return (
+    `warning: ${manifest.name} ${manifest.version}: its test sets are ${percent(sets, total)} of the bundle, and every browser that loads it ` +
+    `downloads them (the rows, and the confidence set's labels); keep them as small as the gate needs\n`
+  );
+}
+
+const percent = (part: number, whole: number): string => `${whole === 0 ? 0 : ((100 * part) / whole).toFixed(1)}%`;

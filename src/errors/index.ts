@@ -200,5 +200,12 @@ export function deserializeError(wire: SerializedError): OndeviceError {
 }
 
 export function describeUnknown(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const text = error instanceof Error ? error.message : String(error);
+  // A runtime's own message can embed a whole model graph (TensorFlow.js did: 100-200 KB): summarised.
+  return text.length <= MAX_FOREIGN_MESSAGE
+    ? text
+    : `${text.slice(0, MAX_FOREIGN_MESSAGE)}… (${text.length - MAX_FOREIGN_MESSAGE} more characters)`;
 }
+
+/** The most of another library's error message kept in one of ondevice's (characters). */
+export const MAX_FOREIGN_MESSAGE = 500;
