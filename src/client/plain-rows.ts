@@ -36,10 +36,13 @@ export function plainRow(row: unknown, index: number): Record<string, unknown> {
     } catch (error) {
       throw invalid(`reading field "${key}" threw: ${messageOf(error)}`, key);
     }
-    const refused = unsendable(value);
-    if (refused !== undefined) throw new InputError('WRONG_TYPE', `field "${key}" cannot take ${refused}`, { row: index, field: key });
-    // Defined as data: a key such as "__proto__" stays an own key, as structured clone keeps it.
-    Object.defineProperty(copy, key, { value, enumerable: true, writable: true, configurable: true });
+    // Numbers, strings and null, nearly every value, need no closer look.
+    if (typeof value !== 'number' && typeof value !== 'string' && value !== null) {
+      const refused = unsendable(value);
+      if (refused !== undefined) throw new InputError('WRONG_TYPE', `field "${key}" cannot take ${refused}`, { row: index, field: key });
+    }
+    // A plain assignment is safe: "__proto__" was refused above.
+    copy[key] = value;
   }
   return copy;
 }
