@@ -481,7 +481,7 @@ describe("pack pairs the feature spec's dtypes with the ONNX model's inputs", ()
     }
   });
 
-  it("checks each variant's file too, and refuses an input the model lacks or an unreadable model", async () => {
+  it("checks each variant's file too, and refuses an input the model lacks, an output the task reads that it lacks, or an unreadable model", async () => {
     const variant = await copyOfBuild(HOUSE('mlp-onnx'));
     // The ridge model takes its features as float64; the MLP's spec feeds float32.
     await cp(join(fileURLToPath(HOUSE('ridge')), 'model.onnx'), join(variant, 'model.int8.onnx'));
@@ -495,6 +495,14 @@ describe("pack pairs the feature spec's dtypes with the ONNX model's inputs", ()
     expect(missing.error.code).toBe('MODEL_INPUT_MISMATCH');
     expect(missing.error.message).toContain('has no input "x"');
     expect(missing.error.message).toContain('its inputs are "features"');
+
+    const renamedOutput = await copyOfBuild();
+    await editJson(renamedOutput, 'model-card.json', (c) => ((c.task as Record<string, unknown>).probabilities = 'probs'));
+    const noOutput = await refusal(renamedOutput);
+    expect(noOutput.error.code).toBe('MODEL_OUTPUT_MISSING');
+    expect(noOutput.error.details).toMatchObject({ file: join(renamedOutput, 'model.onnx'), output: 'probs' });
+    expect(noOutput.error.message).toContain('has no output "probs"');
+    expect(noOutput.written).toEqual([]);
 
     const garbage = await copyOfBuild();
     await writeFile(join(garbage, 'model.onnx'), 'not a model');

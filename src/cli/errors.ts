@@ -19,6 +19,8 @@ export const CLI_ERROR_CODES = [
   // pack: the ONNX model file cannot be read, or its inputs are not what the feature spec feeds (name, dtype).
   'INVALID_MODEL',
   'MODEL_INPUT_MISMATCH',
+  // pack: the model card's task names an output the ONNX model does not have.
+  'MODEL_OUTPUT_MISSING',
 ] as const;
 export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
 

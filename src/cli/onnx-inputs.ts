@@ -14,6 +14,8 @@ export interface OnnxGraphInputs {
   readonly inputs: readonly { readonly name: string; readonly dtype: string | undefined }[];
   /** Initializer names: older exporters list them as inputs too, though nothing must feed them. */
   readonly initializers: ReadonlySet<string>;
+  /** The graph's output names (GraphProto.output = 12). */
+  readonly outputs: readonly string[];
 }
 
 /** TensorProto.DataType, named as the feature spec names dtypes. */
@@ -47,11 +49,13 @@ export function readOnnxInputs(model: Uint8Array): OnnxGraphInputs {
   if (graph === undefined) throw new Error('it has no graph');
   const inputs: { name: string; dtype: string | undefined }[] = [];
   const initializers = new Set<string>();
+  const outputs: string[] = [];
   for (const field of protoFields(graph)) {
     if (field.number === 11 && field.bytes !== undefined) inputs.push(readValueInfo(field.bytes));
+    if (field.number === 12 && field.bytes !== undefined) outputs.push(readValueInfo(field.bytes).name);
     if (field.number === 5 && field.bytes !== undefined) initializers.add(stringField(field.bytes, 8) ?? '');
   }
-  return { inputs, initializers };
+  return { inputs, initializers, outputs };
 }
 
 function readValueInfo(bytes: Uint8Array): { name: string; dtype: string | undefined } {
@@ -115,12 +119,7 @@ export function specInputs(spec: FeatureSpec): { name: string; dtype: string; pa
  * the browser), and every input the graph needs is fed. `MODEL_INPUT_MISMATCH` names both files.
  */
 export function checkModelInputs(model: Uint8Array, file: string, spec: FeatureSpec, specFile: string): void {
-  let graph: OnnxGraphInputs;
-  try {
-    graph = readOnnxInputs(model);
-  } catch (error) {
-    throw new CliError('INVALID_MODEL', `${shown(file)} cannot be read as an ONNX model: ${describeUnknown(error)}`, { file: shown(file) });
-  }
+  const graph = readGraph(model, file);
   const fed = specInputs(spec);
   const mismatch = (input: string, why: string, more: Record<string, string> = {}): CliError =>
     new CliError('MODEL_INPUT_MISMATCH', `${shown(file)}: ${why}`, { file: shown(file), input, ...more });
@@ -144,4 +143,32 @@ export function checkModelInputs(model: Uint8Array, file: string, spec: FeatureS
       needed[0]!.name,
       `needs input "${needed[0]!.name}", which ${shown(specFile)} does not feed (it feeds ${fed.map((f) => `"${f.name}"`).join(', ')})`,
     );
+}
+
+function readGraph(model: Uint8Array, file: string): OnnxGraphInputs {
+  try {
+    return readOnnxInputs(model);
+  } catch (error) {
+    throw new CliError('INVALID_MODEL', `${shown(file)} cannot be read as an ONNX model: ${describeUnknown(error)}`, { file: shown(file) });
+  }
+}
+
+/**
+ * The outputs the model card's task reads (`task.probabilities`, `task.value`) against the graph's:
+ * a name that is not there is `MODEL_OUTPUT_MISSING` at pack, not a scoring failure in every browser.
+ */
+export function checkModelOutputs(model: Uint8Array, file: string, task: unknown, cardFile: string): void {
+  const graph = readGraph(model, file);
+  const wanted = ['probabilities', 'value'].flatMap((key) => {
+    const name = typeof task === 'object' && task !== null ? (task as Record<string, unknown>)[key] : undefined;
+    return typeof name === 'string' ? [{ key, name }] : [];
+  });
+  for (const { key, name } of wanted) {
+    if (!graph.outputs.includes(name))
+      throw new CliError(
+        'MODEL_OUTPUT_MISSING',
+        `${shown(file)} has no output "${name}" (${shown(cardFile)} task.${key} names it); its outputs are ${graph.outputs.map((o) => `"${o}"`).join(', ') || 'none'}`,
+        { file: shown(file), output: name, expected: name, actual: graph.outputs.join(', ') },
+      );
+  }
 }

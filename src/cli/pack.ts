@@ -24,7 +24,7 @@ import { isRecord, readArray, readLiteral, readRecord, readString, type Fail } f
 import { describeSignatureChange, nextChannel, readChannelFile, writeChannelFile } from './channel-file.js';
 import { parseCommandArgs, UsageError, type Command } from './command.js';
 import { exists, isDirectory, jsonText, shown } from './files.js';
-import { checkModelInputs } from './onnx-inputs.js';
+import { checkModelInputs, checkModelOutputs } from './onnx-inputs.js';
 import { inSourceFile, readSourceJson } from './source-json.js';
 
 /** The files a training script writes, by role, as `pack` expects them in the model's build folder. */
@@ -313,8 +313,10 @@ function checkFiles(
   if (bytes.reference !== undefined) checkReference(bytes.reference, spec, card.task, at('reference'));
   // TensorFlow.js casts what it is fed to float32 itself; onnxruntime takes the typed array as it is.
   if (runtime === 'onnxruntime-web')
-    for (const role of roles.filter((r) => r === 'model' || r.startsWith('variant.')))
+    for (const role of roles.filter((r) => r === 'model' || r.startsWith('variant.'))) {
       checkModelInputs(bytes[role]!, at(role), spec, at('featureSpec'));
+      checkModelOutputs(bytes[role]!, at(role), card.task, join(source, SOURCE_FILES.modelCard));
+    }
   return spec;
 }
 
