@@ -8,6 +8,15 @@ convert an XGBoost model):
 
 API
 
+export_bundle(pipeline, out_dir, *, name, version, X_train, X_test, y_test, metric_range, fields=None,
+              row_fields=None, dtype="float32", description=None, data=None, tolerance=1e-5,
+              tolerance_reason=None, feature_spec_version=None, graph_name=None, e2e_every=6) -> dict
+    One call: a fitted Pipeline (a ColumnTransformer, then the estimator) and its data as a complete
+    build folder (feature spec, model.onnx, end-to-end and confidence sets, model card, reference
+    statistics, parity.json). Infers fields, task, classes and the feature count; refuses (ValueError,
+    nothing written) when the held-out metric is outside metric_range. Returns the model card.
+    See bundle.py and README.md ("The exporter").
+
 feature_spec(transformer, name, version, dtype="float32", fields=None, input_name="features") -> dict
     The ondevice feature spec (models/README.md) of a fitted ColumnTransformer, or of a Pipeline whose
     first step is one. Per-column transformers: a step or a Pipeline of SimpleImputer (mean, median,
@@ -91,6 +100,7 @@ ondevice_export.variants.int8_static(model, calibration) -> onnx.ModelProto
 RareLabelGrouper(min_frequency=0.01, label="Rare"), TargetOrderedEncoder(handle_unknown="error", unknown_value=None)
     The two scikit-learn transformers behind the rare_label and ordinal ops (see transformers.py).
 """
+from .bundle import export_bundle, infer_fields
 from .onnx_export import SUPPORTED, UnsupportedEstimator, append_expm1, to_onnx
 from .reference import DEFAULT_THRESHOLDS, feature_columns, is_additive, reference_stats
 from .rows import json_row
@@ -99,6 +109,8 @@ from .tfjs import tfjs_layers_model, write_tfjs_layers_model
 from .transformers import RareLabelGrouper, TargetOrderedEncoder
 
 __all__ = [
+    "export_bundle",
+    "infer_fields",
     "DEFAULT_THRESHOLDS",
     "RareLabelGrouper",
     "SUPPORTED",

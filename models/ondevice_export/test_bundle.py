@@ -1,0 +1,132 @@
+"""export_bundle on scikit-learn's own bundled data: one call gives a build folder that `ondevice pack`
+takes and `ondevice verify` (the browser's loader and gate, onnxruntime-web's WASM build, in Node)
+passes; what it infers is right; a metric outside its range writes nothing.
+
+Run: cd models && /usr/bin/python3 -m unittest ondevice_export.test_bundle
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import pandas as pd  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.datasets import load_diabetes, load_wine  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+
+from ondevice_export import export_bundle, infer_fields  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TSX = os.path.join(REPO, "node_modules", ".bin", "tsx")
+FILES = ["feature-spec.json", "model.onnx", "e2e-set.json", "confidence-set.json", "model-card.json", "reference.json", "parity.json"]
+
+
+def ondevice(*args):
+    return subprocess.run([TSX, os.path.join(REPO, "src", "cli", "main.ts"), *args], capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+def wine_with_gaps():
+    """Wine (13 numbers, 3 classes) plus a category column, with values knocked out to exercise imputation."""
+    frame = load_wine(as_frame=True).frame
+    rng = np.random.default_rng(7)
+    frame["cellar"] = np.where(frame["alcohol"] > 13, "north", "south")
+    for column in ["alcohol", "magnesium", "cellar"]:
+        frame.loc[rng.random(len(frame)) < 0.05, column] = np.nan
+    return frame.drop(columns="target"), frame["target"].map({0: "class_0", 1: "class_1", 2: "class_2"})
+
+
+def wine_pipeline(numbers, categories):
+    return Pipeline(
+        [
+            (
+                "features",
+                ColumnTransformer(
+                    [
+                        ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numbers),
+                        ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("encode", OneHotEncoder())]), categories),
+                    ],
+                    sparse_threshold=0,
+                ),
+            ),
+            ("model", LogisticRegression(max_iter=2000)),
+        ]
+    )
+
+
+@unittest.skipUnless(os.path.exists(TSX), "needs node_modules (npm install) for ondevice pack and verify")
+class ExportBundleTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ondevice-export-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_a_classifier_with_missing_values_and_categories_packs_and_passes_the_gate(self):
+        X, y = wine_with_gaps()
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=1)
+        fields = infer_fields(X_train)
+        self.assertEqual(fields["cellar"], "category")
+        self.assertEqual(fields["alcohol"], "number")
+        pipeline = wine_pipeline([c for c, k in fields.items() if k == "number"], ["cellar"])
+        pipeline.fit(X_train, y_train)
+        build = os.path.join(self.tmp, "build")
+        card = export_bundle(pipeline, build, name="wine", version="1.0.0", X_train=X_train, X_test=X_test, y_test=y_test,
+                             metric_range=[0.8, 1.0], description="Wine cultivar")
+        self.assertEqual(sorted(os.listdir(build)), sorted(FILES))
+        self.assertEqual(card["task"], {"kind": "classification", "classes": ["class_0", "class_1", "class_2"],
+                                        "probabilities": "probabilities", "label": "label"})
+        self.assertEqual(card["algorithm"]["name"], "LogisticRegression")
+        self.assertEqual(card["gate"]["metric"]["name"], "accuracy")
+        with open(os.path.join(build, "e2e-set.json")) as f:
+            e2e = json.load(f)
+        with_gaps = [r for r in e2e["rows"] if any(v is None for v in r.values())]
+        self.assertGreater(len(with_gaps), 0)
+        self.assertTrue(np.allclose(e2e["expected"]["probabilities"], pipeline.predict_proba(pd.DataFrame(
+            [{k: (np.nan if v is None else v) for k, v in r.items()} for r in e2e["rows"]])[X.columns]), atol=0, rtol=0))
+        self.pack_and_verify(build, "wine")
+
+    def test_a_regressor_on_numbers_only_packs_and_passes_the_gate(self):
+        frame = load_diabetes(as_frame=True).frame
+        X, y = frame.drop(columns="target"), frame["target"]
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=3)
+        pipeline = Pipeline([("features", ColumnTransformer([("num", StandardScaler(), list(X.columns))])), ("model", Ridge())])
+        pipeline.fit(X_train, y_train)
+        build = os.path.join(self.tmp, "build")
+        card = export_bundle(pipeline, build, name="diabetes", version="1.0.0", X_train=X_train, X_test=X_test, y_test=y_test,
+                             dtype="float64", metric_range=[0, 80])
+        self.assertEqual(card["task"], {"kind": "regression", "value": "value"})
+        self.assertEqual(card["gate"]["metric"]["name"], "rmse")
+        self.pack_and_verify(build, "diabetes")
+
+    def test_a_metric_outside_its_range_writes_nothing(self):
+        X, y = wine_with_gaps()
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=1)
+        pipeline = wine_pipeline([c for c in X.columns if c != "cellar"], ["cellar"]).fit(X_train, y_train)
+        build = os.path.join(self.tmp, "build")
+        with self.assertRaisesRegex(ValueError, "outside"):
+            export_bundle(pipeline, build, name="wine", version="1.0.0", X_train=X_train, X_test=X_test, y_test=y_test,
+                          metric_range=[0.999, 1.0] if pipeline.score(X_test, y_test) < 0.999 else [0, 0.5])
+        self.assertFalse(os.path.exists(build))
+
+    def pack_and_verify(self, build, name):
+        out = os.path.join(self.tmp, "bundles")
+        packed = ondevice("pack", build, "--out", out)
+        self.assertEqual(packed.returncode, 0, packed.stderr + packed.stdout)
+        verified = ondevice("verify", os.path.join(out, name))
+        self.assertEqual(verified.returncode, 0, verified.stderr + verified.stdout)
+        self.assertIn(f"verified {name} 1.0.0", verified.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
