@@ -10,10 +10,12 @@ API
 
 export_bundle(pipeline, out_dir, *, name, version, X_train, X_test, y_test, metric_range, fields=None,
               row_fields=None, dtype="float32", description=None, data=None, tolerance=1e-5,
-              tolerance_reason=None, feature_spec_version=None, graph_name=None, e2e_every=6) -> dict
+              tolerance_reason=None, feature_spec_version=None, graph_name=None, e2e="synthetic", e2e_rows=32,
+              e2e_every=6, confidence_rows=None, seed=0) -> dict
     One call: a fitted Pipeline (a ColumnTransformer, then the estimator) and its data as a complete
     build folder (feature spec, model.onnx, end-to-end and confidence sets, model card, reference
-    statistics, parity.json). Infers fields, task, classes and the feature count; refuses (ValueError,
+    statistics, parity.json). The end-to-end set is synthetic by default (no real record ships);
+    confidence_rows sizes the labelled set. Infers fields, task, classes and the feature count; refuses (ValueError,
     nothing written) when the held-out metric is outside metric_range. Returns the model card.
     See bundle.py and README.md ("The exporter").
 

@@ -41,7 +41,11 @@ def export_bundle(
     tolerance_reason=None,
     feature_spec_version=None,
     graph_name=None,
+    e2e="synthetic",
+    e2e_rows=32,
     e2e_every=6,
+    confidence_rows=None,
+    seed=0,
 ):
     """Writes the build folder for `pipeline` (fitted; a ColumnTransformer, then the estimator) into out_dir.
 
@@ -56,7 +60,14 @@ def export_bundle(
       inside to serve; required. The research value must be inside it, or nothing is written.
     description: one line for people (default: the estimator, the number of fields and the task).
     tolerance, tolerance_reason: the gate's allowed difference from the research outputs, and why.
-    e2e_every: the end-to-end set holds every row with a missing value, then every e2e_every-th held-out row.
+    e2e: what the end-to-end set's rows are. "synthetic" (the default): e2e_rows rows drawn column by column
+      from the training data's values, missing at each column's rate (every column with gaps has some), so
+      the set, which every browser downloads, holds no real record; "held-out": every row with a missing
+      value, then every e2e_every-th held-out row. Either way the expected outputs are the pipeline's own.
+    confidence_rows: how many held-out rows (and their labels or targets) the confidence set holds, drawn
+      stratified by class for a classifier; None: all of them. They are real records: keep the set as
+      small as the metric's range allows.
+    seed: the draws' seed (synthetic rows, the confidence subset).
     Returns the model card it wrote.
     """
     if metric_range is None:
@@ -80,11 +91,14 @@ def export_bundle(
     write("feature-spec.json", spec)
     write("reference.json", reference_stats(X_train, spec, features.transform(X_train), pipeline.predict(X_train), task, is_additive(estimator)))
     raw = lambda frame: [json_row(r, row_fields) for _, r in frame.iterrows()]  # noqa: E731
-    e2e = end_to_end_rows(X_train, X_test, e2e_every)
+    if e2e not in ("synthetic", "held-out"):
+        raise ValueError(f"export_bundle: e2e must be 'synthetic' or 'held-out', got {e2e!r}")
+    e2e = synthetic_rows(X_train, e2e_rows, seed) if e2e == "synthetic" else end_to_end_rows(X_train, X_test, e2e_every)
+    X_conf, y_conf = confidence_subset(X_test, y_test, task, confidence_rows, seed)
     write("e2e-set.json", {"rows": raw(e2e), "expected": expected_outputs(pipeline, task, e2e)})
     write("parity.json", {"features": features.transform(X_test).tolist(), "predictions": predictions(pipeline, task, X_test)})
     truth = "labels" if task["kind"] == "classification" else "targets"
-    write("confidence-set.json", {"rows": raw(X_test), truth: labels(task, y_test)})
+    write("confidence-set.json", {"rows": raw(X_conf), truth: labels(task, y_conf)})
     description = description or f"{name}: {type(estimator).__name__} on {len(fields)} fields ({task['kind']})"
     card = model_card(name, version, description, task, estimator, data or frame_data(name, X_train, X_test), len(X_train), feature_spec_version or version)
     card["gate"] = {
@@ -120,6 +134,37 @@ def end_to_end_rows(X_train, X_test, every):
     has_missing = everything.isna().any(axis=1)
     index = list(everything.index[has_missing]) + [i for i in X_test.index[::every] if not has_missing[i]]
     return everything.loc[index]
+
+
+def synthetic_rows(X_train, count, seed):
+    """count rows, each column drawn on its own from the training values (so no row is a real record), missing
+    at the column's own rate; the first rows carry one gap each for every column that has gaps, so each
+    imputation path is checked."""
+    rng = np.random.default_rng(seed)
+    columns = {}
+    for column in X_train.columns:
+        present = X_train[column].dropna().to_numpy()
+        drawn = pd.Series(present[rng.integers(0, len(present), count)], dtype=X_train[column].dtype)
+        rate = float(X_train[column].isna().mean())
+        drawn[rng.random(count) < rate] = np.nan
+        columns[column] = drawn
+    frame = pd.DataFrame(columns)
+    gappy = [c for c in X_train.columns if X_train[c].isna().any()]
+    for i, column in enumerate(gappy[:count]):
+        frame.loc[i, column] = np.nan
+    return frame
+
+
+def confidence_subset(X_test, y_test, task, count, seed):
+    """The held-out rows the confidence set keeps: all, or `count` of them (stratified by class for a classifier), in their order."""
+    if count is None or count >= len(X_test):
+        return X_test, y_test
+    from sklearn.model_selection import train_test_split
+
+    stratify = y_test if task["kind"] == "classification" else None
+    kept, _ = train_test_split(X_test.index, train_size=count, stratify=stratify, random_state=seed)
+    in_order = X_test.index[X_test.index.isin(kept)]
+    return X_test.loc[in_order], y_test.loc[in_order]
 
 
 def predictions(pipeline, task, frame):

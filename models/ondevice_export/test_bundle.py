@@ -96,6 +96,26 @@ class ExportBundleTest(unittest.TestCase):
             [{k: (np.nan if v is None else v) for k, v in r.items()} for r in e2e["rows"]])[X.columns]), atol=0, rtol=0))
         self.pack_and_verify(build, "wine")
 
+    def test_synthetic_end_to_end_rows_are_no_real_record_and_the_confidence_set_is_sized(self):
+        X, y = wine_with_gaps()
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=1)
+        pipeline = wine_pipeline([c for c in X.columns if c != "cellar"], ["cellar"]).fit(X_train, y_train)
+        build = os.path.join(self.tmp, "build")
+        export_bundle(pipeline, build, name="wine", version="1.0.0", X_train=X_train, X_test=X_test, y_test=y_test,
+                      metric_range=[0.8, 1.0], e2e_rows=40, confidence_rows=30)
+        with open(os.path.join(build, "e2e-set.json")) as f:
+            e2e = json.load(f)
+        with open(os.path.join(build, "confidence-set.json")) as f:
+            confidence = json.load(f)
+        self.assertEqual(len(e2e["rows"]), 40)
+        real = {tuple(None if pd.isna(v) else v for v in row) for row in X.itertuples(index=False)}
+        self.assertFalse(any(tuple(r[c] for c in X.columns) in real for r in e2e["rows"]))
+        for column in ["alcohol", "magnesium", "cellar"]:
+            self.assertTrue(any(r[column] is None for r in e2e["rows"]), column)
+        self.assertEqual(len(confidence["rows"]), 30)
+        self.assertEqual(sorted(set(confidence["labels"])), ["class_0", "class_1", "class_2"])
+        self.pack_and_verify(build, "wine")
+
     def test_a_regressor_on_numbers_only_packs_and_passes_the_gate(self):
         frame = load_diabetes(as_frame=True).frame
         X, y = frame.drop(columns="target"), frame["target"]
