@@ -19,32 +19,45 @@ export function plainRow(row: unknown, index: number): Record<string, unknown> {
     new InputError('INVALID_ROW', why, field === undefined ? { row: index } : { row: index, field });
   if (typeof row !== 'object' || row === null || Array.isArray(row))
     throw invalid(`expected an object of field values, got ${describe(row)}`);
-  let keys: string[];
+  let copy: Record<string, unknown>;
   try {
     const proto: unknown = Object.getPrototypeOf(row);
     if (proto !== Object.prototype && proto !== null) throw invalid(`expected a plain object ({ field: value }), got ${describe(row)}`);
-    keys = Object.keys(row);
+    // One copy of the own enumerable fields (V8's fast path), each getter or Proxy trap run once.
+    copy = { ...(row as Record<string, unknown>) };
   } catch (error) {
-    throw error instanceof InputError ? error : invalid(`reading the row threw: ${messageOf(error)}`);
+    if (error instanceof InputError) throw error;
+    const field = throwingField(row);
+    throw invalid(`reading ${field === undefined ? 'the row' : `field "${field}"`} threw: ${messageOf(error)}`, field);
   }
-  const copy: Record<string, unknown> = {};
-  for (const key of keys) {
+  for (const key of Object.keys(copy)) {
+    // A spread defines an own "__proto__" as data; it is refused here all the same.
     if (isForbiddenKey(key)) throw new InputError('FORBIDDEN_KEY', `key "${key}" is not accepted`, { row: index, field: key });
-    let value: unknown;
-    try {
-      value = (row as Record<string, unknown>)[key];
-    } catch (error) {
-      throw invalid(`reading field "${key}" threw: ${messageOf(error)}`, key);
-    }
+    const value = copy[key];
     // Numbers, strings and null, nearly every value, need no closer look.
-    if (typeof value !== 'number' && typeof value !== 'string' && value !== null) {
-      const refused = unsendable(value);
-      if (refused !== undefined) throw new InputError('WRONG_TYPE', `field "${key}" cannot take ${refused}`, { row: index, field: key });
-    }
-    // A plain assignment is safe: "__proto__" was refused above.
-    copy[key] = value;
+    if (typeof value === 'number' || typeof value === 'string' || value === null) continue;
+    const refused = unsendable(value);
+    if (refused !== undefined) throw new InputError('WRONG_TYPE', `field "${key}" cannot take ${refused}`, { row: index, field: key });
   }
   return copy;
+}
+
+/** The first field whose reading throws (a getter, a Proxy's trap), to name it; undefined when none can be found. */
+function throwingField(row: object): string | undefined {
+  let keys: string[];
+  try {
+    keys = Object.keys(row);
+  } catch {
+    return undefined;
+  }
+  for (const key of keys) {
+    try {
+      void (row as Record<string, unknown>)[key];
+    } catch {
+      return key;
+    }
+  }
+  return undefined;
 }
 
 /** Why a value cannot go to the worker as a field's value, or undefined when it can. */
