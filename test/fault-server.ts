@@ -51,6 +51,11 @@ export class FaultServer {
     return `${this.origin}${path}`;
   }
 
+  /** Forgets every path set so far (they answer 404 from now on): one fuzz case's files are not kept for the next. */
+  clear(): void {
+    this.#faults.clear();
+  }
+
   async close(): Promise<void> {
     for (const response of this.#open) response.destroy();
     this.#server.closeAllConnections();

@@ -31,7 +31,7 @@ export interface FuzzFixture {
   readonly strangerSigned: BundleFiles;
   /** One model, loaded once, in a worker thread (rows and columns cross a real structured clone). */
   readonly model: OndeviceModel;
-  /** Serves `files` under a path of its own, with `fault` (if any) for one of them; the channel's URL. */
+  /** Serves `files` under a path of its own (instead of the last case's), with `fault` (if any) for one of them; the channel's URL. */
   serve(files: BundleFiles, faulty?: { path: string; fault: Fault }): string;
   close(): Promise<void>;
 }
@@ -56,6 +56,8 @@ export async function startFixture(): Promise<FuzzFixture> {
     publicKey: key.publicKey,
     model,
     serve(files, faulty) {
+      // One case at a time: the last case's files (absurd ones run to megabytes) are dropped.
+      server.clear();
       const prefix = `/case-${++cases}`;
       for (const [path, body] of files) server.set(`${prefix}/${path}`, { kind: 'ok', body });
       if (faulty !== undefined) server.set(`${prefix}/${faulty.path}`, faulty.fault);
