@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { build } from 'vite';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/support/chromium.js';
 import type { RivalId, StartResult } from './protocol.js';
 import { renderReadme } from './report.js';
 import type { BenchResults, ModelResults, RequestSummary, StartPhase, StartResults } from './results-types.js';
@@ -53,15 +54,8 @@ const MODELS: readonly ModelPlan[] = [
   { name: 'house-prices-mlp-tfjs', build: 'models/house-prices/build/mlp-tfjs', rivals: ['tfjs-wasm'] },
 ];
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--js-flags=--expose-gc',
-];
+// The bench collects the page heap between repetitions.
+const BENCH_CHROMIUM_ARGS = [...CHROMIUM_ARGS, '--js-flags=--expose-gc'];
 
 const log = (message: string): void => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(1)}s] ${message}`);
 const t0 = performance.now();
@@ -265,7 +259,7 @@ async function main(): Promise<void> {
   const sizes = await measureSizes();
 
   const server = await startBenchServer(join(root, 'dist/bench'));
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: BENCH_CHROMIUM_ARGS });
   try {
     log(`serving ${server.origin}; Chromium ${browser.version()}`);
     const context = await browser.newContext();

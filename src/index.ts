@@ -1,15 +1,8 @@
-import * as Comlink from 'comlink';
 import { StateError } from './errors/index.js';
-import { ModelClient, type ClientOptions } from './client/model.js';
+import { openModel, type ClientOptions } from './client/model.js';
 import { WORKER_START_TIMEOUT_MS, startWorkerLink, type WorkerSource } from './client/worker-link.js';
 import { hasWebWorkers } from './util/environment.js';
-import {
-  installErrorTransfer,
-  type DeploymentEvent,
-  type LoadProgress,
-  type OndeviceModel,
-  type WorkerLoadOptions,
-} from './worker/protocol.js';
+import { installErrorTransfer, type LoadProgress, type OndeviceModel, type WorkerLoadOptions } from './worker/protocol.js';
 
 export interface LoadOptions extends Omit<WorkerLoadOptions, 'persisted'>, ClientOptions {
   /** Called as the model loads, phase by phase: `download` (bytes), `verify` (bytes, from the device's store), `runtime`, `gate`, `ready`; for updates too. */
@@ -66,25 +59,10 @@ export async function load(channelUrl: string | URL, options: LoadOptions = {}):
   // persist() exists on the page's StorageManager only, not in workers.
   const persisted = persistStorage === true ? await navigator.storage?.persist?.().catch(() => false) : undefined;
   const link = await startWorkerLink(worker, workerStartTimeoutMs);
-  // Events that arrive while the model loads have no listener yet: the app cannot have added one.
-  let client: ModelClient | undefined;
-  const onEvent = (event: DeploymentEvent): void => client?.handleEvent(event);
-  try {
-    const info = await Promise.race([
-      link.endpoint.load(
-        url,
-        persisted === undefined ? workerOptions : { ...workerOptions, persisted },
-        onProgress ? Comlink.proxy(onProgress) : undefined,
-        Comlink.proxy(onEvent),
-      ),
-      link.lost,
-    ]);
-    client = new ModelClient(link, info, { ...(batching === undefined ? {} : { batching }), ...(cache === undefined ? {} : { cache }) });
-    return client;
-  } catch (error) {
-    link.close();
-    throw error;
-  }
+  return openModel(link, url, persisted === undefined ? workerOptions : { ...workerOptions, persisted }, onProgress, {
+    ...(batching === undefined ? {} : { batching }),
+    ...(cache === undefined ? {} : { cache }),
+  });
 }
 
 export type { Backend, ShardStatus } from './runtimes/index.js';

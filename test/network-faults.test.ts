@@ -1,6 +1,7 @@
 // Every network wait is bounded and every failure typed: the bundle readers against a server that
 // stalls, never ends, resets, or lies about its length (test/fault-server.ts), with short limits.
 import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boundedFetcher, downloadVerified, fetchChannel, fetchVersion, globalFetch, type NetworkLimits } from '../src/bundle/index.js';
 import { BundleError } from '../src/errors/index.js';
@@ -76,6 +77,31 @@ describe('network waits are bounded', () => {
     const url = server.set('/gzip/channel.json', { kind: 'gzip', body: bytes(JSON.stringify(channel)) });
     // Not a valid channel: what matters is that all of it was read and parsed (INVALID_CHANNEL, not INVALID_JSON).
     expect((await failure(() => fetchChannel(fetcher, url, {}))).error).toMatchObject({ name: 'BundleError', code: 'INVALID_CHANNEL' });
+  });
+
+  it('a thread busy past the limit while the answer arrives is not a silent server: the answer is read', async () => {
+    // The server runs in a worker thread, so it answers while this thread is blocked.
+    const worker = new Worker(
+      `const http = require('node:http');
+       const { parentPort } = require('node:worker_threads');
+       const server = http.createServer((q, r) => {
+         parentPort.postMessage('asked');
+         setTimeout(() => r.writeHead(200, { 'content-length': '2' }).end('{}'), 20);
+       });
+       server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));`,
+      { eval: true },
+    );
+    try {
+      const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+      const request = boundedFetcher(globalFetch, { firstByteMs: 100, idleMs: 100, fileMs: 5_000 })(`http://127.0.0.1:${port}/x`);
+      await new Promise((resolve) => worker.once('message', resolve));
+      // Blocked past the first-byte limit while the answer arrives: the timer and the data are due together.
+      const until = performance.now() + 400;
+      while (performance.now() < until);
+      expect(await (await request).text()).toBe('{}');
+    } finally {
+      await worker.terminate();
+    }
   });
 
   it('a channel announced longer than it is: TIMEOUT (idle), not a hang', async () => {

@@ -102,6 +102,20 @@ describe('ondevice/node load()', () => {
     });
   });
 
+  it('refuses options out of range before any request: a pinned key that is not a key, a network limit that is not a whole number', async () => {
+    const source = join(bundles, 'penguins');
+    expect(await caught(() => load(source, { publicKeys: ['not a key!'] }))).toMatchObject({
+      name: 'InputError',
+      code: 'INVALID_OPTION',
+      details: { field: 'publicKeys[0]' },
+    });
+    expect(await caught(() => load(source, { network: { idleMs: 0.5 } }))).toMatchObject({
+      name: 'InputError',
+      code: 'INVALID_OPTION',
+      details: { field: 'network.idleMs' },
+    });
+  });
+
   it('refuses what the browser refuses: a missing source, a damaged file, a failing gate', async () => {
     expect(await caught(() => load(join(bundles, 'nothing-here')))).toBeInstanceOf(BundleError);
     const damaged = await mkdtemp(join(tmpdir(), 'ondevice-node-damaged-'));

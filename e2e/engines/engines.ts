@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { chromium } from '@playwright/test';
 import puppeteer from 'puppeteer-core';
 import { Builder, type WebDriver } from 'selenium-webdriver';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/chromium.js';
 
 // The three engines an app's users have, each driven the way this machine allows: Chromium with
 // Playwright, Firefox ESR with puppeteer-core over WebDriver BiDi, WebKitGTK (Safari's engine) with
@@ -26,14 +27,6 @@ export interface EngineBrowser {
   close(): Promise<void>;
 }
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 const MINIBROWSER = '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
 /** How long one evaluated expression may take in any engine. */
 const SCRIPT_TIMEOUT_MS = 60_000;
@@ -45,7 +38,7 @@ export async function launchEngine(name: EngineName): Promise<EngineBrowser> {
 }
 
 async function launchChromium(): Promise<EngineBrowser> {
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] });
   return {
     name: 'chromium',
     version: `chromium/${browser.version()}`,

@@ -74,6 +74,8 @@ def export_bundle(
         raise ValueError("export_bundle: metric_range is required: the range the held-out metric must stay in to serve")
     if dtype not in DTYPES:
         raise ValueError(f"export_bundle: dtype must be float32 or float64, got {dtype!r}")
+    if e2e not in ("synthetic", "held-out"):
+        raise ValueError(f"export_bundle: e2e must be 'synthetic' or 'held-out', got {e2e!r}")
     features, estimator = pipeline[:-1], pipeline[-1]
     fields = fields if fields is not None else infer_fields(X_train)
     row_fields = row_fields if row_fields is not None else fields
@@ -82,23 +84,14 @@ def export_bundle(
     if not metric_range[0] <= research <= metric_range[1]:
         raise ValueError(f"export_bundle: held-out {metric_name} {research} is outside {metric_range}: refusing to export")
 
-    os.makedirs(out_dir, exist_ok=True)
-    write = lambda file, value: write_json(os.path.join(out_dir, file), value)  # noqa: E731
+    # Everything is made before anything is written: a refused step or estimator leaves no half folder.
     spec = feature_spec(pipeline, name, feature_spec_version or version, dtype=dtype, fields=fields)
     n_features = features.transform(X_train.head(1)).shape[1]
     graph = to_onnx(estimator, n_features, input_dtype=DTYPES[dtype], graph_name=graph_name)
-    onnx.save(graph, os.path.join(out_dir, "model.onnx"))
-    write("feature-spec.json", spec)
-    write("reference.json", reference_stats(X_train, spec, features.transform(X_train), pipeline.predict(X_train), task, is_additive(estimator)))
     raw = lambda frame: [json_row(r, row_fields) for _, r in frame.iterrows()]  # noqa: E731
-    if e2e not in ("synthetic", "held-out"):
-        raise ValueError(f"export_bundle: e2e must be 'synthetic' or 'held-out', got {e2e!r}")
-    e2e = synthetic_rows(X_train, e2e_rows, seed) if e2e == "synthetic" else end_to_end_rows(X_train, X_test, e2e_every)
+    e2e_frame = synthetic_rows(X_train, e2e_rows, seed) if e2e == "synthetic" else end_to_end_rows(X_train, X_test, e2e_every)
     X_conf, y_conf = confidence_subset(X_test, y_test, task, confidence_rows, seed)
-    write("e2e-set.json", {"rows": raw(e2e), "expected": expected_outputs(pipeline, task, e2e)})
-    write("parity.json", {"features": features.transform(X_test).tolist(), "predictions": predictions(pipeline, task, X_test)})
     truth = "labels" if task["kind"] == "classification" else "targets"
-    write("confidence-set.json", {"rows": raw(X_conf), truth: labels(task, y_conf)})
     description = description or f"{name}: {type(estimator).__name__} on {len(fields)} fields ({task['kind']})"
     card = model_card(name, version, description, task, estimator, data or frame_data(name, X_train, X_test), len(X_train), feature_spec_version or version)
     card["gate"] = {
@@ -106,7 +99,18 @@ def export_bundle(
         **({"toleranceReason": tolerance_reason} if tolerance_reason else {}),
         "metric": {"name": metric_name, "range": list(metric_range), "research": research},
     }
-    write("model-card.json", card)
+    files = {
+        "feature-spec.json": spec,
+        "reference.json": reference_stats(X_train, spec, features.transform(X_train), pipeline.predict(X_train), task, is_additive(estimator)),
+        "e2e-set.json": {"rows": raw(e2e_frame), "expected": expected_outputs(pipeline, task, e2e_frame)},
+        "parity.json": {"features": features.transform(X_test).tolist(), "predictions": predictions(pipeline, task, X_test)},
+        "confidence-set.json": {"rows": raw(X_conf), truth: labels(task, y_conf)},
+        "model-card.json": card,
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    onnx.save(graph, os.path.join(out_dir, "model.onnx"))
+    for file, value in files.items():
+        write_json(os.path.join(out_dir, file), value)
     return card
 
 

@@ -23,9 +23,9 @@ from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
-from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder, RobustScaler, StandardScaler  # noqa: E402
 
-from ondevice_export import export_bundle, infer_fields  # noqa: E402
+from ondevice_export import UnsupportedStep, export_bundle, infer_fields  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TSX = os.path.join(REPO, "node_modules", ".bin", "tsx")
@@ -64,6 +64,14 @@ def wine_pipeline(numbers, categories):
     )
 
 
+def fitted_wine():
+    """The wine frame with gaps, split, and the classifier fitted on its training part."""
+    X, y = wine_with_gaps()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=1)
+    pipeline = wine_pipeline([c for c in X.columns if c != "cellar"], ["cellar"]).fit(X_train, y_train)
+    return X, X_train, X_test, y_test, pipeline
+
+
 @unittest.skipUnless(os.path.exists(TSX), "needs node_modules (npm install) for ondevice pack and verify")
 class ExportBundleTest(unittest.TestCase):
     def setUp(self):
@@ -97,9 +105,7 @@ class ExportBundleTest(unittest.TestCase):
         self.pack_and_verify(build, "wine")
 
     def test_synthetic_end_to_end_rows_are_no_real_record_and_the_confidence_set_is_sized(self):
-        X, y = wine_with_gaps()
-        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=1)
-        pipeline = wine_pipeline([c for c in X.columns if c != "cellar"], ["cellar"]).fit(X_train, y_train)
+        X, X_train, X_test, y_test, pipeline = fitted_wine()
         build = os.path.join(self.tmp, "build")
         export_bundle(pipeline, build, name="wine", version="1.0.0", X_train=X_train, X_test=X_test, y_test=y_test,
                       metric_range=[0.8, 1.0], e2e_rows=40, confidence_rows=30)
@@ -127,16 +133,31 @@ class ExportBundleTest(unittest.TestCase):
                              dtype="float64", metric_range=[0, 80])
         self.assertEqual(card["task"], {"kind": "regression", "value": "value"})
         self.assertEqual(card["gate"]["metric"]["name"], "rmse")
+        with open(os.path.join(build, "confidence-set.json")) as f:
+            self.assertEqual(json.load(f)["targets"], [float(v) for v in y_test])
         self.pack_and_verify(build, "diabetes")
 
-    def test_a_metric_outside_its_range_writes_nothing(self):
-        X, y = wine_with_gaps()
-        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=1)
-        pipeline = wine_pipeline([c for c in X.columns if c != "cellar"], ["cellar"]).fit(X_train, y_train)
+    def test_a_metric_outside_its_range_or_a_bad_option_writes_nothing(self):
+        _, X_train, X_test, y_test, pipeline = fitted_wine()
         build = os.path.join(self.tmp, "build")
-        with self.assertRaisesRegex(ValueError, "outside"):
-            export_bundle(pipeline, build, name="wine", version="1.0.0", X_train=X_train, X_test=X_test, y_test=y_test,
-                          metric_range=[0.999, 1.0] if pipeline.score(X_test, y_test) < 0.999 else [0, 0.5])
+        data = dict(name="wine", version="1.0.0", X_train=X_train, X_test=X_test, y_test=y_test)
+        outside = [0.999, 1.0] if pipeline.score(X_test, y_test) < 0.999 else [0, 0.5]
+        for options, why in [
+            (dict(metric_range=outside), "outside"),
+            (dict(), "metric_range is required"),
+            (dict(metric_range=[0, 1], dtype="int8"), "dtype must be float32 or float64"),
+            (dict(metric_range=[0, 1], e2e="real"), "e2e must be 'synthetic' or 'held-out'"),
+        ]:
+            with self.assertRaisesRegex(ValueError, why):
+                export_bundle(pipeline, build, **data, **options)
+            self.assertFalse(os.path.exists(build), why)
+        # A step the exporter cannot write is found before any file is.
+        numbers = [c for c in X_train.columns if c != "cellar"]
+        robust = Pipeline([("features", ColumnTransformer([("num", Pipeline([("impute", SimpleImputer()), ("scale", RobustScaler())]), numbers)])),
+                           ("model", LogisticRegression(max_iter=2000))]).fit(X_train[numbers], pipeline.predict(X_train))
+        with self.assertRaises(UnsupportedStep):
+            export_bundle(robust, build, name="wine", version="1.0.0", X_train=X_train[numbers], X_test=X_test[numbers],
+                          y_test=robust.predict(X_test[numbers]), metric_range=[0, 1])
         self.assertFalse(os.path.exists(build))
 
     def pack_and_verify(self, build, name):

@@ -8,6 +8,7 @@ import type {
   DeploymentEvent,
   DeploymentEventType,
   FeatureMatrix,
+  LoadProgress,
   ModelInfo,
   OndeviceModel,
   RowResult,
@@ -15,6 +16,7 @@ import type {
   TaskProgress,
   UpdateResult,
   WorkerApi,
+  WorkerLoadOptions,
 } from '../worker/protocol.js';
 import { MicroBatcher, type BatchingOptions } from './batcher.js';
 import { PredictionCache, cacheKey, type CacheOptions } from './cache.js';
@@ -57,6 +59,38 @@ export const DISPOSE_TIMEOUT_MS = 5_000;
  * Micro-batching, the prediction cache and laying big batches out in columns happen here; every
  * answer comes from the service.
  */
+/**
+ * Loads `channelUrl` on the service behind `link` (a worker, a worker thread or this thread) and
+ * returns the client for it. A load that fails, or a service that dies first, closes the link.
+ */
+export async function openModel(
+  link: ServiceLink,
+  channelUrl: string,
+  serviceOptions: WorkerLoadOptions,
+  onProgress: ((progress: LoadProgress) => void) | undefined,
+  { batching, cache }: ClientOptions,
+): Promise<ModelClient> {
+  // Events that arrive while the model loads have no listener yet: the app cannot have added one.
+  let client: ModelClient | undefined;
+  const onEvent = (event: DeploymentEvent): void => client?.handleEvent(event);
+  try {
+    const info = await Promise.race([
+      link.endpoint.load(
+        channelUrl,
+        serviceOptions,
+        onProgress === undefined ? undefined : Comlink.proxy(onProgress),
+        Comlink.proxy(onEvent),
+      ),
+      link.lost,
+    ]);
+    client = new ModelClient(link, info, { ...(batching === undefined ? {} : { batching }), ...(cache === undefined ? {} : { cache }) });
+    return client;
+  } catch (error) {
+    link.close();
+    throw error;
+  }
+}
+
 export class ModelClient implements OndeviceModel {
   readonly #link: ServiceLink;
   readonly #listeners = new Map<string, Set<(event: DeploymentEvent) => void>>();

@@ -3,12 +3,11 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import * as Comlink from 'comlink';
 import { sha256Hex, parseManifest, parseJsonBytes } from '../bundle/index.js';
 import { inThreadLink } from '../client/in-thread-link.js';
-import { ModelClient, type ClientOptions, type ServiceLink } from '../client/model.js';
+import { openModel, type ClientOptions, type ServiceLink } from '../client/model.js';
 import { BundleError } from '../errors/index.js';
-import type { DeploymentEvent, LoadProgress, OndeviceModel, WorkerLoadOptions } from '../worker/protocol.js';
+import type { LoadProgress, OndeviceModel, WorkerLoadOptions } from '../worker/protocol.js';
 import { ModelService } from '../worker/service.js';
 import { fileOrNetworkFetch, nodeIo } from './io.js';
 import { startThreadLink } from './worker-link.js';
@@ -54,24 +53,10 @@ export async function load(source: string | URL, options: NodeLoadOptions = {}):
   const channelUrl = await channelUrlOf(source);
   const pinned = version === undefined ? undefined : await pinnedVersion(channelUrl, version);
   const link: ServiceLink = thread === 'worker' ? await startThreadLink() : inThreadLink(new ModelService(nodeIo()));
-  let client: ModelClient | undefined;
-  const onEvent = (event: DeploymentEvent): void => client?.handleEvent(event);
-  try {
-    const info = await Promise.race([
-      link.endpoint.load(
-        channelUrl,
-        pinned === undefined ? serviceOptions : { ...serviceOptions, pinned },
-        onProgress === undefined ? undefined : Comlink.proxy(onProgress),
-        Comlink.proxy(onEvent),
-      ),
-      link.lost,
-    ]);
-    client = new ModelClient(link, info, { ...(batching === undefined ? {} : { batching }), ...(cache === undefined ? {} : { cache }) });
-    return client;
-  } catch (error) {
-    link.close();
-    throw error;
-  }
+  return openModel(link, channelUrl, pinned === undefined ? serviceOptions : { ...serviceOptions, pinned }, onProgress, {
+    ...(batching === undefined ? {} : { batching }),
+    ...(cache === undefined ? {} : { cache }),
+  });
 }
 
 /** A channel URL for a folder, a file path or a URL. */
