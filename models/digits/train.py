@@ -14,8 +14,9 @@ Writes into models/digits/build/:
   parity.json         PyTorch's probabilities for every confidence row (tests only, not in the bundle)
   model-card.json     metadata, outputs, the gate's metric, range and tolerance
 
-Re-running it reproduces the same bytes: fixed split seed, fixed torch seed, deterministic algorithms,
-one CPU thread, a fixed number of epochs, no timestamps.
+Deterministic on one machine: fixed split seed, fixed torch seed, deterministic algorithms, one CPU
+thread, no oneDNN, a fixed number of epochs, no timestamps. --out <folder> writes there instead of
+build/. Across machines, see models/README.md ("Rebuilding").
 """
 import hashlib
 import io
@@ -33,7 +34,10 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "build")
+sys.path.insert(0, os.path.dirname(HERE))
+from ondevice_export.environment import build_environment, deterministic, out_dir  # noqa: E402
+
+OUT = out_dir(os.path.join(HERE, "build"))
 
 MODEL_NAME = "digits"
 MODEL_VERSION = "1.0.0"
@@ -163,9 +167,7 @@ def export_onnx(model):
 
 
 def main():
-    torch.manual_seed(SEED)
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
+    deterministic(SEED)  # seeds, one thread, deterministic algorithms, no oneDNN (its kernels are generated for each CPU)
     os.makedirs(OUT, exist_ok=True)
 
     digits = load_digits()
@@ -252,6 +254,7 @@ def main():
                     "trainRows": int(len(y_train)),
                     "split": {"testSize": TEST_SIZE, "stratify": "target", "seed": SEED},
                 },
+                "environment": build_environment(),
             },
             "featureSpecVersion": FEATURE_SPEC_VERSION,
             "gate": {

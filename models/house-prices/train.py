@@ -2,25 +2,22 @@
 """Train the house-price models (Ames, Iowa) and export one ondevice build folder per estimator.
 
 Research environment: Debian's python3-sklearn, -pandas, -onnx, -xgboost and -torch, run with
-/usr/bin/python3. One shared preprocessing (models/ondevice_export) feeds six estimators; every one
-predicts log1p(Sale_Price) and reports dollars (expm1), so metrics and end-to-end values are in dollars.
+/usr/bin/python3 (models/build-all.sh sets one BLAS thread and pinned kernels first: models/README.md,
+"Rebuilding"). One shared preprocessing feeds six estimators; every one predicts log1p(Sale_Price) and
+reports dollars (expm1), so metrics and end-to-end values are in dollars.
 
-Writes models/house-prices/build/<variant>/ for ridge, random-forest, gradient-boosting, xgboost,
-mlp-onnx (PyTorch, exported to ONNX) and mlp-tfjs (the same network as a TensorFlow.js layers model):
-  feature-spec.json   the fitted preprocessing as an ondevice feature spec
-  model.onnx | model.json + weights.bin
-  e2e-set.json        raw rows (missing values, rare and unseen categories, out-of-range years) and what this pipeline gave
-  confidence-set.json the held-out 25% with their prices
-  parity.json         research features and predictions for every confidence row (tests only); for ridge also
-                      "linear": its coefficients and exact per-field attributions of the first 20 rows
-  reference.json      the training distribution (fields, predicted prices, feature means) for drift and explanations
-  model-card.json     metadata, the gate's metric, range and tolerance
+Writes build/<variant>/ (or <folder>/<variant>/ with --out <folder>) for ridge, random-forest,
+gradient-boosting, xgboost, mlp-onnx (PyTorch, exported to ONNX, with an int8 variant) and mlp-tfjs (the
+same network as a TensorFlow.js layers model), each with one call to export_bundle
+(models/ondevice_export): feature-spec.json, the model, e2e-set.json (held-out rows with missing values,
+rare and unseen categories, out-of-range years, and what this pipeline gave), confidence-set.json (the
+held-out 25% with their prices), parity.json (tests only; for ridge also its exact per-field
+attributions of the first 20 rows), reference.json and model-card.json.
 
-Deterministic: fixed seeds, single-threaded training, no timestamps; a re-run rewrites identical bytes.
+Deterministic on one machine: fixed seeds, single-threaded training, no timestamps. Across machines,
+see models/README.md ("Rebuilding": what reproduces and what does not).
 """
-import hashlib
 import io
-import json
 import os
 import sys
 
@@ -34,19 +31,18 @@ from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
-from sklearn.metrics import mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, StandardScaler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from ondevice_export import (RareLabelGrouper, TargetOrderedEncoder, append_expm1, feature_columns, feature_spec, is_additive,  # noqa: E402
-                             json_row, reference_stats, to_onnx, write_tfjs_layers_model)
+from ondevice_export import RareLabelGrouper, TargetOrderedEncoder, append_expm1, export_bundle, write_tfjs_layers_model  # noqa: E402
+from ondevice_export.environment import deterministic, out_dir  # noqa: E402
 from ondevice_export.variants import evaluate, int8_static  # noqa: E402
 
 DATA = os.path.join(HERE, "data", "ames.csv")
-BUILD = os.path.join(HERE, "build")
+BUILD = out_dir(os.path.join(HERE, "build"))
 
 NAME = "house-prices"
 MODEL_VERSION = "1.0.0"
@@ -75,7 +71,6 @@ INJECT_MISSING = ["Lot_Frontage", "Total_Bsmt_SF", "Garage_Area", "Mas_Vnr_Area"
                   "MS_Zoning", "Exterior_1st", "Garage_Finish", "Bldg_Type"]
 RARE_FREQUENCY = 0.01
 UNKNOWN_CODE = -1  # an ordinal category unseen at fit time (and not grouped as Rare)
-LINEAR_ROWS = 20  # confidence rows whose exact linear attributions the ridge parity file carries
 
 # Held-out r2 (in dollars) a version must reach to serve: a few hundredths under what each variant reaches now.
 R2_FLOOR = {"ridge": 0.82, "random-forest": 0.87, "gradient-boosting": 0.88, "xgboost": 0.89, "mlp-onnx": 0.85, "mlp-tfjs": 0.85}
@@ -100,11 +95,6 @@ MLP_EPOCHS = 200
 MLP_BATCH = 64
 MLP_LEARNING_RATE = 1e-3
 MLP_WEIGHT_DECAY = 1e-4
-
-
-def sha256_file(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def load():
@@ -179,11 +169,6 @@ SKLEARN_VARIANTS = {
 }
 
 
-def hyperparameters(estimator):
-    params = estimator.get_params()
-    return {k: v for k, v in sorted(params.items()) if isinstance(v, (int, float, str, bool)) and not (isinstance(v, float) and np.isnan(v))}
-
-
 class MLP(torch.nn.Sequential):
     def __init__(self, inputs):
         widths = [inputs] + MLP_HIDDEN
@@ -247,11 +232,6 @@ def mlp_tfjs_layers(model):
     ]
 
 
-def raw_row(record):
-    """A data-frame row as the JSON an app would send."""
-    return json_row(record, {**{f: "number" for f in NUMBERS}, **{f: "category" for f in CATEGORIES}})
-
-
 def e2e_rows(X_test, features):
     """Held-out rows with missing values, with rare levels and a spread of others, plus made-up rows:
     unseen categories, years outside the training range, and a row of nothing but nulls."""
@@ -277,219 +257,105 @@ def e2e_rows(X_test, features):
     return pd.concat([rows, made_up], ignore_index=True)
 
 
-def write_json(directory, name, value):
-    with open(os.path.join(directory, name), "w") as f:
-        json.dump(value, f, indent=1)
-        f.write("\n")
+class TorchRegressor:
+    """The PyTorch network as a pipeline's last step: predict gives dollars."""
+
+    def __init__(self, network):
+        self.network = network
+
+    def predict(self, Z):
+        return mlp_predict(self.network, Z)
 
 
-def write_rows_json(directory, name, value):
-    """Large sets: one row per line, so the files stay small and diffs stay readable."""
+def int8_variant(model, Z_train, Z_test, Z_e2e, y_test, float_e2e, float_test):
+    """The int8 graph (WASM), its answers computed in numpy as the ONNX operators define them, against the float model's."""
+    from sklearn.metrics import r2_score
 
-    def encode(v, level):
-        pad = " " * (level + 1)
-        if isinstance(v, dict):
-            return "{\n" + ",\n".join(f"{pad}{json.dumps(k)}: {encode(x, level + 1)}" for k, x in v.items()) + "\n" + " " * level + "}"
-        if isinstance(v, list) and v and all(isinstance(x, (dict, list)) for x in v):
-            return "[\n" + ",\n".join(pad + json.dumps(x, separators=(",", ":")) for x in v) + "\n" + " " * level + "]"
-        return json.dumps(v, separators=(",", ":"))
-
-    with open(os.path.join(directory, name), "w") as f:
-        f.write(encode(value, 0) + "\n")
-
-
-def linear_parity(spec, regressor, feature_means, Z):
-    """A linear model's exact explanation of the rows Z, in the space it predicts (log1p price): per raw
-    field, the sum over its feature columns of coef * (x - training mean); they add up, with the base
-    value (the output at the training means), to the model's output."""
-    coefficients = np.asarray(regressor.coef_, dtype=np.float64).ravel()
-    intercept = float(regressor.intercept_)
-    means = np.asarray(feature_means, dtype=np.float64)
-    fields = [f["name"] for f in spec["fields"]]
-    columns = np.array(feature_columns(spec))
-    contributions = coefficients * (Z - means)
-    attributions = [[float(row[columns == field].sum()) for field in fields] for row in contributions]
-    outputs = [float(v) for v in regressor.predict(Z)]
-    base = float(intercept + coefficients @ means)
-    for r, (row, output) in enumerate(zip(attributions, outputs)):
-        if abs(base + sum(row) - output) > 1e-9:
-            sys.exit(f"linear attributions of row {r} sum to {base + sum(row)}, not the model's {output}")
-    return {
-        "fields": fields,
-        "coefficients": [float(c) for c in coefficients],
-        "intercept": intercept,
-        "featureMeans": [float(m) for m in means],
-        "baseValue": base,
-        "attributions": attributions,
-        "outputs": outputs,
-    }
-
-
-def model_card(variant, description, runtime, task, algorithm, training_library, metric_value, split):
+    quantized = int8_static(model, Z_train.astype(np.float32))
+    on_test = evaluate(quantized, Z_test.astype(np.float32)).ravel().astype(np.float64)
+    on_e2e = evaluate(quantized, Z_e2e.astype(np.float32)).ravel().astype(np.float64)
+    relative = lambda a, b: float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))  # noqa: E731
+    worst = max(relative(on_e2e, float_e2e), relative(on_test, float_test))
+    tolerance = float(f"{2 * worst:.1g}") if f"{2 * worst:.1g}" != "0" else 1e-3
+    r2_int8 = float(r2_score(y_test, on_test))
+    print(f"{'mlp-onnx int8':18s} r2 {r2_int8:.4f}  largest deviation from the float model {worst:.4f} relative")
     card = {
-        "name": f"{NAME}-{variant}",
-        "version": MODEL_VERSION,
-        "description": description,
-        "runtime": runtime,
-        "task": task,
-        "algorithm": algorithm,
-        "training": {
-            **training_library,
-            "preprocessing": {"library": "scikit-learn", "libraryVersion": sklearn.__version__, "export": "models/ondevice_export"},
-            **({"onnxVersion": onnx.__version__} if runtime == "onnxruntime-web" else {}),
-            "data": {
-                "name": "ames",
-                "file": "models/house-prices/data/ames.csv",
-                "sha256": sha256_file(DATA),
-                **split,
-            },
-        },
-        "featureSpecVersion": FEATURE_SPEC_VERSION,
-        "gate": {
-            "tolerance": TOLERANCE,
-            "toleranceReason": TOLERANCE_REASON[variant],
-            "metric": {"name": "r2", "range": [R2_FLOOR[variant], 1.0], "research": metric_value},
-        },
+        "name": "int8",
+        "model": "model.int8.onnx",
+        "backends": ["wasm"],
+        "description": "Gemm weights as int8 (one scale per output column), inputs quantized with scales calibrated on the training features; "
+                       "MatMulInteger on onnxruntime-web's WASM kernels",
+        "tolerance": tolerance,
+        "toleranceReason": f"int8 weights and activations move prices by up to {worst:.2%} of the float model's on the held-out and "
+                           "end-to-end rows; the tolerance is twice that. The r2 range still gates the variant's quality",
+        "metric": {"name": "r2", "range": [R2_FLOOR["mlp-onnx"], 1.0], "research": r2_int8},
     }
-    return card
+    return quantized, card, [float(v) for v in on_test]
 
 
 def main():
+    deterministic(SEED)
     frame, X, y = load()
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=SEED)
-    split = {
-        "rows": int(len(frame)),
-        "trainRows": int(len(X_train)),
-        "split": {"testSize": 0.25, "seed": SEED},
-        "injectedMissing": {"rate": MISSING_RATE, "seed": SEED, "columns": INJECT_MISSING},
-        "target": TARGET,
-    }
     features = make_features().fit(X_train, y_train)
     Z_train, Z_test = features.transform(X_train), features.transform(X_test)
     n_features = Z_train.shape[1]
     e2e = e2e_rows(X_test, features)
-    Z_e2e = features.transform(e2e)
-    confidence = {"rows": [raw_row(r) for _, r in X_test.iterrows()], "targets": [float(v) for v in y_test]}
-    e2e_raw = [raw_row(r) for _, r in e2e.iterrows()]
+    fields = len(NUMBERS) + len(CATEGORIES)
+    common = dict(
+        spec_name=NAME, version=MODEL_VERSION, feature_spec_version=FEATURE_SPEC_VERSION, X_train=X_train, X_test=X_test, y_test=y_test,
+        fields={**{f: "number" for f in NUMBERS}, **{f: "category" for f in CATEGORIES}}, e2e=e2e, metric="r2", output=OUTPUT,
+        output_dtype="float64", tolerance=TOLERANCE, compact_sets=True,
+        training={"preprocessing": {"library": "scikit-learn", "libraryVersion": sklearn.__version__, "export": "models/ondevice_export"}},
+        data={
+            "name": "ames", "file": "models/house-prices/data/ames.csv", "path": DATA, "rows": int(len(frame)),
+            "split": {"testSize": 0.25, "seed": SEED},
+            "injectedMissing": {"rate": MISSING_RATE, "seed": SEED, "columns": INJECT_MISSING},
+            "target": TARGET,
+        },
+    )
 
-    def export(variant, runtime, dtype, task, algorithm, library, predict, write_model, description, additive=False, linear=None,
-               model_variants=None):
-        """linear: the fitted linear regressor (log1p space), for the exact attributions in parity.json.
-        model_variants(out, predictions on Z_e2e, on Z_test) -> (the card's "variants" entries, {variant: its predictions
-        on Z_test} for parity.json), for models written with variants."""
-        out = os.path.join(BUILD, variant)
-        os.makedirs(out, exist_ok=True)
-        predictions = predict(Z_test)
-        r2 = float(r2_score(y_test, predictions))
-        rmse = float(np.sqrt(mean_squared_error(y_test, predictions)))
-        if r2 < R2_FLOOR[variant]:
-            sys.exit(f"{variant}: held-out r2 {r2} is under {R2_FLOOR[variant]}: refusing to export")
-        model_files = write_model(out)
-        spec = feature_spec(features, NAME, FEATURE_SPEC_VERSION, dtype=dtype)
-        write_json(out, "feature-spec.json", spec)
-        reference = reference_stats(X_train, spec, Z_train, predict(Z_train), task, additive)
-        write_json(out, "reference.json", reference)
-        write_rows_json(out, "e2e-set.json", {
-            "rows": e2e_raw,
-            "expected": {"features": Z_e2e.tolist(), "value": [float(v) for v in predict(Z_e2e)]},
-        })
-        write_rows_json(out, "confidence-set.json", confidence)
-        parity = {"features": Z_test.tolist(), "predictions": [float(v) for v in predictions]}
-        card_variants = None
-        if model_variants is not None:
-            card_variants, variant_predictions = model_variants(out, predict(Z_e2e), predictions)
-            parity["variants"] = variant_predictions
-        if linear is not None:
-            parity["linear"] = linear_parity(spec, linear, reference["featureMeans"], Z_test[:LINEAR_ROWS])
-        write_rows_json(out, "parity.json", parity)
-        card = model_card(variant, description, runtime, task, algorithm, library, r2, split)
-        if card_variants is not None:
-            card["variants"] = card_variants
-        write_json(out, "model-card.json", card)
-        size = sum(os.path.getsize(os.path.join(out, f)) for f in model_files)
-        print(f"{variant:18s} r2 {r2:.4f}  rmse {rmse:9.1f}  {'+'.join(model_files)} {size / 1024:.0f} KiB")
+    def export(variant, pipeline, **options):
+        card = export_bundle(pipeline, os.path.join(BUILD, variant), name=f"{NAME}-{variant}", metric_range=[R2_FLOOR[variant], 1.0],
+                             tolerance_reason=TOLERANCE_REASON[variant], **{**common, **options})
+        print(f"{variant:18s} r2 {card['gate']['metric']['research']:.4f}")
 
-    sklearn_library = {"library": "scikit-learn", "libraryVersion": sklearn.__version__}
     for variant, (make, algorithm, dtype) in SKLEARN_VARIANTS.items():
-        estimator = make().fit(Z_train, y_train)
-        inner = estimator.regressor_
-        is_xgb = algorithm == "XGBRegressor"
-
-        # A linear model's graph stops at log1p(price), where it is linear in the features (so its
-        # attributions are exact); the task's inverse, expm1, gives dollars in the library.
-        additive = is_additive(estimator)
-        task = {"kind": "regression", "value": "log_price", "inverse": "expm1"} if additive else {"kind": "regression", "value": OUTPUT}
-
-        def write_onnx(out, estimator=inner if additive else estimator, dtype=dtype, algorithm=algorithm, output=task["value"]):
-            model = to_onnx(estimator, n_features, input_dtype=dtype, output_name=output, output_dtype="float64",
-                            graph_name=f"house_prices_{algorithm}")
-            onnx.save(model, os.path.join(out, "model.onnx"))
-            return ["model.onnx"]
-
-        export(
-            variant, "onnxruntime-web", dtype, task,
-            {"name": algorithm, "hyperparameters": hyperparameters(inner), "target": "log1p(Sale_Price); predictions are expm1 of the model, in dollars"},
-            {"library": "xgboost", "libraryVersion": xgboost.__version__} if is_xgb else sklearn_library,
-            estimator.predict, write_onnx,
-            f"Ames house sale price in dollars from {len(NUMBERS) + len(CATEGORIES)} house and sale fields: {algorithm} on log1p(price).",
-            additive=additive, linear=inner if variant == "ridge" else None,
-        )
+        # A linear model's graph stops at log1p(price), where it is linear in the features (its attributions exact); the
+        # task's inverse, expm1, gives dollars in the library. The others end with expm1 in the graph.
+        export(variant, Pipeline([("features", features), ("model", make().fit(Z_train, y_train))]), dtype=dtype,
+               graph_name=f"house_prices_{algorithm}",
+               algorithm={"target": "log1p(Sale_Price); predictions are expm1 of the model, in dollars"},
+               description=f"Ames house sale price in dollars from {fields} house and sale fields: {algorithm} on log1p(price).")
 
     mlp, target_scaling = train_mlp(Z_train, y_train.to_numpy())
-    mlp_algorithm = {
-        "name": "MLP",
-        "hyperparameters": {
-            "layers": [n_features] + MLP_HIDDEN + [1], "activation": "relu", "optimizer": "Adam",
-            "learningRate": MLP_LEARNING_RATE, "weightDecay": MLP_WEIGHT_DECAY, "epochs": MLP_EPOCHS,
-            "batchSize": MLP_BATCH, "seed": SEED, **target_scaling,
+    pipeline = Pipeline([("features", features), ("model", TorchRegressor(mlp))])
+    layers = [n_features] + MLP_HIDDEN + [1]
+    mlp_options = dict(
+        dtype="float32",
+        algorithm={
+            "name": "MLP",
+            "hyperparameters": {
+                "layers": layers, "activation": "relu", "optimizer": "Adam", "learningRate": MLP_LEARNING_RATE,
+                "weightDecay": MLP_WEIGHT_DECAY, "epochs": MLP_EPOCHS, "batchSize": MLP_BATCH, "seed": SEED, **target_scaling,
+            },
+            "target": "log1p(Sale_Price), standardised in training; the scaling is folded into the last layer",
         },
-        "target": "log1p(Sale_Price), standardised in training; the scaling is folded into the last layer",
-    }
-    torch_library = {"library": "torch", "libraryVersion": torch.__version__}
-    description = f"Ames house sale price in dollars from {len(NUMBERS) + len(CATEGORIES)} house and sale fields: a {'-'.join(map(str, [n_features] + MLP_HIDDEN + [1]))} MLP on log1p(price)."
-
-    def write_mlp_onnx(out):
-        model = mlp_onnx(mlp, n_features)
-        onnx.save(model, os.path.join(out, "model.onnx"))
-        # The int8 variant (WASM): activations calibrated on the training features.
-        onnx.save(int8_static(model, Z_train.astype(np.float32)), os.path.join(out, "model.int8.onnx"))
-        return ["model.onnx", "model.int8.onnx"]
-
-    def write_mlp_tfjs(out):
-        write_tfjs_layers_model(out, mlp_tfjs_layers(mlp), input_name="features",
-                                generated_by=f"torch {torch.__version__}", converted_by="models/ondevice_export/tfjs.py")
-        return ["model.json", "weights.bin"]
-
-    def int8_variant(out, e2e_predictions, test_predictions):
-        """The int8 graph's answers, computed in numpy as the ONNX operators define them, against the float model's."""
-        model = onnx.load(os.path.join(out, "model.int8.onnx"))
-        on_test = evaluate(model, Z_test.astype(np.float32)).ravel().astype(np.float64)
-        on_e2e = evaluate(model, Z_e2e.astype(np.float32)).ravel().astype(np.float64)
-        relative = lambda a, b: float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))  # noqa: E731
-        worst = max(relative(on_e2e, e2e_predictions), relative(on_test, test_predictions))
-        tolerance = float(f"{2 * worst:.1g}") if f"{2 * worst:.1g}" != "0" else 1e-3
-        r2_int8 = float(r2_score(y_test, on_test))
-        print(f"{'mlp-onnx int8':18s} r2 {r2_int8:.4f}  largest deviation from the float model {worst:.4f} relative")
-        return [{
-            "name": "int8",
-            "model": "model.int8.onnx",
-            "backends": ["wasm"],
-            "description": "Gemm weights as int8 (one scale per output column), inputs quantized with scales calibrated on the training features; "
-                           "MatMulInteger on onnxruntime-web's WASM kernels",
-            "tolerance": tolerance,
-            "toleranceReason": f"int8 weights and activations move prices by up to {worst:.2%} of the float model's on the held-out and "
-                               "end-to-end rows; the tolerance is twice that. The r2 range still gates the variant's quality",
-            "metric": {"name": "r2", "range": [R2_FLOOR["mlp-onnx"], 1.0], "research": r2_int8},
-        }], {"int8": [float(v) for v in on_test]}
-
-    predict_mlp = lambda Z: mlp_predict(mlp, Z)  # noqa: E731
-    export("mlp-onnx", "onnxruntime-web", "float32", {"kind": "regression", "value": OUTPUT}, mlp_algorithm, torch_library,
-           predict_mlp, write_mlp_onnx, description + " PyTorch, exported to ONNX; expm1 is part of the graph.",
-           model_variants=int8_variant)
-    export("mlp-tfjs", "tensorflow-js", "float32", {"kind": "regression", "value": "log_price", "inverse": "expm1"}, mlp_algorithm,
-           torch_library, predict_mlp, write_mlp_tfjs,
-           description + " The PyTorch weights as a TensorFlow.js layers model; it outputs log1p(price), the task's inverse (expm1) gives dollars.")
-    print(f"features: {n_features} model inputs from {len(NUMBERS) + len(CATEGORIES)} fields; e2e rows: {len(e2e)}; confidence rows: {len(X_test)}")
+        training={"library": "torch", "libraryVersion": torch.__version__, **common["training"]},
+    )
+    description = f"Ames house sale price in dollars from {fields} house and sale fields: a {'-'.join(map(str, layers))} MLP on log1p(price)."
+    graph = mlp_onnx(mlp, n_features)
+    Z_e2e = features.transform(e2e)
+    quantized, int8_card, int8_test = int8_variant(graph, Z_train, Z_test, Z_e2e, y_test, pipeline.predict(e2e), pipeline.predict(X_test))
+    export("mlp-onnx", pipeline, model={"model.onnx": graph, "model.int8.onnx": quantized}, card_extra={"variants": [int8_card]},
+           parity_extra={"variants": {"int8": int8_test}}, description=description + " PyTorch, exported to ONNX; expm1 is part of the graph.",
+           **mlp_options)
+    export("mlp-tfjs", pipeline, runtime="tensorflow-js", task={"kind": "regression", "value": "log_price", "inverse": "expm1"},
+           model=lambda out: write_tfjs_layers_model(out, mlp_tfjs_layers(mlp), input_name="features",
+                                                     generated_by=f"torch {torch.__version__}", converted_by="models/ondevice_export/tfjs.py"),
+           description=description + " The PyTorch weights as a TensorFlow.js layers model; it outputs log1p(price), the task's inverse (expm1) gives dollars.",
+           **mlp_options)
+    print(f"features: {n_features} model inputs from {fields} fields; e2e rows: {len(e2e)}; confidence rows: {len(X_test)}")
 
 
 if __name__ == "__main__":

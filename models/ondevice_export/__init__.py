@@ -11,13 +11,15 @@ API
 export_bundle(pipeline, out_dir, *, name, version, X_train, X_test, y_test, metric_range, fields=None,
               row_fields=None, dtype="float32", description=None, data=None, tolerance=1e-5,
               tolerance_reason=None, feature_spec_version=None, graph_name=None, e2e="synthetic", e2e_rows=32,
-              e2e_every=6, confidence_rows=None, seed=0) -> dict
+              e2e_every=6, confidence_rows=None, seed=0, metric=None, output="value", output_dtype=None, task=None,
+              model=None, runtime="onnxruntime-web", algorithm=None, training=None, spec_name=None,
+              card_extra=None, parity_extra=None, compact_sets=False, environment=True) -> dict
     One call: a fitted Pipeline (a ColumnTransformer, then the estimator) and its data as a complete
     build folder (feature spec, model.onnx, end-to-end and confidence sets, model card, reference
     statistics, parity.json). The end-to-end set is synthetic by default (no real record ships);
     confidence_rows sizes the labelled set. Infers fields, task, classes and the feature count; refuses (ValueError,
     nothing written) when the held-out metric is outside metric_range. Returns the model card.
-    See bundle.py and README.md ("The exporter").
+    Every parameter, default and refusal: REFERENCE.md beside this file.
 
 feature_spec(transformer, name, version, dtype="float32", fields=None, input_name="features") -> dict
     The ondevice feature spec (models/README.md) of a fitted ColumnTransformer, or of a Pipeline whose
@@ -90,6 +92,9 @@ feature_columns(spec) -> list[str]
 is_additive(estimator) -> bool
     Whether the output before the task's inverse is linear in the feature columns: LinearRegression,
     Ridge, Lasso, ElasticNet (bare, in a TransformedTargetRegressor, or ending a Pipeline).
+
+ondevice_export.environment: build_environment() (the machine and packages, for the model card),
+    deterministic(seed), out_dir(default) (a training script's --out). See REFERENCE.md.
 
 ondevice_export.ortweb.run(cases) -> {name: {output: values}}
     Scores ONNX models with onnxruntime-web's WASM build in Node (ort_run.mjs), as the tests do.

@@ -137,6 +137,57 @@ class ExportBundleTest(unittest.TestCase):
             self.assertEqual(json.load(f)["targets"], [float(v) for v in y_test])
         self.pack_and_verify(build, "diabetes")
 
+    def test_a_log_target_linear_model_stays_additive_and_everything_inferred_can_be_given(self):
+        from sklearn.compose import TransformedTargetRegressor
+
+        frame = load_diabetes(as_frame=True).frame
+        X, y = frame.drop(columns="target"), frame["target"]
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=3)
+        pipeline = Pipeline([("features", ColumnTransformer([("num", StandardScaler(), list(X.columns))])),
+                             ("model", TransformedTargetRegressor(Ridge(), func=np.log1p, inverse_func=np.expm1))]).fit(X_train, y_train)
+        build = os.path.join(self.tmp, "build")
+        rows = X_test.head(5)
+        card = export_bundle(pipeline, build, name="diabetes-log", version="1.0.0", X_train=X_train, X_test=X_test, y_test=y_test,
+                             dtype="float64", metric="r2", metric_range=[0.2, 1.0], output="progression", e2e=rows, compact_sets=True,
+                             algorithm={"target": "log1p(progression)"}, training={"preprocessing": "scikit-learn"}, spec_name="diabetes",
+                             card_extra={"note": "test"})
+        # The graph stops at log1p (linear in the features); the task's inverse gives the progression.
+        self.assertEqual(card["task"], {"kind": "regression", "value": "log_progression", "inverse": "expm1"})
+        self.assertEqual(card["gate"]["metric"]["name"], "r2")
+        self.assertEqual(card["algorithm"]["name"], "Ridge")
+        self.assertEqual(card["algorithm"]["target"], "log1p(progression)")
+        self.assertEqual(list(card["training"])[:4], ["library", "libraryVersion", "preprocessing", "onnxVersion"])
+        self.assertIn("numpy", card["training"]["environment"]["packages"])
+        self.assertEqual(card["note"], "test")
+        with open(os.path.join(build, "feature-spec.json")) as f:
+            self.assertEqual(json.load(f)["name"], "diabetes")
+        with open(os.path.join(build, "e2e-set.json")) as f:
+            text = f.read()
+        self.assertEqual(len(text.splitlines()), 1 + 1 + 5 + 1 + 1 + 1 + 5 + 1 + 1 + 1 + 1)  # one row per line
+        e2e = json.loads(text)
+        self.assertEqual(e2e["expected"]["value"], [float(v) for v in pipeline.predict(rows)])
+        with open(os.path.join(build, "parity.json")) as f:
+            parity = json.load(f)
+        self.assertEqual(parity["predictions"], [float(v) for v in pipeline.predict(X_test)])
+        linear = parity["linear"]
+        for attribution, output in zip(linear["attributions"], linear["outputs"]):
+            self.assertAlmostEqual(linear["baseValue"] + sum(attribution), output, delta=1e-9)
+        self.pack_and_verify(build, "diabetes-log")
+
+        # A model made elsewhere (here the same graph, given) and a wrong metric.
+        import onnx
+
+        graph = onnx.load(os.path.join(build, "model.onnx"))
+        other = os.path.join(self.tmp, "given")
+        card = export_bundle(pipeline, other, name="diabetes-given", version="1.0.0", X_train=X_train, X_test=X_test, y_test=y_test,
+                             dtype="float64", metric_range=[0, 1000], model={"model.onnx": graph}, environment=False,
+                             task={"kind": "regression", "value": "log_progression", "inverse": "expm1"})
+        self.assertNotIn("environment", card["training"])
+        with self.assertRaisesRegex(ValueError, "metric 'accuracy' does not fit a regression"):
+            export_bundle(pipeline, os.path.join(self.tmp, "wrong"), name="d", version="1.0.0", X_train=X_train, X_test=X_test,
+                          y_test=y_test, metric="accuracy", metric_range=[0, 1])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "wrong")))
+
     def test_a_metric_outside_its_range_or_a_bad_option_writes_nothing(self):
         _, X_train, X_test, y_test, pipeline = fitted_wine()
         build = os.path.join(self.tmp, "build")

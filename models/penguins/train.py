@@ -13,7 +13,8 @@ All of them come from one call to the project's exporter, models/ondevice_export
   parity.json         research features and probabilities for every confidence row (tests only, not packed)
   reference.json      the training distribution (fields, predicted classes, feature means) for drift and explanations
 
-Re-running it reproduces the same files: fixed split seed, deterministic solver, no timestamps.
+Deterministic on one machine: fixed split seed, deterministic solver, no timestamps. --out <folder>
+writes there instead of build/. Across machines, see models/README.md ("Rebuilding").
 """
 import os
 import sys
@@ -29,9 +30,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from ondevice_export import export_bundle  # noqa: E402  (the project's exporter, beside this folder)
+from ondevice_export.environment import deterministic, out_dir  # noqa: E402
 
 DATA = os.path.join(HERE, "data", "penguins.csv")
-OUT = os.path.join(HERE, "build")
+OUT = out_dir(os.path.join(HERE, "build"))
 
 SEED = 42
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
@@ -40,6 +42,7 @@ TARGET = "species"
 
 
 def main():
+    deterministic(SEED)
     frame = pd.read_csv(DATA)
     X = frame[NUMERIC + CATEGORICAL]
     y = frame[TARGET]
