@@ -22,21 +22,30 @@ export_bundle(pipeline, out_dir, *, name, version, X_train, X_test, y_test, metr
     Every parameter, default and refusal: REFERENCE.md beside this file.
 
 feature_spec(transformer, name, version, dtype="float32", fields=None, input_name="features") -> dict
-    The ondevice feature spec (models/README.md) of a fitted ColumnTransformer, or of a Pipeline whose
-    first step is one. Per-column transformers: a step or a Pipeline of SimpleImputer (mean, median,
-    most_frequent, constant; first step only), StandardScaler, MinMaxScaler (clip too),
-    FunctionTransformer(np.log1p), RareLabelGrouper, OneHotEncoder (dense; handle_unknown error or
-    ignore; last step), OrdinalEncoder and TargetOrderedEncoder (handle_unknown error or
-    use_encoded_value), 'passthrough'; remainder 'drop' (or 'passthrough'). Anything else raises
-    UnsupportedStep naming the step and the column. Ops written:
+    The ondevice feature spec (models/README.md) of a fitted ColumnTransformer, or of a Pipeline: its steps
+    before the estimator, starting with a ColumnTransformer (later steps apply to all its columns) or not
+    (the steps apply to every input column, named from feature_names_in_ or x0, x1, ... for NumPy).
+    Steps (spec.SUPPORTED): SimpleImputer (mean, median, most_frequent, constant; add_indicator; first step
+    only), StandardScaler, RobustScaler, MaxAbsScaler, MinMaxScaler (clip too), FunctionTransformer
+    (np.log1p, np.log, np.sqrt, np.exp, np.expm1, np.clip with constant bounds), KBinsDiscretizer (ordinal
+    or one-hot), RareLabelGrouper, OneHotEncoder (handle_unknown error/ignore/infrequent_if_exist, drop,
+    min_frequency/max_categories; last step), OrdinalEncoder (unknown_value a number or NaN,
+    encoded_missing_value) and TargetOrderedEncoder, Normalizer and PolynomialFeatures (group blocks),
+    'passthrough'; remainder 'drop' (or 'passthrough'). Anything else raises UnsupportedStep naming the
+    step and the column. Ops written (models/README.md has each one's meaning):
       {"op": "impute", "strategy": "mean"|"median"|"most_frequent"|"constant", "value": number|string}
+      {"op": "missing_indicator"}
       {"op": "rare_label", "keep": [levels kept, sorted], "label": "Rare"}
-      {"op": "one_hot", "categories": [...], "unknown": "error"|"ignore"}
-      {"op": "ordinal", "categories": [... code = index], "unknown": "error"}
-      {"op": "ordinal", "categories": [...], "unknown": "value", "unknownValue": -1.0}
-      {"op": "log1p"}
+      {"op": "one_hot", "categories": [...], "unknown": "error"|"ignore"|"infrequent", "infrequent": [...], "drop": k}
+      {"op": "ordinal", "categories": [... code = index], "unknown": "error", "missing": number|null}
+      {"op": "ordinal", "categories": [...], "unknown": "value", "unknownValue": -1.0 (or null: NaN)}
+      {"op": "log1p"} {"op": "log"} {"op": "sqrt"} {"op": "exp"} {"op": "expm1"}
+      {"op": "clip", "min": lo, "max": hi}                         either bound may be left out
       {"op": "standardize", "mean": m, "scale": s}                 (x - m) / s
       {"op": "min_max", "scale": s, "min": m, "clip": [lo, hi]}    x * s + m, then clip ("clip" only if clip=True)
+      {"op": "bins", "edges": [inner edges], "encode": "ordinal"|"one_hot"}
+      {"inputs": [blocks], "combine": {"op": "polynomial", "terms": [[i, j], ...]} | {"op": "normalize", "norm": "l2"},
+       "outputs": [[steps of output 0], ...]}                      a group block
 
 to_onnx(estimator, n_features, input_dtype=np.float64, output_name="value", output_dtype=None,
         input_name="features", probabilities_name="probabilities", label_name="label", graph_name=None) -> onnx.ModelProto

@@ -8,6 +8,7 @@ algorithm, the library, the graph) can be given instead. Every parameter: REFERE
 import hashlib
 import json
 import os
+import warnings
 
 import numpy as np
 import onnx
@@ -114,6 +115,9 @@ def export_bundle(
         raise ValueError(f"export_bundle: runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     if runtime != "onnxruntime-web" and model is None:
         raise ValueError(f"export_bundle: a {runtime} model cannot be converted here: give model=, a function that writes its files")
+    if not isinstance(X_train, pd.DataFrame) or not isinstance(X_test, pd.DataFrame):
+        options = {k: v for k, v in locals().items() if k not in ("pipeline", "out_dir")}
+        return _from_numpy(pipeline, out_dir, options)
     features, estimator = pipeline[:-1], pipeline[-1]
     fields = fields if fields is not None else infer_fields(X_train)
     row_fields = row_fields if row_fields is not None else fields
@@ -235,6 +239,21 @@ def linear_parity(spec, regressor, feature_means, Z):
         "attributions": attributions,
         "outputs": outputs,
     }
+
+
+def _from_numpy(pipeline, out_dir, options):
+    """export_bundle for NumPy arrays: as frames with the columns feature_spec names them (x0, x1, ...), or
+    the pipeline's feature_names_in_. The pipeline still gets what it was fitted on: scikit-learn warns of
+    names it was not fitted with but computes the same, so that warning is silenced here."""
+    names = getattr(pipeline, "feature_names_in_", None)
+    def frame(X):
+        X = np.asarray(X)
+        return pd.DataFrame(X, columns=[str(c) for c in names] if names is not None else [f"x{i}" for i in range(X.shape[1])])
+    options["X_train"], options["X_test"] = frame(options["X_train"]), frame(options["X_test"])
+    options["y_test"] = pd.Series(np.asarray(options["y_test"]), index=options["X_test"].index)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X has feature names, but")
+        return export_bundle(pipeline, out_dir, **options)
 
 
 def infer_fields(frame):

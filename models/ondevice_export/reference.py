@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from .spec import block_width
 from .transformers import is_missing
 
 FORMAT = "ondevice/reference"
@@ -82,14 +83,15 @@ def reference_stats(X_train, fields, transformed, predictions, task, additive, t
 
 
 def feature_columns(spec):
-    """The raw field behind every feature column of a tabular feature spec, in column order: a one_hot
-    block makes one column per category, every other block one column."""
+    """The raw field behind every feature column of a tabular feature spec, in column order: a one-hot
+    encoding makes one column per level (or bin), every other one-field block one column; a group's
+    columns (models/README.md) are named by its first field, though each depends on all of its fields."""
     columns = []
     for block in spec["features"]:
-        steps = block.get("steps") or []
-        last = steps[-1] if steps else None
-        width = len(last["categories"]) if last is not None and last["op"] == "one_hot" else 1
-        columns += [block["field"]] * width
+        first = block
+        while "inputs" in first:
+            first = first["inputs"][0]
+        columns += [first["field"]] * block_width(block)
     return columns
 
 

@@ -12,6 +12,8 @@ export type {
   FeatureDtype,
   TensorDtype,
 } from './spec.js';
+export type { GroupBlock, AnyBlock, Combine, NormalizeCombine, PolynomialCombine } from './groups.js';
+export type { MissingIndicatorStep, MathStep, ClipStep, BinsStep, OneHotExtras } from './steps.js';
 export { compileFeatureSpec, categoryCodes, MISSING_CODE, UNKNOWN_CODE } from './transform.js';
 export type {
   FeatureTransform,

@@ -1,5 +1,15 @@
 import { BundleError } from '../errors/index.js';
 import { readArray, readLiteral, readNumber, readRecord, readString, type Fail } from '../util/json.js';
+import { isGroup, parseGroup, type AnyBlock, type GroupReader } from './groups.js';
+import {
+  EXTRA_OPS,
+  parseExtraStep,
+  parseOneHotExtras,
+  readNumberOrNaN,
+  readOrdinalMissing,
+  type ExtraStep,
+  type OneHotExtras,
+} from './steps.js';
 
 /**
  * The feature spec: a declarative, versioned description of the fitted preprocessing, written by the
@@ -21,8 +31,8 @@ export interface TabularSpec extends SpecHeader {
   readonly kind: 'tabular';
   /** The raw input fields a row must carry, in no particular order. */
   readonly fields: readonly FieldSpec[];
-  /** Output blocks, concatenated in this order into one row of model input per input row. */
-  readonly features: readonly FeatureBlock[];
+  /** Output blocks (one field's, or a group's), concatenated in this order into one row of model input per input row. */
+  readonly features: readonly AnyBlock[];
   /** The model input the features feed, and its element type (the transform itself runs in float64). */
   readonly output: { readonly input: string; readonly dtype: FeatureDtype };
 }
@@ -68,7 +78,7 @@ export interface FeatureBlock {
   readonly steps: readonly FeatureStep[];
 }
 
-export type FeatureStep = ImputeStep | RareLabelStep | OneHotStep | OrdinalStep | Log1pStep | StandardizeStep | MinMaxStep;
+export type FeatureStep = ImputeStep | RareLabelStep | OneHotStep | OrdinalStep | Log1pStep | StandardizeStep | MinMaxStep | ExtraStep;
 
 /** Replace a missing value (null) by a fitted constant; without it, a missing value is an error. */
 export interface ImputeStep {
@@ -84,12 +94,12 @@ export interface RareLabelStep {
   readonly label: string;
 }
 
-/** One output column per category, as scikit-learn's OneHotEncoder. */
-export interface OneHotStep {
+/** One output column per category, as scikit-learn's OneHotEncoder (see OneHotExtras for drop and infrequent). */
+export interface OneHotStep extends OneHotExtras {
   readonly op: 'one_hot';
   readonly categories: readonly string[];
-  /** `error`: an unseen category is refused; `ignore`: it encodes as all zeros. */
-  readonly unknown: 'error' | 'ignore';
+  /** `error`: an unseen category is refused; `ignore`: it encodes as all zeros; `infrequent`: as an infrequent level. */
+  readonly unknown: 'error' | 'ignore' | 'infrequent';
 }
 
 /** The category's index in `categories`, as scikit-learn's OrdinalEncoder. */
@@ -98,7 +108,10 @@ export interface OrdinalStep {
   readonly categories: readonly string[];
   /** `error`: an unseen category is refused; `value`: it encodes as `unknownValue`. */
   readonly unknown: 'error' | 'value';
+  /** NaN (null in the JSON) for a model that takes missing values. */
   readonly unknownValue?: number;
+  /** What a null encodes to (NaN from null), when no impute step comes first; without it a null is refused. */
+  readonly missing?: number;
 }
 
 /** log(1 + x), as FunctionTransformer(np.log1p). */
@@ -121,7 +134,7 @@ export interface MinMaxStep {
   readonly clip?: readonly [number, number];
 }
 
-export type NumericStep = Log1pStep | StandardizeStep | MinMaxStep;
+export type NumericStep = Log1pStep | StandardizeStep | MinMaxStep | Exclude<ExtraStep, { op: 'missing_indicator' }>;
 export type EncoderStep = OneHotStep | OrdinalStep;
 
 /** The limits a feature spec's JSON leaves out. */
@@ -147,7 +160,7 @@ const fail: Fail = (path, why) => {
   throw new BundleError('INVALID_FEATURE_SPEC', `feature spec: ${path} ${why}`, { path });
 };
 
-const NUMERIC_OPS = new Set(['log1p', 'standardize', 'min_max']);
+const NUMERIC_OPS = new Set(['log1p', 'standardize', 'min_max', 'log', 'sqrt', 'exp', 'expm1', 'clip', 'bins']);
 
 /** Reads a feature spec from untrusted JSON, checking every step fits its field and its place. */
 export function parseFeatureSpec(json: unknown): FeatureSpec {
@@ -193,19 +206,7 @@ export function parseFeatureSpec(json: unknown): FeatureSpec {
     types.set(field.name, field.type);
   }
 
-  const blockList = readArray(root.features, 'features', fail);
-  if (blockList.length > SPEC_CEILINGS.blocks)
-    fail('features', `has ${blockList.length} blocks; a spec has at most ${SPEC_CEILINGS.blocks}`);
-  const features = blockList.map((value, i): FeatureBlock => {
-    const path = `features[${i}]`;
-    const block = readRecord(value, path, fail);
-    const field = readString(block.field, `${path}.field`, fail);
-    const type = types.get(field) ?? fail(`${path}.field`, `names "${field}", which is not in fields`);
-    const steps = readArray(block.steps, `${path}.steps`, fail).map((step, j) => parseStep(step, type, `${path}.steps[${j}]`));
-    checkStepOrder(steps, type, path);
-    return { field, steps };
-  });
-  if (features.length === 0) fail('features', 'must not be empty');
+  const features = parseBlocks(root.features, types);
   const width = features.reduce((sum, block) => sum + blockWidth(block), 0);
   if (width > SPEC_CEILINGS.width) fail('features', `make ${width} model inputs; a spec makes at most ${SPEC_CEILINGS.width}`);
 
@@ -222,6 +223,38 @@ export function parseFeatureSpec(json: unknown): FeatureSpec {
   };
 }
 
+function parseBlocks(value: unknown, types: ReadonlyMap<string, FieldType>): AnyBlock[] {
+  const blockList = readArray(value, 'features', fail);
+  if (blockList.length > SPEC_CEILINGS.blocks)
+    fail('features', `has ${blockList.length} blocks; a spec has at most ${SPEC_CEILINGS.blocks}`);
+  let count = 0;
+  const reader: GroupReader = {
+    fail,
+    block: (item: unknown, path: string, depth: number): AnyBlock => {
+      // Blocks inside groups count toward the ceiling too.
+      if (++count > SPEC_CEILINGS.blocks) fail(path, `is past ${SPEC_CEILINGS.blocks} blocks, the most a spec has`);
+      const block = readRecord(item, path, fail);
+      if (block.combine !== undefined || block.inputs !== undefined) return parseGroup(block, path, depth, reader);
+      const field = readString(block.field, `${path}.field`, fail);
+      const type = types.get(field) ?? fail(`${path}.field`, `names "${field}", which is not in fields`);
+      const steps = readArray(block.steps, `${path}.steps`, fail).map((step, j) => parseStep(step, type, `${path}.steps[${j}]`));
+      checkStepOrder(steps, type, path);
+      return { field, steps };
+    },
+    numericStep: (item: unknown, path: string): NumericStep => {
+      const step = parseStep(item, 'number', path);
+      if (!NUMERIC_OPS.has(step.op) || (step.op === 'bins' && step.encode === 'one_hot'))
+        fail(`${path}.op`, 'of a group output must be a one-column numeric op');
+      return step as NumericStep;
+    },
+    width: blockWidth,
+    maxWidth: SPEC_CEILINGS.width,
+  };
+  const features = blockList.map((item, i) => reader.block(item, `features[${i}]`, 0));
+  if (features.length === 0) fail('features', 'must not be empty');
+  return features;
+}
+
 /**
  * A block reads: [impute] then, for a category, [rare_label] and one encoder (one_hot last, or
  * ordinal followed by numeric steps); for a number, numeric steps only.
@@ -235,12 +268,17 @@ function checkStepOrder(steps: readonly FeatureStep[], type: FieldType, path: st
     } else if (step.op === 'rare_label') {
       if (stage !== 'start') fail(at, 'rare_label must come before the encoder, on a category field');
       stage = 'category';
+    } else if (step.op === 'missing_indicator') {
+      // Reads only whether the value is missing: a number follows, whatever the field's type.
+      if (j !== 0) fail(at, 'missing_indicator may only be the first step');
+      stage = 'numeric';
     } else if (step.op === 'one_hot' || step.op === 'ordinal') {
       if (stage !== 'start' && stage !== 'category') fail(at, `${step.op} applies to category fields only, once`);
       stage = step.op === 'one_hot' ? 'done' : 'numeric';
     } else if (NUMERIC_OPS.has(step.op)) {
       if (stage !== 'numeric')
         fail(at, `${step.op} needs a number: on a category field it must follow an ordinal encoder, and nothing may follow one_hot`);
+      if (step.op === 'bins' && step.encode === 'one_hot') stage = 'done';
     }
   }
   if (type === 'category' && stage !== 'done' && stage !== 'numeric')
@@ -257,7 +295,8 @@ function checkStepOrder(steps: readonly FeatureStep[], type: FieldType, path: st
     encoder !== undefined &&
     !grouped &&
     encoder.unknown === 'error' &&
-    !encoder.categories.includes(String(impute.value))
+    !encoder.categories.includes(String(impute.value)) &&
+    !(encoder.op === 'one_hot' && encoder.infrequent?.includes(String(impute.value)) === true)
   ) {
     fail(`${path}.steps[0].value`, `"${impute.value}" is not one of the encoded categories`);
   }
@@ -267,28 +306,35 @@ function parseStep(value: unknown, type: FieldType, path: string): FeatureStep {
   const step = readRecord(value, path, fail);
   const op = readLiteral(
     step.op,
-    ['impute', 'rare_label', 'one_hot', 'ordinal', 'log1p', 'standardize', 'min_max'] as const,
+    ['impute', 'rare_label', 'one_hot', 'ordinal', 'log1p', 'standardize', 'min_max', ...EXTRA_OPS] as const,
     `${path}.op`,
     fail,
   );
   switch (op) {
+    case 'missing_indicator':
+    case 'log':
+    case 'sqrt':
+    case 'exp':
+    case 'expm1':
+    case 'clip':
+    case 'bins':
+      return parseExtraStep(step, op, path, fail, SPEC_CEILINGS.levels);
     case 'impute': {
       const fill = type === 'number' ? readNumber(step.value, `${path}.value`, fail) : readString(step.value, `${path}.value`, fail);
       return { op, strategy: typeof step.strategy === 'string' ? step.strategy : 'constant', value: fill };
     }
     case 'rare_label':
       return { op, keep: readCategories(step.keep, `${path}.keep`), label: readString(step.label, `${path}.label`, fail) };
-    case 'one_hot':
-      return {
-        op,
-        categories: readCategories(step.categories, `${path}.categories`),
-        unknown: readLiteral(step.unknown, ['error', 'ignore'] as const, `${path}.unknown`, fail),
-      };
+    case 'one_hot': {
+      const categories = readCategories(step.categories, `${path}.categories`);
+      return { op, categories, ...parseOneHotExtras(step, categories, path, fail, readCategories) };
+    }
     case 'ordinal': {
       const unknown = readLiteral(step.unknown, ['error', 'value'] as const, `${path}.unknown`, fail);
       const categories = readCategories(step.categories, `${path}.categories`);
-      if (unknown === 'error') return { op, categories, unknown };
-      return { op, categories, unknown, unknownValue: readNumber(step.unknownValue, `${path}.unknownValue`, fail) };
+      const missing = readOrdinalMissing(step, path, fail);
+      if (unknown === 'error') return { op, categories, unknown, ...missing };
+      return { op, categories, unknown, unknownValue: readNumberOrNaN(step.unknownValue, `${path}.unknownValue`, fail), ...missing };
     }
     case 'log1p':
       return { op };
@@ -307,10 +353,15 @@ function parseStep(value: unknown, type: FieldType, path: string): FeatureStep {
   }
 }
 
-/** The columns a block writes: one per category of a one-hot encoder, else one. */
-function blockWidth(block: FeatureBlock): number {
+/** The columns a block writes: one per column of a one-hot encoding (of levels or bins), one per group output, else one. */
+export function blockWidth(block: AnyBlock): number {
+  if (isGroup(block)) {
+    const { combine } = block;
+    return combine.op === 'polynomial' ? combine.terms.length : block.inputs.reduce((sum, input) => sum + blockWidth(input), 0);
+  }
   const last = block.steps[block.steps.length - 1];
-  return last?.op === 'one_hot' ? last.categories.length : 1;
+  if (last?.op === 'one_hot') return last.categories.length + (last.infrequent === undefined ? 0 : 1) - (last.drop === undefined ? 0 : 1);
+  return last?.op === 'bins' && last.encode === 'one_hot' ? last.edges.length + 1 : 1;
 }
 
 function readCategories(value: unknown, path: string): string[] {

@@ -2,7 +2,17 @@ import { InputError } from '../errors/index.js';
 import { MISSING_CODE, UNKNOWN_CODE } from './codes.js';
 import type { FeatureTransform, FieldColumns, InputField, LentInput, PreparedBatch, PrepareOptions, RawColumns } from './transform.js';
 import { checkBatchSize, describeType, preview, readBatch, readRow } from './rows.js';
-import type { EncoderStep, FeatureBlock, FieldSpec, NumericStep, TabularSpec } from './spec.js';
+import {
+  blockWidth,
+  type EncoderStep,
+  type FeatureBlock,
+  type FieldSpec,
+  type NumericStep,
+  type OneHotStep,
+  type TabularSpec,
+} from './spec.js';
+import { combineRows, isGroup, type AnyBlock, type Combine } from './groups.js';
+import { binOf } from './steps.js';
 
 /*
  * Category values are carried as Int32Array codes into the field's dictionary (every level any step
@@ -44,6 +54,10 @@ interface CompiledBlock {
   readonly width: number;
   readonly names: readonly string[];
   readonly kernel: Kernel;
+  /** NaN is a value it writes (an ordinal encoding's NaN for unknown or missing), not a refusal. */
+  readonly nanOk?: boolean;
+  /** A group's fields (its first is `field`): each of its columns depends on all of them. */
+  readonly fields?: readonly string[];
 }
 
 /**
@@ -62,7 +76,25 @@ type Kernel =
   /** One value per category code + OFFSET (NaN where refused). */
   | { readonly kind: 'lookup'; readonly values: Float64Array }
   /** One output column per category code + OFFSET (-1: all zeros). */
-  | { readonly kind: 'one_hot'; readonly width: number; readonly columnOf: Int32Array };
+  | { readonly kind: 'one_hot'; readonly width: number; readonly columnOf: Int32Array }
+  /** Numeric steps as passes, then one column per bin of `edges` (KBinsDiscretizer's one-hot). */
+  | {
+      readonly kind: 'bins_one_hot';
+      readonly fill: number;
+      readonly apply: (values: Float64Array, start: number, end: number) => void;
+      readonly edges: readonly number[];
+      readonly width: number;
+    }
+  /** A group: its inputs' blocks into `inner` (a chunk of their own), combined row by row, then each output's passes. */
+  | {
+      readonly kind: 'group';
+      readonly plan: ChunkPlan;
+      readonly inner: Float64Array;
+      readonly innerWidth: number;
+      readonly combine: Combine;
+      readonly width: number;
+      readonly outputs: readonly (((values: Float64Array, start: number, end: number) => void) | undefined)[];
+    };
 
 /** One block's kernel with where it reads (its field) and writes (its first column). */
 type Placed<K> = { readonly field: string; readonly start: number; readonly kernel: K };
@@ -74,6 +106,8 @@ interface ChunkPlan {
   readonly passes: readonly Placed<KernelOf<'passes'>>[];
   readonly lookup: readonly Placed<KernelOf<'lookup'>>[];
   readonly oneHot: readonly Placed<KernelOf<'one_hot'>>[];
+  readonly binsOneHot: readonly Placed<KernelOf<'bins_one_hot'>>[];
+  readonly groups: readonly Placed<KernelOf<'group'>>[];
   /** A chunk's worth of one column, for the blocks run as passes. */
   readonly scratch: Float64Array;
 }
@@ -91,6 +125,9 @@ interface BoundPlan {
   readonly passes: readonly Bound<Float64Array, KernelOf<'passes'>>[];
   readonly lookup: readonly Bound<Int32Array, { readonly values: Float64Array; readonly offset: number }>[];
   readonly oneHot: readonly Bound<Int32Array, { readonly columnOf: Int32Array; readonly offset: number; readonly width: number }>[];
+  readonly binsOneHot: readonly Bound<Float64Array, KernelOf<'bins_one_hot'>>[];
+  /** A group's kernel with its inputs' plan bound to the batch. */
+  readonly groups: readonly { readonly start: number; readonly kernel: KernelOf<'group'>; readonly inner: BoundPlan }[];
   readonly scratch: Float64Array;
 }
 
@@ -108,19 +145,17 @@ const MAX_POOLED_BYTES = 64 * 1024 * 1024;
 
 export function compileTabular(spec: TabularSpec): FeatureTransform {
   const dictionaries = buildDictionaries(spec);
-  const compiled = spec.features.map((block) =>
-    compileBlock(
-      block,
-      spec.fields.find((f) => f.name === block.field)!,
-      dictionaries.get(block.field)!,
-    ),
+  const compiled = spec.features.map((block) => compileAny(block, spec, dictionaries));
+  const plans = fieldPlans(
+    spec,
+    compiled.flatMap((c) => c.parts),
+    dictionaries,
   );
-  const plans = fieldPlans(spec, compiled, dictionaries);
   const blocks = compiled.map((c) => c.compiled);
   const width = blocks.reduce((sum, b) => sum + b.width, 0);
   const known = new Set(spec.fields.map((f) => f.name));
   /** Fields some block reads: a value of a field no block reads is never seen by a kernel. */
-  const feeding = new Set(blocks.map((b) => b.field));
+  const feeding = new Set(blocks.flatMap((b) => b.fields ?? [b.field]));
   /** Columns as a batch: trusted (no pass over the values), or checked. */
   const read = (columns: unknown, trust: boolean): ColumnBatch & { readonly checked: boolean } =>
     fromColumnar(columns, spec, plans, known, feeding, trust);
@@ -231,7 +266,10 @@ function fieldPlans(
       const dictionary = dictionaries.get(field.name)!;
       const refusals = new Int8Array(dictionary.size + OFFSET);
       for (const { refusal } of blocks) refusal?.forEach((why, i) => (refusals[i] ||= why));
-      const refuseMissing = field.type === 'number' && blocks.some(({ block }) => block.steps[0]?.op !== 'impute');
+      // A missing indicator reads a null as 1: only the other blocks may refuse it.
+      const refuseMissing =
+        field.type === 'number' &&
+        blocks.some(({ block }) => block.steps[0]?.op !== 'impute' && block.steps[0]?.op !== 'missing_indicator');
       return [field.name, { field, dictionary, refusals, refuseMissing }];
     }),
   );
@@ -252,8 +290,11 @@ function fieldColumnsOf(spec: TabularSpec, blocks: readonly CompiledBlock[]): Fi
   const fieldColumns = spec.fields.map((field) => ({ field: field.name, columns: [] as number[] }));
   let start = 0;
   for (const block of blocks) {
-    const entry = fieldColumns.find((f) => f.field === block.field)!;
-    for (let k = 0; k < block.width; k++) entry.columns.push(start + k);
+    // A group's columns are listed under each of its fields.
+    for (const field of block.fields ?? [block.field]) {
+      const entry = fieldColumns.find((f) => f.field === field)!;
+      for (let k = 0; k < block.width; k++) entry.columns.push(start + k);
+    }
     start += block.width;
   }
   return fieldColumns;
@@ -344,11 +385,12 @@ function buildDictionaries(spec: TabularSpec): Map<string, Map<string, number>> 
   for (const field of spec.fields) dictionaries.set(field.name, new Map());
   // Encoder categories first, so a field's categories are listed in the model's own order.
   for (const pass of ['encoders', 'others'] as const) {
-    for (const block of spec.features) {
+    for (const block of oneFieldBlocks(spec.features)) {
       const dictionary = dictionaries.get(block.field)!;
       const add = (level: string): void => void (dictionary.has(level) || dictionary.set(level, dictionary.size));
       for (const step of block.steps) {
         if (pass === 'encoders' && (step.op === 'one_hot' || step.op === 'ordinal')) step.categories.forEach(add);
+        if (pass === 'encoders' && step.op === 'one_hot') step.infrequent?.forEach(add);
         if (pass === 'others' && step.op === 'impute' && typeof step.value === 'string') add(step.value);
         if (pass === 'others' && step.op === 'rare_label') [...step.keep, step.label].forEach(add);
       }
@@ -357,37 +399,117 @@ function buildDictionaries(spec: TabularSpec): Map<string, Map<string, number>> 
   return dictionaries;
 }
 
-function compileBlock(
-  block: FeatureBlock,
-  field: FieldSpec,
-  dictionary: ReadonlyMap<string, number>,
-): { block: FeatureBlock; compiled: CompiledBlock; refusal?: Int8Array } {
-  const numeric = block.steps.filter((s): s is NumericStep => s.op === 'log1p' || s.op === 'standardize' || s.op === 'min_max');
+type CompiledOf = { block: FeatureBlock; compiled: CompiledBlock; refusal?: Int8Array };
+
+/** The one-field blocks, those inside groups included. */
+function oneFieldBlocks(blocks: readonly AnyBlock[]): FeatureBlock[] {
+  return blocks.flatMap((block) => (isGroup(block) ? oneFieldBlocks(block.inputs) : [block]));
+}
+
+/** A block (a group's inputs compiled as blocks of their own), and every one-field block in it. */
+function compileAny(
+  block: AnyBlock,
+  spec: TabularSpec,
+  dictionaries: ReadonlyMap<string, Map<string, number>>,
+): { compiled: CompiledBlock; parts: CompiledOf[] } {
+  if (!isGroup(block)) {
+    const one = compileBlock(
+      block,
+      spec.fields.find((f) => f.name === block.field)!,
+      dictionaries.get(block.field)!,
+    );
+    return { compiled: one.compiled, parts: [one] };
+  }
+  const inputs = block.inputs.map((input) => compileAny(input, spec, dictionaries));
+  const blocks = inputs.map((input) => input.compiled);
+  const innerWidth = blocks.reduce((sum, b) => sum + b.width, 0);
+  const innerNames = blocks.flatMap((b) => b.names);
+  const width = blockWidth(block);
+  const { combine } = block;
+  const names =
+    combine.op === 'polynomial'
+      ? combine.terms.map((term) => (term.length === 0 ? '1' : term.map((i) => innerNames[i]).join(' ')))
+      : innerNames.map((name) => `${name}/${combine.norm}`);
+  const outputs = Array.from({ length: width }, (_, k) => {
+    const steps = block.outputs?.[k] ?? [];
+    return steps.length === 0 ? undefined : compileNumeric(steps);
+  });
+  const fields = [...new Set(blocks.flatMap((b) => b.fields ?? [b.field]))];
+  const plan = planChunks(blocks);
+  const kernel: Kernel = { kind: 'group', plan, inner: new Float64Array(CHUNK_ROWS * innerWidth), innerWidth, combine, width, outputs };
+  return { compiled: { field: fields[0]!, fields, width, names, kernel }, parts: inputs.flatMap((input) => input.parts) };
+}
+
+const EXTRA_NUMERIC = new Set(['log', 'sqrt', 'exp', 'expm1', 'clip', 'bins']);
+
+function isNumeric(step: FeatureBlock['steps'][number]): step is NumericStep {
+  return step.op === 'log1p' || step.op === 'standardize' || step.op === 'min_max' || EXTRA_NUMERIC.has(step.op);
+}
+
+function compileBlock(block: FeatureBlock, field: FieldSpec, dictionary: ReadonlyMap<string, number>): CompiledOf {
+  const numeric = block.steps.filter(isNumeric);
+  const last = numeric[numeric.length - 1];
+  // A one-hot of bins is a kernel of its own, after the numeric steps before it.
+  const bins = last?.op === 'bins' && last.encode === 'one_hot' ? last : undefined;
+  const before = bins === undefined ? numeric : numeric.slice(0, -1);
+  const indicator = block.steps[0]?.op === 'missing_indicator';
+  const applyInPlace = compileNumeric(before, indicator);
   const impute = block.steps[0]?.op === 'impute' ? block.steps[0].value : undefined;
-  const applyInPlace = compileNumeric(numeric);
+
+  if (field.type === 'number') {
+    // An indicator sees missing as NaN (fill NaN), which its first pass turns into 1.
+    const fill = typeof impute === 'number' ? impute : Number.NaN;
+    if (bins !== undefined) {
+      const width = bins.edges.length + 1;
+      const names = Array.from({ length: width }, (_, k) => `${field.name}=bin${k}`);
+      return {
+        block,
+        compiled: {
+          field: field.name,
+          width,
+          names,
+          kernel: { kind: 'bins_one_hot', fill, apply: applyInPlace, edges: bins.edges, width },
+        },
+      };
+    }
+    const kernel = (indicator ? undefined : numberKernel(fill, before)) ?? { kind: 'passes', fill, apply: applyInPlace };
+    return { block, compiled: { field: field.name, width: 1, names: [indicator ? `${field.name}:missing` : field.name], kernel } };
+  }
   const one = new Float64Array(1);
   const applyNumeric = (x: number): number => {
     one[0] = x;
     applyInPlace(one, 0, 1);
     return one[0];
   };
-
-  if (field.type === 'number') {
-    const fill = typeof impute === 'number' ? impute : Number.NaN;
-    const kernel = numberKernel(fill, numeric) ?? { kind: 'passes', fill, apply: applyInPlace };
-    return { block, compiled: { field: field.name, width: 1, names: [field.name], kernel } };
+  if (indicator) {
+    // Every code is accepted; the indicator's pass makes NaN (missing) 1 and any other value 0.
+    const values = new Float64Array(dictionary.size + OFFSET).fill(applyNumeric(0));
+    values[MISSING + OFFSET] = applyNumeric(Number.NaN);
+    return { block, compiled: { field: field.name, width: 1, names: [`${field.name}:missing`], kernel: { kind: 'lookup', values } } };
   }
+  return compileCategory(block, field, dictionary, typeof impute === 'string' ? impute : undefined, applyNumeric);
+}
 
-  // Category: resolve every possible code once, through impute and rare_label, to the encoder's input.
+/** A category block: every possible code resolved once, through impute and rare_label, to the encoder's output. */
+function compileCategory(
+  block: FeatureBlock,
+  field: FieldSpec,
+  dictionary: ReadonlyMap<string, number>,
+  impute: string | undefined,
+  applyNumeric: (x: number) => number,
+): CompiledOf {
   const rare = block.steps.find((s) => s.op === 'rare_label');
   const encoder = block.steps.find((s): s is EncoderStep => s.op === 'one_hot' || s.op === 'ordinal')!;
+  // An ordinal encoder's `missing` encodes a null (no impute step comes first).
+  const missingValue = encoder.op === 'ordinal' && impute === undefined ? encoder.missing : undefined;
   const levels = [...dictionary.keys()];
   const refusal = new Int8Array(dictionary.size + OFFSET);
   const resolved = new Array<string | undefined>(dictionary.size + OFFSET);
   for (let code = UNKNOWN; code < dictionary.size; code++) {
     let level = code >= 0 ? levels[code] : undefined;
     if (code === MISSING) {
-      if (typeof impute !== 'string') {
+      if (missingValue !== undefined) continue;
+      if (impute === undefined) {
         refusal[code + OFFSET] = REFUSE_MISSING;
         continue;
       }
@@ -396,32 +518,53 @@ function compileBlock(
     if (rare !== undefined && (level === undefined || !rare.keep.includes(level))) level = rare.label;
     resolved[code + OFFSET] = level;
   }
+  if (encoder.op === 'one_hot') return compileOneHot(block, field, encoder, resolved, refusal);
+
   const position = new Map(encoder.categories.map((c, i) => [c, i]));
-  const known = (i: number): number | undefined => (resolved[i] === undefined ? undefined : position.get(resolved[i]!));
-
-  if (encoder.op === 'one_hot') {
-    // Output column per code + OFFSET; -1: all zeros.
-    const columnOf = new Int32Array(dictionary.size + OFFSET).fill(-1);
-    for (let i = 0; i < columnOf.length; i++) {
-      if (refusal[i] !== ACCEPTED) continue;
-      const column = known(i);
-      if (column !== undefined) columnOf[i] = column;
-      else if (encoder.unknown === 'error') refusal[i] = REFUSE_UNKNOWN;
-    }
-    const width = encoder.categories.length;
-    const names = encoder.categories.map((c) => `${field.name}=${c}`);
-    return { block, refusal, compiled: { field: field.name, width, names, kernel: { kind: 'one_hot', width, columnOf } } };
-  }
-
   const valueOf = new Float64Array(dictionary.size + OFFSET).fill(Number.NaN);
   for (let i = 0; i < valueOf.length; i++) {
     if (refusal[i] !== ACCEPTED) continue;
-    const index = known(i);
-    if (index !== undefined) valueOf[i] = applyNumeric(index);
+    const index = resolved[i] === undefined ? undefined : position.get(resolved[i]!);
+    if (i === MISSING + OFFSET && missingValue !== undefined) valueOf[i] = applyNumeric(missingValue);
+    else if (index !== undefined) valueOf[i] = applyNumeric(index);
     else if (encoder.unknown === 'value') valueOf[i] = applyNumeric(encoder.unknownValue!);
     else refusal[i] = REFUSE_UNKNOWN;
   }
-  return { block, refusal, compiled: { field: field.name, width: 1, names: [field.name], kernel: { kind: 'lookup', values: valueOf } } };
+  const nanOk = Number.isNaN(encoder.unknownValue) || Number.isNaN(missingValue);
+  const kernel: Kernel = { kind: 'lookup', values: valueOf };
+  return { block, refusal, compiled: { field: field.name, width: 1, names: [field.name], kernel, ...(nanOk ? { nanOk } : {}) } };
+}
+
+/**
+ * OneHotEncoder's columns: the categories', then one for the infrequent levels (and unknown ones, with
+ * unknown "infrequent"); the dropped column is left out and those after it move left by one.
+ */
+function compileOneHot(
+  block: FeatureBlock,
+  field: FieldSpec,
+  encoder: OneHotStep,
+  resolved: readonly (string | undefined)[],
+  refusal: Int8Array,
+): CompiledOf {
+  const rareColumn = encoder.categories.length;
+  const position = new Map<string, number>(encoder.categories.map((c, i) => [c, i]));
+  encoder.infrequent?.forEach((level) => position.set(level, rareColumn));
+  const columnOf = new Int32Array(resolved.length).fill(-1);
+  for (let i = 0; i < columnOf.length; i++) {
+    if (refusal[i] !== ACCEPTED) continue;
+    let column = resolved[i] === undefined ? undefined : position.get(resolved[i]!);
+    if (column === undefined && encoder.unknown === 'infrequent') column = rareColumn;
+    if (column === undefined) {
+      if (encoder.unknown === 'error') refusal[i] = REFUSE_UNKNOWN;
+      continue;
+    }
+    const drop = encoder.drop;
+    columnOf[i] = drop === undefined || column < drop ? column : column === drop ? -1 : column - 1;
+  }
+  const all = [...encoder.categories, ...(encoder.infrequent === undefined ? [] : ['infrequent_sklearn'])];
+  const names = all.filter((_, k) => k !== encoder.drop).map((c) => `${field.name}=${c}`);
+  const width = names.length;
+  return { block, refusal, compiled: { field: field.name, width, names, kernel: { kind: 'one_hot', width, columnOf } } };
 }
 
 /**
@@ -440,13 +583,24 @@ function numberKernel(fill: number, steps: readonly NumericStep[]): Kernel | und
 }
 
 function planChunks(blocks: readonly CompiledBlock[]): ChunkPlan {
-  const plan = { standardize: [], minMax: [], passes: [], lookup: [], oneHot: [], scratch: new Float64Array(CHUNK_ROWS) };
+  const plan = {
+    standardize: [],
+    minMax: [],
+    passes: [],
+    lookup: [],
+    oneHot: [],
+    binsOneHot: [],
+    groups: [],
+    scratch: new Float64Array(CHUNK_ROWS),
+  };
   const list: Record<Kernel['kind'], Placed<Kernel>[]> = {
     standardize: plan.standardize,
     min_max: plan.minMax,
     passes: plan.passes,
     lookup: plan.lookup,
     one_hot: plan.oneHot,
+    bins_one_hot: plan.binsOneHot,
+    group: plan.groups,
   };
   let column = 0;
   for (const block of blocks) {
@@ -486,6 +640,8 @@ function bindPlan(plan: ChunkPlan, batch: ColumnBatch): BoundPlan {
       if (translation === undefined) return { column, start, kernel: { columnOf, offset: OFFSET, width } };
       return { column, start, kernel: { columnOf: Int32Array.from(translation, (code) => columnOf[code + OFFSET]!), offset: 1, width } };
     }),
+    binsOneHot: plan.binsOneHot.map(numbers),
+    groups: plan.groups.map(({ start, kernel }) => ({ start, kernel, inner: bindPlan(kernel.plan, batch) })),
     scratch: plan.scratch,
   };
 }
@@ -511,12 +667,7 @@ function writeChunk(plan: BoundPlan, chunk: Float64Array, stride: number, from: 
   }
   for (const { column, start, kernel } of plan.passes) {
     const values = plan.scratch;
-    for (let r = from, i = 0; r < to; r++, i++) {
-      const raw = column[r]!;
-      // An infinite raw value is refused even where a clip would make it finite.
-      if (raw - raw !== 0 && raw === raw) flagged = true;
-      values[i] = raw !== raw ? kernel.fill : raw;
-    }
+    if (fillScratch(column, values, from, to, kernel.fill)) flagged = true;
     kernel.apply(values, 0, to - from);
     for (let i = 0, o = start; i < to - from; i++, o += stride) {
       const value = values[i]!;
@@ -524,11 +675,81 @@ function writeChunk(plan: BoundPlan, chunk: Float64Array, stride: number, from: 
       if (value - value !== 0) flagged = true;
     }
   }
+  for (const { column, start, kernel } of plan.binsOneHot) {
+    const values = plan.scratch;
+    if (fillScratch(column, values, from, to, kernel.fill)) flagged = true;
+    kernel.apply(values, 0, to - from);
+    if (binsOneHot(values, kernel.edges, kernel.width, chunk, start, stride, to - from)) flagged = true;
+  }
+  for (const { start, kernel, inner } of plan.groups) {
+    if (writeGroup(kernel, inner, chunk, start, stride, from, to)) flagged = true;
+  }
   for (const { column, start, kernel } of plan.lookup) {
     if (lookup(column, kernel.values, kernel.offset, chunk, start, stride, from, to)) flagged = true;
   }
   for (const { column, start, kernel } of plan.oneHot) {
     if (oneHot(column, kernel.columnOf, kernel.offset, kernel.width, chunk, start, stride, from, to)) flagged = true;
+  }
+  return flagged;
+}
+
+/** A group's rows: its inputs into its own chunk, combined into `chunk`, then each output's passes. */
+function writeGroup(
+  kernel: KernelOf<'group'>,
+  inner: BoundPlan,
+  chunk: Float64Array,
+  start: number,
+  stride: number,
+  from: number,
+  to: number,
+): boolean {
+  const count = to - from;
+  let flagged = writeChunk(inner, kernel.inner, kernel.innerWidth, from, to);
+  combineRows(kernel.combine, kernel.inner, kernel.innerWidth, count, chunk, start, stride);
+  const column = inner.scratch;
+  for (let k = 0; k < kernel.width; k++) {
+    const apply = kernel.outputs[k];
+    if (apply !== undefined) {
+      for (let i = 0, o = start + k; i < count; i++, o += stride) column[i] = chunk[o]!;
+      apply(column, 0, count);
+      for (let i = 0, o = start + k; i < count; i++, o += stride) chunk[o] = column[i]!;
+    }
+    for (let i = 0, o = start + k; i < count; i++, o += stride) {
+      const value = chunk[o]!;
+      if (value - value !== 0) flagged = true;
+    }
+  }
+  return flagged;
+}
+
+/** A chunk of a raw column into `values`, missing as `fill`; true if a raw value is infinite. */
+function fillScratch(column: Float64Array, values: Float64Array, from: number, to: number, fill: number): boolean {
+  let flagged = false;
+  for (let r = from, i = 0; r < to; r++, i++) {
+    const raw = column[r]!;
+    // An infinite raw value is refused even where a clip would make it finite.
+    if (raw - raw !== 0 && raw === raw) flagged = true;
+    values[i] = raw !== raw ? fill : raw;
+  }
+  return flagged;
+}
+
+/** One column per bin of each value; true (and all zeros) for a value that is not finite. */
+function binsOneHot(
+  values: Float64Array,
+  edges: readonly number[],
+  width: number,
+  chunk: Float64Array,
+  start: number,
+  stride: number,
+  count: number,
+): boolean {
+  let flagged = false;
+  for (let i = 0, o = start; i < count; i++, o += stride) {
+    for (let j = 0; j < width; j++) chunk[o + j] = 0;
+    const value = values[i]!;
+    if (value - value !== 0) flagged = true;
+    else chunk[o + binOf(edges, value)] = 1;
   }
   return flagged;
 }
@@ -648,8 +869,8 @@ function oneHot(
  * Numeric steps as passes over a buffer, one step at a time in the spec's order: float64, the same
  * operations in the same order as scikit-learn (each pass a tight loop, not a call per value).
  */
-function compileNumeric(steps: readonly NumericStep[]): (values: Float64Array, start: number, end: number) => void {
-  const passes = steps.map((step): ((values: Float64Array, start: number, end: number) => void) => {
+function compileNumeric(steps: readonly NumericStep[], indicator = false): (values: Float64Array, start: number, end: number) => void {
+  const numeric = steps.map((step): ((values: Float64Array, start: number, end: number) => void) => {
     switch (step.op) {
       case 'log1p':
         return (values, start, end) => {
@@ -673,11 +894,53 @@ function compileNumeric(steps: readonly NumericStep[]): (values: Float64Array, s
           for (let i = start; i < end; i++) values[i] = Math.min(Math.max(values[i]! * scale + min, low), high);
         };
       }
+      default:
+        return extraPass(step);
     }
   });
+  // A missing indicator first: 1 where the value is missing (NaN), else 0.
+  const first: ((values: Float64Array, start: number, end: number) => void)[] = indicator
+    ? [
+        (values, start, end) => {
+          for (let i = start; i < end; i++) values[i] = values[i] !== values[i] ? 1 : 0;
+        },
+      ]
+    : [];
+  const passes = [...first, ...numeric];
   return (values, start, end) => {
     for (const pass of passes) pass(values, start, end);
   };
+}
+
+/** The passes of the ops models/README.md added for FunctionTransformer and KBinsDiscretizer. */
+function extraPass(
+  step: Exclude<NumericStep, { op: 'log1p' | 'standardize' | 'min_max' }>,
+): (values: Float64Array, start: number, end: number) => void {
+  switch (step.op) {
+    case 'log':
+    case 'sqrt':
+    case 'exp':
+    case 'expm1': {
+      const f = Math[step.op];
+      return (values, start, end) => {
+        for (let i = start; i < end; i++) values[i] = f(values[i]!);
+      };
+    }
+    case 'clip': {
+      // np.clip is minimum(maximum(x, a_min), a_max); NaN stays NaN (Math.max/min give NaN).
+      const low = step.min ?? Number.NEGATIVE_INFINITY;
+      const high = step.max ?? Number.POSITIVE_INFINITY;
+      return (values, start, end) => {
+        for (let i = start; i < end; i++) values[i] = Math.min(Math.max(values[i]!, low), high);
+      };
+    }
+    case 'bins': {
+      const { edges } = step;
+      return (values, start, end) => {
+        for (let i = start; i < end; i++) values[i] = binOf(edges, values[i]!);
+      };
+    }
+  }
 }
 
 function emptyColumns(spec: TabularSpec, n: number): { numbers: Map<string, Float64Array>; categories: Map<string, Int32Array> } {
@@ -1035,10 +1298,13 @@ function checkFinite(
   valueAt: (row: number, field: string) => unknown,
 ): void {
   for (let i = 0; i < features.length; i++) {
-    if (Number.isFinite(features[i]!)) continue;
+    const value = features[i]!;
+    if (Number.isFinite(value)) continue;
     const row = Math.floor(i / width);
     let column = i % width;
     const block = blocks.find((b) => (column -= b.width) < 0)!;
+    // An encoding's NaN is a value the model takes (as missing); the flag only sent it through this scan.
+    if (value !== value && block.nanOk === true) continue;
     throw new InputError(
       'OUT_OF_DOMAIN',
       `field "${block.field}" = ${String(valueAt(row, block.field))} is outside what the feature spec can transform`,
