@@ -66,6 +66,15 @@ describe('a bad option of a new op is INVALID_FEATURE_SPEC naming its path', () 
       /nothing may follow one_hot/,
     ],
     [
+      'a one-hot of bins on a category',
+      categorySpec([
+        { op: 'ordinal', categories: ['x'], unknown: 'error' },
+        { op: 'bins', edges: [0.5], encode: 'one_hot' },
+      ]),
+      'features[0].steps[1]',
+      /number fields only/,
+    ],
+    [
       'one_hot unknown "infrequent" without levels',
       categorySpec([{ ...oneHot, unknown: 'infrequent' }]),
       'features[0].steps[0].unknown',

@@ -328,6 +328,8 @@ def _step(step, j, lane):
     lane.ops.append(op)
     lane.value = "number"
     if op["op"] == "bins" and op["encode"] == "one_hot":
+        if lane.kind == "category":
+            _refuse("KBinsDiscretizer(encode='onehot') after an encoder", column, "the spec one-hot encodes the bins of a number field only")
         lane.value, lane.width = "encoded", len(op["edges"]) + 1
 
 

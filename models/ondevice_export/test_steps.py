@@ -238,6 +238,12 @@ class StepRefusalTest(unittest.TestCase):
             with self.assertRaisesRegex(UnsupportedStep, f"StandardScaler after a one-hot encoding on column '{column}'"):
                 feature_spec(transformer, "t", "1")
 
+    def test_bins_of_categories_are_not_one_hot_encoded(self):
+        X = wine().fillna({"cellar": "North"})
+        step = make_pipeline(OrdinalEncoder(), KBinsDiscretizer(n_bins=2, encode="onehot-dense", subsample=None))
+        with self.assertRaisesRegex(UnsupportedStep, "KBinsDiscretizer.*on column 'cellar'.*number field only"):
+            feature_spec(ColumnTransformer([("c", step, ["cellar"])], sparse_threshold=0).fit(X), "t", "1")
+
     def test_numpy_pipelines_name_their_fields(self):
         D = diabetes().to_numpy()
         spec = feature_spec(make_pipeline(StandardScaler(), Ridge()).fit(D, load_diabetes().target), "t", "1")

@@ -278,7 +278,11 @@ function checkStepOrder(steps: readonly FeatureStep[], type: FieldType, path: st
     } else if (NUMERIC_OPS.has(step.op)) {
       if (stage !== 'numeric')
         fail(at, `${step.op} needs a number: on a category field it must follow an ordinal encoder, and nothing may follow one_hot`);
-      if (step.op === 'bins' && step.encode === 'one_hot') stage = 'done';
+      if (step.op === 'bins' && step.encode === 'one_hot') {
+        // The one-hot columns of bins are computed from a number field's values only.
+        if (type === 'category') fail(at, 'bins with encode one_hot applies to number fields only');
+        stage = 'done';
+      }
     }
   }
   if (type === 'category' && stage !== 'done' && stage !== 'numeric')
