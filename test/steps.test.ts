@@ -191,6 +191,13 @@ describe('the new ops at scoring time', () => {
       { a: 2, c: 'z' },
     ]).features!;
     expect([...features]).toEqual([5, 1, 1, 0, 0, 1, 2, -1, 0, 0, 1, 0]);
+    // The same from columns (NaN in a typed array is missing), and into a lent buffer.
+    const columns = { a: new Float64Array([Number.NaN, 2]), c: [null, 'z'] };
+    expect([...transform.prepareColumns(columns).features!]).toEqual([...features]);
+    const lent = transform.lendInput(2);
+    transform.prepareColumnsInto(columns, lent, 0);
+    expect([...lent.data]).toEqual([...features]);
+    lent.release();
   });
 
   it('one_hot drops its column and groups infrequent and unknown levels', () => {
