@@ -269,7 +269,9 @@ def builds(root):
     found = []
     for directory, folders, files in os.walk(root, followlinks=True):
         folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in ("node_modules", "__pycache__"))
-        if "model-card.json" in files:
+        # A pretrained model taken as published (models/nsfw-mobilenet: extract.mjs, no train.py) has nothing to rebuild.
+        model = os.path.relpath(directory, root).split(os.sep)[0]
+        if "model-card.json" in files and os.path.exists(os.path.join(root, model, "train.py")):
             found.append(os.path.relpath(directory, root))
     return sorted(found)
 

@@ -262,7 +262,9 @@ describe('ondevice verify', () => {
       'house-prices-random-forest',
       'house-prices-ridge',
       'house-prices-xgboost',
+      'nsfw-mobilenet',
       'penguins',
+      'tone-detector',
     ]);
     for (const name of names) {
       const ran = await run(verifyCommand, [join(bundles, name), '--json']);
@@ -292,7 +294,7 @@ describe('ondevice verify', () => {
     expect(ran.stdout).toMatch(/gate: end-to-end: 26 rows/);
     expect(ran.stdout).toContain('verified penguins 1.0.0');
     // The folder of all bundles is not one bundle: say which to pick.
-    expect((await run(verifyCommand, [bundles])).stderr).toMatch(/is a folder of bundles \(digits, .*penguins\)/);
+    expect((await run(verifyCommand, [bundles])).stderr).toMatch(/is a folder of bundles \(digits, .*penguins, tone-detector\)/);
   });
 
   it('takes a public key that starts with a dash (base64url may), and still reports an option given no value', async () => {
