@@ -180,14 +180,14 @@ describe('runtime registry: backends in order, fallbacks with reasons, one combi
     await again.dispose();
   });
 
-  it('TensorFlow.js: webgl and webgpu are not shipped, and say so', async () => {
+  it('TensorFlow.js: webgl and webgpu, where the device lacks them (Node), are fallbacks that say why', async () => {
     const runtime = await createRuntime('tensorflow-js', mlp, { backends: ['webgl', 'cpu'] });
     expect(runtime.backend).toBe('cpu');
-    expect(runtime.fallbacks).toEqual([{ backend: 'webgl', reason: expect.stringMatching(/webgl backend is not included in this build/) }]);
+    expect(runtime.fallbacks).toEqual([{ backend: 'webgl', reason: 'WebGL is not available: no OffscreenCanvas here' }]);
     await runtime.dispose();
     const error = (await caught(() => createRuntime('tensorflow-js', mlp, { backends: ['webgpu', 'webgl'] }))) as ScoringError;
     expect(error).toBeInstanceOf(ScoringError);
     expect(error.details).toMatchObject({ runtime: 'tensorflow-js', tried: ['webgpu', 'webgl'] });
-    expect(error.message).toMatch(/webgpu \(.*not included in this build.*\); webgl \(.*not included in this build/);
+    expect(error.message).toMatch(/webgpu \(WebGPU is not available.*\); webgl \(WebGL is not available/);
   });
 });

@@ -8,6 +8,8 @@ import { parseManifest, presentRoles } from '../src/bundle/index.js';
 import { pack } from '../src/cli/pack.js';
 import { MAX_FOREIGN_MESSAGE, ScoringError } from '../src/errors/index.js';
 import { createRuntime } from '../src/runtimes/index.js';
+import type { TfjsModelJson } from '../src/runtimes/tfjs-files.js';
+import { gpuPays, planBackends } from '../src/runtimes/tfjs-gpu.js';
 import { copyOfBuild, editJson, packToTemp } from './pack-helpers.js';
 
 /**
@@ -231,5 +233,52 @@ describe('pack with weight shards', () => {
     });
     const one = await pack({ source: single, out: join(single, 'out') });
     expect(one.manifest.files.weights).toMatchObject({ path: 'group1-shard1of1.bin', size: 4300775 });
+  });
+});
+
+describe('TensorFlow.js backend choice (auto)', () => {
+  it('keeps a small dense model on wasm, and says why', async () => {
+    const { json, shards } = graphModel();
+    expect(gpuPays(json as unknown as TfjsModelJson)).toBeUndefined();
+    const plan = await planBackends({ model: encode(json), weightShards: shards }, undefined);
+    expect(plan.backends).toEqual(['wasm', 'cpu']);
+    expect(plan.reason).toMatch(/small model without convolutions/);
+  });
+
+  it('puts a GPU first for a convolutional network where there is one, and says when there is none (Node)', async () => {
+    const { json } = graphModel();
+    const topology = json.modelTopology as { node: Record<string, unknown>[] };
+    const conv = { ...json, modelTopology: { ...topology, node: [...topology.node, { name: 'c', op: '_FusedConv2D' }] } };
+    expect(gpuPays(conv as unknown as TfjsModelJson)).toBe('a convolutional network (1 convolution)');
+    const layers = {
+      modelTopology: { model_config: { config: { layers: [{ class_name: 'Conv2D' }, { class_name: 'Dense' }] } } },
+      weightsManifest: [],
+    };
+    expect(gpuPays(layers as unknown as TfjsModelJson)).toBe('a convolutional network (1 convolution)');
+    const plan = await planBackends({ model: encode(conv) }, undefined);
+    // Node has neither navigator.gpu nor OffscreenCanvas: wasm, saying so (ondevice verify prints it).
+    expect(plan.backends).toEqual(['wasm', 'cpu']);
+    expect(plan.reason).toMatch(/a GPU would pay, but none is usable here \(WebGPU is not available.*; WebGL is not available/);
+    // TensorFlow.js has one backend per worker: a model live on webgl puts webgl first for the next.
+    expect(await planBackends({ model: encode(json) }, 'webgl')).toMatchObject({
+      backends: ['webgl', 'wasm', 'cpu'],
+      reason: expect.stringMatching(/another TensorFlow.js model in this worker scores on webgl/),
+    });
+  });
+
+  it('reports the reason with the runtime, and a GPU backend that cannot start as a fallback with its reason', async () => {
+    const { json, shards } = graphModel();
+    const runtime = await createRuntime(
+      'tensorflow-js',
+      { model: encode(json), weightShards: shards },
+      { backends: ['webgpu', 'webgl', 'cpu'] },
+    );
+    expect(runtime.backend).toBe('cpu');
+    expect(runtime.backendReason).toBe('the app asked for cpu');
+    expect(runtime.fallbacks).toEqual([
+      { backend: 'webgpu', reason: expect.stringMatching(/WebGPU is not available/) },
+      { backend: 'webgl', reason: 'WebGL is not available: no OffscreenCanvas here' },
+    ]);
+    await runtime.dispose();
   });
 });

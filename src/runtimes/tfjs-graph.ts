@@ -26,22 +26,19 @@ export async function loadGraph(json: TfjsModelJson, weightData: ArrayBuffer, ba
   const run = async (inputs: Readonly<Record<string, InputTensor>>, wanted: readonly string[]): Promise<Record<string, OutputTensor>> => {
     const feeds = feedsOf(inputNames, inputs);
     try {
+      let results: tf.Tensor | tf.Tensor[] | undefined;
       if (!asynchronous) {
         try {
-          let outputs: Record<string, OutputTensor> = {};
-          // tidy() disposes every intermediate tensor and the outputs; only their data leave it.
-          tf.tidy(() => {
-            outputs = readOutputs(wanted, model.execute(feeds, [...wanted]));
-          });
-          return outputs;
+          // tidy() disposes every intermediate tensor; the outputs it returns are disposed below.
+          results = tf.tidy(() => model.execute(feeds, [...wanted]));
         } catch (error) {
           if (!describeUnknown(error).includes('executeAsync')) throw error;
           asynchronous = true;
         }
       }
-      const results = await model.executeAsync(feeds, [...wanted]);
+      results ??= await model.executeAsync(feeds, [...wanted]);
       try {
-        return readOutputs(wanted, results);
+        return await readOutputs(wanted, results, backend);
       } finally {
         tf.dispose(results);
       }
@@ -103,13 +100,19 @@ function feedsOf(inputNames: readonly string[], inputs: Readonly<Record<string, 
   return feeds;
 }
 
-function readOutputs(wanted: readonly string[], results: tf.Tensor | tf.Tensor[]): Record<string, OutputTensor> {
+/** The outputs' values: read synchronously on the CPU-side backends, awaited on WebGPU (whose synchronous read stalls and warns). */
+async function readOutputs(
+  wanted: readonly string[],
+  results: tf.Tensor | tf.Tensor[],
+  backend: string,
+): Promise<Record<string, OutputTensor>> {
   const list = Array.isArray(results) ? results : [results];
   const outputs: Record<string, OutputTensor> = {};
-  wanted.forEach((name, i) => {
+  for (const [i, name] of wanted.entries()) {
     const tensor = list[i]!;
-    outputs[name] = { data: (tensor.dataSync() as Float32Array | Int32Array | Uint8Array).slice(), dims: tensor.shape };
-  });
+    const data = backend === 'webgpu' ? await tensor.data() : tensor.dataSync();
+    outputs[name] = { data: (data as Float32Array | Int32Array | Uint8Array).slice(), dims: tensor.shape };
+  }
   return outputs;
 }
 
