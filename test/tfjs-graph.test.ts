@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { layers, sequential } from '@tensorflow/tfjs-layers';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,6 +139,39 @@ describe('TensorFlow.js graph models', () => {
     ).catch((thrown: unknown) => thrown as Error);
     expect((notJson as Error).message).toMatch(/model.json \(100000 bytes\) is not JSON/);
     expect((notJson as Error).message.length).toBeLessThan(800);
+  });
+});
+
+describe('TensorFlow.js layers models in shards', () => {
+  it('loads a layers model from its shards as model.json lists them, and answers as from one joined file', async () => {
+    await tf.setBackend('cpu');
+    const model = sequential({
+      layers: [layers.dense({ units: 2, inputShape: [3], name: 'hidden' }), layers.dense({ units: 1, name: 'out' })],
+    });
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(
+      tf.io.withSaveHandler(
+        async (saved) => ((artifacts = saved), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }),
+      ),
+    );
+    const bytes = new Uint8Array(artifacts!.weightData as ArrayBuffer);
+    const json = encode({
+      format: 'layers-model',
+      modelTopology: artifacts!.modelTopology,
+      weightsManifest: [{ paths: ['group1-shard1of2.bin', 'group1-shard2of2.bin'], weights: artifacts!.weightSpecs }],
+    });
+    const sharded = await createRuntime(
+      'tensorflow-js',
+      { model: json, weightShards: [bytes.slice(0, 10), bytes.slice(10)] },
+      { backends: ['cpu'] },
+    );
+    const joined = await createRuntime('tensorflow-js', { model: json, weights: bytes }, { backends: ['cpu'] });
+    // Fed by the input layer's name, as the scorer feeds a single-input model.
+    const input = { [sharded.inputNames[0]!]: { data: new Float32Array([1, 2, 3]), dims: [1, 3] } };
+    expect([...(await sharded.run(input)).out!.data]).toEqual([...(await joined.run(input)).out!.data]);
+    await sharded.dispose();
+    await joined.dispose();
+    model.dispose();
   });
 });
 
