@@ -250,6 +250,19 @@ describe('pack with weight shards', () => {
     });
   });
 
+  it('refuses an alias naming an output the graph does not have, naming what it has', async () => {
+    const wrong = await copyOfBuild(NSFW_BUILD);
+    await editJson(wrong, 'model-card.json', (card) => {
+      card.outputAliases = { probabilities: 'Softmax:0' };
+    });
+    await expect(pack({ source: wrong, out: join(wrong, 'out') })).rejects.toMatchObject({
+      code: 'INVALID_MANIFEST',
+      message: expect.stringMatching(
+        /outputAliases.probabilities names "Softmax:0", which model.json does not output \(its signature's outputs: Identity:0\)/,
+      ),
+    });
+  });
+
   it('takes the shards joined by hand into weights.bin, and one shard as the single weights file', async () => {
     const joined = await copyOfBuild(NSFW_BUILD);
     const bytes = Buffer.concat([await readFile(join(joined, 'group1-shard1of2')), await readFile(join(joined, 'group1-shard2of2'))]);

@@ -2,7 +2,14 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MANIFEST_CEILINGS, weightShardRole, type FileRole } from '../bundle/manifest.js';
 import { BundleError, describeUnknown } from '../errors/index.js';
-import { declaredWeightBytes, readTfjsModelJson, shardPaths, shownPaths, type TfjsModelJson } from '../runtimes/tfjs-files.js';
+import {
+  declaredWeightBytes,
+  isGraphModel,
+  readTfjsModelJson,
+  shardPaths,
+  shownPaths,
+  type TfjsModelJson,
+} from '../runtimes/tfjs-files.js';
 import { shown } from './files.js';
 
 /** The joined weights file `pack` took before shards were packed as they are (still taken). */
@@ -15,7 +22,11 @@ export const JOINED_WEIGHTS = 'weights.bin';
  * sizes must add up to what the weights declare. A folder holding the shards joined into
  * `weights.bin` instead (how they had to be packed before) is taken too.
  */
-export async function tfjsModelFiles(source: string, modelBytes: Uint8Array): Promise<Partial<Record<FileRole, string>>> {
+export async function tfjsModelFiles(
+  source: string,
+  modelBytes: Uint8Array,
+  aliases?: unknown,
+): Promise<Partial<Record<FileRole, string>>> {
   const modelFile = join(source, 'model.json');
   let json: TfjsModelJson;
   let declared: number;
@@ -25,6 +36,7 @@ export async function tfjsModelFiles(source: string, modelBytes: Uint8Array): Pr
   } catch (error) {
     throw new BundleError('INVALID_MANIFEST', `${shown(modelFile)}: ${describeUnknown(error)}`, { file: shown(modelFile) });
   }
+  checkAliases(json, aliases, source);
   const paths = shardPaths(json);
   if (paths.length > MANIFEST_CEILINGS.weightShards)
     throw new BundleError(
@@ -73,4 +85,28 @@ async function fileSize(source: string, name: string): Promise<number | undefine
   if (!/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith('.')) return undefined;
   const info = await stat(join(source, name)).catch(() => undefined);
   return info?.isFile() === true ? info.size : undefined;
+}
+
+/**
+ * The model card's `outputAliases` against a graph model's outputs (its signature's, else its nodes'),
+ * so that an alias naming no output is refused by `pack` rather than by every browser. A layers model's
+ * are checked when it loads.
+ */
+function checkAliases(json: TfjsModelJson, aliases: unknown, source: string): void {
+  if (typeof aliases !== 'object' || aliases === null || !isGraphModel(json)) return;
+  const signature = (json.signature ?? json.userDefinedMetadata?.signature) as { outputs?: Record<string, unknown> } | undefined;
+  const nodes = ((json.modelTopology as { node?: { name?: unknown }[] }).node ?? []).map((node) => String(node.name));
+  const outputs = signature?.outputs === undefined ? undefined : Object.keys(signature.outputs);
+  for (const [alias, target] of Object.entries(aliases)) {
+    const name = String(target);
+    const found = outputs === undefined ? nodes.includes(name.replace(/:0$/, '')) : outputs.includes(name);
+    if (!found) {
+      const card = shown(join(source, 'model-card.json'));
+      throw new BundleError(
+        'INVALID_MANIFEST',
+        `${card}: outputAliases.${alias} names "${name}", which model.json does not output${outputs === undefined ? '' : ` (its signature's outputs: ${shownPaths(outputs)})`}`,
+        { file: card, path: `outputAliases.${alias}` },
+      );
+    }
+  }
 }
