@@ -49,7 +49,9 @@ async function serve(page: Page, channel: string, backend: 'webgpu' | 'wasm', ro
         fallbacks: info.runtime.fallbacks.map((f) => ({ ...f })),
         gatePassed: info.gate.passed,
         tolerance: info.gate.endToEnd.tolerance,
-        numbers: predictions.flatMap((p) => (p.kind === 'regression' ? [p.value] : Object.values(p.probabilities))),
+        numbers: predictions.flatMap((p) =>
+          p.kind === 'regression' ? [p.value] : p.kind === 'classification' ? Object.values(p.probabilities) : [],
+        ),
       };
     },
     { channel, backend, rows },

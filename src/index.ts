@@ -74,6 +74,7 @@ export type { RolloutPolicy, StrategyName } from './rollout/index.js';
 export { canaryBucket } from './rollout/index.js';
 export type {
   OndeviceModel,
+  ModelSession,
   ModelInfo,
   FeatureMatrix,
   ColumnarInput,
@@ -106,9 +107,16 @@ export type {
   PartialDependence,
   PartialDependenceOptions,
 } from './explain/index.js';
-export type { Prediction, ClassificationPrediction, RegressionPrediction } from './scoring/index.js';
+export type {
+  Prediction,
+  ClassificationPrediction,
+  RegressionPrediction,
+  OutputsPrediction,
+  EmbeddingPrediction,
+} from './scoring/index.js';
+export type { TensorData, OutputTensor } from './runtimes/index.js';
 export type { LoadProgress, RowResult } from './worker/protocol.js';
-export type { GateReport, EndToEndReport, MetricReport } from './gate/index.js';
+export type { GateReport, EndToEndReport, MetricReport, ChecksReport } from './gate/index.js';
 export type { Manifest, Task, GateSpec } from './bundle/index.js';
 export type { FeatureSpec, InputField, NumberField, CategoryField, TensorField } from './features/index.js';
 export { OndeviceError, InputError, BundleError, GateError, ScoringError, StateError } from './errors/index.js';

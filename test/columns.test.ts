@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { COLUMNS_MIN_ROWS, columnPlan, rowsToColumns } from '../src/client/columns.js';
 import { InputError } from '../src/errors/index.js';
-import { categoryCodes, compileFeatureSpec, parseFeatureSpec, type FeatureTransform } from '../src/features/index.js';
+import { categoryCodes, compileFeatureSpec, parseFeatureSpec, type FeatureTransform, type PreparedBatch } from '../src/features/index.js';
 import { createRuntime, type Runtime } from '../src/runtimes/index.js';
 import { createScorer, expandAnswers, type Prediction } from '../src/scoring/index.js';
 import type { ColumnarInput, DictionaryColumn } from '../src/worker/protocol.js';
@@ -198,8 +198,7 @@ it('a number field no block reads is still checked in columns', async () => {
 });
 
 describe('pooled model input (the serving paths)', () => {
-  const modelInput = (prepared: { inputs: Record<string, { data: ArrayLike<number> }> }): number[] =>
-    Array.from(Object.values(prepared.inputs)[0]!.data);
+  const modelInput = (prepared: PreparedBatch): number[] => Array.from(Object.values(prepared.inputs)[0]!.data as Float64Array);
   const bitwise = (a: number[], b: number[]): boolean => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 
   it('writes exactly the model input an unpooled batch gives, float64 and float32, across chunk edges', () => {

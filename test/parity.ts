@@ -12,6 +12,15 @@ export interface ParityFile {
   readonly variants?: Record<string, (number | number[])[]>;
 }
 
+/** A streaming model's parity (models/tone-detector): one stream, and the research outputs at every step. */
+export interface StreamParityFile {
+  readonly stream: {
+    readonly rows: Record<string, unknown>[];
+    /** Per output name, each step's values (a number, or the step's flat values). */
+    readonly [output: string]: unknown;
+  };
+}
+
 export interface ConfidenceFile {
   readonly rows: Record<string, unknown>[];
   readonly labels?: string[];
@@ -33,14 +42,48 @@ export async function buildFolders(): Promise<
   { folder: string; name: string; card: { name: string; runtime?: string }; confidence: ConfidenceFile; parity: ParityFile }[]
 > {
   const folders = await findBuildFolders(MODELS_DIR);
-  return Promise.all(
+  const all = await Promise.all(
     folders.map(async (folder) => ({
       folder,
       ...(await readCard(folder)),
-      confidence: JSON.parse(await readFile(join(folder, 'confidence-set.json'), 'utf8')) as ConfidenceFile,
-      parity: JSON.parse(await readFile(join(folder, 'parity.json'), 'utf8')) as ParityFile,
+      parity: JSON.parse(await readFile(join(folder, 'parity.json'), 'utf8')) as ParityFile | StreamParityFile | PretrainedParityFile,
     })),
   );
+  // Streaming models are compared step by step through a session (`streamFolders`); pretrained ones
+  // against their reference runtime (test/nsfw-mobilenet.test.ts, e2e/nsfw-mobilenet.spec.ts).
+  const kept = all.filter((f): f is typeof f & { parity: ParityFile } => !('stream' in f.parity) && !('pretrained' in f.parity));
+  return Promise.all(
+    kept.map(async (f) => ({
+      ...f,
+      confidence: JSON.parse(await readFile(join(f.folder, 'confidence-set.json'), 'utf8')) as ConfidenceFile,
+    })),
+  );
+}
+
+/**
+ * A pretrained model's parity (models/nsfw-mobilenet): its reference runtime's outputs on the
+ * confidence set's rows and on the end-to-end set's (both safetensors files).
+ */
+export interface PretrainedParityFile {
+  readonly pretrained: {
+    readonly runtime: string;
+    readonly set: string;
+    readonly outputs: Readonly<Record<string, number[][]>>;
+    readonly e2e: { readonly set: string; readonly probabilities: number[][] };
+  };
+}
+
+/** Every committed build folder of a streaming model, with its stream parity. */
+export async function streamFolders(): Promise<{ folder: string; name: string; parity: StreamParityFile }[]> {
+  const folders = await findBuildFolders(MODELS_DIR);
+  const all = await Promise.all(
+    folders.map(async (folder) => ({
+      folder,
+      name: (await readCard(folder)).name,
+      parity: JSON.parse(await readFile(join(folder, 'parity.json'), 'utf8')) as ParityFile | StreamParityFile,
+    })),
+  );
+  return all.filter((f): f is typeof f & { parity: StreamParityFile } => 'stream' in f.parity);
 }
 
 async function readCard(folder: string): Promise<{ name: string; card: { name: string; runtime?: string } }> {
@@ -86,7 +129,9 @@ export function compareParity(
   predictions.forEach((prediction, r) => {
     const expected = parity.predictions[r]!;
     if (prediction.kind === 'regression') relative(prediction.value, expected as number);
-    else (expected as number[]).forEach((p, c) => relative(prediction.probabilities[classes![c]!]!, p));
+    else if (prediction.kind === 'classification')
+      (expected as number[]).forEach((p, c) => relative(prediction.probabilities[classes![c]!]!, p));
+    else throw new Error(`parity reads classification and regression, not ${prediction.kind}`);
   });
   return { rows: predictions.length, maxFeatureDifference, maxPredictionDifference };
 }

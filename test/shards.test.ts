@@ -100,7 +100,7 @@ describe('shards: a large batch split by rows across one-thread sessions', () =>
   it('joins parts in order, and refuses a part that is not one row per input row', () => {
     const part = (values: number[]) => ({ y: { data: Float32Array.from(values), dims: [values.length, 1] } });
     const joined = joinOutputs([part([1, 2]), part([3])], [2, 1]);
-    expect(Array.from(joined.y!.data)).toEqual([1, 2, 3]);
+    expect(Array.from(joined.y!.data as Float32Array)).toEqual([1, 2, 3]);
     expect(joined.y!.dims).toEqual([3, 1]);
     expect(() => joinOutputs([part([1, 2])], [3])).toThrow(/not one row per input row/);
   });
@@ -140,7 +140,7 @@ describe('shards: a large batch split by rows across one-thread sessions', () =>
     const sharded = await pool.run(batch, ['price'], localRun);
     const whole = await localRun(batch);
     expect(sharded!.price!.dims).toEqual(whole.price!.dims);
-    expect(Array.from(sharded!.price!.data)).toEqual(Array.from(whole.price!.data));
+    expect(Array.from(sharded!.price!.data as Float32Array)).toEqual(Array.from(whole.price!.data as Float32Array));
     expect(pool.status()).toMatchObject({ state: 'ready', batches: 1 });
     pool.close();
     await local.dispose();
@@ -153,7 +153,7 @@ describe('shards: a large batch split by rows across one-thread sessions', () =>
     const batch = columns(1001);
     const sharded = await pool.scoreColumns(batch, 1001);
     const alone = await scorer.scoreColumns(batch, { keepFeatures: false });
-    expect(Array.from(sharded!.price!.data)).toEqual(Array.from(alone.outputs.price!.data));
+    expect(Array.from(sharded!.price!.data as Float32Array)).toEqual(Array.from(alone.outputs.price!.data as Float32Array));
     expect(pool.status()).toMatchObject({ state: 'ready', batches: 1 });
 
     // A log1p of -5 in the second shard's rows: left to the worker, whose own read names row 900.

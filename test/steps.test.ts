@@ -184,7 +184,7 @@ describe('the new ops at scoring time', () => {
         ]),
       ),
     );
-    expect(transform.inputs.find((f) => f.name === 'a')?.missing).toBe('impute');
+    expect(transform.inputs.find((f) => f.name === 'a')).toMatchObject({ missing: 'impute' });
     expect(transform.names).toEqual(['a', 'a:missing', 'c=x', 'c=y', 'c=z', 'c:missing']);
     const features = transform.prepare([
       { a: null, c: null },
@@ -194,8 +194,8 @@ describe('the new ops at scoring time', () => {
     // The same from columns (NaN in a typed array is missing), and into a lent buffer.
     const columns = { a: new Float64Array([Number.NaN, 2]), c: [null, 'z'] };
     expect([...transform.prepareColumns(columns).features!]).toEqual([...features]);
-    const lent = transform.lendInput(2);
-    transform.prepareColumnsInto(columns, lent, 0);
+    const lent = transform.lendInput!(2);
+    transform.prepareColumnsInto!(columns, lent, 0);
     expect([...lent.data]).toEqual([...features]);
     lent.release();
   });
@@ -271,7 +271,7 @@ describe('the new ops at scoring time', () => {
     expect(transform.width).toBe(10);
     expect(transform.names).toEqual(['1', 'a', 'b', 'a a', 'a b', 'b b', 'a/l2', 'c=x/l2', 'c=y/l2', 'c=z/l2']);
     expect(transform.fieldColumns.find((f) => f.field === 'a')?.columns).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(transform.inputs.find((f) => f.name === 'b')?.missing).toBe('impute');
+    expect(transform.inputs.find((f) => f.name === 'b')).toMatchObject({ missing: 'impute' });
     const features = transform.prepare([{ a: 3, b: null, c: 'y' }]).features!;
     expect([...features]).toEqual([1, 3, 0, 4, 0, 0, 3 / Math.sqrt(10), 0, 1 / Math.sqrt(10), 0]);
     // A zero row divides by 1, as scikit-learn's; a value out of the domain is refused naming the group's field.

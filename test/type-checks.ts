@@ -118,7 +118,7 @@ export async function typeChecks(model: OndeviceModel): Promise<void> {
       // Indexing a record may miss (noUncheckedIndexedAccess).
       const adelie: number | undefined = prediction.probabilities['Adelie'];
       void [label, adelie];
-    } else {
+    } else if (prediction.kind === 'regression') {
       const value: number = prediction.value;
       void value;
     }
@@ -210,7 +210,8 @@ export function errorChecks(error: unknown): void {
     const row: unknown = error.details.row;
     void row;
   }
-  if (error instanceof StateError) assert<IsExact<typeof error.code, 'DISPOSED' | 'NOT_READY' | 'CANCELLED' | 'UNSUPPORTED'>>(true);
+  if (error instanceof StateError)
+    assert<IsExact<typeof error.code, 'DISPOSED' | 'NOT_READY' | 'CANCELLED' | 'UNSUPPORTED' | 'TOO_MANY_SESSIONS'>>(true);
 
   void new InputError('MISSING_FIELD', 'field "island" is missing', { row: 0, field: 'island' });
   void new ScoringError('SCORING_FAILED', 'the runtime failed');

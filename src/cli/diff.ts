@@ -1,6 +1,6 @@
 import { isRecord } from '../util/json.js';
 import { GateError, InputError } from '../errors/index.js';
-import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
+import { parseConfidenceSet, parseEndToEndSet, readSetFile } from '../gate/index.js';
 import { prepareModel, type GatedModel } from '../model/index.js';
 import type { Prediction } from '../scoring/index.js';
 import type { FeatureTransform } from '../features/index.js';
@@ -155,7 +155,7 @@ async function compare(
   const side = (bundle: LocalBundle, model: GatedModel): DiffSide => ({
     version: bundle.manifest.version,
     live: bundle.pinned,
-    metric: { name: model.gate.metric.name, value: model.gate.metric.value, range: model.gate.metric.range, rows: model.gate.metric.rows },
+    metric: gateMetric(model.gate),
   });
   const common = {
     name: candBundle.manifest.name,
@@ -280,10 +280,10 @@ function collectRows(bundles: readonly LocalBundle[]): { rows: Candidate[]; dupl
     const { manifest, files, manifestPath } = bundle;
     const at = (file: string): string => manifestPath.replace(/manifest\.json$/, file);
     const sets: [string, readonly unknown[]][] = [
-      [`e2e-set@${manifest.version}`, parseEndToEndSet(parseJsonFile(files.e2eSet, at(manifest.files.e2eSet.path))).rows],
+      [`e2e-set@${manifest.version}`, parseEndToEndSet(readSetFile(files.e2eSet, at(manifest.files.e2eSet.path), parseJsonFile)).rows],
       [
         `confidence-set@${manifest.version}`,
-        parseConfidenceSet(parseJsonFile(files.confidenceSet, at(manifest.files.confidenceSet.path))).rows,
+        parseConfidenceSet(readSetFile(files.confidenceSet, at(manifest.files.confidenceSet.path), parseJsonFile)).rows,
       ],
     ];
     for (const [source, list] of sets) {
@@ -418,3 +418,11 @@ fields, each scores only the fields it reads, and rows one of them refuses are s
     return 0;
   },
 };
+
+/** A side's gate metric; a gate without one (an unlabelled model) reads as NaN on no rows. */
+function gateMetric(gate: GatedModel['gate']): DiffSide['metric'] {
+  const m = gate.metric;
+  return m === undefined
+    ? { name: 'none', value: Number.NaN, range: [Number.NaN, Number.NaN], rows: 0 }
+    : { name: m.name, value: m.value, range: m.range, rows: m.rows };
+}

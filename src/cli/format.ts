@@ -32,6 +32,13 @@ export function describeGate(gate: GateReport): string[] {
   const m = gate.metric;
   return [
     `end-to-end: ${plural(e.rows, 'row')}, ${count(e.compared - e.mismatches)} of ${plural(e.compared, 'value')} match the research outputs within ${num(e.tolerance)} x max(1, |value|); max absolute difference ${num(e.maxDifference)}${e.passed ? '' : worst}`,
-    `confidence: ${m.name} ${num(m.value)} on ${plural(m.rows, 'row')}, ${m.passed ? 'inside' : 'OUTSIDE'} [${m.range[0]}, ${m.range[1]}]`,
+    m === undefined
+      ? 'confidence: no metric (a model without labelled data)'
+      : `confidence: ${m.name} ${num(m.value)} on ${plural(m.rows, 'row')}, ${m.passed ? 'inside' : 'OUTSIDE'} [${m.range[0]}, ${m.range[1]}]`,
+    ...(gate.checks === undefined
+      ? []
+      : [
+          `output checks: ${count(gate.checks.checked)} values, ${gate.checks.passed ? 'all pass' : `${gate.checks.failures.length} FAILED (first: row ${gate.checks.failures[0]!.row}, ${gate.checks.failures[0]!.output}: ${gate.checks.failures[0]!.why})`}`,
+        ]),
   ];
 }

@@ -11,11 +11,18 @@ import { shown } from './files.js';
  */
 export interface OnnxGraphInputs {
   /** Each graph input, with its element type as a dtype name (`undefined`: not a tensor). */
-  readonly inputs: readonly { readonly name: string; readonly dtype: string | undefined }[];
+  readonly inputs: readonly OnnxValueInfo[];
   /** Initializer names: older exporters list them as inputs too, though nothing must feed them. */
   readonly initializers: ReadonlySet<string>;
   /** The graph's output names (GraphProto.output = 12). */
   readonly outputs: readonly string[];
+}
+
+export interface OnnxValueInfo {
+  readonly name: string;
+  readonly dtype: string | undefined;
+  /** Each dimension: a size, a name (dynamic), or undefined (unknown); undefined when the graph states no shape. */
+  readonly shape?: readonly (number | string | undefined)[];
 }
 
 /** TensorProto.DataType, named as the feature spec names dtypes. */
@@ -47,7 +54,7 @@ interface ProtoField {
 export function readOnnxInputs(model: Uint8Array): OnnxGraphInputs {
   const graph = [...protoFields(model)].find((f) => f.number === 7 && f.bytes !== undefined)?.bytes;
   if (graph === undefined) throw new Error('it has no graph');
-  const inputs: { name: string; dtype: string | undefined }[] = [];
+  const inputs: OnnxValueInfo[] = [];
   const initializers = new Set<string>();
   const outputs: string[] = [];
   for (const field of protoFields(graph)) {
@@ -58,14 +65,27 @@ export function readOnnxInputs(model: Uint8Array): OnnxGraphInputs {
   return { inputs, initializers, outputs };
 }
 
-function readValueInfo(bytes: Uint8Array): { name: string; dtype: string | undefined } {
+function readValueInfo(bytes: Uint8Array): OnnxValueInfo {
   const type = messageField(bytes, 2);
   const tensor = type === undefined ? undefined : messageField(type, 1);
   const elementType = tensor === undefined ? undefined : [...protoFields(tensor)].find((f) => f.number === 1)?.varint;
+  // Tensor.shape = 2: TensorShapeProto.dim = 1, each Dimension's dim_value = 1 or dim_param = 2.
+  const shape = tensor === undefined ? undefined : messageField(tensor, 2);
   return {
     name: stringField(bytes, 1) ?? '',
     dtype: elementType === undefined ? undefined : (ELEMENT_TYPES[elementType] ?? `type ${elementType}`),
+    ...(shape === undefined
+      ? {}
+      : { shape: [...protoFields(shape)].filter((f) => f.number === 1 && f.bytes !== undefined).map((f) => readDimension(f.bytes!)) }),
   };
+}
+
+function readDimension(bytes: Uint8Array): number | string | undefined {
+  for (const field of protoFields(bytes)) {
+    if (field.number === 1 && field.varint !== undefined) return field.varint;
+    if (field.number === 2 && field.bytes !== undefined) return new TextDecoder().decode(field.bytes);
+  }
+  return undefined;
 }
 
 function messageField(bytes: Uint8Array, number: number): Uint8Array | undefined {
@@ -108,9 +128,21 @@ function* protoFields(bytes: Uint8Array): Generator<ProtoField> {
 }
 
 /** What the browser will feed the model, by input name: the dtype and the feature spec's place that sets it. */
-export function specInputs(spec: FeatureSpec): { name: string; dtype: string; path: string }[] {
+export function specInputs(spec: FeatureSpec): { name: string; dtype: string; path: string; shape?: readonly (number | string)[] }[] {
   if (spec.kind === 'tabular') return [{ name: spec.output.input, dtype: spec.output.dtype, path: 'output.dtype' }];
-  return spec.tensors.map((t, i) => ({ name: t.name, dtype: t.dtype, path: `tensors[${i}].dtype` }));
+  return spec.tensors.map((t, i) => ({ name: t.name, dtype: t.dtype, path: `tensors[${i}].dtype`, shape: t.shape }));
+}
+
+/** Why the spec's shape cannot feed the graph's (rank, or a fixed size that differs), or undefined. */
+function shapeMismatch(
+  spec: readonly (number | string)[],
+  graph: readonly (number | string | undefined)[] | undefined,
+): string | undefined {
+  if (graph === undefined) return undefined;
+  if (graph.length !== spec.length)
+    return `has ${graph.length} dimensions [${graph.map((d) => d ?? '?').join(', ')}], the spec ${spec.length} [${spec.join(', ')}]`;
+  const k = spec.findIndex((d, i) => typeof d === 'number' && typeof graph[i] === 'number' && graph[i] !== d);
+  return k < 0 ? undefined : `has size ${String(graph[k])} in dimension ${k}, where the spec says ${String(spec[k])}`;
 }
 
 /**
@@ -123,7 +155,7 @@ export function checkModelInputs(model: Uint8Array, file: string, spec: FeatureS
   const fed = specInputs(spec);
   const mismatch = (input: string, why: string, more: Record<string, string> = {}): CliError =>
     new CliError('MODEL_INPUT_MISMATCH', `${shown(file)}: ${why}`, { file: shown(file), input, ...more });
-  for (const { name, dtype, path } of fed) {
+  for (const { name, dtype, path, shape } of fed) {
     const input = graph.inputs.find((i) => i.name === name);
     if (input === undefined)
       throw mismatch(
@@ -136,6 +168,13 @@ export function checkModelInputs(model: Uint8Array, file: string, spec: FeatureS
         `input "${name}" is ${input.dtype ?? 'not a tensor'}, but ${shown(specFile)} (${path}) feeds it ${dtype}: export the model with a ${dtype} input, or change ${path}`,
         { path, expected: dtype, actual: input.dtype ?? 'not a tensor' },
       );
+    const shapeWrong = shape === undefined ? undefined : shapeMismatch(shape, input.shape);
+    if (shapeWrong !== undefined)
+      throw mismatch(name, `input "${name}" ${shapeWrong} (${shown(specFile)} ${path.replace(/dtype$/, 'shape')})`, {
+        path: path.replace(/dtype$/, 'shape'),
+        expected: String(shape),
+        actual: String(input.shape),
+      });
   }
   const needed = graph.inputs.filter((i) => !graph.initializers.has(i.name) && !fed.some((f) => f.name === i.name));
   if (needed.length > 0)
@@ -157,12 +196,19 @@ function readGraph(model: Uint8Array, file: string): OnnxGraphInputs {
  * The outputs the model card's task reads (`task.probabilities`, `task.value`) against the graph's:
  * a name that is not there is `MODEL_OUTPUT_MISSING` at pack, not a scoring failure in every browser.
  */
-export function checkModelOutputs(model: Uint8Array, file: string, task: unknown, cardFile: string): void {
+export function checkModelOutputs(model: Uint8Array, file: string, task: unknown, cardFile: string, spec?: FeatureSpec): void {
   const graph = readGraph(model, file);
-  const wanted = ['probabilities', 'value'].flatMap((key) => {
-    const name = typeof task === 'object' && task !== null ? (task as Record<string, unknown>)[key] : undefined;
-    return typeof name === 'string' ? [{ key, name }] : [];
-  });
+  const record = typeof task === 'object' && task !== null ? (task as Record<string, unknown>) : {};
+  const wanted = ['probabilities', 'value', 'output'].flatMap((key) =>
+    typeof record[key] === 'string' ? [{ key, name: record[key] }] : [],
+  );
+  if (Array.isArray(record.outputs))
+    record.outputs.forEach((o: unknown, i) => {
+      const name = typeof o === 'object' && o !== null ? (o as Record<string, unknown>).name : undefined;
+      if (typeof name === 'string') wanted.push({ key: `outputs[${i}].name`, name });
+    });
+  if (spec?.kind === 'tensor')
+    spec.tensors.forEach((t) => t.state !== undefined && wanted.push({ key: `(feature spec) ${t.name}.state.from`, name: t.state.from }));
   for (const { key, name } of wanted) {
     if (!graph.outputs.includes(name))
       throw new CliError(

@@ -17,7 +17,7 @@ import {
 import { MANIFEST_CEILINGS } from '../bundle/manifest.js';
 import { BundleError } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec, type FeatureSpec } from '../features/index.js';
-import { parseConfidenceSet, parseEndToEndSet } from '../gate/index.js';
+import { parseConfidenceSet, parseEndToEndSet, readSetFile } from '../gate/index.js';
 import { parseReference, type Reference } from '../monitor/index.js';
 import type { RuntimeName } from '../runtimes/index.js';
 import { isRecord, readArray, readLiteral, readRecord, readString, type Fail } from '../util/json.js';
@@ -26,6 +26,7 @@ import { parseCommandArgs, UsageError, type Command } from './command.js';
 import { exists, isDirectory, jsonText, shown } from './files.js';
 import { checkModelInputs, checkModelOutputs } from './onnx-inputs.js';
 import { inSourceFile, readSourceJson } from './source-json.js';
+import { tfjsModelFiles } from './tfjs-source.js';
 
 /** The files a training script writes, by role, as `pack` expects them in the model's build folder. */
 export const SOURCE_FILES = {
@@ -43,6 +44,7 @@ const OPTIONAL_SOURCES: ReadonlySet<string> = new Set([SOURCE_FILES.reference]);
 /** The model's own files, by runtime. */
 export const MODEL_FILES: Readonly<Record<RuntimeName, Partial<Record<FileRole, string>>>> = {
   'onnxruntime-web': { model: 'model.onnx' },
+  // The weights as model.json names them: one file, or each shard under its own name (tfjs-source.ts).
   'tensorflow-js': { model: 'model.json', weights: 'weights.bin' },
 };
 
@@ -101,6 +103,33 @@ function describeOutputs(task: unknown, fail: Fail): { name: string; type: strin
         meaning: `probability of each class, in the order ${classes.join(', ')}; the label is the most probable`,
       },
     ];
+  }
+  if (t.kind === 'binary') {
+    const classes = Array.isArray(t.classes) ? t.classes.map(String) : [];
+    return [
+      {
+        name: readString(t.output, 'task.output', fail),
+        type: 'float[N, 1]',
+        meaning: `probability of "${classes[1] ?? '?'}" (a sigmoid); the label is "${classes[1] ?? '?'}" at or above the threshold, else "${classes[0] ?? '?'}"`,
+      },
+    ];
+  }
+  if (t.kind === 'embedding')
+    return [
+      {
+        name: readString(t.output, 'task.output', fail),
+        type: 'float[N, D]',
+        meaning: `a vector per row${t.normalize === 'l2' ? ', scaled to unit length' : ''}`,
+      },
+    ];
+  if (t.kind === 'outputs') {
+    const outputs = Array.isArray(t.outputs) ? t.outputs : [];
+    return outputs.map((o, i) => {
+      const entry = readRecord(o, `task.outputs[${i}]`, fail);
+      const meaning =
+        entry.meaning === undefined ? 'as the model produced it' : readString(entry.meaning, `task.outputs[${i}].meaning`, fail);
+      return { name: readString(entry.name, `task.outputs[${i}].name`, fail), type: 'tensor', meaning };
+    });
   }
   const inverse = t.inverse === 'expm1' ? ', then expm1 (the model predicts log1p of the target)' : '';
   return [{ name: readString(t.value, 'task.value', fail), type: 'float[N, 1]', meaning: `the predicted target${inverse}` }];
@@ -266,6 +295,17 @@ async function readSourceFile(source: string, name: string): Promise<Buffer> {
   return readFile(path);
 }
 
+/** A set's file in the build folder: its JSON, or the same in safetensors (`e2e-set.safetensors`); not both. */
+async function setFile(source: string, json: string): Promise<string> {
+  const binary = json.replace(/\.json$/, '.safetensors');
+  const [hasJson, hasBinary] = [await exists(join(source, json)), await exists(join(source, binary))];
+  if (hasJson && hasBinary)
+    throw new BundleError('INVALID_SET', `${shown(join(source, json))} and ${binary} are both there: keep one`, {
+      file: shown(join(source, json)),
+    });
+  return hasBinary ? binary : json;
+}
+
 /** The build folder's model card and files, refused now for what the browser would refuse on users' devices. */
 async function readSource(source: string): Promise<PackSource> {
   const cardFile = join(source, SOURCE_FILES.modelCard);
@@ -277,9 +317,11 @@ async function readSource(source: string): Promise<PackSource> {
       : readLiteral(card.runtime, ['onnxruntime-web', 'tensorflow-js'] as const, 'runtime', fail);
   const names: Partial<Record<FileRole, string>> = {
     featureSpec: SOURCE_FILES.featureSpec,
-    e2eSet: SOURCE_FILES.e2eSet,
-    confidenceSet: SOURCE_FILES.confidenceSet,
-    ...MODEL_FILES[runtime],
+    e2eSet: await setFile(source, SOURCE_FILES.e2eSet),
+    confidenceSet: await setFile(source, SOURCE_FILES.confidenceSet),
+    ...(runtime === 'tensorflow-js'
+      ? await tfjsModelFiles(source, await readSourceFile(source, MODEL_FILES[runtime].model!), card.outputAliases)
+      : MODEL_FILES[runtime]),
     ...((await exists(join(source, SOURCE_FILES.reference))) ? { reference: SOURCE_FILES.reference } : {}),
   };
   // Variants (models/README.md): each entry names its model file in the build folder.
@@ -307,15 +349,23 @@ function checkFiles(
 ): FeatureSpec {
   const at = (role: FileRole): string => join(source, names[role]!);
   const json = (role: FileRole): unknown => readSourceJson(bytes[role]!, at(role));
+  const set = (role: 'e2eSet' | 'confidenceSet'): unknown => readSetFile(bytes[role]!, at(role), (b, file) => readSourceJson(b, file));
   const spec = inSourceFile(at('featureSpec'), () => parseFeatureSpec(json('featureSpec')));
-  inSourceFile(at('e2eSet'), () => parseEndToEndSet(json('e2eSet')));
-  inSourceFile(at('confidenceSet'), () => parseConfidenceSet(json('confidenceSet')));
+  inSourceFile(at('e2eSet'), () => parseEndToEndSet(set('e2eSet')));
+  const confidence = inSourceFile(at('confidenceSet'), () => parseConfidenceSet(set('confidenceSet')));
+  const gate = isRecord(card.gate) ? card.gate : {};
+  if (gate.metric !== undefined && confidence.labels === undefined && confidence.targets === undefined)
+    throw new BundleError(
+      'INVALID_SET',
+      `${shown(at('confidenceSet'))}: needs labels or targets for the gate's metric (a model without labelled data leaves gate.metric out and says why in gate.unlabelled)`,
+      { set: 'confidence set', path: '(root)', file: shown(at('confidenceSet')) },
+    );
   if (bytes.reference !== undefined) checkReference(bytes.reference, spec, card.task, at('reference'));
   // TensorFlow.js casts what it is fed to float32 itself; onnxruntime takes the typed array as it is.
   if (runtime === 'onnxruntime-web')
     for (const role of roles.filter((r) => r === 'model' || r.startsWith('variant.'))) {
       checkModelInputs(bytes[role]!, at(role), spec, at('featureSpec'));
-      checkModelOutputs(bytes[role]!, at(role), card.task, join(source, SOURCE_FILES.modelCard));
+      checkModelOutputs(bytes[role]!, at(role), card.task, join(source, SOURCE_FILES.modelCard), spec);
     }
   return spec;
 }
@@ -332,7 +382,7 @@ async function buildManifest(
   const training = readRecord(card.training, 'training', fail);
   const data = readRecord(training.data, 'training.data', fail);
   const gate = readRecord(card.gate, 'gate', fail);
-  const metric = readRecord(gate.metric, 'gate.metric', fail);
+  const metric = gate.metric === undefined ? undefined : readRecord(gate.metric, 'gate.metric', fail);
   const {
     name: _name,
     version: _version,
@@ -340,6 +390,7 @@ async function buildManifest(
     task,
     gate: _gate,
     variants: _variants,
+    outputAliases,
     featureSpecVersion,
     ...metadata
   } = card;
@@ -359,8 +410,9 @@ async function buildManifest(
       data: `${readString(data.name, 'training.data.name', fail)}@sha256:${readString(data.sha256, 'training.data.sha256', fail)}`,
     },
     task,
-    gate: { tolerance: gate.tolerance, metric: { name: metric.name, range: metric.range } },
+    gate: manifestGate(gate, metric),
     ...(variants.length === 0 ? {} : { variants: variants.map(manifestVariant) }),
+    ...(outputAliases === undefined ? {} : { outputAliases }),
     metadata: {
       ...metadata,
       features:
@@ -368,7 +420,10 @@ async function buildManifest(
           ? spec.fields.map((f) => ({ name: f.name, type: f.type }))
           : spec.tensors.map((t) => ({ name: t.name, type: `${t.dtype}[${t.shape.join(', ')}]` })),
       outputs: describeOutputs(task, fail),
-      gate: { metric, ...(gate.toleranceReason === undefined ? {} : { toleranceReason: gate.toleranceReason }) },
+      gate: {
+        ...(metric === undefined ? {} : { metric }),
+        ...(gate.toleranceReason === undefined ? {} : { toleranceReason: gate.toleranceReason }),
+      },
       build: { by: builtBy, at: builtAt },
     },
   };
@@ -391,6 +446,15 @@ function loaderChecked(json: unknown, cardFile: string): Manifest {
     );
   inSourceFile(cardFile, () => parseManifest(parseJsonBytes(bytes, 'the manifest built from it')));
   return manifest;
+}
+
+/** The gate as the manifest carries it: the metric's name and range (the card may say more), or why there is none, and the output checks. */
+function manifestGate(gate: Record<string, unknown>, metric: Record<string, unknown> | undefined): Record<string, unknown> {
+  return {
+    tolerance: gate.tolerance,
+    ...(metric === undefined ? { unlabelled: gate.unlabelled } : { metric: { name: metric.name, range: metric.range } }),
+    ...(gate.checks === undefined ? {} : { checks: gate.checks }),
+  };
 }
 
 function manifestVariant({

@@ -554,6 +554,7 @@ function predictionColumnsFor(info: ModelInfo, header: readonly string[]): strin
 
 function predictionCells(prediction: Prediction, classes: readonly string[]): string[] {
   if (prediction.kind === 'regression') return [String(prediction.value)];
+  if (prediction.kind !== 'classification') return [prediction.kind];
   return [prediction.label, ...classes.map((c) => String(prediction.probabilities[c]))];
 }
 

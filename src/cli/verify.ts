@@ -23,7 +23,14 @@ export interface VerifyResult {
   readonly gate: GateReport;
   readonly timings: { readonly runtimeMs: number; readonly gateMs: number };
   /** The runtime and backend the gate ran on: the browser's default for this bundle. */
-  readonly runtime: { readonly name: string; readonly backend: string };
+  readonly runtime: {
+    readonly name: string;
+    readonly backend: string;
+    /** Backends tried before it and why each failed (e.g. TensorFlow.js's wasm, then cpu): the report says so. */
+    readonly fallbacks: readonly { readonly backend: string; readonly reason: string }[];
+    /** Why the runtime ordered its backends so (e.g. a convolutional network: a GPU where the device has one). */
+    readonly backendReason?: string;
+  };
 }
 
 /** What `verify --json` prints: the same fields as the browser's `info()`, to compare them. */
@@ -68,7 +75,12 @@ export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult
       bundle,
       gate: info.gate,
       timings: { runtimeMs: info.timings.runtimeMs, gateMs: info.timings.gateMs },
-      runtime: { name: info.runtime.name, backend: info.runtime.backend },
+      runtime: {
+        name: info.runtime.name,
+        backend: info.runtime.backend,
+        fallbacks: info.runtime.fallbacks,
+        ...(info.runtime.backendReason === undefined ? {} : { backendReason: info.runtime.backendReason }),
+      },
     };
   } finally {
     await model.dispose();
@@ -127,12 +139,16 @@ Exits 1 naming the first thing that fails.
       io.stdout.write(`${JSON.stringify(toVerifyJson(result))}\n`);
       return 0;
     }
-    const [endToEnd, confidence] = describeGate(result.gate);
-    io.stdout.write(`  ok    gate: ${endToEnd}\n              ${confidence}\n`);
+    const [endToEnd, ...rest] = describeGate(result.gate);
+    io.stdout.write(`  ok    gate: ${endToEnd}\n${rest.map((line) => `              ${line}\n`).join('')}`);
     const { manifest } = result.bundle;
     const signed = result.bundle.channelSignedBy === undefined ? 'signatures not checked' : `signed by ${result.bundle.channelSignedBy}`;
     io.stdout.write(
-      `verified ${manifest.name} ${manifest.version} (${manifest.runtime} on ${result.runtime.backend}; ${signed}; runtime ${num(result.timings.runtimeMs)} ms, gate ${num(result.timings.gateMs)} ms)\n`,
+      `verified ${manifest.name} ${manifest.version} (${manifest.runtime} on ${result.runtime.backend}; ${signed}; runtime ${num(result.timings.runtimeMs)} ms, gate ${num(result.timings.gateMs)} ms)\n` +
+        result.runtime.fallbacks
+          .map((f) => `  note  scored on ${result.runtime.backend}: ${f.backend} (tried first, as in a browser) failed here: ${f.reason}\n`)
+          .join('') +
+        (result.runtime.backendReason === undefined ? '' : `  note  backends: ${result.runtime.backendReason}\n`),
     );
     return 0;
   },

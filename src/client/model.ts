@@ -10,6 +10,7 @@ import type {
   FeatureMatrix,
   LoadProgress,
   ModelInfo,
+  ModelSession,
   OndeviceModel,
   RowResult,
   TaskOptions,
@@ -150,6 +151,13 @@ export class ModelClient implements OndeviceModel {
     return this.#live(async () => {
       const plain = plainRows(rows);
       return this.#call((api) => api.features(plain));
+    });
+  }
+
+  session(): Promise<ModelSession> {
+    return this.#live(async () => {
+      const { id, version } = await this.#call((api) => api.openSession());
+      return new ClientSession(id, version, this.#call.bind(this));
     });
   }
 
@@ -425,4 +433,51 @@ export function transferables(columns: ColumnarInput): ArrayBuffer[] {
     if (ArrayBuffer.isView(typed) && typed.buffer instanceof ArrayBuffer) buffers.add(typed.buffer);
   }
   return [...buffers];
+}
+
+/** A session as the app holds it: its state stays in the service, under `id`. */
+class ClientSession implements ModelSession {
+  #version: string;
+  #closed = false;
+  readonly #id: number;
+  readonly #call: <T>(call: (api: ServiceEndpoint) => Promise<T>) => Promise<T>;
+
+  constructor(id: number, version: string, call: <T>(call: (api: ServiceEndpoint) => Promise<T>) => Promise<T>) {
+    this.#id = id;
+    this.#version = version;
+    this.#call = call;
+  }
+
+  get version(): string {
+    return this.#version;
+  }
+
+  predict(row: Readonly<Record<string, unknown>>): Promise<Prediction> {
+    return this.#open(async () => {
+      const reply = await this.#call((api) => api.sessionStep(this.#id, [plainRow(row, 0)]));
+      if (reply.kind !== 'typed') throw unexpected(reply);
+      return expandAnswers(reply.answers, reply.version, reply.firstId)[0]!;
+    });
+  }
+
+  reset(): Promise<void> {
+    return this.#open(async () => {
+      this.#version = (await this.#call((api) => api.resetSession(this.#id))).version;
+    });
+  }
+
+  state(): ReturnType<ModelSession['state']> {
+    return this.#open(() => this.#call((api) => api.sessionState(this.#id)));
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#call((api) => api.closeSession(this.#id)).catch(() => undefined);
+  }
+
+  #open<T>(call: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new StateError('DISPOSED', 'this session was disposed', { session: this.#id }));
+    return call();
+  }
 }

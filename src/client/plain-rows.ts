@@ -36,6 +36,12 @@ export function plainRow(row: unknown, index: number): Record<string, unknown> {
     const value = copy[key];
     // Numbers, strings and null, nearly every value, need no closer look.
     if (typeof value === 'number' || typeof value === 'string' || value === null) continue;
+    // A canvas cannot be cloned: its pixels go instead (an image input's preprocessing runs in the worker).
+    const pixels = canvasPixels(value, key, index);
+    if (pixels !== undefined) {
+      copy[key] = pixels;
+      continue;
+    }
     const refused = unsendable(value);
     if (refused !== undefined) throw new InputError('WRONG_TYPE', `field "${key}" cannot take ${refused}`, { row: index, field: key });
   }
@@ -77,7 +83,51 @@ function unsendable(value: unknown): string | undefined {
   if (value === null) return undefined;
   if (ArrayBuffer.isView(value)) return isDetached(value.buffer) ? 'a typed array whose buffer was transferred (detached)' : undefined;
   if (Array.isArray(value)) return unsendableArray(value);
+  if (isClonedImage(value as object)) return undefined;
+  // A tensor with its dims, or pixels with their size: { data, dims } or { data, width, height, channels? }.
+  const record = value as Record<string, unknown>;
+  if (Object.getPrototypeOf(value) === Object.prototype && 'data' in record && ('dims' in record || 'width' in record)) {
+    for (const part of Object.values(record)) {
+      const refused =
+        typeof part === 'object' && part !== null
+          ? unsendable(part)
+          : typeof part === 'function' || typeof part === 'symbol'
+            ? typeof part
+            : undefined;
+      if (refused !== undefined) return refused;
+    }
+    return undefined;
+  }
   return describe(value);
+}
+
+/** `ImageData` and `ImageBitmap`: structured clone carries them to the worker as they are. */
+function isClonedImage(value: object): boolean {
+  const { ImageData: Data, ImageBitmap: Bitmap } = globalThis as unknown as {
+    ImageData?: abstract new () => object;
+    ImageBitmap?: abstract new () => object;
+  };
+  return (Data !== undefined && value instanceof Data) || (Bitmap !== undefined && value instanceof Bitmap);
+}
+
+/** A canvas's pixels as ImageData (a 2D canvas: read here, since a canvas cannot be sent), or undefined for other values. */
+function canvasPixels(value: unknown, field: string, row: number): ImageData | undefined {
+  const { OffscreenCanvas: Offscreen, HTMLCanvasElement: Element } = globalThis as unknown as {
+    OffscreenCanvas?: abstract new () => OffscreenCanvas;
+    HTMLCanvasElement?: abstract new () => HTMLCanvasElement;
+  };
+  const canvas =
+    (Offscreen !== undefined && value instanceof Offscreen) || (Element !== undefined && value instanceof Element)
+      ? (value as OffscreenCanvas)
+      : undefined;
+  if (canvas === undefined) return undefined;
+  const context = canvas.getContext('2d') as OffscreenCanvasRenderingContext2D | null;
+  if (context === null)
+    throw new InputError('WRONG_TYPE', `field "${field}": a canvas without a 2D context cannot be read here; send an ImageBitmap of it`, {
+      row,
+      field,
+    });
+  return context.getImageData(0, 0, canvas.width, canvas.height);
 }
 
 /** An array of numbers (or of arrays, for a tensor), walked without recursion. */

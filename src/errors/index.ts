@@ -39,6 +39,8 @@ export const INPUT_ERROR_CODES = [
   'OUT_OF_DOMAIN',
   'TENSOR_SHAPE',
   'TENSOR_DTYPE',
+  // A tensor the bundle feeds itself (a constant), sent by the caller.
+  'CONSTANT_INPUT',
   'UNKNOWN_PREDICTION',
   'BATCH_TOO_LARGE',
   // An option out of its range (e.g. `samples: -1`), or a telemetry endpoint that is not a URL.
@@ -108,7 +110,7 @@ function rowPrefix(details: ErrorDetails): string {
 }
 
 /** A version whose end-to-end set or confidence-set metric failed: it is never served. */
-export const GATE_ERROR_CODES = ['GATE_E2E_MISMATCH', 'GATE_METRIC_OUT_OF_RANGE'] as const;
+export const GATE_ERROR_CODES = ['GATE_E2E_MISMATCH', 'GATE_METRIC_OUT_OF_RANGE', 'GATE_CHECK_FAILED'] as const;
 export type GateErrorCode = (typeof GATE_ERROR_CODES)[number];
 
 export class GateError extends OndeviceError {
@@ -140,7 +142,7 @@ export class ScoringError extends OndeviceError {
  * `AbortSignal` (`CANCELLED`); what the model cannot do (`UNSUPPORTED`: e.g. explaining a tensor
  * model, or drift without reference statistics in the bundle).
  */
-export const STATE_ERROR_CODES = ['DISPOSED', 'NOT_READY', 'CANCELLED', 'UNSUPPORTED'] as const;
+export const STATE_ERROR_CODES = ['DISPOSED', 'NOT_READY', 'CANCELLED', 'UNSUPPORTED', 'TOO_MANY_SESSIONS'] as const;
 export type StateErrorCode = (typeof STATE_ERROR_CODES)[number];
 
 export class StateError extends OndeviceError {

@@ -2,7 +2,7 @@ import type { Task } from '../bundle/index.js';
 import { InputError, ScoringError, StateError } from '../errors/index.js';
 import type { FeatureTransform } from '../features/index.js';
 import type { ConfidenceSet } from '../gate/index.js';
-import type { ScoredBatch, Scorer } from '../scoring/index.js';
+import { numeric, type ScoredBatch, type Scorer } from '../scoring/index.js';
 
 /** Model rows per `scoreFeatures` call: big enough to amortise a run, small enough to yield often. */
 export const CHUNK_ROWS = 4096;
@@ -70,6 +70,7 @@ export function readClass(task: Task, value: unknown): number | undefined {
 /** Says in words what the explained numbers are. */
 export function describeOutput(task: Task, classIndex: number): string {
   if (task.kind === 'classification') return `probability of class "${task.classes[classIndex]!}"`;
+  if (task.kind !== 'regression') return `model output (${task.kind})`;
   return task.inverse === 'expm1'
     ? `model output "${task.value}" before the task's expm1: log1p of the target`
     : `model output "${task.value}"`;
@@ -81,12 +82,15 @@ export function describeOutput(task: Task, classIndex: number): string {
  */
 export function readOutputs(task: Task, batch: ScoredBatch, classIndex: number): Float64Array {
   if (batch.rows === 0) return new Float64Array(0);
+  if (task.kind !== 'classification' && task.kind !== 'regression') {
+    throw new StateError('UNSUPPORTED', `explanations are for tabular classification and regression, not a ${task.kind} model`, {});
+  }
   if (task.kind === 'regression') {
     const tensor = batch.outputs[task.value];
     if (tensor === undefined || tensor.data.length !== batch.rows) {
       throw new ScoringError('SCORING_FAILED', `output "${task.value}" does not hold one value per row`, { output: task.value });
     }
-    return Float64Array.from(tensor.data);
+    return Float64Array.from(numeric(tensor.data));
   }
   const k = task.classes.length;
   const tensor = batch.outputs[task.probabilities];
@@ -96,7 +100,8 @@ export function readOutputs(task: Task, batch: ScoredBatch, classIndex: number):
     });
   }
   const out = new Float64Array(batch.rows);
-  for (let r = 0; r < batch.rows; r++) out[r] = tensor.data[r * k + classIndex]!;
+  const data = numeric(tensor.data);
+  for (let r = 0; r < batch.rows; r++) out[r] = data[r * k + classIndex]!;
   return out;
 }
 

@@ -43,13 +43,53 @@ export interface TensorSpec extends SpecHeader {
 }
 
 export type FeatureDtype = 'float32' | 'float64';
-export type TensorDtype = 'float32' | 'float64' | 'int32';
+/** Element types of a tensor input: int64 goes as a `BigInt64Array`, bool as a `Uint8Array` of 0 and 1. */
+export const TENSOR_DTYPES = ['float32', 'float64', 'float16', 'int32', 'int64', 'int8', 'uint8', 'bool'] as const;
+export type TensorDtype = (typeof TENSOR_DTYPES)[number];
 
 export interface TensorInputSpec {
   readonly name: string;
   readonly dtype: TensorDtype;
-  /** First dimension: the batch. Others: a number (fixed) or a name (dynamic, equal within a batch). */
+  /**
+   * The model input's shape: a number (fixed) or a name (dynamic, equal within a batch). The batch
+   * dimension may stand anywhere (`batchAxis`); a scalar is `[]`.
+   */
   readonly shape: readonly (number | string)[];
+  /**
+   * Where in `shape` the batch dimension stands; undefined: the input has none, and a call scores
+   * one example. In the JSON: `"batch": "<dimension name>"` or `null`; by default the dimension named
+   * `batch`, else the first when it is a name.
+   */
+  readonly batchAxis?: number;
+  /** Fed by the library (one example's values, flat): the caller never sends it. */
+  readonly constant?: readonly number[];
+  /**
+   * A state the model carries from call to call: in a session (`model.session()`) it is fed the
+   * output `from` of the previous step, and `initial` (one example's values, or one value for all)
+   * on the first; a plain call feeds `initial` unless the row gives it.
+   */
+  readonly state?: { readonly from: string; readonly initial: readonly number[] };
+  /**
+   * The input is an image: the caller may send pixels (`ImageData`, an `ImageBitmap`, or
+   * `{ data, width, height, channels? }`) and the worker runs the publisher's preprocessing.
+   */
+  readonly image?: ImagePreprocessing;
+}
+
+/** The publisher's image preprocessing (src/features/image.ts), as the spec's `tensors[i].image` declares it. */
+export interface ImagePreprocessing {
+  /** Where the channels stand in the model input (without its batch dimension): last (NHWC) or first (NCHW). */
+  readonly layout: 'NHWC' | 'NCHW';
+  /** The model's channels, from the pixels' RGB(A): `RGB`, `BGR`, or `L` (ITU-R 601 luminance). */
+  readonly channels: 'RGB' | 'BGR' | 'L';
+  /** @defaultValue `'bilinear'` (half-pixel centres, no antialiasing) */
+  readonly resize: 'bilinear' | 'nearest';
+  /** Each 0-255 value is multiplied by it first (1/255 for 0..1). @defaultValue 1 */
+  readonly scale: number;
+  /** Per channel, subtracted after scaling. @defaultValue 0 */
+  readonly mean: readonly number[];
+  /** Per channel, divided by after the mean. @defaultValue 1 */
+  readonly std: readonly number[];
 }
 
 /** The spec's `limits`, each optional in the JSON: a missing one takes its default. */
@@ -134,7 +174,7 @@ export interface MinMaxStep {
   readonly clip?: readonly [number, number];
 }
 
-export type NumericStep = Log1pStep | StandardizeStep | MinMaxStep | Exclude<ExtraStep, { op: 'missing_indicator' }>;
+export type NumericStep = Log1pStep | StandardizeStep | MinMaxStep | Exclude<ExtraStep, { op: 'missing_indicator' | 'keep_missing' }>;
 export type EncoderStep = OneHotStep | OrdinalStep;
 
 /** The limits a feature spec's JSON leaves out. */
@@ -268,6 +308,8 @@ function checkStepOrder(steps: readonly FeatureStep[], type: FieldType, path: st
     } else if (step.op === 'rare_label') {
       if (stage !== 'start') fail(at, 'rare_label must come before the encoder, on a category field');
       stage = 'category';
+    } else if (step.op === 'keep_missing') {
+      if (j !== 0 || type !== 'number') fail(at, 'keep_missing may only be the first step, of a number field');
     } else if (step.op === 'missing_indicator') {
       // Reads only whether the value is missing: a number follows, whatever the field's type.
       if (j !== 0) fail(at, 'missing_indicator may only be the first step');
@@ -316,6 +358,7 @@ function parseStep(value: unknown, type: FieldType, path: string): FeatureStep {
   );
   switch (op) {
     case 'missing_indicator':
+    case 'keep_missing':
     case 'log':
     case 'sqrt':
     case 'exp':
@@ -379,26 +422,108 @@ function readCategories(value: unknown, path: string): string[] {
 function parseTensors(value: unknown): TensorInputSpec[] {
   const list = readArray(value, 'tensors', fail);
   if (list.length > SPEC_CEILINGS.tensors) fail('tensors', `has ${list.length} entries; a spec has at most ${SPEC_CEILINGS.tensors}`);
-  const tensors = list.map((item, i): TensorInputSpec => {
-    const path = `tensors[${i}]`;
-    const tensor = readRecord(item, path, fail);
-    const shape = readArray(tensor.shape, `${path}.shape`, fail).map((d, k) => {
-      if (typeof d === 'string' && d.length > 0) return d;
-      const size = readNumber(d, `${path}.shape[${k}]`, fail);
-      if (!Number.isInteger(size) || size < 1) fail(`${path}.shape[${k}]`, 'must be a positive whole number or a dimension name');
-      return size;
-    });
-    if (shape.length === 0 || typeof shape[0] !== 'string') fail(`${path}.shape`, 'must start with a named batch dimension');
-    const values = shape.reduce<number>((product, d) => (typeof d === 'number' ? product * d : product), 1);
-    if (values > SPEC_CEILINGS.tensorValues)
-      fail(`${path}.shape`, `makes ${values} values per example; at most ${SPEC_CEILINGS.tensorValues}`);
-    const name = readString(tensor.name, `${path}.name`, fail);
-    if (isForbiddenKey(name)) fail(`${path}.name`, `may not be "${name}"`);
-    return { name, dtype: readLiteral(tensor.dtype, ['float32', 'float64', 'int32'] as const, `${path}.dtype`, fail), shape };
-  });
+  const tensors = list.map((item, i) => parseTensor(item, `tensors[${i}]`));
   if (tensors.length === 0) fail('tensors', 'must not be empty');
   if (new Set(tensors.map((t) => t.name)).size !== tensors.length) fail('tensors', 'names must not repeat');
+  if (tensors.every((t) => t.constant !== undefined || t.state !== undefined)) fail('tensors', 'must have an input the caller sends');
   return tensors;
+}
+
+function parseTensor(item: unknown, path: string): TensorInputSpec {
+  const tensor = readRecord(item, path, fail);
+  const shape = readArray(tensor.shape, `${path}.shape`, fail).map((d, k) => {
+    if (typeof d === 'string' && d.length > 0) return d;
+    const size = readNumber(d, `${path}.shape[${k}]`, fail);
+    if (!Number.isInteger(size) || size < 1) fail(`${path}.shape[${k}]`, 'must be a positive whole number or a dimension name');
+    return size;
+  });
+  const values = shape.reduce<number>((product, d) => (typeof d === 'number' ? product * d : product), 1);
+  if (values > SPEC_CEILINGS.tensorValues)
+    fail(`${path}.shape`, `makes ${values} values per example; at most ${SPEC_CEILINGS.tensorValues}`);
+  const name = readString(tensor.name, `${path}.name`, fail);
+  if (isForbiddenKey(name)) fail(`${path}.name`, `may not be "${name}"`);
+  const dtype = readLiteral(tensor.dtype, TENSOR_DTYPES, `${path}.dtype`, fail);
+  const batchAxis = readBatchAxis(tensor.batch, shape, path);
+  const parsed: TensorInputSpec = { name, dtype, shape, ...(batchAxis === undefined ? {} : { batchAxis }) };
+  const example = exampleValues(shape, batchAxis);
+  if (tensor.constant !== undefined) {
+    if (example === undefined) fail(`${path}.constant`, 'needs every dimension but the batch fixed');
+    return { ...parsed, constant: readValues(tensor.constant, `${path}.constant`, dtype, example) };
+  }
+  if (tensor.image !== undefined) return { ...parsed, image: parseImage(tensor.image, parsed, `${path}.image`) };
+  if (tensor.state === undefined) return parsed;
+  const state = readRecord(tensor.state, `${path}.state`, fail);
+  const from = readString(state.from, `${path}.state.from`, fail);
+  if (example === undefined) fail(`${path}.state`, 'needs every dimension but the batch fixed');
+  const initial = state.initial === undefined ? [0] : readValues(state.initial, `${path}.state.initial`, dtype, example);
+  return { ...parsed, state: { from, initial } };
+}
+
+function parseImage(value: unknown, tensor: TensorInputSpec, path: string): ImagePreprocessing {
+  const image = readRecord(value, path, fail);
+  if (tensor.dtype !== 'float32' && tensor.dtype !== 'float64') fail(`${path}`, 'needs a float32 or float64 tensor');
+  const dims = tensor.shape.filter((_, k) => k !== tensor.batchAxis);
+  if (dims.length !== 3 || dims.some((d) => typeof d !== 'number'))
+    fail(`${tensor.name} shape`, 'of an image must be three fixed sizes besides the batch');
+  const layout = image.layout === undefined ? 'NHWC' : readLiteral(image.layout, ['NHWC', 'NCHW'] as const, `${path}.layout`, fail);
+  const channels = readLiteral(image.channels ?? 'RGB', ['RGB', 'BGR', 'L'] as const, `${path}.channels`, fail);
+  const count = channels === 'L' ? 1 : 3;
+  if (dims[layout === 'NHWC' ? 2 : 0] !== count)
+    fail(`${path}.layout`, `puts ${String(dims[layout === 'NHWC' ? 2 : 0])} channels where ${channels} has ${count}`);
+  const perChannel = (key: 'mean' | 'std', fallback: number): number[] => {
+    if (image[key] === undefined) return new Array<number>(count).fill(fallback);
+    const list = readArray(image[key], `${path}.${key}`, fail).map((v, k) => readNumber(v, `${path}.${key}[${k}]`, fail));
+    if (list.length !== count) fail(`${path}.${key}`, `has ${list.length} values for ${count} channels`);
+    return list;
+  };
+  const std = perChannel('std', 1);
+  if (std.some((s) => s === 0)) fail(`${path}.std`, 'must not be 0');
+  return {
+    layout,
+    channels,
+    resize: readLiteral(image.resize ?? 'bilinear', ['bilinear', 'nearest'] as const, `${path}.resize`, fail),
+    scale: image.scale === undefined ? 1 : readNumber(image.scale, `${path}.scale`, fail),
+    mean: perChannel('mean', 0),
+    std,
+  };
+}
+
+/** The batch dimension's index: named by `"batch"`, or `null` for none; by default "batch", else a leading name. */
+function readBatchAxis(value: unknown, shape: readonly (number | string)[], path: string): number | undefined {
+  if (value === null) return undefined;
+  if (value === undefined) {
+    const named = shape.indexOf('batch');
+    if (named >= 0) return named;
+    return typeof shape[0] === 'string' ? 0 : undefined;
+  }
+  const name = readString(value, `${path}.batch`, fail);
+  const axis = shape.indexOf(name);
+  if (axis < 0) fail(`${path}.batch`, `names no dimension of the shape [${shape.join(', ')}]`);
+  return axis;
+}
+
+/** Values in one example (the shape without its batch dimension), or undefined when a dimension is dynamic. */
+function exampleValues(shape: readonly (number | string)[], batchAxis: number | undefined): number | undefined {
+  let size = 1;
+  for (let k = 0; k < shape.length; k++) {
+    if (k === batchAxis) continue;
+    const d = shape[k]!;
+    if (typeof d === 'string') return undefined;
+    size *= d;
+  }
+  return size;
+}
+
+/** A flat list of one example's values (or a single value for all of them), each valid for the dtype. */
+function readValues(value: unknown, path: string, dtype: TensorDtype, size: number): number[] {
+  const list = typeof value === 'number' ? [value] : readArray(value, path, fail);
+  if (list.length !== 1 && list.length !== size) fail(path, `has ${list.length} values; one example has ${size}`);
+  return list.map((v, k) => {
+    const n = readNumber(v, `${path}[${k}]`, fail);
+    if (dtype.startsWith('float')) return n;
+    if (!Number.isSafeInteger(n)) fail(`${path}[${k}]`, `must be a whole number for ${dtype}`);
+    return n;
+  });
 }
 
 function readCount(value: unknown, path: string, ceiling: number): number {

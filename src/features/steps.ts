@@ -10,6 +10,14 @@ export interface MissingIndicatorStep {
   readonly op: 'missing_indicator';
 }
 
+/**
+ * A missing number goes to the model as NaN, for a model that takes missing values itself (XGBoost,
+ * HistGradientBoosting: each split sends NaN its learned way). The block's first step.
+ */
+export interface KeepMissingStep {
+  readonly op: 'keep_missing';
+}
+
 /** Elementwise NumPy functions, as FunctionTransformer(np.log), (np.sqrt), (np.exp), (np.expm1). */
 export interface MathStep {
   readonly op: 'log' | 'sqrt' | 'exp' | 'expm1';
@@ -33,8 +41,8 @@ export interface BinsStep {
 }
 
 export const MATH_OPS = ['log', 'sqrt', 'exp', 'expm1'] as const;
-export const EXTRA_OPS = ['missing_indicator', ...MATH_OPS, 'clip', 'bins'] as const;
-export type ExtraStep = MissingIndicatorStep | MathStep | ClipStep | BinsStep;
+export const EXTRA_OPS = ['missing_indicator', 'keep_missing', ...MATH_OPS, 'clip', 'bins'] as const;
+export type ExtraStep = MissingIndicatorStep | KeepMissingStep | MathStep | ClipStep | BinsStep;
 
 /** The extra options of `one_hot` (OneHotEncoder's drop and infrequent categories). */
 export interface OneHotExtras {
@@ -49,6 +57,7 @@ export interface OneHotExtras {
 export function parseExtraStep(step: Record<string, unknown>, op: ExtraStep['op'], path: string, fail: Fail, levels: number): ExtraStep {
   switch (op) {
     case 'missing_indicator':
+    case 'keep_missing':
     case 'log':
     case 'sqrt':
     case 'exp':

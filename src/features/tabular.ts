@@ -47,6 +47,8 @@ interface FieldPlan {
   readonly refusals: Int8Array;
   /** Number fields: whether null is refused (some block has no impute step). */
   readonly refuseMissing: boolean;
+  /** A number field some block of which sends a missing value to the model as NaN (`keep_missing`). */
+  readonly toModel: boolean;
 }
 
 interface CompiledBlock {
@@ -56,6 +58,8 @@ interface CompiledBlock {
   readonly kernel: Kernel;
   /** NaN is a value it writes (an ordinal encoding's NaN for unknown or missing), not a refusal. */
   readonly nanOk?: boolean;
+  /** A number block that sends a missing value on as NaN (`keep_missing`): NaN is fine where the raw value was missing. */
+  readonly keepsMissing?: boolean;
   /** A group's fields (its first is `field`): each of its columns depends on all of them. */
   readonly fields?: readonly string[];
 }
@@ -267,19 +271,18 @@ function fieldPlans(
       const refusals = new Int8Array(dictionary.size + OFFSET);
       for (const { refusal } of blocks) refusal?.forEach((why, i) => (refusals[i] ||= why));
       // A missing indicator reads a null as 1: only the other blocks may refuse it.
-      const refuseMissing =
-        field.type === 'number' &&
-        blocks.some(({ block }) => block.steps[0]?.op !== 'impute' && block.steps[0]?.op !== 'missing_indicator');
-      return [field.name, { field, dictionary, refusals, refuseMissing }];
+      const refuseMissing = field.type === 'number' && blocks.some(({ block }) => !MISSING_TAKEN.has(block.steps[0]?.op ?? ''));
+      const toModel = field.type === 'number' && blocks.some(({ block }) => block.steps[0]?.op === 'keep_missing');
+      return [field.name, { field, dictionary, refusals, refuseMissing, toModel }];
     }),
   );
 }
 
 /** The raw fields as the app sees them: which categories are accepted, and whether a missing value is. */
 function inputFields(plans: ReadonlyMap<string, FieldPlan>): InputField[] {
-  return [...plans.values()].map(({ field, dictionary, refusals, refuseMissing }): InputField => {
+  return [...plans.values()].map(({ field, dictionary, refusals, refuseMissing, toModel }): InputField => {
     const missing = (field.type === 'number' ? refuseMissing : refusals[MISSING + OFFSET] !== ACCEPTED) ? 'error' : 'impute';
-    if (field.type === 'number') return { name: field.name, type: 'number', missing };
+    if (field.type === 'number') return { name: field.name, type: 'number', missing: missing === 'impute' && toModel ? 'model' : missing };
     const categories = [...dictionary.keys()].filter((c) => refusals[dictionary.get(c)! + OFFSET] === ACCEPTED);
     return { name: field.name, type: 'category', categories, missing, acceptsUnknown: refusals[UNKNOWN + OFFSET] === ACCEPTED };
   });
@@ -441,6 +444,8 @@ function compileAny(
 }
 
 const EXTRA_NUMERIC = new Set(['log', 'sqrt', 'exp', 'expm1', 'clip', 'bins']);
+/** First steps after which a missing number is no error: filled, indicated, or sent to the model as NaN. */
+const MISSING_TAKEN: ReadonlySet<string> = new Set(['impute', 'missing_indicator', 'keep_missing']);
 
 function isNumeric(step: FeatureBlock['steps'][number]): step is NumericStep {
   return step.op === 'log1p' || step.op === 'standardize' || step.op === 'min_max' || EXTRA_NUMERIC.has(step.op);
@@ -473,7 +478,11 @@ function compileBlock(block: FeatureBlock, field: FieldSpec, dictionary: Readonl
       };
     }
     const kernel = (indicator ? undefined : numberKernel(fill, before)) ?? { kind: 'passes', fill, apply: applyInPlace };
-    return { block, compiled: { field: field.name, width: 1, names: [indicator ? `${field.name}:missing` : field.name], kernel } };
+    const keepsMissing = block.steps[0]?.op === 'keep_missing' ? { keepsMissing: true } : {};
+    return {
+      block,
+      compiled: { field: field.name, width: 1, names: [indicator ? `${field.name}:missing` : field.name], kernel, ...keepsMissing },
+    };
   }
   const one = new Float64Array(1);
   const applyNumeric = (x: number): number => {
@@ -1290,6 +1299,11 @@ function readCategoryValue(value: unknown, row: number, field: string, plan: Fie
   return plan.dictionary.get(value) ?? UNKNOWN;
 }
 
+/** A missing raw value: null (rows), or NaN (typed columns). */
+function isMissingValue(value: unknown): boolean {
+  return value === null || value === undefined || (typeof value === 'number' && Number.isNaN(value));
+}
+
 /** A value the transform cannot take (log1p of -5, say) gives NaN or Infinity: refused, naming the row and field. */
 function checkFinite(
   features: Float64Array,
@@ -1305,6 +1319,7 @@ function checkFinite(
     const block = blocks.find((b) => (column -= b.width) < 0)!;
     // An encoding's NaN is a value the model takes (as missing); the flag only sent it through this scan.
     if (value !== value && block.nanOk === true) continue;
+    if (value !== value && block.keepsMissing === true && isMissingValue(valueAt(row, block.field))) continue;
     throw new InputError(
       'OUT_OF_DOMAIN',
       `field "${block.field}" = ${String(valueAt(row, block.field))} is outside what the feature spec can transform`,

@@ -9,8 +9,11 @@ export type InputField = NumberField | CategoryField | TensorField;
 export interface NumberField {
   readonly name: string;
   readonly type: 'number';
-  /** `impute`: null is replaced by the fitted value; `error`: null is refused. */
-  readonly missing: 'impute' | 'error';
+  /**
+   * `impute`: null is replaced by the fitted value; `error`: null is refused; `model`: null reaches
+   * the model as NaN (a model that takes missing values itself, e.g. XGBoost).
+   */
+  readonly missing: 'impute' | 'error' | 'model';
 }
 
 export interface CategoryField {
@@ -87,6 +90,8 @@ export interface FeatureTransform {
   readonly levels: ReadonlyMap<string, readonly string[]>;
   /** Validates raw rows (untrusted input) and builds the model inputs; throws `InputError` naming the row and field. */
   prepare(rows: unknown, options?: PrepareOptions): PreparedBatch;
+  /** Tensor specs: an input with no batch dimension, which limits a call to one example. */
+  readonly oneExampleBy?: string;
   /**
    * The same from columns: `{ field: typed array or array }`, one value per row (tabular models;
    * NaN in a numeric typed array means missing). Typed arrays are read in place.
@@ -117,6 +122,8 @@ export interface LentInput {
 }
 
 export interface PrepareOptions {
+  /** Tensor specs: a session's state inputs, fed in place of their initial values. */
+  readonly state?: Readonly<Record<string, InputTensor>>;
   /**
    * Tabular specs: write only the model input, into a buffer the transform lends (and takes back
    * through `release`), instead of a new matrix per batch. The batch then has no `features`.

@@ -1,11 +1,13 @@
 import type { BundleBytes, GateSpec, Manifest, RequiredRole } from '../bundle/index.js';
 import { isVariantName, parseJsonBytes, variantRole } from '../bundle/index.js';
+import { runtimeFilesOf } from '../bundle/runtime-files.js';
 import { InputError, describeUnknown } from '../errors/index.js';
 import { compileFeatureSpec, parseFeatureSpec, type FeatureTransform } from '../features/index.js';
 import {
   assertGatePassed,
   parseConfidenceSet,
   parseEndToEndSet,
+  readSetFile,
   runGate,
   type ConfidenceSet,
   type EndToEndSet,
@@ -68,7 +70,7 @@ export async function prepareModel(
     ...(startShard === undefined ? {} : { startShard }),
     ...(onPhase === undefined ? {} : { onPhase }),
   };
-  const mainFiles: RuntimeFiles = files.weights === undefined ? { model: files.model } : { model: files.model, weights: files.weights };
+  const mainFiles: RuntimeFiles = runtimeFilesOf(manifest, files);
   const passedOver: VariantPassedOver[] = [];
   const variants = manifest.variants ?? [];
   if (wanted !== 'auto' && wanted !== 'none' && !variants.some((v) => v.name === wanted)) {
@@ -116,8 +118,8 @@ interface GateContext {
 function parsedFiles(manifest: Manifest, files: BundleBytes): Pick<GateContext, 'transform' | 'e2e' | 'confidence' | 'reference'> {
   const name = (role: RequiredRole): string => manifest.files[role].path;
   const transform = compileFeatureSpec(parseFeatureSpec(parseJsonBytes(files.featureSpec, name('featureSpec'))));
-  const e2e = parseEndToEndSet(parseJsonBytes(files.e2eSet, name('e2eSet')));
-  const confidence = parseConfidenceSet(parseJsonBytes(files.confidenceSet, name('confidenceSet')));
+  const e2e = parseEndToEndSet(readSetFile(files.e2eSet, name('e2eSet'), parseJsonBytes));
+  const confidence = parseConfidenceSet(readSetFile(files.confidenceSet, name('confidenceSet'), parseJsonBytes));
   if (files.reference === undefined) return { transform, e2e, confidence };
   return {
     transform,

@@ -205,13 +205,16 @@ export class ModelMonitor {
     version: string,
     report: {
       readonly passed: boolean;
-      readonly metric: { readonly name: string; readonly value: number };
+      readonly metric?: { readonly name: string; readonly value: number };
       readonly endToEnd: { readonly maxDifference: number };
     },
   ): void {
-    const attributes = { 'ondevice.version': version, 'ondevice.gate.passed': report.passed, 'ondevice.gate.metric': report.metric.name };
+    const metric = report.metric?.name ?? 'none';
+    const attributes = { 'ondevice.version': version, 'ondevice.gate.passed': report.passed, 'ondevice.gate.metric': metric };
     this.#queue([
-      { kind: 'gauge', name: 'ondevice.gate.metric', value: report.metric.value, attributes },
+      ...(report.metric === undefined
+        ? []
+        : [{ kind: 'gauge' as const, name: 'ondevice.gate.metric', value: report.metric.value, attributes }]),
       { kind: 'gauge', name: 'ondevice.gate.max_difference', value: report.endToEnd.maxDifference, attributes },
     ]);
   }

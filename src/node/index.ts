@@ -93,6 +93,7 @@ export { OndeviceError, InputError, BundleError, GateError, ScoringError, StateE
 export type { ErrorDetails, InputErrorCode, BundleErrorCode, GateErrorCode, ScoringErrorCode, StateErrorCode } from '../errors/index.js';
 export type {
   OndeviceModel,
+  ModelSession,
   ModelInfo,
   FeatureMatrix,
   ColumnarInput,
@@ -102,4 +103,11 @@ export type {
   LoadProgress,
   RowResult,
 } from '../worker/protocol.js';
-export type { Prediction, ClassificationPrediction, RegressionPrediction, ColumnarPrediction } from '../scoring/index.js';
+export type {
+  Prediction,
+  ClassificationPrediction,
+  RegressionPrediction,
+  OutputsPrediction,
+  EmbeddingPrediction,
+  ColumnarPrediction,
+} from '../scoring/index.js';

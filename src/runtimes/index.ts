@@ -23,6 +23,7 @@ export type {
   RuntimeName,
   RuntimeOptions,
   InputTensor,
+  TensorData,
   OutputTensor,
   ShardStatus,
 } from './runtime.js';

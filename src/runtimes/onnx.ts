@@ -191,7 +191,33 @@ async function downloaded(tensor: import('onnxruntime-web/wasm').Tensor, name: s
 }
 
 function toNumeric(data: unknown, name: string): OutputTensor['data'] {
-  if (data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array) return data.slice();
-  if (data instanceof BigInt64Array) return Float64Array.from(data, Number);
+  if (
+    data instanceof Float32Array ||
+    data instanceof Float64Array ||
+    data instanceof Int32Array ||
+    data instanceof BigInt64Array ||
+    data instanceof Int8Array ||
+    data instanceof Uint8Array
+  )
+    return data.slice();
+  // float16: a Float16Array where the engine has one, else its bits (onnxruntime-web's Uint16Array).
+  const Half = (globalThis as { Float16Array?: abstract new (...args: never[]) => ArrayLike<number> }).Float16Array;
+  if (Half !== undefined && data instanceof Half) return Float32Array.from(data);
+  if (data instanceof Uint16Array) return halfToFloat32(data);
   throw new ScoringError('SCORING_FAILED', `model output "${name}" has a type this library does not read`, { output: name });
+}
+
+/** float16 bits as float32 values (IEEE 754 half precision: 1 sign, 5 exponent, 10 fraction bits). */
+function halfToFloat32(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i]!;
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const fraction = h & 0x3ff;
+    if (exponent === 0) out[i] = sign * 2 ** -14 * (fraction / 1024);
+    else if (exponent === 31) out[i] = fraction === 0 ? sign * Infinity : NaN;
+    else out[i] = sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  }
+  return out;
 }

@@ -7,6 +7,8 @@ export interface Runtime {
   readonly threads: number;
   /** Why it scores on one thread, when it does (no SharedArrayBuffer, the app's `threads`, one core). */
   readonly threadsLimitedBy?: string;
+  /** Why the runtime ordered its backends as it did (TensorFlow.js: a GPU for a convolutional network, WASM for a small dense model). */
+  readonly backendReason?: string;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   /** Each backend tried before this one, in order, and why it failed. Empty when the first one loaded. */
@@ -20,14 +22,20 @@ export interface Runtime {
   dispose(): Promise<void>;
 }
 
+/**
+ * A tensor's values as the runtimes take and give them: int64 in a `BigInt64Array`, bool in a
+ * `Uint8Array`, float16 as its bits in a `Uint16Array`.
+ */
+export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array | Int8Array | Uint8Array | Uint16Array;
+
 export interface InputTensor {
-  readonly data: Float32Array | Float64Array | Int32Array;
+  readonly data: TensorData;
   readonly dims: readonly number[];
 }
 
 export interface OutputTensor {
-  /** int64 outputs are converted to float64: class indices and counts fit exactly. */
-  readonly data: Float32Array | Float64Array | Int32Array;
+  /** As the model produced it (float16 widened to float32). */
+  readonly data: TensorData;
   readonly dims: readonly number[];
 }
 
@@ -36,12 +44,20 @@ export type RuntimeName = 'onnxruntime-web' | 'tensorflow-js';
 /** The packages each runtime needs in the app; TensorFlow.js's are optional peer dependencies of ondevice. */
 export const RUNTIME_PACKAGES: Readonly<Record<RuntimeName, readonly string[]>> = {
   'onnxruntime-web': ['onnxruntime-web'],
-  'tensorflow-js': ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm'],
+  'tensorflow-js': [
+    '@tensorflow/tfjs-core',
+    '@tensorflow/tfjs-layers',
+    '@tensorflow/tfjs-converter',
+    '@tensorflow/tfjs-backend-cpu',
+    '@tensorflow/tfjs-backend-wasm',
+    '@tensorflow/tfjs-backend-webgl',
+    '@tensorflow/tfjs-backend-webgpu',
+  ],
 };
 
 /**
  * A backend (execution provider) name. onnxruntime-web has `webgpu` and `wasm`; TensorFlow.js knows
- * `webgpu`, `webgl`, `wasm` and `cpu` (this build ships `wasm` and `cpu`). Asking a runtime for one
+ * `webgpu`, `webgl`, `wasm` and `cpu` (the GPU ones fetched only when tried). Asking a runtime for one
  * it does not have is a recorded failure, not an exception: the next backend is tried.
  */
 export type Backend = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -54,8 +70,12 @@ export interface BackendFailure {
 export interface RuntimeFiles {
   /** `model.onnx`, or a TensorFlow.js `model.json`. */
   readonly model: Uint8Array;
-  /** TensorFlow.js weights. */
+  /** TensorFlow.js weights: one file holding every shard, joined in `model.json`'s order. */
   readonly weights?: Uint8Array;
+  /** TensorFlow.js weights as `model.json`'s `weightsManifest` lists them, one file per shard, in order. */
+  readonly weightShards?: readonly Uint8Array[];
+  /** Friendly output names (alias -> the model's output name, `Manifest.outputAliases`): the runtime answers to both. */
+  readonly outputAliases?: Readonly<Record<string, string>>;
 }
 
 export interface RuntimeOptions {
@@ -71,7 +91,10 @@ export interface RuntimeOptions {
    * listed in `Runtime.fallbacks` with the reason each failed. `'auto'`:
    * - onnxruntime-web: `['webgpu', 'wasm']` when WebGPU has an adapter and the model file is at least
    *   4 MiB (`WEBGPU_MIN_MODEL_BYTES`), else `['wasm']`;
-   * - TensorFlow.js: `['wasm', 'cpu']`.
+   * - TensorFlow.js: `['webgpu', 'webgl', 'wasm', 'cpu']` (those of the GPU ones the device has) for a
+   *   convolutional network or at least 4 MiB of weights (`TFJS_GPU_MIN_WEIGHT_BYTES`), else
+   *   `['wasm', 'cpu']`; while another TensorFlow.js model is live in the worker, its backend first
+   *   (TensorFlow.js has one backend per worker). `Runtime.backendReason` says which case it was.
    * Takes effect each time a version's runtime is created (first load and every update).
    * @defaultValue `'auto'`
    */

@@ -1,38 +1,39 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { ScoringError, describeUnknown } from '../errors/index.js';
+import { InputError, ScoringError, describeUnknown } from '../errors/index.js';
 import { runtimeEnvironment } from './environment.js';
-import type { Backend, LoadedRuntime, OutputTensor, RuntimeFiles, RuntimeProvider } from './runtime.js';
-
-interface LayersModelJson {
-  readonly modelTopology: tf.io.ModelJSON['modelTopology'];
-  readonly weightsManifest: readonly { readonly paths: readonly string[]; readonly weights: readonly tf.io.WeightsManifestEntry[] }[];
-}
-
-type TfjsBackend = 'wasm' | 'cpu';
+import type { LoadedRuntime, OutputTensor, RuntimeFiles, TensorData, RuntimeProvider } from './runtime.js';
+import { isGraphModel, readTfjsModelJson, weightBuffers, withOutputAliases, type TfjsModelJson } from './tfjs-files.js';
+import { planBackends, registerGpuBackend, type TfjsBackend } from './tfjs-gpu.js';
+import { loadGraph } from './tfjs-graph.js';
 
 /** Why `wasm` failed in this worker: its module cannot start twice, so a second attempt is not made. */
 let wasmFailure: string | undefined;
 
 /**
- * TensorFlow.js: a layers model (`model.json` + one weights file) loaded from memory, from bytes the
- * bundle already verified. Loaded only for bundles that ask for it.
+ * TensorFlow.js: a layers model or a graph model (tfjs-converter's `model.json` and its weight
+ * shards, or one joined weights file) loaded from memory, from bytes the bundle already verified.
+ * Loaded only for bundles that ask for it.
  *
- * WebGL and WebGPU are not shipped: the dense models TensorFlow.js bundles carry (tens of thousands
- * of weights) lose to the cost of uploading inputs and reading results back, and each backend is
- * another large download. Asking for them is a recorded failure, and the next backend is tried.
+ * `auto` (`planBackends`): WebGPU, then WebGL 2, for a convolutional network or a model of 4 MiB of
+ * weights or more where the device has a GPU; WASM otherwise (a small dense model loses more to
+ * uploading inputs and reading results back than a GPU saves); the CPU backend last. Why is in
+ * `Runtime.backendReason` (`info().runtime.backendReason`). The GPU backends are chunks of their own,
+ * fetched only when tried.
  */
 export const tfjsProvider: RuntimeProvider = {
   name: 'tensorflow-js',
   backends: {
-    webgpu: notShipped('webgpu'),
-    webgl: notShipped('webgl'),
+    webgpu: (files) => loadOn('webgpu', files),
+    webgl: (files) => loadOn('webgl', files),
     wasm: (files) => loadOn('wasm', files),
     cpu: (files) => loadOn('cpu', files),
   },
-  async auto() {
-    return ['wasm', 'cpu'];
+  async auto(files) {
+    const plan = await planBackends(files, liveBackend());
+    planned.set(files.model, plan.reason);
+    return plan.backends;
   },
   async warm(_modelBytes, options) {
     const first = options.backends === undefined || options.backends === 'auto' ? 'wasm' : options.backends[0];
@@ -52,12 +53,15 @@ function startWasm(): Promise<void> {
   return wasmStart;
 }
 
-function notShipped(backend: Backend): () => Promise<never> {
-  return async () => {
-    throw new Error(
-      `TensorFlow.js's ${backend} backend is not included in this build (tiny dense models lose to its transfer overhead; use wasm or cpu)`,
-    );
-  };
+/** Why `auto` ordered the backends as it did, by the model bytes it planned for. */
+const planned = new WeakMap<Uint8Array, string>();
+
+/** Models loaded in this worker and not yet disposed, by backend: TensorFlow.js has one backend at a time. */
+const live = new Map<TfjsBackend, number>();
+
+function liveBackend(): TfjsBackend | undefined {
+  for (const [backend, count] of live) if (count > 0) return backend;
+  return undefined;
 }
 
 /**
@@ -65,6 +69,7 @@ function notShipped(backend: Backend): () => Promise<never> {
  * here scores on the last one set (TensorFlow.js moves a tensor's data when another backend reads it).
  */
 async function useBackend(backend: TfjsBackend): Promise<void> {
+  if (backend === 'webgpu' || backend === 'webgl') await registerGpuBackend(backend);
   if (backend === 'wasm') {
     if (wasmFailure !== undefined) throw new Error(`${wasmFailure} (on the first attempt in this worker; not retried)`);
     try {
@@ -76,6 +81,9 @@ async function useBackend(backend: TfjsBackend): Promise<void> {
     }
   }
   const { ok, logged } = await setBackendQuietly(backend);
+  // A GPU that renders float16 only would miss the gate's tolerance: the next backend serves instead.
+  if (ok && backend === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE'))
+    throw new Error('this GPU renders float16 only in WebGL: results would be less precise than the gate allows');
   if (ok) return;
   // The first line logged is the cause (e.g. the .wasm file that could not be fetched); the rest repeat it.
   const cause = logged[0] === undefined ? '' : `: ${logged[0].length > 300 ? `${logged[0].slice(0, 300)}…` : logged[0]}`;
@@ -108,17 +116,49 @@ async function setBackendQuietly(backend: TfjsBackend): Promise<{ ok: boolean; l
   return { ok, logged: logged.map((line) => line.split('\n')[0]!.trim()).filter((line) => line.length > 0) };
 }
 
+/**
+ * The model on `backend`: `model.json` and its weights checked against each other first (shards,
+ * bytes), so a wrong file fails with what is wrong instead of TensorFlow.js's message about it.
+ */
 async function loadOn(backend: TfjsBackend, files: RuntimeFiles): Promise<LoadedRuntime> {
   if (backend === 'wasm') await startWasm();
   await useBackend(backend);
+  let json: TfjsModelJson;
+  let weightData: ArrayBuffer;
+  try {
+    json = readTfjsModelJson(files.model);
+    weightData = weightBuffers(json, files);
+  } catch (error) {
+    throw new Error(`TensorFlow.js could not load the model: ${describeUnknown(error)}`);
+  }
+  const loaded = isGraphModel(json) ? await loadGraph(json, weightData, backend) : await loadLayers(json, weightData, backend);
+  let runtime: LoadedRuntime;
+  try {
+    runtime = withOutputAliases(loaded, files.outputAliases);
+  } catch (error) {
+    await loaded.dispose();
+    throw error;
+  }
+  live.set(backend, (live.get(backend) ?? 0) + 1);
+  let disposed = false;
+  return {
+    ...runtime,
+    backendReason: planned.get(files.model) ?? `the app asked for ${backend}`,
+    async dispose() {
+      if (!disposed) live.set(backend, (live.get(backend) ?? 1) - 1);
+      disposed = true;
+      await runtime.dispose();
+    },
+  };
+}
+
+async function loadLayers(json: TfjsModelJson, weightData: ArrayBuffer, backend: TfjsBackend): Promise<LoadedRuntime> {
   let model: Awaited<ReturnType<typeof loadLayersModel>>;
   try {
-    const artifacts = JSON.parse(new TextDecoder().decode(files.model)) as LayersModelJson;
-    const weightData = files.weights === undefined ? new ArrayBuffer(0) : files.weights.slice().buffer;
     model = await loadLayersModel(
       tf.io.fromMemory({
-        modelTopology: artifacts.modelTopology,
-        weightSpecs: artifacts.weightsManifest.flatMap((group) => group.weights),
+        modelTopology: json.modelTopology as tf.io.ModelJSON['modelTopology'],
+        weightSpecs: json.weightsManifest.flatMap((group) => group.weights) as tf.io.WeightsManifestEntry[],
         weightData,
       }),
     );
@@ -142,7 +182,7 @@ async function loadOn(backend: TfjsBackend, files: RuntimeFiles): Promise<Loaded
         const results = tf.tidy(() => {
           const feeds = inputNames.map((name) => {
             const input = inputs[name]!;
-            return tf.tensor(input.data instanceof Float64Array ? Float32Array.from(input.data) : input.data, [...input.dims]);
+            return tf.tensor(tfjsData(name, input.data), [...input.dims]);
           });
           // One pass over the whole batch: predict()'s default batchSize of 32 makes 100k rows 800x slower.
           const rows = feeds[0]?.shape[0] ?? 1;
@@ -168,4 +208,14 @@ async function loadOn(backend: TfjsBackend, files: RuntimeFiles): Promise<Loaded
       model.dispose();
     },
   };
+}
+
+/** TensorFlow.js takes float32, int32 and bool (as a Uint8Array): float64 is narrowed, other types refused by name. */
+function tfjsData(name: string, data: TensorData): Float32Array | Int32Array | Uint8Array {
+  if (data instanceof Float64Array) return Float32Array.from(data);
+  if (data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array) return data;
+  throw new InputError('TENSOR_DTYPE', `input "${name}" is a ${data.constructor.name}: TensorFlow.js takes float32, int32 and bool`, {
+    field: name,
+    actual: data.constructor.name,
+  });
 }

@@ -1,7 +1,9 @@
 import type { Task } from '../bundle/index.js';
-import { ScoringError } from '../errors/index.js';
+import { InputError, ScoringError } from '../errors/index.js';
 import type { FeatureTransform, LentInput, PreparedBatch, RawColumns } from '../features/index.js';
-import type { OutputTensor, Runtime } from '../runtimes/index.js';
+import type { InputTensor, OutputTensor, Runtime, TensorData } from '../runtimes/index.js';
+import { stateOutputs, taskOutputs, tensorAnswers } from './tensor-tasks.js';
+import { expandAnswers } from './answers.js';
 import { withLabels, type ColumnarReply } from './labels.js';
 
 export { withLabels, type ColumnarReply } from './labels.js';
@@ -31,7 +33,23 @@ export interface RegressionPrediction {
   readonly value: number;
 }
 
-export type Prediction = ClassificationPrediction | RegressionPrediction;
+/** A model's named outputs for one row (`outputs` task), each as the model produced it. */
+export interface OutputsPrediction {
+  readonly kind: 'outputs';
+  readonly version?: string;
+  readonly id?: string;
+  readonly outputs: Readonly<Record<string, OutputTensor>>;
+}
+
+/** One row's vector (`embedding` task). */
+export interface EmbeddingPrediction {
+  readonly kind: 'embedding';
+  readonly version?: string;
+  readonly id?: string;
+  readonly vector: Float32Array | Float64Array;
+}
+
+export type Prediction = ClassificationPrediction | RegressionPrediction | OutputsPrediction | EmbeddingPrediction;
 
 /** One batch scored: the features it was given (tabular models) and the model's raw outputs. */
 export interface ScoredBatch {
@@ -41,6 +59,8 @@ export interface ScoredBatch {
   /** The validated raw values (tabular models), for monitoring. */
   readonly raw?: RawColumns;
   readonly outputs: Readonly<Record<string, OutputTensor>>;
+  /** Each row's own outputs, when the model scores one example per run (an input without a batch dimension). */
+  readonly runs?: readonly Readonly<Record<string, OutputTensor>>[];
 }
 
 /** Predictions for a whole batch as typed arrays: what crosses the worker boundary without a copy. */
@@ -76,7 +96,17 @@ export type TypedAnswers =
       /** `rows x classes`, row-major, in the model output's own type. */
       readonly probabilities: Float32Array | Float64Array | Int32Array;
     }
-  | { readonly kind: 'regression'; readonly rows: number; readonly values: Float64Array };
+  | { readonly kind: 'regression'; readonly rows: number; readonly values: Float64Array }
+  /** Each row's outputs (a slice along each output's batch dimension). */
+  | { readonly kind: 'outputs'; readonly rows: number; readonly outputs: readonly Readonly<Record<string, OutputTensor>>[] }
+  /** `rows x dims`, row-major. */
+  | { readonly kind: 'embedding'; readonly rows: number; readonly dims: number; readonly vectors: Float32Array | Float64Array };
+
+/** A session's step: the batch scored and the state to feed next time, by input name. */
+export interface SessionStep {
+  readonly batch: ScoredBatch;
+  readonly state: Readonly<Record<string, InputTensor>>;
+}
 
 export interface Scorer {
   readonly transform: FeatureTransform;
@@ -84,6 +114,8 @@ export interface Scorer {
   readonly task: Task;
   /** Validates raw rows, builds the model inputs (features column by column, or tensors) and runs the model once. */
   score(rows: unknown, options?: ScoreOptions): Promise<ScoredBatch>;
+  /** Scores rows with a session's state (undefined: the initial state) and returns the next state. */
+  scoreSession(rows: unknown, state: Readonly<Record<string, InputTensor>> | undefined): Promise<SessionStep>;
   /** The same from columns (`FeatureTransform.prepareColumns`). */
   scoreColumns(columns: unknown, options?: ScoreOptions): Promise<ScoredBatch>;
   /** Runs the model on a model input filled part by part (`FeatureTransform.prepareColumnsInto`), with the raw values of all its rows. */
@@ -120,13 +152,25 @@ export interface ColumnShards {
 
 /** `shards`, when given, may score a large batch of typed columns (features included) in the scorer's place. */
 export function createScorer(transform: FeatureTransform, runtime: Runtime, task: Task, shards?: ColumnShards): Scorer {
-  const run = modelRun(runtime, feedNames(transform, runtime), [checkedOutput(runtime, task)]);
+  const wanted = checkedOutputs(runtime, taskOutputs(task));
+  const states = checkedOutputs(runtime, stateOutputs(transform.spec));
+  const rename = feedNames(transform, runtime);
+  const run = modelRun(runtime, rename, wanted);
+  // A session's run also reads the outputs that feed its state.
+  const sessionRun = modelRun(runtime, rename, [...new Set([...wanted, ...states.values()])]);
   const pooled = (options: ScoreOptions | undefined): { pooled: boolean } => ({ pooled: options?.keepFeatures === false });
   return {
     transform,
     runtime,
     task,
-    score: (rows, options) => run(transform.prepare(rows, pooled(options))),
+    score: (rows, options) =>
+      transform.oneExampleBy !== undefined && Array.isArray(rows) && rows.length > 1
+        ? runEach(rows, (row) => run(transform.prepare([row])))
+        : run(transform.prepare(rows, pooled(options))),
+    async scoreSession(rows, state) {
+      const batch = await sessionRun(transform.prepare(rows, { state: state ?? {} }));
+      return { batch, state: Object.fromEntries([...states].map(([input, output]) => [input, batch.outputs[output]!])) };
+    },
     async scoreColumns(columns, options) {
       // Only where the features are not kept: the shards send back the outputs alone.
       if (shards !== undefined && transform.readColumns !== undefined && options?.keepFeatures === false && shards.accepts(columns)) {
@@ -157,7 +201,9 @@ export function createScorer(transform: FeatureTransform, runtime: Runtime, task
     answers: (batch) => typedAnswers(task, batch),
     predictions(batch) {
       if (batch.rows === 0) return [];
-      return task.kind === 'classification' ? classify(batch, task.probabilities, task.classes) : regress(batch, task.value, task.inverse);
+      if (task.kind === 'classification') return classify(batch, task.probabilities, task.classes);
+      if (task.kind === 'regression') return regress(batch, task.value, task.inverse);
+      return expandAnswers(typedAnswers(task, batch));
     },
   };
 }
@@ -186,15 +232,41 @@ function feedNames(transform: FeatureTransform, runtime: Runtime): ReadonlyMap<s
   return rename;
 }
 
-/** The output the task reads (the only one a run asks for); throws when the model lacks it. */
-function checkedOutput(runtime: Runtime, task: Task): string {
-  const needed = task.kind === 'classification' ? task.probabilities : task.value;
-  if (!runtime.outputNames.includes(needed)) {
-    throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no output "${needed}" (it has ${runtime.outputNames.join(', ')})`, {
-      output: needed,
-    });
+/** The outputs a run asks for; throws when the model lacks one. */
+function checkedOutputs<T extends string[] | Map<string, string>>(runtime: Runtime, needed: T): T {
+  const names: Iterable<string> = Array.isArray(needed) ? needed : needed.values();
+  for (const name of names) {
+    if (!runtime.outputNames.includes(name)) {
+      throw new ScoringError('RUNTIME_LOAD_FAILED', `the model has no output "${name}" (it has ${runtime.outputNames.join(', ')})`, {
+        output: name,
+      });
+    }
   }
   return needed;
+}
+
+/** Rows scored one run each (a model input without a batch dimension), their outputs joined along a new first dimension. */
+async function runEach(rows: readonly unknown[], run: (row: unknown) => Promise<ScoredBatch>): Promise<ScoredBatch> {
+  const runs: Readonly<Record<string, OutputTensor>>[] = [];
+  for (const [r, row] of rows.entries()) {
+    try {
+      runs.push((await run(row)).outputs);
+    } catch (error) {
+      throw error instanceof InputError ? error.atRow(r) : error;
+    }
+  }
+  const outputs: Record<string, OutputTensor> = {};
+  for (const name of Object.keys(runs[0] ?? {})) {
+    const parts = runs.map((outputs) => outputs[name]!);
+    const data = new (parts[0]!.data.constructor as new (length: number) => TensorData)(parts.reduce((n, p) => n + p.data.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      (data as { set(values: ArrayLike<unknown>, offset: number): void }).set(part.data as ArrayLike<unknown>, at);
+      at += part.data.length;
+    }
+    outputs[name] = { data, dims: [rows.length, ...parts[0]!.dims] };
+  }
+  return { rows: rows.length, outputs, runs };
 }
 
 /** A prepared batch run through the model (inputs renamed to the runtime's), its input buffer released after. */
@@ -222,6 +294,9 @@ function modelRun(
 
 /** `predictColumns`' reply: the probabilities in the model's own float type (an integer output read as float64). */
 function columnarReply(task: Task, batch: ScoredBatch): ColumnarReply {
+  if (task.kind !== 'classification' && task.kind !== 'regression') {
+    throw new InputError('INVALID_BATCH', `a ${task.kind} model takes rows of tensors, not columns`, {});
+  }
   if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
   const k = task.classes.length;
   const data = batch.rows === 0 ? new Float32Array(0) : checkedProbabilities(batch, task.probabilities, k);
@@ -236,6 +311,7 @@ function columnarReply(task: Task, batch: ScoredBatch): ColumnarReply {
 }
 
 function typedAnswers(task: Task, batch: ScoredBatch): TypedAnswers {
+  if (task.kind !== 'classification' && task.kind !== 'regression') return tensorAnswers(task, batch);
   if (task.kind === 'regression') return { kind: 'regression', rows: batch.rows, values: regressValues(batch, task.value, task.inverse) };
   const k = task.classes.length;
   const probabilities = batch.rows === 0 ? new Float32Array(0) : checkedProbabilities(batch, task.probabilities, k).slice();
@@ -248,14 +324,21 @@ function typedAnswers(task: Task, batch: ScoredBatch): TypedAnswers {
   };
 }
 
-function checkedProbabilities(batch: ScoredBatch, output: string, classes: number): OutputTensor['data'] {
+function checkedProbabilities(batch: ScoredBatch, output: string, classes: number): Float32Array | Float64Array | Int32Array {
   const { data, dims } = batch.outputs[output]!;
   if (dims.length !== 2 || dims[0] !== batch.rows || dims[1] !== classes) {
     throw new ScoringError('SCORING_FAILED', `output "${output}" has shape [${dims.join(', ')}]; expected [${batch.rows}, ${classes}]`, {
       output,
     });
   }
-  return data;
+  return numeric(data);
+}
+
+/** An output as numbers: float and int32 as they are, other integer types (int64 class indices) as float64. */
+export function numeric(data: TensorData): Float32Array | Float64Array | Int32Array {
+  if (data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array) return data;
+  if (data instanceof BigInt64Array) return Float64Array.from(data, Number);
+  return Float64Array.from(data);
 }
 
 /** Each row's most probable class: the first of equal maxima (every reader of the outputs uses this one rule). */
@@ -290,8 +373,9 @@ function regressValues(batch: ScoredBatch, output: string, inverse: 'expm1' | un
     throw new ScoringError('SCORING_FAILED', `output "${output}" has ${data.length} values for ${batch.rows} rows`, { output });
   }
   const values = new Float64Array(data.length);
-  if (inverse === 'expm1') for (let i = 0; i < values.length; i++) values[i] = Math.expm1(data[i]!);
-  else values.set(data);
+  const numbers = numeric(data);
+  if (inverse === 'expm1') for (let i = 0; i < values.length; i++) values[i] = Math.expm1(numbers[i]!);
+  else values.set(numbers);
   return values;
 }
 

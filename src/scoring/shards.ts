@@ -1,6 +1,6 @@
 import type { Task } from '../bundle/index.js';
 import { InputError, describeUnknown } from '../errors/index.js';
-import type { InputTensor, OutputTensor, Runtime, ShardStatus } from '../runtimes/index.js';
+import type { InputTensor, OutputTensor, Runtime, ShardStatus, TensorData } from '../runtimes/index.js';
 
 /*
  * A large batch split by rows across workers, each with its own one-thread session of the model and
@@ -52,7 +52,7 @@ export interface Shard {
 /** Starts one shard worker; rejects if it cannot. */
 export type StartShard = (init: ShardInit) => Promise<Shard>;
 
-type TypedArray = Float64Array | Float32Array | Int32Array;
+type TypedArray = Exclude<TensorData, BigInt64Array>;
 
 /**
  * `rows` copied, into `spare` when it is large enough (it saves allocating, and the OS zeroing, tens
@@ -76,7 +76,8 @@ export function sliceInputs(
   for (const [name, { data, dims }] of Object.entries(inputs)) {
     const perRow = rowSize(dims);
     sliced[name] = {
-      data: copied(data.subarray(from * perRow, to * perRow), spares.get(`input:${name}`)),
+      // Shards score tabular models: their inputs are float32 or float64, never int64.
+      data: copied(data.subarray(from * perRow, to * perRow) as TypedArray, spares.get(`input:${name}`)),
       dims: [to - from, ...dims.slice(1)],
     };
   }
@@ -141,12 +142,10 @@ export function joinOutputs(parts: readonly Outputs[], rows: readonly number[]):
       return piece;
     });
     const first = pieces[0]!;
-    const data = new (first.data.constructor as new (length: number) => OutputTensor['data'])(
-      pieces.reduce((sum, p) => sum + p.data.length, 0),
-    );
+    const data = new (first.data.constructor as new (length: number) => Float64Array)(pieces.reduce((sum, p) => sum + p.data.length, 0));
     let at = 0;
     for (const piece of pieces) {
-      data.set(piece.data, at);
+      data.set(piece.data as Float64Array, at);
       at += piece.data.length;
     }
     joined[name] = { data, dims: [rows.reduce((a, b) => a + b, 0), ...first.dims.slice(1)] };
@@ -161,8 +160,8 @@ export function outputDifference(shard: Outputs, local: Outputs): number {
     const got = shard[name];
     if (got === undefined || got.data.length !== expected.data.length) return Number.POSITIVE_INFINITY;
     for (let i = 0; i < expected.data.length; i++) {
-      const a = got.data[i]!;
-      const b = expected.data[i]!;
+      const a = Number(got.data[i]!);
+      const b = Number(expected.data[i]!);
       // Equal, or both missing (NaN): no difference.
       if (a === b || (a !== a && b !== b)) continue;
       const difference = Math.abs(a - b) / Math.max(1, Math.abs(b));

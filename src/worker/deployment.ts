@@ -612,6 +612,7 @@ export class Deployment {
         backend: runtime.backend,
         threads: runtime.threads,
         ...(runtime.threadsLimitedBy === undefined ? {} : { threadsLimitedBy: runtime.threadsLimitedBy }),
+        ...(runtime.backendReason === undefined ? {} : { backendReason: runtime.backendReason }),
         fallbacks: runtime.fallbacks,
         variant: model.variant ?? null,
         variantsPassedOver: model.variantsPassedOver,

@@ -4,7 +4,7 @@ import { OndeviceError, deserializeError, serializeError, type SerializedError }
 import type { InputField } from '../features/index.js';
 import type { GateReport } from '../gate/index.js';
 import type { RolloutPolicy, StrategyName } from '../rollout/index.js';
-import type { Backend, ShardStatus } from '../runtimes/index.js';
+import type { Backend, ShardStatus, TensorData } from '../runtimes/index.js';
 import type { ColumnarPrediction, Prediction } from '../scoring/index.js';
 import type { RowResult, ScoreReply, ScoreRequest } from './score-protocol.js';
 
@@ -81,6 +81,15 @@ export interface OndeviceModel {
    * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
    */
   features(rows: readonly Readonly<Record<string, unknown>>[]): Promise<FeatureMatrix>;
+  /**
+   * Opens a streaming session on a model whose feature spec declares state (e.g. a recurrent net's
+   * `h`): each `predict` feeds the state the previous one produced, kept in the worker. Sessions are
+   * independent of each other and of plain `predict`, which always starts from the initial state.
+   * A session keeps the version it opened on until `reset()`, even when an update activates another.
+   * @throws {StateError} `UNSUPPORTED`: the model declares no state; `TOO_MANY_SESSIONS`: 256 are
+   * open; `DISPOSED`.
+   */
+  session(): Promise<ModelSession>;
   /**
    * What serves: version, inputs, runtime and backend, gate report, rollout, timings.
    * @throws {StateError} `DISPOSED`: called after `dispose()`, or disposed while under way.
@@ -365,6 +374,8 @@ export interface ModelInfo {
     readonly threads: number;
     /** Why it scores on one thread, when it does: e.g. WebKit offers no SharedArrayBuffer, even cross-origin isolated. */
     readonly threadsLimitedBy?: string;
+    /** Why the runtime ordered its backends as it did (TensorFlow.js: a GPU for a convolutional network, WASM for a small dense model). */
+    readonly backendReason?: string;
     /** Backends tried before this one, and why each failed. */
     readonly fallbacks: readonly { readonly backend: string; readonly reason: string }[];
     /** The bundle's model variant serving (e.g. `int8`), or null for its main model. */
@@ -421,9 +432,38 @@ export type ColumnarInput = Readonly<
 export const PROTOCOL_VERSION = 2;
 
 /** What the worker exposes over comlink: one scoring call for every form of input (score-protocol.ts), and the rest of the model. */
+/** A streaming session (`OndeviceModel.session()`). */
+export interface ModelSession {
+  /** The version the session scores with (fixed until `reset()`). */
+  readonly version: string;
+  /**
+   * One step: scores the row with the session's state and keeps the state it produces. A refused
+   * row leaves the state as it was.
+   * @throws {InputError} as `OndeviceModel.predict`; `CONSTANT_INPUT` when the row sends a constant,
+   * `UNEXPECTED_FIELD` when it sends a state input (the session feeds those).
+   * @throws {StateError} `DISPOSED`: the session or the model was disposed.
+   */
+  predict(row: Readonly<Record<string, unknown>>): Promise<Prediction>;
+  /** Back to the initial state, on the version live now. */
+  reset(): Promise<void>;
+  /** A copy of the state the next step will be fed (undefined before the first step). */
+  state(): Promise<Record<string, { readonly data: TensorData; readonly dims: readonly number[] }> | undefined>;
+  /** Ends the session and frees its state; later calls reject with `DISPOSED`. */
+  dispose(): Promise<void>;
+}
+
 export interface WorkerApi extends Omit<
   OndeviceModel,
-  'predict' | 'predictBatch' | 'predictEach' | 'predictColumns' | 'features' | 'on' | 'explain' | 'importance' | 'partialDependence'
+  | 'predict'
+  | 'predictBatch'
+  | 'predictEach'
+  | 'predictColumns'
+  | 'features'
+  | 'on'
+  | 'explain'
+  | 'importance'
+  | 'partialDependence'
+  | 'session'
 > {
   /** The first call: the worker's script loaded and speaks this protocol. */
   hello(): Promise<{ readonly protocol: number }>;
@@ -452,6 +492,12 @@ export interface WorkerApi extends Omit<
   ): Promise<PartialDependence>;
   /** Cancels a long task by its id: it rejects with `StateError` `CANCELLED` at its next step. */
   cancel(taskId: string): Promise<void>;
+  // Streaming sessions (`OndeviceModel.session()`): the state stays in the worker, under the session's id.
+  openSession(): Promise<{ readonly id: number; readonly version: string }>;
+  sessionStep(id: number, rows: unknown): Promise<ScoreReply>;
+  resetSession(id: number): Promise<{ readonly version: string }>;
+  sessionState(id: number): Promise<Record<string, { readonly data: TensorData; readonly dims: readonly number[] }> | undefined>;
+  closeSession(id: number): Promise<void>;
 }
 
 interface ThrownWrapper {

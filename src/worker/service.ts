@@ -13,9 +13,10 @@ import {
   type PermutationImportance,
 } from '../explain/index.js';
 import { categoryCodes } from '../features/index.js';
+import type { TensorData } from '../runtimes/index.js';
 import { ModelMonitor, type MonitorReport, type OutboxStatus } from '../monitor/index.js';
 import type { Route } from '../rollout/index.js';
-import { expandAnswers, outputAt, type Prediction, type ScoredBatch, type Scorer } from '../scoring/index.js';
+import { expandAnswers, outputAt, type Prediction, type ScoredBatch, type Scorer, type TypedAnswers } from '../scoring/index.js';
 import { Deployment, type AcquiredVersion } from './deployment.js';
 import {
   PROTOCOL_VERSION,
@@ -40,6 +41,7 @@ import {
   type Scored,
 } from './readers.js';
 import { PredictionIds, ShadowRecorder } from './records.js';
+import { Sessions } from './sessions.js';
 import type { Answer, Answered, ScoreReply, ScoreRequest } from './score-protocol.js';
 
 /** Where the service stands: nothing loaded, loading, serving, or disposed (then every call is refused). */
@@ -69,6 +71,8 @@ export class ModelService implements WorkerApi {
   /** Batches sent in parts (`openParts`), by id. */
   readonly #batches = new Map<number, OpenBatch>();
   #lastBatch = 0;
+  /** Streaming sessions (`openSession`), with their state. */
+  readonly #sessions = new Sessions();
   readonly #io: BundleIo;
 
   /** `io`: where bundles are read from and kept (default: `fetch` and IndexedDB). */
@@ -180,7 +184,7 @@ export class ModelService implements WorkerApi {
         (shadow) => reader.rescore(shadow, kept),
         () => expandAnswers(scorer.answers(batch), version, firstId),
       );
-    const buffers = answers.kind === 'classification' ? [answers.best.buffer, answers.probabilities.buffer] : [answers.values.buffer];
+    const buffers = answerBuffers(answers);
     if (answer === 'columnar')
       return Comlink.transfer(
         { kind: 'columnar', version, firstId, reply: answers as Extract<ScoreReply, { kind: 'columnar' }>['reply'] },
@@ -345,6 +349,42 @@ export class ModelService implements WorkerApi {
     }, 0);
   }
 
+  async openSession(): Promise<{ readonly id: number; readonly version: string }> {
+    const deployment = this.#ready();
+    const acquired = deployment.acquire(deployment.route().version);
+    if (acquired.scorer.transform.spec.kind !== 'tensor' || !acquired.scorer.transform.spec.tensors.some((t) => t.state !== undefined)) {
+      acquired.release();
+      throw new StateError('UNSUPPORTED', 'a session carries state between calls: this model declares none (use predict)', {
+        instead: 'predict',
+      });
+    }
+    return this.#sessions.open(acquired);
+  }
+
+  async sessionStep(id: number, rows: unknown): Promise<ScoreReply> {
+    this.#ready();
+    const { batch, scorer, version } = await this.#sessions.step(id, rows, (v, run) => this.#refusalsCounted(v, run));
+    this.#stats.runs++;
+    this.#stats.rows += batch.rows;
+    const answers = scorer.answers(batch);
+    const firstId = this.#ids.remember(version, batch.rows);
+    return Comlink.transfer({ kind: 'typed', version, firstId, answers: answers as Answered['answers'] }, answerBuffers(answers));
+  }
+
+  async resetSession(id: number): Promise<{ readonly version: string }> {
+    const deployment = this.#ready();
+    return this.#sessions.reset(id, () => deployment.acquire(deployment.route().version));
+  }
+
+  async sessionState(id: number): Promise<Record<string, { readonly data: TensorData; readonly dims: readonly number[] }> | undefined> {
+    this.#ready();
+    return this.#sessions.state(id);
+  }
+
+  async closeSession(id: number): Promise<void> {
+    this.#sessions.close(id);
+  }
+
   async reportOutcome(id: string, reward: number): Promise<void> {
     const deployment = this.#ready();
     if (typeof reward !== 'number' || !Number.isFinite(reward))
@@ -416,7 +456,8 @@ export class ModelService implements WorkerApi {
   }
 
   async importance(options: ImportanceOptions, taskId: string, onProgress?: ProgressListener): Promise<PermutationImportance> {
-    const metric = this.#ready().info().gate.metric.name;
+    const metric = this.#ready().info().gate.metric?.name;
+    if (metric === undefined) throw new StateError('UNSUPPORTED', 'permutation importance needs a gate metric; this model has none', {});
     return this.#task(taskId, onProgress, ({ scorer, confidence }, run) =>
       permutationImportance(scorer, confidence, metric, { ...options, ...run }),
     );
@@ -467,6 +508,7 @@ export class ModelService implements WorkerApi {
     this.#state = 'disposed';
     for (const controller of this.#tasks.values()) controller.abort();
     for (const id of [...this.#batches.keys()]) this.abortParts(id);
+    this.#sessions.closeAll();
     await this.#close();
   }
 
@@ -491,3 +533,16 @@ const disposed = (): StateError => new StateError('DISPOSED', 'this model was di
 const EMPTY_COLUMNS = { numbers: new Map<string, Float64Array>(), categories: new Map<string, Int32Array>() };
 
 type ProgressListener = (progress: TaskProgress) => void;
+
+/** The buffers an answer moves to the main thread instead of copying. */
+function answerBuffers(answers: TypedAnswers): ArrayBuffer[] {
+  const buffers: ArrayBufferLike[] =
+    answers.kind === 'classification'
+      ? [answers.best.buffer, answers.probabilities.buffer]
+      : answers.kind === 'regression'
+        ? [answers.values.buffer]
+        : answers.kind === 'embedding'
+          ? [answers.vectors.buffer]
+          : answers.outputs.flatMap((row) => Object.values(row).map((t) => t.data.buffer));
+  return [...new Set(buffers)].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+}
