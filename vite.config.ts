@@ -27,7 +27,7 @@ export default defineConfig({
       // Threads for onnxruntime-web: the preview server sends the two isolation headers (a site serving the demo sets them too).
       crossOriginIsolation: true,
       // The app and the bundles the demo page loads work offline; the other bundles are there for the browser tests.
-      offline: { bundles: ['penguins', 'digits'] },
+      offline: { bundles: ['penguins', 'digits', 'tone-detector'] },
     }),
   ],
 });

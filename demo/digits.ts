@@ -26,7 +26,7 @@ export async function startDigits(root: HTMLElement): Promise<void> {
     return;
   }
   const info = await model.info();
-  status.textContent = `${info.name} ${info.version} · ${info.runtime.name} (${info.runtime.backend}) · gate ${info.gate.passed ? 'passed' : 'failed'}: ${info.gate.metric.name} ${info.gate.metric.value.toFixed(3)}`;
+  status.textContent = `${info.name} ${info.version} · ${info.runtime.name} (${info.runtime.backend}) · gate ${info.gate.passed ? 'passed' : 'failed'}: ${info.gate.metric?.name ?? 'no metric'} ${info.gate.metric?.value.toFixed(3) ?? ''}`;
   root.dataset.state = 'ready';
 
   let drawing = false;

@@ -13,7 +13,14 @@ declare global {
      * Internals the browser tests reach before the public API wires them (the telemetry outbox), and
      * what a call's refusal looks like to an app (null when it is answered).
      */
-    ondeviceTesting: { Outbox: typeof Outbox; refusal: typeof refusal; startWorker: typeof startWorker; storage: typeof storage };
+    ondeviceTesting: {
+      Outbox: typeof Outbox;
+      refusal: typeof refusal;
+      startWorker: typeof startWorker;
+      storage: typeof storage;
+      /** onnxruntime-web itself, for the stream bench's bare `session.run` rival (a chunk of its own, loaded on demand). */
+      ort: () => Promise<typeof import('onnxruntime-web/wasm')>;
+    };
     /** The cross-engine tests' scenarios (e2e/engines.spec.ts). */
     ondeviceScenarios: Scenarios;
   }
@@ -49,6 +56,6 @@ function startWorker(): Worker {
   return new Worker(new URL('../src/worker/entry.ts', import.meta.url), { type: 'module', name: 'app-started-ondevice' });
 }
 
-window.ondeviceTesting = { Outbox, refusal, startWorker, storage };
+window.ondeviceTesting = { Outbox, refusal, startWorker, storage, ort: () => import('onnxruntime-web/wasm') };
 window.ondeviceScenarios = scenarios;
 document.body.dataset.ready = 'true';

@@ -1,5 +1,6 @@
 import { renderBars } from './bars.js';
 import { startDigits } from './digits.js';
+import { startStream } from './stream.js';
 import { InsightPanel } from './insight.js';
 import { OndeviceError, load, type InputField, type ModelInfo, type OndeviceModel, type Prediction } from '../src/index.js';
 
@@ -29,6 +30,7 @@ addEventListener('offline', showNetwork);
 
 void start();
 void startDigits(byId('digits'));
+void startStream(byId('stream'));
 
 async function start(): Promise<void> {
   const started = performance.now();
@@ -126,7 +128,7 @@ function readForm(): Record<string, unknown> {
 function showPrediction(prediction: Prediction, ms: number): void {
   const bars = byId<HTMLDivElement>('bars');
   if (prediction.kind !== 'classification') {
-    byId('label').textContent = prediction.value.toPrecision(6);
+    byId('label').textContent = prediction.kind === 'regression' ? prediction.value.toPrecision(6) : prediction.kind;
     bars.replaceChildren();
     return;
   }
@@ -149,7 +151,9 @@ function showInfo(info: ModelInfo, loadMs: number): void {
     ],
     [
       'Confidence set',
-      `${gate.metric.name} ${gate.metric.value.toFixed(3)} on ${gate.metric.rows} rows, range [${gate.metric.range.join(', ')}]`,
+      gate.metric === undefined
+        ? 'no metric (unlabelled model)'
+        : `${gate.metric.name} ${gate.metric.value.toFixed(3)} on ${gate.metric.rows} rows, range [${gate.metric.range.join(', ')}]`,
     ],
     ...(Number.isNaN(loadMs) ? [] : [['Ready in', `${loadMs.toFixed(0)} ms`] as const]),
     ['Content', info.contentHash.slice(0, 16)],

@@ -16,7 +16,7 @@ function plain(
       probabilities: classes.map((c) => prediction.probabilities[c]!),
       ...(prediction.version === undefined ? {} : { version: prediction.version }),
     };
-  return { value: prediction.value };
+  return prediction.kind === 'regression' ? { value: prediction.value } : { value: Number.NaN };
 }
 
 function refusal(error: unknown): { name: string; code: string; row: unknown; field: unknown; message: string } {
@@ -47,6 +47,29 @@ export const scenarios = {
         refused,
         after,
       };
+    } finally {
+      await model.dispose();
+    }
+  },
+
+  /**
+   * A streaming session over `frames` (the tone detector: a GRU whose state stays in the worker, an
+   * int64 constant fed by the bundle): each step's probability, the state's shape after, and a
+   * constant sent by the caller refused by class and code.
+   */
+  async stream({ channel, frames }: { channel: string; frames: number[][] }) {
+    const model = await load(channel);
+    try {
+      const session = await model.session();
+      const probabilities: number[] = [];
+      for (const frame of frames) {
+        const p = await session.predict({ frame: Float32Array.from(frame) });
+        probabilities.push(p.kind === 'classification' ? p.probabilities.tone! : Number.NaN);
+      }
+      const state = await session.state();
+      const refused = await session.predict({ frame: Float32Array.from(frames[0]!), sr: 16000 }).then(() => null, refusal);
+      await session.dispose();
+      return { gatePassed: (await model.info()).gate.passed, probabilities, stateDims: state?.h?.dims ?? null, refused };
     } finally {
       await model.dispose();
     }

@@ -124,3 +124,20 @@ test('the demo explains the prediction with a chart, and feeding shifted penguin
   expect(drifted).toEqual(expect.arrayContaining(['body_mass_g', 'flipper_length_mm', 'island']));
   await expect(page.getByTestId('drift-alert')).toContainText('body_mass_g');
 });
+
+test('the tone detector streams a signal generated on the page through one session, its state carried and reset', async ({ page }) => {
+  await page.goto('/');
+  const panel = page.getByTestId('stream');
+  await expect(panel).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+  await expect(panel).toContainText('tone-detector 1.0.0');
+  await page.getByTestId('stream-tone').check();
+  await page.getByTestId('stream-run').click();
+  await expect.poll(async () => Number(await panel.getAttribute('data-steps')), { timeout: 20_000 }).toBeGreaterThanOrEqual(100);
+  await expect(page.getByTestId('stream-state')).toContainText('h [2 × 1 × 24]');
+  // A clear tone, carried over many frames: heard.
+  await expect(page.getByTestId('stream-label')).toHaveText('tone');
+  await page.getByTestId('stream-run').click();
+  await page.getByTestId('stream-reset').click();
+  await expect(page.getByTestId('stream-steps')).toHaveText('0');
+  await expect(page.getByTestId('stream-state')).toHaveText('initial state (zeros)');
+});

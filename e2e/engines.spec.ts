@@ -4,6 +4,7 @@ import { ENGINES, launchEngine, type EngineBrowser, type EnginePage } from './en
 import { e2eSet } from './fixtures.js';
 import { Deployment } from './support/deploy.js';
 import { startBundleServer, type BundleServer } from './support/server.js';
+import { streamFolders } from '../test/parity.js';
 
 // The scenarios that matter to an app, in each engine its users have: Chromium (Playwright),
 // Firefox ESR (puppeteer-core over WebDriver BiDi) and WebKitGTK, Safari's engine (WebKitWebDriver).
@@ -11,6 +12,8 @@ import { startBundleServer, type BundleServer } from './support/server.js';
 const APP = fileURLToPath(new URL('../dist/demo/', import.meta.url));
 const GOOD = e2eSet.rows[3]!;
 const TOLERANCE = 1e-5;
+/** The tone detector's stream: PyTorch's probability at every step. */
+const TONE = (await streamFolders()).find((f) => f.name === 'tone-detector')!.parity;
 
 /** What each engine showed, printed once its tests are done (the README's engine table comes from these lines). */
 const seen = new Map<string, Record<string, unknown>>();
@@ -111,6 +114,24 @@ for (const engine of ENGINES) {
         crossOriginIsolated: result.info.crossOriginIsolated,
         maxDifference: Math.max(maxDifference(result.single), maxDifference(result.batch)),
       });
+    });
+
+    test('a streaming session carries its state over 150 steps, equal to PyTorch; a constant sent is refused by class', async () => {
+      await page!.goto(`${server.origin}/harness.html`);
+      await until(page!, `document.body.dataset.ready === 'true'`, 'the harness page');
+      const stream = TONE.stream as { rows: { frame: number[] }[]; probability: number[] };
+      const result = await scenario<{
+        gatePassed: boolean;
+        probabilities: number[];
+        stateDims: number[] | null;
+        refused: { name: string; code: string; field: string };
+      }>(page!, 'stream', { channel: 'bundles/tone-detector/channel.json', frames: stream.rows.slice(0, 150).map((r) => r.frame) });
+      expect(result.gatePassed).toBe(true);
+      const worst = Math.max(...result.probabilities.map((p, i) => Math.abs(p - stream.probability[i]!)));
+      expect(worst).toBeLessThanOrEqual(1e-4);
+      expect(result.stateDims).toEqual([2, 1, 24]);
+      expect(result.refused).toMatchObject({ name: 'InputError', code: 'CONSTANT_INPUT', field: 'sr' });
+      Object.assign(facts, { sessionMaxDifference: worst });
     });
 
     test('what the engine offers: WebGPU, SharedArrayBuffer, and shard workers for a large batch', async () => {

@@ -20,9 +20,7 @@ build/. Across machines, see models/README.md ("Rebuilding").
 """
 import hashlib
 import io
-import json
 import os
-import re
 import sys
 
 import numpy as np
@@ -36,6 +34,7 @@ from torch import nn
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from ondevice_export.environment import build_environment, deterministic, out_dir  # noqa: E402
+from ondevice_export.json_lists import write_json_lists  # noqa: E402
 
 OUT = out_dir(os.path.join(HERE, "build"))
 
@@ -92,15 +91,8 @@ class ConvNet(nn.Module):
         return torch.softmax(logits, dim=1), torch.argmax(logits, dim=1)
 
 
-NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][-+0-9.eE]*(?:,\s*-?[0-9][-+0-9.eE]*)*)\s*\]")
-
-
 def write_json(name, value):
-    """Indented JSON, but a list of numbers (an image, a probability row) stays on one line."""
-    text = json.dumps(value, indent=1)
-    text = NUMBER_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
-    with open(os.path.join(OUT, name), "w") as f:
-        f.write(text + "\n")
+    write_json_lists(os.path.join(OUT, name), value)
 
 
 def raw_row(pixels):
