@@ -305,7 +305,7 @@ def main():
     common = dict(
         spec_name=NAME, version=MODEL_VERSION, feature_spec_version=FEATURE_SPEC_VERSION, X_train=X_train, X_test=X_test, y_test=y_test,
         fields={**{f: "number" for f in NUMBERS}, **{f: "category" for f in CATEGORIES}}, e2e=e2e, metric="r2", output=OUTPUT,
-        output_dtype="float64", tolerance=TOLERANCE, compact_sets=True,
+        output_dtype="float64", tolerance=TOLERANCE, compact_sets=True, confidence_rows=None,
         training={"preprocessing": {"library": "scikit-learn", "libraryVersion": sklearn.__version__, "export": "models/ondevice_export"}},
         data={
             "name": "ames", "file": "models/house-prices/data/ames.csv", "path": DATA, "rows": int(len(frame)),

@@ -49,7 +49,7 @@ def export_bundle(
     e2e="synthetic",
     e2e_rows=32,
     e2e_every=6,
-    confidence_rows=None,
+    confidence_rows="auto",
     seed=0,
     metric=None,
     output="value",
@@ -83,8 +83,10 @@ def export_bundle(
       the set, which every browser downloads, holds no real record; "held-out": every row with a missing
       value, then every e2e_every-th held-out row. Either way the expected outputs are the pipeline's own.
     confidence_rows: how many held-out rows (and their labels or targets) the confidence set holds, drawn
-      stratified by class for a classifier; None: all of them. They are real records: keep the set as
-      small as the metric's range allows.
+      stratified by class for a classifier; None: all of them; "auto" (the default): enough for the gate's
+      metric to stay in its range by chance no more than about one time in 700 (for accuracy p with range
+      low, 9 p (1 - p) / (p - low)^2 rows, at least 50; a regressor's metric: 200), never more than held out.
+      They are real records, sent to every browser: keep the set as small as the metric's range allows.
     seed: the draws' seed (synthetic rows, the confidence subset).
     metric: the held-out metric the gate checks: "accuracy" (a classifier's, the default), "rmse" (a regressor's
       default), "mae" or "r2" (regressors).
@@ -134,7 +136,8 @@ def export_bundle(
         raise ValueError(f"export_bundle: held-out {metric} {research} is outside {metric_range}: refusing to export")
 
     # Everything is made before anything is written: a refused step or estimator leaves no half folder.
-    spec = feature_spec(pipeline, spec_name or name, feature_spec_version or version, dtype=dtype, fields=fields)
+    spec = feature_spec(pipeline, spec_name or name, feature_spec_version or version, dtype=dtype, fields=fields,
+                        missing="model" if takes_missing(estimator) else "error")
     n_features = features.transform(X_train.head(1)).shape[1]
     if model is None:
         names = {"output_name": task["value"]} if task["kind"] == "regression" else \
@@ -146,7 +149,7 @@ def export_bundle(
         e2e_frame = e2e
     else:
         e2e_frame = synthetic_rows(X_train, e2e_rows, seed) if e2e == "synthetic" else end_to_end_rows(X_train, X_test, e2e_every)
-    X_conf, y_conf = confidence_subset(X_test, y_test, task, confidence_rows, seed)
+    X_conf, y_conf = confidence_subset(X_test, y_test, task, confidence_size(confidence_rows, metric, research, metric_range, len(X_test)), seed)
     truth = "labels" if task["kind"] == "classification" else "targets"
     description = description or f"{name}: {type(estimator).__name__} on {len(fields)} fields ({task['kind']})"
     card = model_card(name, version, description, task, estimator, data or frame_data(name, X_train, X_test), len(X_train),
@@ -160,7 +163,7 @@ def export_bundle(
     Z_train, Z_test = features.transform(X_train), features.transform(X_test)
     additive = is_additive(estimator)
     reference = reference_stats(X_train, spec, Z_train, pipeline.predict(X_train), task, additive)
-    parity = {"features": Z_test.tolist(), "predictions": predictions(pipeline, task, X_test), **(parity_extra or {})}
+    parity = {"features": [[None if v != v else v for v in row] for row in Z_test.tolist()], "predictions": predictions(pipeline, task, X_test), **(parity_extra or {})}
     if additive and model_is_linear(estimator, log_linear):
         parity["linear"] = linear_parity(spec, inner_regressor(estimator), reference["featureMeans"], Z_test[:LINEAR_ROWS])
     sets = write_rows_json if compact_sets else write_json
@@ -307,6 +310,19 @@ def synthetic_rows(X_train, count, seed):
     return frame
 
 
+def confidence_size(rows, metric, research, metric_range, held_out):
+    """The confidence set's rows: as asked, or (\"auto\") sized from the metric's wanted precision."""
+    if rows != "auto":
+        return rows
+    if metric != "accuracy":
+        return min(held_out, 200)
+    margin = research - metric_range[0]
+    if margin <= 0:
+        return held_out
+    # Three standard errors of a proportion between the research accuracy and the range's low end.
+    return min(held_out, max(50, int(np.ceil(9 * research * (1 - research) / margin ** 2))))
+
+
 def confidence_subset(X_test, y_test, task, count, seed):
     """The held-out rows the confidence set keeps: all, or `count` of them (stratified by class for a classifier), in their order."""
     if count is None or count >= len(X_test):
@@ -325,8 +341,14 @@ def predictions(pipeline, task, frame):
     return [float(v) for v in pipeline.predict(frame)]
 
 
+def takes_missing(estimator):
+    """Whether the estimator scores NaN itself (each split sends it its learned way), so a null may reach it."""
+    return type(estimator).__name__ in ("XGBClassifier", "XGBRegressor", "HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
+
+
 def expected_outputs(pipeline, task, frame):
-    features = pipeline[:-1].transform(frame).tolist()
+    # NaN (a missing value the model takes itself) is null in JSON.
+    features = [[None if v != v else v for v in row] for row in pipeline[:-1].transform(frame).tolist()]
     if task["kind"] == "classification":
         return {"features": features, "probabilities": pipeline.predict_proba(frame).tolist(), "label": [str(v) for v in pipeline.predict(frame)]}
     return {"features": features, "value": [float(v) for v in pipeline.predict(frame)]}

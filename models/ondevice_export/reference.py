@@ -53,8 +53,9 @@ def reference_stats(X_train, fields, transformed, predictions, task, additive, t
         raise ValueError(f"transformed must have one row per training row ({rows}), got shape {matrix.shape}")
     if spec is not None and matrix.shape[1] != len(feature_columns(spec)):
         raise ValueError(f"transformed has {matrix.shape[1]} columns but the feature spec makes {len(feature_columns(spec))}")
-    if not np.all(np.isfinite(matrix)):
-        raise ValueError("transformed holds non-finite values")
+    # NaN is a missing value the model takes itself (keep_missing); infinities are refused.
+    if np.any(np.isinf(matrix)):
+        raise ValueError("transformed holds infinite values")
     predictions = list(np.asarray(predictions, dtype=object).ravel())
     if len(predictions) != rows:
         raise ValueError(f"predictions has {len(predictions)} values for {rows} training rows")
@@ -76,7 +77,7 @@ def reference_stats(X_train, fields, transformed, predictions, task, additive, t
         "rows": rows,
         "fields": summary,
         "output": _output(predictions, task),
-        "featureMeans": [float(m) for m in matrix.mean(axis=0)],
+        "featureMeans": _means(matrix),
         "additive": additive,
         "thresholds": _thresholds(thresholds),
     }
@@ -129,6 +130,15 @@ def _field_types(fields):
     if not types:
         raise ValueError("reference_stats needs at least one field")
     return types, spec
+
+
+def _means(matrix):
+    """Each column's mean over its non-missing values (0 when it has none); without NaN, numpy's mean as ever (same bits)."""
+    if not np.any(np.isnan(matrix)):
+        return [float(m) for m in matrix.mean(axis=0)]
+    counts = np.sum(~np.isnan(matrix), axis=0)
+    sums = np.nansum(matrix, axis=0)
+    return [float(s / c) if c else 0.0 for s, c in zip(sums, counts)]
 
 
 def _numbers(values, name):

@@ -70,7 +70,7 @@ class _Group:
         return block
 
 
-def feature_spec(transformer, name, version, dtype="float32", fields=None, input_name="features"):
+def feature_spec(transformer, name, version, dtype="float32", fields=None, input_name="features", missing="error"):
     """The feature spec (a JSON-ready dict) of a fitted ColumnTransformer or Pipeline.
 
     A Pipeline's steps before its estimator (the last step, when it predicts) are read in order: the
@@ -79,8 +79,12 @@ def feature_spec(transformer, name, version, dtype="float32", fields=None, input
     array).
     fields: optional {column: "number" | "category"} (or a list of {"name", "type"} dicts) fixing the
     raw fields' order and types; by default every column the transformer uses, typed by its steps.
+    missing: "error" (a null in a number column nothing imputes is refused) or "model" (it reaches the
+    model as NaN, for an estimator that takes missing values itself: XGBoost, HistGradientBoosting).
     Raises UnsupportedStep, naming the step and the column, for anything the spec cannot express.
     """
+    if missing not in ("error", "model"):
+        raise ValueError(f"missing must be 'error' or 'model', got {missing!r}")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     steps = _preprocessing(transformer)
@@ -101,7 +105,18 @@ def feature_spec(transformer, name, version, dtype="float32", fields=None, input
             _refuse("RareLabelGrouper without an encoder", lane.field, "a category block must end with OneHotEncoder or an ordinal encoder")
         if lane.kind is None and lane.value == "raw":
             lane.kind = "number"  # passed through, or imputed only
-    return _assemble([lane.block() for lane in lanes], order, fields, name, version, dtype, input_name)
+    blocks = [lane.block() for lane in lanes]
+    if missing == "model":
+        blocks = [_keep_missing(block) for block in blocks]
+    return _assemble(blocks, order, fields, name, version, dtype, input_name)
+
+
+def _keep_missing(block):
+    """A number column's block that nothing imputes sends a null on to the model as NaN (op keep_missing)."""
+    first = block["steps"][0]["op"] if block.get("steps") else None
+    if "inputs" in block or block.get("type") == "category" or first in ("impute", "missing_indicator"):
+        return block
+    return {**block, "steps": [{"op": "keep_missing"}, *block["steps"]]}
 
 
 def _preprocessing(transformer):

@@ -211,6 +211,38 @@ class ExportBundleTest(unittest.TestCase):
                           y_test=refused.predict(X_test[numbers]), metric_range=[0, 1])
         self.assertFalse(os.path.exists(build))
 
+    def test_models_that_take_missing_values_get_nulls_as_nan_through_the_browser_gate(self):
+        """XGBoost and HistGradientBoosting on numbers with gaps and no imputer: a null goes to the model as NaN."""
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from xgboost import XGBClassifier
+
+        X, y = wine_with_gaps()
+        numbers = [c for c in X.columns if c != "cellar"]
+        X_train, X_test, y_train, y_test = train_test_split(X[numbers], y, test_size=0.3, stratify=y, random_state=1)
+        codes = {"class_0": 0, "class_1": 1, "class_2": 2}
+        for estimator in (HistGradientBoostingClassifier(max_iter=30, random_state=0),
+                          XGBClassifier(n_estimators=30, max_depth=3, nthread=1, random_state=0)):
+            name = type(estimator).__name__.lower()
+            passthrough = ColumnTransformer([("num", "passthrough", numbers)], sparse_threshold=0)
+            pipeline = Pipeline([("features", passthrough), ("model", estimator)])
+            target = y_train.map(codes) if name.startswith("xgb") else y_train
+            pipeline.fit(X_train, target)
+            test_target = y_test.map(codes) if name.startswith("xgb") else y_test
+            build = os.path.join(self.tmp, name)
+            # scikit-learn's trees split float64 values (a float32 input could cross a threshold); XGBoost's float32 ones.
+            dtype = "float32" if name.startswith("xgb") else "float64"
+            export_bundle(pipeline, build, name=name, version="1.0.0", X_train=X_train, X_test=X_test, y_test=test_target,
+                          metric_range=[0.8, 1], e2e="held-out", e2e_every=2, dtype=dtype)
+            with open(os.path.join(build, "feature-spec.json")) as f:
+                spec = json.load(f)
+            self.assertEqual(spec["features"][0]["steps"][0], {"op": "keep_missing"})
+            with open(os.path.join(build, "e2e-set.json")) as f:
+                e2e = json.load(f)
+            # The end-to-end rows hold gaps, and the model's features keep them as missing (null).
+            self.assertTrue(any(v is None for row in e2e["rows"] for v in row.values()))
+            self.assertTrue(any(v is None for row in e2e["expected"]["features"] for v in row))
+            self.pack_and_verify(build, name)
+
     def pack_and_verify(self, build, name):
         out = os.path.join(self.tmp, "bundles")
         packed = ondevice("pack", build, "--out", out)
