@@ -30,7 +30,7 @@ addEventListener('offline', showNetwork);
 
 void start();
 void startDigits(byId('digits'));
-void startStream(byId('stream'));
+startStream(byId('stream'));
 
 async function start(): Promise<void> {
   const started = performance.now();

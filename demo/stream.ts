@@ -13,8 +13,20 @@ const FRAME = 64;
 const FRAMES_PER_TICK = 5;
 const TRACE = 200;
 
-export async function startStream(root: HTMLElement): Promise<void> {
+/** Waits for the first "Listen": the page's other models start first, and a visitor who never listens never loads this one. */
+export function startStream(root: HTMLElement): void {
+  const run = root.querySelector<HTMLButtonElement>('button.run')!;
+  const first = (): void => {
+    run.removeEventListener('click', first);
+    run.disabled = true;
+    void openStream(root).finally(() => (run.disabled = false));
+  };
+  run.addEventListener('click', first);
+}
+
+async function openStream(root: HTMLElement): Promise<void> {
   const status = root.querySelector<HTMLElement>('.status')!;
+  status.textContent = 'loading the tone detector…';
   let model: OndeviceModel;
   let session: ModelSession;
   try {
@@ -27,6 +39,11 @@ export async function startStream(root: HTMLElement): Promise<void> {
   const info = await model.info();
   status.textContent = `${info.name} ${info.version} · ${info.runtime.name} (${info.runtime.backend}) · gate ${info.gate.passed ? 'passed' : 'failed'}`;
   root.dataset.state = 'ready';
+  wire(root, session);
+}
+
+/** The controls, once the session is open; the first "Listen" also starts the stream. */
+function wire(root: HTMLElement, session: ModelSession): void {
   const controls = {
     tone: root.querySelector<HTMLInputElement>('input.tone')!,
     loudness: root.querySelector<HTMLInputElement>('input.loudness')!,
@@ -69,7 +86,7 @@ export async function startStream(root: HTMLElement): Promise<void> {
       busy = false;
     }
   };
-  controls.run.addEventListener('click', () => {
+  const toggle = (): void => {
     if (timer === undefined) {
       timer = setInterval(() => void tick(), (FRAMES_PER_TICK * FRAME * 1000) / SAMPLE_RATE);
       controls.run.textContent = 'Stop';
@@ -78,7 +95,9 @@ export async function startStream(root: HTMLElement): Promise<void> {
       timer = undefined;
       controls.run.textContent = 'Listen';
     }
-  });
+  };
+  controls.run.addEventListener('click', toggle);
+  toggle();
   controls.reset.addEventListener('click', () => {
     void session.reset().then(() => {
       steps = 0;

@@ -128,10 +128,11 @@ test('the demo explains the prediction with a chart, and feeding shifted penguin
 test('the tone detector streams a signal generated on the page through one session, its state carried and reset', async ({ page }) => {
   await page.goto('/');
   const panel = page.getByTestId('stream');
+  await page.getByTestId('stream-tone').check();
+  // The first Listen loads the model, then streams.
+  await page.getByTestId('stream-run').click();
   await expect(panel).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
   await expect(panel).toContainText('tone-detector 1.0.0');
-  await page.getByTestId('stream-tone').check();
-  await page.getByTestId('stream-run').click();
   await expect.poll(async () => Number(await panel.getAttribute('data-steps')), { timeout: 20_000 }).toBeGreaterThanOrEqual(100);
   await expect(page.getByTestId('stream-state')).toContainText('h [2 × 1 × 24]');
   // A clear tone, carried over many frames: heard.
