@@ -14,10 +14,13 @@ test.use({ serviceWorkers: 'block', launchOptions: { ...base, args: [...(base.ar
 
 const BUILD = new URL('../models/nsfw-mobilenet/build/', import.meta.url);
 const parity = JSON.parse(readFileSync(new URL('parity.json', BUILD), 'utf8')) as PretrainedParityFile;
-const rowsOf = (file: string): number[][] =>
-  (readSetFile(new Uint8Array(readFileSync(new URL(file, BUILD))), file, parseJsonBytes) as { rows: { input: Float32Array }[] }).rows.map(
-    (row) => Array.from(row.input),
-  );
+/** A set's pictures: 8-bit RGB pixels and their size. */
+const rowsOf = (file: string): { data: number[]; width: number; height: number }[] =>
+  (
+    readSetFile(new Uint8Array(readFileSync(new URL(file, BUILD))), file, parseJsonBytes) as {
+      rows: { input: { data: Uint8Array; width: number; height: number } }[];
+    }
+  ).rows.map(({ input }) => ({ data: Array.from(input.data), width: input.width, height: input.height }));
 
 test('nsfw-mobilenet: auto tries WebGPU first for a convolutional network and answers within the tolerance', async ({ page }) => {
   test.setTimeout(400_000);
@@ -27,7 +30,9 @@ test('nsfw-mobilenet: auto tries WebGPU first for a convolutional network and an
     async ({ channel, rows }) => {
       const model = await window.ondevice.load(channel);
       const info = await model.info();
-      const predictions = await model.predictBatch(rows.map((image) => ({ input: new Float32Array(image) })));
+      const predictions = await model.predictBatch(
+        rows.map((p) => ({ input: { data: new Uint8Array(p.data), width: p.width, height: p.height, channels: 3 } })),
+      );
       await model.dispose();
       return { info, predictions };
     },

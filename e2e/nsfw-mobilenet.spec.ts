@@ -15,10 +15,17 @@ test.use({ serviceWorkers: 'block' });
 
 const BUILD = new URL('../models/nsfw-mobilenet/build/', import.meta.url);
 const parity = JSON.parse(readFileSync(new URL('parity.json', BUILD), 'utf8')) as PretrainedParityFile;
-const rowsOf = (file: string): Float32Array[] =>
-  (readSetFile(new Uint8Array(readFileSync(new URL(file, BUILD))), file, parseJsonBytes) as { rows: { input: Float32Array }[] }).rows.map(
-    (row) => row.input,
+/** A set's pictures: 8-bit RGB pixels and their size (the worker resizes and scales them as the spec says). */
+const rowsOf = (file: string): Picture[] =>
+  (readSetFile(new Uint8Array(readFileSync(new URL(file, BUILD))), file, parseJsonBytes) as { rows: { input: Picture }[] }).rows.map(
+    ({ input }) => ({ data: Array.from(input.data), width: input.width, height: input.height }),
   );
+
+interface Picture {
+  readonly data: ArrayLike<number>;
+  readonly width: number;
+  readonly height: number;
+}
 const CHANNEL = 'bundles/nsfw-mobilenet/channel.json';
 const REFERENCE = [...parity.pretrained.outputs.probabilities!, ...parity.pretrained.e2e.probabilities];
 
@@ -71,14 +78,16 @@ test('nsfw-mobilenet (TF.js graph model, 2 shards): gate passes in Chromium and 
     });
   });
   await openHarness(page);
-  const rows = [...rowsOf(parity.pretrained.set), ...rowsOf(parity.pretrained.e2e.set)].map((image) => Array.from(image));
+  const rows = [...rowsOf(parity.pretrained.set), ...rowsOf(parity.pretrained.e2e.set)];
   // auto: a convolutional network goes to a GPU where the worker has one (here WebGL 2 on SwiftShader;
   // no WebGPU adapter without --enable-unsafe-webgpu): results checked, not timed.
   const auto = await page.evaluate(
     async ({ channel, rows }) => {
       const model = await window.ondevice.load(channel);
       const info = await model.info();
-      const predictions = await model.predictBatch(rows.map((image) => ({ input: new Float32Array(image) })));
+      const predictions = await model.predictBatch(
+        rows.map((p) => ({ input: { data: new Uint8Array(p.data), width: p.width, height: p.height, channels: 3 } })),
+      );
       await model.dispose();
       return { info, predictions };
     },
@@ -98,21 +107,27 @@ test('nsfw-mobilenet (TF.js graph model, 2 shards): gate passes in Chromium and 
     async ({ channel, rows }) => {
       const model = await window.ondevice.load(channel, { backends: ['wasm'] });
       const info = await model.info();
-      const predictions = await model.predictBatch(rows.map((image) => ({ input: new Float32Array(image) })));
+      const predictions = await model.predictBatch(
+        rows.map((p) => ({ input: { data: new Uint8Array(p.data), width: p.width, height: p.height, channels: 3 } })),
+      );
       const tf = (window as unknown as { tf: BareTf }).tf;
       tf.wasm.setWasmPaths(`${location.origin}/direct-tfjs/`);
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       await tf.setBackend('wasm');
       const graph = await tf.loadGraphModel(`${location.origin}/bundles/nsfw-mobilenet/${info.version}/model.json`);
-      const picture = new Float32Array(rows[0]!);
+      // A 224x224 picture: the app's own preprocessing for the bare model is the package's, pixels / 255.
+      const pixels = new Uint8Array(rows[0]!.data);
       const bareOnce = async (): Promise<Float32Array> => {
-        const input = tf.tensor(picture, [1, 224, 224, 3]);
+        const input = tf.tensor(
+          Float32Array.from(pixels, (v) => v / 255),
+          [1, 224, 224, 3],
+        );
         const output = graph.predict(input);
         const values = output.dataSync().slice();
         tf.dispose([input, output]);
         return values;
       };
-      const one = { input: picture };
+      const one = { input: { data: pixels, width: 224, height: 224, channels: 3 } };
       let bare: Float32Array = new Float32Array(0);
       for (let i = 0; i < 3; i++) {
         await model.predict(one);

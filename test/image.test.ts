@@ -28,15 +28,15 @@ function reference(
   width: number,
   height: number,
   size: number,
-  options: { resize: string; layout: string; bgr?: boolean },
+  options: { resize: string; layout: string; bgr?: boolean; alignCorners?: boolean },
 ) {
   return tf.tidy(() => {
     let image = tf.slice(tf.tensor3d(Float32Array.from(data), [height, width, 4]), [0, 0, 0], [height, width, 3]);
     if (options.bgr) image = tf.reverse(image, 2);
     const resized =
       options.resize === 'nearest'
-        ? tf.image.resizeNearestNeighbor(image, [size, size], false, true)
-        : tf.image.resizeBilinear(image, [size, size], false, true);
+        ? tf.image.resizeNearestNeighbor(image, [size, size], options.alignCorners === true, options.alignCorners !== true)
+        : tf.image.resizeBilinear(image, [size, size], options.alignCorners === true, options.alignCorners !== true);
     const mean = options.bgr ? [...MEAN].reverse() : MEAN;
     const std = options.bgr ? [...STD].reverse() : STD;
     const normalised = tf.div(tf.sub(tf.mul(resized, 1 / 255), tf.tensor1d(mean)), tf.tensor1d(std));
@@ -80,6 +80,32 @@ describe('image inputs: pixels preprocessed in the worker as the publisher did',
           expect(inputs.image!.dims).toEqual(shape.map((d) => (d === 'batch' ? 1 : d)));
           expect(Math.max(...got.map((v, i) => Math.abs(v - expected[i]!)))).toBeLessThanOrEqual(1e-5);
         });
+
+  for (const resize of ['bilinear', 'nearest'] as const)
+    it(`${resize} with corners aligned (TensorFlow's align_corners=True, as nsfwjs resizes): equal to TensorFlow.js within 1e-5`, () => {
+      const transform = compileFeatureSpec(
+        parseFeatureSpec({
+          ...header,
+          tensors: [
+            {
+              name: 'image',
+              dtype: 'float32',
+              shape: ['batch', 24, 24, 3],
+              image: { resize, alignCorners: true, scale: 1 / 255, mean: MEAN, std: STD },
+            },
+          ],
+        }),
+      );
+      for (const [width, height] of [
+        [57, 41],
+        [10, 13],
+      ] as const) {
+        const data = pixels(width, height, width + height);
+        const got = Array.from(transform.prepare([{ image: { data, width, height } }]).inputs.image!.data as Float32Array);
+        const expected = reference(data, width, height, 24, { resize, layout: 'NHWC', alignCorners: true });
+        expect(Math.max(...got.map((v, i) => Math.abs(v - expected[i]!)))).toBeLessThanOrEqual(1e-5);
+      }
+    });
 
   it('takes RGB, RGBA and grey pixels, and a ready tensor as before; refuses pixels that do not fit their size', async () => {
     const transform = compileFeatureSpec(

@@ -161,6 +161,16 @@ describe('test sets in safetensors', () => {
     expect(set).toMatchObject({ sequence: true, labels: ['a', 'b'] });
   });
 
+  it('reads the same from a Node Buffer inside a larger pool (a view, not a copy, of its bytes)', () => {
+    const pooled = Buffer.concat([Buffer.alloc(13), Buffer.from(file)]).subarray(13);
+    const set = readSetFile(pooled, 'set.safetensors', () => ({})) as {
+      rows: { frame: Float32Array }[];
+      expected: { outputs: { p: number[][] } };
+    };
+    expect(Array.from(set.rows[1]!.frame)).toEqual([4, 5, 6]);
+    expect(set.expected.outputs.p).toEqual([[0.25], [0.75]]);
+  });
+
   it('refuses a truncated file, a header past the file, bytes that do not match the shape, and an unknown dtype', async () => {
     const cases = [
       file.subarray(0, 5),

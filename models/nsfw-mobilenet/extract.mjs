@@ -74,13 +74,13 @@ function extractModel(work) {
   return { json, files };
 }
 
-/** Deterministic test pictures (8-bit levels / 255, as the package's preprocessing gives): no third-party images. */
-function picture(kind, seed) {
-  const data = new Float32Array(SIZE * SIZE * 3);
+/** Deterministic test pictures, 8-bit RGB pixels as an app has them: no third-party images. */
+function picture(kind, seed, width, height) {
+  const data = new Uint8Array(width * height * 3);
   let state = seed >>> 0;
   const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  for (let y = 0; y < SIZE; y++)
-    for (let x = 0; x < SIZE; x++)
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
       for (let c = 0; c < 3; c++) {
         let v;
         if (kind === 'gradient') v = ((x + y * (c + 1)) / (SIZE * (c + 2))) * 255;
@@ -88,13 +88,14 @@ function picture(kind, seed) {
         else if (kind === 'discs') v = Math.hypot((x % 75) - 37, (y % 75) - 37) < 20 + 5 * c ? 230 - 60 * c : 40 + 50 * c;
         else if (kind === 'stripes') v = Math.floor((x + 2 * y) / 14) % 2 === 0 ? 200 : 25 + 60 * c;
         else v = 128 + 100 * Math.sin((x * (c + 1)) / 17) * Math.cos(y / 23);
-        data[(y * SIZE + x) * 3 + c] = Math.round(Math.min(255, Math.max(0, v))) / 255;
+        data[(y * width + x) * 3 + c] = Math.round(Math.min(255, Math.max(0, v)));
       }
-  return data;
+  return { data, width, height };
 }
 
-const E2E = [picture('gradient', 1), picture('noise', 2), picture('discs', 3)];
-const CONFIDENCE = [picture('stripes', 4), picture('waves', 5)];
+// The end-to-end pictures are 256x192, so the gate checks the resizing too; the confidence ones 224x224.
+const E2E = [picture('gradient', 1, 256, 192), picture('noise', 2, 256, 192), picture('discs', 3, 256, 192)];
+const CONFIDENCE = [picture('stripes', 4, SIZE, SIZE), picture('waves', 5, SIZE, SIZE)];
 
 async function reference(json, images) {
   const { createRequire } = await import('node:module');
@@ -114,18 +115,35 @@ async function reference(json, images) {
     userDefinedMetadata: json.userDefinedMetadata,
   };
   const model = await loadGraphModel(tf.io.fromMemory(artifacts));
-  const input = tf.tensor(concat(images), [images.length, SIZE, SIZE, 3]);
-  const output = model.execute(input);
+  // The package's own preprocessing (nsfwjs 4.4.0 core.js, classify): pixels to float, / 255, then
+  // resizeBilinear with alignCorners when the picture is not 224x224.
+  const { width, height } = images[0];
+  const output = tf.tidy(() => {
+    const pixels = tf.tensor(concat(images.map((i) => i.data)), [images.length, height, width, 3], 'int32');
+    const normalized = tf.div(tf.cast(pixels, 'float32'), 255);
+    const resized = width === SIZE && height === SIZE ? normalized : tf.image.resizeBilinear(normalized, [SIZE, SIZE], true);
+    return model.execute(resized);
+  });
   const probabilities = Array.from(output.dataSync());
-  tf.dispose([input, output]);
+  tf.dispose(output);
   return { probabilities, runtime: `@tensorflow/tfjs-core ${tf.version_core} cpu backend, Node ${process.version}` };
 }
 
-function concat(images) {
-  const all = new Float32Array(images.length * SIZE * SIZE * 3);
-  images.forEach((image, i) => all.set(image, i * image.length));
+function concat(arrays) {
+  const all = new Int32Array(arrays.reduce((n, a) => n + a.length, 0));
+  let at = 0;
+  for (const a of arrays) {
+    all.set(a, at);
+    at += a.length;
+  }
   return all;
 }
+
+const pixelsOf = (images) => ({
+  dtype: 'U8',
+  shape: [images.length, images[0].height, images[0].width, 3],
+  data: Uint8Array.from(concat(images.map((i) => i.data))),
+});
 
 function safetensors(tensors, metadata) {
   const header = { __metadata__: metadata };
@@ -148,14 +166,14 @@ async function writeSetsAndParity({ json }) {
   const labels = rowsOf(e2e.probabilities, E2E.length).map((p) => CLASSES[p.indexOf(Math.max(...p))]);
   const e2eBytes = safetensors(
     {
-      'rows.input': { dtype: 'F32', shape: [E2E.length, SIZE, SIZE, 3], data: concat(E2E) },
+      'pixels.input': pixelsOf(E2E),
       'expected.probabilities': { dtype: 'F32', shape: [E2E.length, 5], data: Float32Array.from(e2e.probabilities) },
     },
     { set: JSON.stringify({ expected: { label: labels } }) },
   );
   writeFileSync(join(build, 'e2e-set.safetensors'), e2eBytes);
   const confidenceBytes = safetensors(
-    { 'rows.input': { dtype: 'F32', shape: [CONFIDENCE.length, SIZE, SIZE, 3], data: concat(CONFIDENCE) } },
+    { 'pixels.input': pixelsOf(CONFIDENCE) },
     { set: JSON.stringify({}) },
   );
   writeFileSync(join(build, 'confidence-set.safetensors'), confidenceBytes);

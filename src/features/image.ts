@@ -80,8 +80,8 @@ export function preprocess(
 ): TensorData {
   const { height, width, channels } = imageSize(tensor, image);
   const pick = channelSources(image.channels, pixels.channels);
-  const ys = axisWeights(pixels.height, height, image.resize);
-  const xs = axisWeights(pixels.width, width, image.resize);
+  const ys = axisWeights(pixels.height, height, image);
+  const xs = axisWeights(pixels.width, width, image);
   const { data } = pixels;
   const stride = pixels.width * pixels.channels;
   for (let y = 0; y < height; y++) {
@@ -132,22 +132,26 @@ function channelSources(target: ImagePreprocessing['channels'], source: number):
   return target === 'RGB' ? [[[0, 1]], [[1, 1]], [[2, 1]]] : [[[2, 1]], [[1, 1]], [[0, 1]]];
 }
 
-/** TensorFlow's resize weights along one axis (half-pixel centres); nearest rounds the centre down. */
+/**
+ * TensorFlow's resize weights along one axis: half-pixel centres, or corners aligned (the legacy
+ * `align_corners=True`: the first and last pixels map to each other); nearest rounds down.
+ */
 function axisWeights(
   from: number,
   to: number,
-  resize: ImagePreprocessing['resize'],
+  { resize, alignCorners }: Pick<ImagePreprocessing, 'resize' | 'alignCorners'>,
 ): { lower: Int32Array; upper: Int32Array; lerp: Float64Array } {
   const lower = new Int32Array(to);
   const upper = new Int32Array(to);
   const lerp = new Float64Array(to);
-  const scale = from / to;
+  const aligned = alignCorners && to > 1;
+  const scale = aligned ? (from - 1) / (to - 1) : from / to;
   for (let i = 0; i < to; i++) {
     if (resize === 'nearest') {
-      lower[i] = upper[i] = Math.min(from - 1, Math.floor((i + 0.5) * scale));
+      lower[i] = upper[i] = Math.min(from - 1, aligned ? Math.round(i * scale) : Math.floor((i + 0.5) * scale));
       continue;
     }
-    const at = (i + 0.5) * scale - 0.5;
+    const at = aligned ? i * scale : (i + 0.5) * scale - 0.5;
     const floor = Math.floor(at);
     lower[i] = Math.max(floor, 0);
     upper[i] = Math.min(Math.ceil(at), from - 1);

@@ -84,6 +84,8 @@ export interface ImagePreprocessing {
   readonly channels: 'RGB' | 'BGR' | 'L';
   /** @defaultValue `'bilinear'` (half-pixel centres, no antialiasing) */
   readonly resize: 'bilinear' | 'nearest';
+  /** Corner pixels aligned instead of half-pixel centres (TensorFlow's `align_corners=True`, as nsfwjs resizes). @defaultValue false */
+  readonly alignCorners: boolean;
   /** Each 0-255 value is multiplied by it first (1/255 for 0..1). @defaultValue 1 */
   readonly scale: number;
   /** Per channel, subtracted after scaling. @defaultValue 0 */
@@ -459,6 +461,12 @@ function parseTensor(item: unknown, path: string): TensorInputSpec {
   return { ...parsed, state: { from, initial } };
 }
 
+function readFlag(value: unknown, path: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') fail(path, 'must be true or false');
+  return value as boolean;
+}
+
 function parseImage(value: unknown, tensor: TensorInputSpec, path: string): ImagePreprocessing {
   const image = readRecord(value, path, fail);
   if (tensor.dtype !== 'float32' && tensor.dtype !== 'float64') fail(`${path}`, 'needs a float32 or float64 tensor');
@@ -482,6 +490,7 @@ function parseImage(value: unknown, tensor: TensorInputSpec, path: string): Imag
     layout,
     channels,
     resize: readLiteral(image.resize ?? 'bilinear', ['bilinear', 'nearest'] as const, `${path}.resize`, fail),
+    alignCorners: readFlag(image.alignCorners, `${path}.alignCorners`),
     scale: image.scale === undefined ? 1 : readNumber(image.scale, `${path}.scale`, fail),
     mean: perChannel('mean', 0),
     std,

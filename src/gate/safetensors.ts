@@ -78,7 +78,8 @@ function readTensor(name: string, entry: unknown, body: Uint8Array, fail: (why: 
     fail(`tensor "${name}" lies outside the file`);
   if ((end as number) - (start as number) !== count * size)
     fail(`tensor "${name}" has ${String(end)} - ${String(start)} bytes for ${count} values of ${size}`);
-  // Copied into a buffer of its own: aligned for its type, and safe to transfer.
-  const copy = body.slice(start as number, end as number).buffer;
+  // Copied into a buffer of its own: aligned for its type, and safe to transfer. (Not `body.slice`:
+  // on a Node Buffer that is a view of the whole file, whose `.buffer` is not the tensor's.)
+  const copy = new Uint8Array(body.subarray(start as number, end as number)).buffer;
   return { shape: dims, data: new Array_(copy) };
 }
