@@ -1,10 +1,7 @@
 import { expect, test } from '@playwright/test';
-import { readFileSync } from 'node:fs';
-import { parseJsonBytes } from '../src/bundle/index.js';
-import { readSetFile } from '../src/gate/index.js';
-import type { PretrainedParityFile } from '../test/parity.js';
 import config from '../playwright.config.js';
 import { openHarness } from './fixtures.js';
+import { nsfwParity, nsfwPictures } from './support/nsfw.js';
 
 // Chromium with a WebGPU adapter (on a machine without a GPU, Dawn's software adapter): TensorFlow.js's
 // `auto` tries WebGPU first for the convolutional nsfw-mobilenet, and its answers are checked against
@@ -12,20 +9,12 @@ import { openHarness } from './fixtures.js';
 const base = config.use?.launchOptions ?? {};
 test.use({ serviceWorkers: 'block', launchOptions: { ...base, args: [...(base.args ?? []), '--enable-unsafe-webgpu'] } });
 
-const BUILD = new URL('../models/nsfw-mobilenet/build/', import.meta.url);
-const parity = JSON.parse(readFileSync(new URL('parity.json', BUILD), 'utf8')) as PretrainedParityFile;
-/** A set's pictures: 8-bit RGB pixels and their size. */
-const rowsOf = (file: string): { data: number[]; width: number; height: number }[] =>
-  (
-    readSetFile(new Uint8Array(readFileSync(new URL(file, BUILD))), file, parseJsonBytes) as {
-      rows: { input: { data: Uint8Array; width: number; height: number } }[];
-    }
-  ).rows.map(({ input }) => ({ data: Array.from(input.data), width: input.width, height: input.height }));
+const parity = nsfwParity;
 
 test('nsfw-mobilenet: auto tries WebGPU first for a convolutional network and answers within the tolerance', async ({ page }) => {
   test.setTimeout(400_000);
   await openHarness(page);
-  const rows = [...rowsOf(parity.pretrained.set), ...rowsOf(parity.pretrained.e2e.set)];
+  const rows = nsfwPictures();
   const auto = await page.evaluate(
     async ({ channel, rows }) => {
       const model = await window.ondevice.load(channel);

@@ -1,10 +1,8 @@
 import { expect, test } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseJsonBytes } from '../src/bundle/index.js';
-import { readSetFile } from '../src/gate/index.js';
-import type { PretrainedParityFile } from '../test/parity.js';
 import { openHarness } from './fixtures.js';
+import { nsfwParity, nsfwPictures } from './support/nsfw.js';
 
 // A pretrained TensorFlow.js graph model taken from the nsfwjs package on the npm registry
 // (models/nsfw-mobilenet): the bundle loads in the worker, passes its gate, and answers as
@@ -13,19 +11,7 @@ import { openHarness } from './fixtures.js';
 // same page, on the main thread (the same wasm backend, one thread).
 test.use({ serviceWorkers: 'block' });
 
-const BUILD = new URL('../models/nsfw-mobilenet/build/', import.meta.url);
-const parity = JSON.parse(readFileSync(new URL('parity.json', BUILD), 'utf8')) as PretrainedParityFile;
-/** A set's pictures: 8-bit RGB pixels and their size (the worker resizes and scales them as the spec says). */
-const rowsOf = (file: string): Picture[] =>
-  (readSetFile(new Uint8Array(readFileSync(new URL(file, BUILD))), file, parseJsonBytes) as { rows: { input: Picture }[] }).rows.map(
-    ({ input }) => ({ data: Array.from(input.data), width: input.width, height: input.height }),
-  );
-
-interface Picture {
-  readonly data: ArrayLike<number>;
-  readonly width: number;
-  readonly height: number;
-}
+const parity = nsfwParity;
 const CHANNEL = 'bundles/nsfw-mobilenet/channel.json';
 const REFERENCE = [...parity.pretrained.outputs.probabilities!, ...parity.pretrained.e2e.probabilities];
 
@@ -78,7 +64,7 @@ test('nsfw-mobilenet (TF.js graph model, 2 shards): gate passes in Chromium and 
     });
   });
   await openHarness(page);
-  const rows = [...rowsOf(parity.pretrained.set), ...rowsOf(parity.pretrained.e2e.set)];
+  const rows = nsfwPictures();
   // auto: a convolutional network goes to a GPU where the worker has one (here WebGL 2 on SwiftShader;
   // no WebGPU adapter without --enable-unsafe-webgpu): results checked, not timed.
   const auto = await page.evaluate(

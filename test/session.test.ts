@@ -109,6 +109,19 @@ describe('streaming sessions', () => {
   });
 });
 
+describe('open sessions are bounded', () => {
+  it('the 257th is TOO_MANY_SESSIONS; disposing one makes room', async () => {
+    const model = await load(join(bundles, 'tone-detector'), { monitor: false });
+    const open = await Promise.all(Array.from({ length: 256 }, () => model.session()));
+    const refused = await caught(() => model.session());
+    expect(refused).toBeInstanceOf(StateError);
+    expect(refused).toMatchObject({ code: 'TOO_MANY_SESSIONS', details: { limit: 256 } });
+    await open[0]!.dispose();
+    await (await model.session()).dispose();
+    await model.dispose();
+  });
+});
+
 describe('a session across an update', () => {
   it('keeps the version it opened on mid-stream; reset() and new sessions take the new one', async () => {
     const out = await mkdtemp(join(tmpdir(), 'ondevice-session-update-'));

@@ -53,6 +53,22 @@ describe('tensor inputs of every kind', () => {
     );
   });
 
+  it('takes float16 as its bits in a Uint16Array; numbers only where the engine has Float16Array', async () => {
+    const t = spec([{ name: 'h', dtype: 'float16', shape: ['batch', 2] }]);
+    expect(t.prepare([{ h: new Uint16Array([0x3c00, 0xc000]) }]).inputs.h).toEqual({
+      data: new Uint16Array([0x3c00, 0xc000]),
+      dims: [1, 2],
+    });
+    const hasHalf = (globalThis as { Float16Array?: unknown }).Float16Array !== undefined;
+    if (hasHalf) expect(t.prepare([{ h: [1, -2] }]).inputs.h!.data).toEqual(new Uint16Array([0x3c00, 0xc000]));
+    else
+      expect(await caught(() => t.prepare([{ h: [1, -2] }]))).toMatchObject({
+        code: 'TENSOR_DTYPE',
+        details: { field: 'h', expected: 'float16' },
+      });
+    expect(await caught(() => t.prepare([{ h: new Float32Array(2) }]))).toMatchObject({ code: 'TENSOR_DTYPE', details: { field: 'h' } });
+  });
+
   it('stacks along a batch dimension that is not the first, feeds constants and initial states, and refuses a constant sent', async () => {
     const t = spec([
       { name: 'x', dtype: 'float32', shape: ['batch', 2] },
